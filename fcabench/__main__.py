@@ -1,0 +1,3 @@
+from fcabench.cli import main
+
+main()

@@ -1,0 +1,172 @@
+"""Patching a Hugging Face BERT in place so that its layers really run on fewer units.
+
+As in ToMe, the library's own modules get subclasses and ``module.__class__`` is swapped, so the
+weights and the checkpoint's structure stay as they are. Three classes do the work:
+
+- :class:`ReducingSelfAttention` (BertSelfAttention): takes a boolean keep mask instead of an additive
+  mask, can hand back the attention probabilities a method scores with, and can attend to a per-head
+  subset of keys and values.
+- :class:`ReducingLayer` (BertLayer): attention, then the method's ``reduce`` hook, then the FFN on
+  what the hook kept, so that the FFN and all later layers run on fewer units.
+- :class:`ReducingEncoder` (BertEncoder): carries the (hidden, keep) pair from layer to layer and
+  records the units each layer processed, per example, in a :class:`UnitRecord`.
+
+A method subclasses :class:`ReducingLayer` (usually overriding ``reduce`` alone) and registers a
+:class:`Method` (see ``fcabench.methods``). Modifications to Hugging Face's behaviour, all of them:
+the encoder returns the reduced units (``last_hidden_state`` is shorter than the input, [CLS] first),
+and layers that score compute attention eagerly (SDPA does not return probabilities; the MACs are the
+same).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
+from transformers.models.bert.modeling_bert import BertEncoder, BertLayer, BertSelfAttention
+
+
+@dataclass
+class UnitRecord:
+    """Units each layer processed in the last forward pass, per example.
+
+    The keep masks are stored and counted only when asked, so recording adds no work to the forward
+    pass (nor to a traced count of it).
+    """
+
+    masks_in: list[torch.Tensor] = field(default_factory=list)  # layer l: (batch, width) bool, units entering attention
+    masks_out: list[torch.Tensor] = field(default_factory=list)  # layer l: (batch, width) bool, units entering the FFN
+    keys: dict[int, torch.Tensor] = field(default_factory=dict)  # layer l: (batch,) keys summed over heads, if pruned
+    heads: int = 1  # attention heads: an unpruned layer attends to heads x tokens_in keys
+
+    @property
+    def tokens_in(self) -> torch.Tensor:
+        """(batch, layers) units entering each layer's attention."""
+        return torch.stack([m.sum(-1) for m in self.masks_in], dim=1).cpu()
+
+    @property
+    def tokens_out(self) -> torch.Tensor:
+        """(batch, layers) units leaving each layer (entering its FFN)."""
+        return torch.stack([m.sum(-1) for m in self.masks_out], dim=1).cpu()
+
+    @property
+    def keys_total(self) -> torch.Tensor:
+        """(batch, layers) keys attended, summed over heads; heads x tokens_in where keys are not pruned."""
+        columns = [self.keys[l].cpu() if l in self.keys else self.heads * n for l, n in enumerate(self.tokens_in.T)]
+        return torch.stack(columns, dim=1)
+
+    def example(self, i: int) -> list[tuple[int, int, int]]:
+        """(tokens_in, tokens_out, keys_total) per layer for example i."""
+        rows = zip(self.tokens_in[i].tolist(), self.tokens_out[i].tolist(), self.keys_total[i].tolist())
+        return [tuple(r) for r in rows]
+
+
+def keep_mask_from(attention_mask: torch.Tensor | None, hidden: torch.Tensor) -> torch.Tensor:
+    """The (batch, n) boolean padding mask behind whatever mask Hugging Face built.
+
+    transformers passes None (no padding), a boolean (batch, 1, q, n) mask, or an additive float one;
+    a key is real if any query may attend to it.
+    """
+    batch, n = hidden.shape[:2]
+    if attention_mask is None:
+        return torch.ones(batch, n, dtype=torch.bool, device=hidden.device)
+    mask = attention_mask
+    if mask.dtype != torch.bool:
+        mask = mask > torch.finfo(mask.dtype).min / 2
+    if mask.dim() == 4:
+        mask = mask[:, 0].any(dim=-2)
+    return mask.expand(batch, n).bool()
+
+
+class ReducingSelfAttention(BertSelfAttention):
+    """BertSelfAttention on a keep mask, optionally returning probabilities or attending to a key subset.
+
+    Modifications: ``forward(hidden, keep, need_probs=False, kv_index=None)``. ``kv_index`` (batch,
+    heads, t) gathers t keys and values per head after the projections, so Q K^T and A V shrink to
+    n x t per head. Eager attention when probabilities are needed or configured, SDPA otherwise.
+    """
+
+    def forward(self, hidden, keep, need_probs: bool = False, kv_index: torch.Tensor | None = None):
+        batch, n, _ = hidden.shape
+        heads, head_dim = self.num_attention_heads, self.attention_head_size
+
+        def split(x):
+            return x.view(batch, n, heads, head_dim).transpose(1, 2)
+
+        q, k, v = split(self.query(hidden)), split(self.key(hidden)), split(self.value(hidden))
+        key_keep = keep[:, None, None, :]  # (batch, 1, 1, n)
+        if kv_index is not None:
+            index = kv_index[..., None].expand(-1, -1, -1, head_dim)
+            k, v = k.gather(2, index), v.gather(2, index)
+            key_keep = keep[:, None, :].expand(-1, heads, -1).gather(2, kv_index)[:, :, None, :]
+        dropout = self.dropout.p if self.training else 0.0
+        probs = None
+        if need_probs or self.config._attn_implementation == "eager":
+            scores = torch.matmul(q, k.transpose(-1, -2)) * self.scaling
+            scores = scores.masked_fill(~key_keep, torch.finfo(scores.dtype).min)
+            probs = scores.softmax(dim=-1)
+            context = torch.matmul(F.dropout(probs, dropout, self.training), v)
+        else:
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=key_keep, dropout_p=dropout, scale=self.scaling)
+        return context.transpose(1, 2).reshape(batch, n, heads * head_dim), probs
+
+
+class ReducingLayer(BertLayer):
+    """BertLayer with a reduction step between attention and FFN.
+
+    Modifications: ``forward(hidden, keep) -> (hidden, keep)``; ``reduce`` (identity here) may drop,
+    merge or add units; the FFN runs on what it returns. ``index`` is the layer's position and
+    ``method_config`` the method's frozen config, set when the method is applied.
+    """
+
+    index: int = 0  # position in the encoder
+    num_layers: int = 0  # depth of the encoder
+    method_config = None
+    needs_probs: bool = False  # whether reduce() reads attention probabilities
+    input_lengths: torch.Tensor | None = None  # (batch,) real tokens of the current input, set per call
+
+    def forward(self, hidden, keep):
+        context, probs = self.attention.self(hidden, keep, need_probs=self.needs_probs)
+        attended = self.attention.output(context, hidden)
+        attended, keep = self.reduce(attended, keep, probs)
+        return self.feed_forward_chunk(attended), keep
+
+    def reduce(self, hidden, keep, probs):
+        return hidden, keep
+
+
+class ReducingEncoder(BertEncoder):
+    """BertEncoder that passes (hidden, keep) between ReducingLayers and records unit counts.
+
+    Modifications: the returned ``last_hidden_state`` holds the units left after the last layer;
+    ``self.units`` is the :class:`UnitRecord` of the last call and ``self.keep`` its final keep mask.
+    """
+
+    units: UnitRecord | None = None
+    keep: torch.Tensor | None = None
+
+    def forward(self, hidden_states, attention_mask=None, *args, **kwargs):
+        keep = keep_mask_from(attention_mask, hidden_states)
+        lengths = keep.sum(dim=1)  # schedules given as ratios of the input length read it
+        for layer in self.layer:
+            layer.input_lengths, layer.num_layers = lengths, len(self.layer)
+        hidden_states, keep = self.prepare(hidden_states, keep)
+        record = UnitRecord(heads=self.config.num_attention_heads)
+        self.units = record
+        for layer in self.layer:
+            record.masks_in.append(keep)
+            hidden_states, keep = layer(hidden_states, keep)
+            record.masks_out.append(keep)
+        hidden_states, keep = self.finish(hidden_states, keep)
+        self.keep = keep
+        return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)
+
+    def prepare(self, hidden, keep):
+        """Hook before the first layer (e.g. to append learned tokens)."""
+        return hidden, keep
+
+    def finish(self, hidden, keep):
+        """Hook after the last layer (e.g. to restore dropped tokens)."""
+        return hidden, keep

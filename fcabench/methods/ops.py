@@ -1,0 +1,91 @@
+"""Tensor operations every method shares: scoring units, keeping the top ones, gathering, pooling.
+
+Conventions: ``keep`` is a (batch, n) boolean mask of real units; unit 0 is [CLS]; kept units stay in
+their original order; a padded batch gives each example the result it would get alone.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def significance(probs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """PoWER-BERT's score: attention each unit receives, averaged over heads, summed over real queries.
+
+    The attention a unit pays to itself is left out. Padded query rows do not add to the sums (the
+    official code lets them); padded keys get zero probability anyway. ``probs``: (batch, heads, n, n).
+    """
+    received = probs.mean(dim=1) * keep[:, :, None]  # (batch, query, key), padded queries zeroed
+    return received.sum(dim=1) - received.diagonal(dim1=1, dim2=2)
+
+
+def attention_received(probs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """LTP's score: attention each unit receives, averaged over heads and over the real query rows."""
+    received = probs.mean(dim=1) * keep[:, :, None]
+    return received.sum(dim=1) / keep.sum(dim=1, keepdim=True).clamp_min(1)
+
+
+def keep_top(scores: torch.Tensor, keep: torch.Tensor, counts: torch.Tensor, protect_first: bool = True):
+    """Indices of each example's ``counts[b]`` best real units, [CLS] forced, in original order.
+
+    Returns ``(index, valid)``, both (batch, max(counts)); ``valid`` is False where an example keeps
+    fewer units than the widest one (those slots point at padding and stay masked).
+    """
+    n = scores.shape[1]
+    ranked = scores.masked_fill(~keep, float("-inf"))
+    if protect_first:
+        ranked = ranked.clone()
+        ranked[:, 0] = float("inf")
+    width = int(counts.max())
+    top = ranked.topk(width, dim=-1).indices
+    valid = (torch.arange(width, device=scores.device) < counts[:, None]) & keep.gather(1, top)
+    order = torch.where(valid, top, top + n).sort(dim=-1).values  # kept units first, by position
+    return order % n, order < n
+
+
+def rest_of(keep: torch.Tensor, index: torch.Tensor, valid: torch.Tensor):
+    """The real units not selected by ``(index, valid)``, as ``(index, valid)`` in position order."""
+    chosen = torch.zeros_like(keep).scatter(1, index, valid)
+    remaining = keep & ~chosen
+    n = keep.shape[1]
+    width = int(remaining.sum(dim=1).max())
+    positions = torch.arange(n, device=keep.device).expand_as(keep)
+    order = torch.where(remaining, positions, positions + n).sort(dim=-1).values[:, :width]
+    return order % n, order < n
+
+
+def gather_units(hidden: torch.Tensor, index: torch.Tensor, valid: torch.Tensor):
+    """The units at ``index`` (batch, k) and their keep mask, gathered together."""
+    picked = hidden.gather(1, index[..., None].expand(-1, -1, hidden.shape[-1]))
+    return picked, valid
+
+
+def ranks(scores: torch.Tensor, keep: torch.Tensor, protect_first: bool = True) -> torch.Tensor:
+    """Rank of every unit by score (0 = best), [CLS] first and padding last: (batch, n) long."""
+    ranked = scores.masked_fill(~keep, float("-inf"))
+    if protect_first:
+        ranked = ranked.clone()
+        ranked[:, 0] = float("inf")
+    order = ranked.argsort(dim=-1, descending=True)
+    return order.argsort(dim=-1)
+
+
+def pool_chunks(units, valid, weights, chunks: int, per_unit: bool = False):
+    """Pool each example's valid units into ``chunks`` contiguous groups by position.
+
+    Unit r of an example with T valid units goes to group floor(r * g / T), g = min(chunks, T), so no
+    group is empty; each group is the weighted mean sum(w x) / sum(w), or sum(w x) / |group| with
+    ``per_unit``. Returns ``(pooled, pooled_valid)`` of width max g. The pooling is one batched matmul,
+    g x T x d multiply-adds per example.
+    """
+    total = valid.sum(dim=1, keepdim=True)  # (batch, 1)
+    groups = total.clamp(max=chunks)
+    width = int(groups.max()) if units.shape[1] else 0
+    rank = valid.long().cumsum(dim=1) - 1  # position among the valid units
+    group_of = torch.div(rank * groups, total.clamp_min(1), rounding_mode="floor")
+    slots = torch.arange(width, device=units.device)
+    assign = (group_of[:, None, :] == slots[None, :, None]) & valid[:, None, :]  # (batch, g, T)
+    mass = assign * weights[:, None, :]
+    denominator = (assign if per_unit else mass).sum(dim=-1, keepdim=True)
+    pooled = torch.bmm(mass, units) / denominator.clamp_min(torch.finfo(units.dtype).tiny)
+    return pooled, slots[None, :] < groups

@@ -1,0 +1,151 @@
+"""Loading BERT-architecture models and building their inputs.
+
+Presets (``bert-base``, ``bert-large``) are built from a config alone: vanilla FLOPs do not depend on
+the weights, so the profiler traces them on PyTorch's ``meta`` device, where no arithmetic runs. A
+method whose unit counts depend on values (scores, thresholds) needs real tensors; then the preset gets
+random weights, initialised quickly and reproducibly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, BertConfig, BertForSequenceClassification, BertModel, PreTrainedModel
+
+from fcabench.errors import FcabenchError
+
+PRESETS: dict[str, dict] = {
+    # Devlin et al. 2019, Table 1 hyper-parameters; vocabulary of bert-base-uncased.
+    "bert-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+    "bert-large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
+}
+
+CLS_ID = 101  # [CLS] in the bert-base-uncased vocabulary
+
+HEADS = {"base": BertModel, "sequence-classification": BertForSequenceClassification}
+
+
+def base_model(model: torch.nn.Module) -> BertModel:
+    """The ``BertModel`` inside a task model (or the model itself)."""
+    if isinstance(model, BertModel):
+        return model
+    inner = getattr(model, "bert", None)
+    if isinstance(inner, BertModel):
+        return inner
+    raise FcabenchError(
+        f"{type(model).__name__} is not a BERT-architecture model (expected BertModel or a Bert*For* head)"
+    )
+
+
+def preset_config(name: str, **overrides) -> BertConfig:
+    if name not in PRESETS:
+        raise FcabenchError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    return BertConfig(**PRESETS[name], **overrides)
+
+
+def load_model(
+    name_or_path: str | Path,
+    *,
+    head: str = "auto",
+    attn_implementation: str | None = None,
+    device: str = "cpu",
+    num_labels: int = 2,
+) -> PreTrainedModel:
+    """A preset, a local folder or a hub name, as an eval-mode BERT model.
+
+    ``head``: ``base`` (BertModel), ``sequence-classification``, or ``auto`` (the checkpoint's own
+    architecture; BertModel for presets). ``device="meta"`` builds a weightless preset.
+    """
+    name = str(name_or_path)
+    if name in PRESETS:
+        config = preset_config(name, num_labels=num_labels)
+        if attn_implementation:
+            config._attn_implementation = attn_implementation
+        cls = HEADS["base" if head == "auto" else _head_class_name(head)]
+        with torch.device("meta"):
+            model = cls(config)
+        if device != "meta":
+            model = randomly_initialised(model, device)
+        return model.eval()
+    if device == "meta":
+        raise FcabenchError("only presets can be built on the meta device")
+    config = _checkpoint_config(name)
+    if config.model_type != "bert":
+        raise FcabenchError(f"{name!r} is a {config.model_type!r} model, not BERT-architecture")
+    if head == "auto":
+        wanted = [a for a in (config.architectures or []) if a == "BertForSequenceClassification"]
+        head = "sequence-classification" if wanted else "base"
+    kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    model = HEADS[_head_class_name(head)].from_pretrained(name, **kwargs)
+    return model.to(device).eval()
+
+
+def _head_class_name(head: str) -> str:
+    if head not in HEADS:
+        raise FcabenchError(f"unknown head {head!r}; heads: auto, {', '.join(HEADS)}")
+    return head
+
+
+def _checkpoint_config(name: str):
+    path = Path(name).expanduser()
+    looks_local = path.is_absolute() or name.startswith((".", "~")) or path.exists()
+    if looks_local and not (path / "config.json").is_file():
+        raise FcabenchError(f"no model at {name!r}: expected a folder with config.json")
+    try:
+        return AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FcabenchError(f"cannot load model {name!r}: {first_line}") from None
+
+
+@torch.no_grad()
+def randomly_initialised(model: PreTrainedModel, device: str = "cpu", seed: int = 0) -> PreTrainedModel:
+    """Materialise a meta-device model with BERT's initialisation (N(0, 0.02), zero bias, unit LayerNorm).
+
+    Several times faster than transformers' own initialisation for bert-large; seeded, so that a
+    profile of a value-dependent method is reproducible.
+    """
+    model = model.to_empty(device=device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    std = model.config.initializer_range
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+            module.weight.normal_(0.0, std, generator=generator)
+        if isinstance(module, torch.nn.LayerNorm):
+            module.weight.fill_(1.0)
+        bias = getattr(module, "bias", None)
+        if isinstance(bias, torch.Tensor):
+            bias.zero_()
+        if hasattr(module, "position_ids") and hasattr(module, "token_type_ids"):  # BertEmbeddings buffers
+            module.position_ids.copy_(torch.arange(module.position_ids.shape[-1]).expand(1, -1))
+            module.token_type_ids.zero_()
+    return model
+
+
+def check_lengths(model: torch.nn.Module, seq_lens: list[int], batch_size: int = 1) -> None:
+    """One clear error for any length or batch size the model cannot take."""
+    limit = base_model(model).config.max_position_embeddings
+    if batch_size <= 0:
+        raise FcabenchError(f"batch size must be positive, got {batch_size}")
+    for n in seq_lens:
+        if n <= 0:
+            raise FcabenchError(f"sequence length must be positive, got {n}")
+        if n > limit:
+            raise FcabenchError(f"sequence length {n} exceeds the model's max_position_embeddings ({limit})")
+
+
+def synthetic_batch(model: torch.nn.Module, seq_len: int, batch_size: int = 1, seed: int = 0) -> dict:
+    """``batch_size`` copies of one random sequence of ``seq_len`` tokens, [CLS] first, no padding.
+
+    Copies, so that every sequence in the batch costs the same and per-sequence counts are exact
+    integers even for input-dependent methods.
+    """
+    config = base_model(model).config
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    low = min(1000, config.vocab_size // 2)  # above the special tokens of the uncased vocabularies
+    row = torch.randint(low, config.vocab_size, (1, seq_len), generator=generator)
+    row[:, 0] = CLS_ID if config.vocab_size > CLS_ID else 1
+    ids = row.expand(batch_size, -1).contiguous().to(device)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
