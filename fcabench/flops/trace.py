@@ -36,8 +36,10 @@ class _Forward(torch.nn.Module):
         self.model, self.keys = model, keys
 
     def forward(self, *tensors):
-        out = self.model(**dict(zip(self.keys, tensors)), return_dict=True)
-        return tuple(v for v in out.values() if isinstance(v, torch.Tensor))
+        out = self.model(**dict(zip(self.keys, tensors)))
+        if isinstance(out, torch.Tensor):
+            return (out,)
+        return tuple(v for v in out.values() if isinstance(v, torch.Tensor))  # a transformers ModelOutput
 
 
 def count_by_module(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> dict[str, Counter]:
@@ -106,9 +108,11 @@ def rows_from_counts(model: torch.nn.Module, counts: dict[str, Counter], per: in
         outside.append(dict(module="other", layer=None, macs_other=rest_macs, nonmatmul_ops=rest_ops))
     table = [outside[0]] + rows + outside[1:]
     for row in table:
-        for key in COMPONENTS + ["nonmatmul_ops", "nonmatmul_ops_method"]:
+        for key in COMPONENTS:
             value = row.get(key, 0)
-            if value % per:
+            if value % per:  # every matmul scales with the batch of identical sequences
                 raise FcabenchError(f"{row['module']}: {key} = {value} is not divisible by the batch size {per}")
             row[key] = value // per
+        for key in ("nonmatmul_ops", "nonmatmul_ops_method"):  # a few ops (mask set-up) are per batch
+            row[key] = round(row.get(key, 0) / per)
     return table
