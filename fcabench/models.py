@@ -96,7 +96,9 @@ def _checkpoint_config(name: str):
         return AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise FcabenchError(f"cannot load model {name!r}: {first_line}") from None
+        raise FcabenchError(
+            f"cannot load model {name!r} (not a preset: {', '.join(PRESETS)}; not a local folder): {first_line}"
+        ) from None
 
 
 @torch.no_grad()

@@ -34,7 +34,17 @@ def _register() -> None:
 _register()
 
 
+def _quiet_libraries() -> None:
+    """A CLI user gets fcabench's one error line, not the hub client's retries and warnings."""
+    from huggingface_hub.utils import logging as hub_logging
+    from transformers.utils import logging as transformers_logging
+
+    hub_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
+
+
 def main() -> None:
+    _quiet_libraries()
     try:
         app(standalone_mode=False)
     except FcabenchError as error:

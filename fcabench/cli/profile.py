@@ -13,10 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fcabench import methods
 from fcabench.errors import FcabenchError
-from fcabench.profiler import closed_form_table, encoder_macs, prepare_model, profile
-from fcabench.tables import write_table
 
 GIGA = 1e9
 SHOWN = [  # column, header (units in every header)
@@ -47,6 +44,10 @@ def profile_command(
     list_methods: bool = typer.Option(False, "--list-methods", help="List methods and their options, then exit."),
 ) -> None:
     """Exact per-layer multiply-adds (MACs; FLOPs = 2 x MACs) of one forward pass, per sequence."""
+    from fcabench import methods  # torch and transformers load here, not when the CLI starts
+    from fcabench.profiler import prepare_model, profile
+    from fcabench.tables import write_table
+
     if list_methods:
         _print_methods()
         return
@@ -115,6 +116,9 @@ def _cell(column: str, value) -> str:
 
 
 def _print_totals(console: Console, model, part: pd.DataFrame, seq_len: int, batch_size: int, check: bool) -> None:
+    from fcabench import methods
+    from fcabench.profiler import closed_form_table, encoder_macs
+
     patched = methods.applied(model)
     units = methods.unit_record(model).example(0) if patched else None
     traced = encoder_macs(part)
@@ -138,6 +142,8 @@ def _print_totals(console: Console, model, part: pd.DataFrame, seq_len: int, bat
 
 def _print_methods() -> None:
     import dataclasses
+
+    from fcabench import methods
 
     for name in methods.names():
         fields = dataclasses.fields(methods.get(name).config_class)

@@ -1,0 +1,101 @@
+"""``fcabench runs``: list, show, import and export stored runs. Options in, library calls out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import pandas as pd
+import typer
+
+from fcabench.errors import FcabenchError
+
+app = typer.Typer(help="Stored accuracy and FLOPs runs: list, show, import, export.", no_args_is_help=True)
+
+StorePath = Annotated[Optional[list[Path]], typer.Option("--runs", "-r", help="Run file(s) or folder(s); default: results/.")]
+Methods = Annotated[Optional[list[str]], typer.Option("--method", "-m", help="Keep these methods (repeatable).")]
+Tasks = Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Keep these tasks (repeatable).")]
+Sources = Annotated[Optional[list[str]], typer.Option("--source", "-s", help="measured, published, claim, derived.")]
+SkipInvalid = Annotated[bool, typer.Option("--skip-invalid", help="Load valid rows, warn about malformed ones.")]
+
+LIST_COLUMNS = ["run_id", "method", "config_label", "task", "metric", "score", "seq_len", "flops_rel_bert_base",
+                "speedup", "source"]
+
+
+def _load(paths, methods, tasks, sources, skip_invalid: bool) -> pd.DataFrame:
+    from fcabench.runs import load
+
+    runs = load(paths or None, errors="warn" if skip_invalid else "raise")
+    for column, wanted in (("method", methods), ("task", tasks), ("source", sources)):
+        if wanted:
+            runs = runs[runs[column].isin(wanted)]
+    return runs
+
+
+@app.command("list")
+def list_command(runs_path: StorePath = None, method: Methods = None, task: Tasks = None, source: Sources = None,
+                 skip_invalid: SkipInvalid = False) -> None:
+    """One line per stored row (a run scored on several metrics has several)."""
+    runs = _load(runs_path, method, task, source, skip_invalid)
+    if runs.empty:
+        typer.echo("no runs match")
+        return
+    with pd.option_context("display.max_colwidth", 48, "display.width", 250, "display.max_rows", None):
+        typer.echo(runs[LIST_COLUMNS].to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3g}"))
+    typer.echo(f"{len(runs)} rows, {runs['run_id'].nunique()} runs, {runs['method'].nunique()} methods")
+
+
+@app.command("show")
+def show_command(run_id: Annotated[str, typer.Argument(help="A run_id from `fcabench runs list`.")],
+                 runs_path: StorePath = None, skip_invalid: SkipInvalid = False) -> None:
+    """Every field of one run (all its metrics), with the file and line it is stored on."""
+    runs = _load(runs_path, None, None, None, skip_invalid)
+    rows = runs[runs["run_id"] == run_id]
+    if rows.empty:
+        close = sorted(i for i in runs["run_id"].unique() if run_id.lower() in i.lower())[:5]
+        hint = f"; similar: {', '.join(close)}" if close else ""
+        raise FcabenchError(f"no run with run_id {run_id!r}{hint}")
+    for _, row in rows.iterrows():
+        width = max(len(c) for c in row.index)
+        for column, value in row.items():
+            if value is None or (not isinstance(value, str) and pd.isna(value)):
+                continue
+            typer.echo(f"{column:<{width}}  {value}")
+        typer.echo("")
+
+
+@app.command("import")
+def import_command(
+    source: Annotated[Path, typer.Argument(help="Published tables (folder or CSV) or run files (.jsonl, exported .csv).")],
+    to: Annotated[Optional[Path], typer.Option("--to", help="Store file to append to; default: results/published.jsonl "
+                                               "for published tables, results/runs.jsonl otherwise.")] = None,
+) -> None:
+    """Append rows to the store; rows already there (same run_id and metric) are skipped."""
+    from fcabench.runs import published
+    from fcabench.runs.importing import import_runs
+    from fcabench.runs.store import default_append_path
+
+    if to is None:
+        target = default_append_path()
+        to = target.with_name("published.jsonl") if published.is_published_table(source) else target
+    report = import_runs(source, to)
+    typer.echo(f"imported {report.added} rows into {report.target} ({report.already_present} already there)")
+    for reason in report.skipped:
+        typer.echo(f"  skipped {reason}")
+
+
+@app.command("export")
+def export_command(
+    output: Annotated[Path, typer.Argument(help="File to write: .md or .tex (paper table), .csv or .parquet (all columns).")],
+    runs_path: StorePath = None, method: Methods = None, task: Tasks = None, source: Sources = None,
+    caption: Annotated[Optional[str], typer.Option(help="LaTeX caption.")] = None,
+    skip_invalid: SkipInvalid = False,
+) -> None:
+    """Write the selected runs as a Markdown or LaTeX table, or as CSV / Parquet."""
+    from fcabench.runs.export import export
+
+    runs = _load(runs_path, method, task, source, skip_invalid)
+    if runs.empty:
+        raise FcabenchError("no runs match the filters; nothing exported")
+    path = export(runs, output, caption=caption)
+    typer.echo(f"wrote {len(runs)} rows to {path}")

@@ -1,0 +1,22 @@
+"""Stored runs: accuracy and cost of method configurations, measured by fcabench or published.
+
+>>> import fcabench.runs as runs
+>>> df = runs.load()                      # the checkout's results/ (or the published runs shipped inside)
+>>> runs.append(runs.measured_run("fca", cfg, "bert-base-uncased", "SST-2", seq_len=64, macs=..., ...))
+
+The schema (one documented field per column, units in the names) is :class:`fcabench.runs.schema.Run`.
+"""
+
+from fcabench.runs.export import export, paper_table, to_latex, to_markdown
+from fcabench.runs.importing import import_runs
+from fcabench.runs.measured import measured_run
+from fcabench.runs.provenance import provenance
+from fcabench.runs.reference import bert_base_macs
+from fcabench.runs.schema import COLUMNS, SCHEMA_VERSION, Run, validate_record
+from fcabench.runs.store import append, default_results_dir, load
+
+__all__ = [
+    "COLUMNS", "SCHEMA_VERSION", "Run", "append", "bert_base_macs", "default_results_dir", "export",
+    "import_runs", "load", "measured_run", "paper_table", "provenance", "to_latex", "to_markdown",
+    "validate_record",
+]

@@ -1,0 +1,213 @@
+"""The run schema: one row = one score (or one cost-only observation) of one method configuration.
+
+Rows are flat, like lm-evaluation-harness and timm benchmark rows: a run scored on three metrics is three
+rows that share ``run_id``. Units are in the names (``macs``, ``latency_ms``, ``peak_mem_mb``); ratios
+say what they are relative to. Every row says where it comes from: ``source`` plus ``citation`` and
+``source_note`` for published numbers, the provenance fields for runs measured by fcabench.
+
+Cost convention fcabench normalises to (see ``normalisation``):
+  * ``macs``: multiply-adds per sequence at the *padded* length ``seq_len``; ``flops`` = 2 x ``macs``;
+  * ``flops_rel_bert_base``: FLOPs divided by BERT-base's at the same padded length, counted by the same
+    counter (the source's own BERT-base count where it gives one, else fcabench's closed form of the
+    BERT-base encoder, :mod:`fcabench.runs.reference`).
+What a source printed is kept beside the normalised value (``flops_as_printed``, ``speedup_as_printed``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+SOURCES = ("measured", "published", "claim", "derived")
+# measured:  run by fcabench (provenance fields filled in)
+# published: a row of a paper's or official repository's results table
+# claim:     a headline claim (abstract, README, author's reply): a single point, not a table
+# derived:   computed here from a closed form, not measured and not published
+
+NORMALISATIONS = ("exact", "converted", "not-normalisable")
+# exact:            ``macs``/``flops`` counted in fcabench's convention (measured or closed form)
+# converted:        derived from the printed value by the rule in ``normalisation_note`` (x2, 1/factor, ...)
+# not-normalisable: no comparable cost (wall-clock only, ratio on an unstated data set, no cost given);
+#                   ``macs``, ``flops`` and ``flops_rel_bert_base`` stay empty
+
+COUNT_LENGTHS = ("padded", "real", "unknown")
+
+METHOD_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One stored row. Field order is the column order of :func:`fcabench.runs.load`."""
+
+    # --- what was run ---
+    run_id: str  # shared by the rows (metrics) of one run; unique per run
+    method: str  # method key, e.g. "fca", "power-bert", "bert-base" (the reference); lower-case, hyphens
+    model: str  # backbone checkpoint or architecture, e.g. "bert-base-uncased", "roberta-base"
+    task: str  # data set, e.g. "SST-2", "BBC News"; "any" for task-independent costs
+    source: str  # one of SOURCES
+    method_label: str | None = None  # the method's name as the source printed it, e.g. "ours-PFC"
+    method_config: dict = field(default_factory=dict)  # configuration (dataclasses.asdict of the method's)
+    config_label: str | None = None  # short label for plots, e.g. "p=0.9", "layer 7"
+    split: str | None = None  # "test", "validation", ...; None when the source does not say
+
+    # --- quality ---
+    metric: str | None = None  # "accuracy", "f1", "f1_macro", "matthews_corr", "spearman"...; None: cost only
+    score: float | None = None  # on the metric's 0-100 scale, as printed (correlations x 100)
+    claim_text: str | None = None  # for claims: the claim in words, e.g. "< 1% accuracy loss on GLUE"
+
+    # --- cost ---
+    seq_len: int | None = None  # padded sequence length the cost refers to (tokens)
+    batch_size: int | None = None  # sequences per forward pass for latency_ms / peak_mem_mb
+    macs: float | None = None  # multiply-adds per sequence at seq_len, fcabench's convention
+    flops: float | None = None  # = 2 x macs
+    flops_rel_bert_base: float | None = None  # flops / BERT-base flops at seq_len (same counter)
+    flops_as_printed: str | None = None  # cost exactly as the source printed it, e.g. "0.544x", "35.3"
+    flops_unit_as_printed: str | None = None  # what that printed number is, e.g. "MACs (torchprofile)"
+    count_length: str = "unknown"  # one of COUNT_LENGTHS: the length the source counted at
+    count_scope: str | None = None  # what is counted, e.g. "encoder matmuls (closed form)"
+    normalisation: str = "not-normalisable"  # one of NORMALISATIONS
+    normalisation_note: str | None = None  # the conversion rule, or why no conversion is possible
+    speedup: float | None = None  # x over the same backbone without reduction (wall-clock or throughput)
+    speedup_as_printed: str | None = None  # e.g. "4.5", "1.64x", "2-5"
+    speedup_basis: str | None = None  # what was timed, e.g. "inference, batch 128", "training (probably)"
+    latency_ms: float | None = None  # wall-clock of one forward pass over batch_size sequences
+    peak_mem_mb: float | None = None  # peak accelerator (or host) memory during that pass, MiB
+    mem_rel_bert_base: float | None = None  # memory relative to BERT-base, when only a ratio is published
+
+    # --- where it comes from ---
+    citation: str | None = None  # paper / repository, e.g. "PoWER-BERT (Goyal et al., ICML 2020)"
+    source_note: str | None = None  # exact place: table, README, commit; caveats of the source
+    source_file: str | None = None  # bundled table the row was imported from, e.g. "powerbert_glue_test.csv"
+
+    # --- provenance of measured runs ---
+    fcabench_version: str | None = None
+    torch_version: str | None = None
+    transformers_version: str | None = None
+    git_commit: str | None = None  # `git rev-parse HEAD`, "+dirty" when the tree had changes
+    date_utc: str | None = None  # ISO 8601, e.g. "2025-01-31T12:00:00Z"
+    hardware: str | None = None  # GPU name or CPU model the timing ran on (also for published timings)
+
+    schema_version: int = SCHEMA_VERSION
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready dict in column order (validated)."""
+        return validate_record(dataclasses.asdict(self))
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Run))
+_TYPES = typing.get_type_hints(Run)
+_REQUIRED = tuple(f.name for f in dataclasses.fields(Run) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+_DEFAULTS = {
+    f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+    for f in dataclasses.fields(Run)
+    if f.name not in _REQUIRED
+}
+
+
+class RowError(ValueError):
+    """A row that breaks the schema; ``field`` names the offending field."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"field '{field_name}': {message}")
+        self.field = field_name
+        self.message = message
+
+
+def _base_type(annotation: Any) -> type:
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return args[0] if args else annotation
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Check one value against the field's type; ints are accepted for floats, nothing else is coerced."""
+    annotation = _TYPES[name]
+    if value is None:
+        if type(None) in typing.get_args(annotation):
+            return None
+        if name in _DEFAULTS and _DEFAULTS[name] is not None:
+            return _DEFAULTS[name]
+        raise RowError(name, "is required but missing")
+    base = _base_type(annotation)
+    if base is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RowError(name, f"expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise RowError(name, f"expected a finite number, got {value!r}")
+        return float(value)
+    if base is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            raise RowError(name, f"expected an integer, got {value!r}")
+        return int(value)
+    if base is str:
+        if not isinstance(value, str):
+            raise RowError(name, f"expected a string, got {value!r}")
+        return value
+    if base is dict:
+        if not isinstance(value, dict):
+            raise RowError(name, f"expected an object (dict), got {value!r}")
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as error:
+            raise RowError(name, f"is not JSON-serialisable ({error})") from None
+        return value
+    raise AssertionError(f"unhandled type for {name}: {annotation}")  # schema bug, not user error
+
+
+def validate_record(record: dict[str, Any]) -> dict[str, Any]:
+    """Return the record with every schema field, in column order; raise :class:`RowError` on the first
+    field that breaks the schema. Checks types, vocabularies and the cross-field rules below."""
+    if not isinstance(record, dict):
+        raise RowError("<row>", f"expected a JSON object, got {type(record).__name__}")
+    unknown = sorted(set(record) - set(COLUMNS))
+    if unknown:  # a typo in a field name would otherwise silently drop a number
+        raise RowError(unknown[0], f"is not a schema field (known: {', '.join(COLUMNS)})")
+    out = {name: _coerce(name, record.get(name, _DEFAULTS.get(name))) for name in COLUMNS}
+
+    for name in _REQUIRED:
+        if not out[name].strip():
+            raise RowError(name, "must not be empty")
+    if not METHOD_KEY.match(out["method"]):
+        raise RowError("method", f"{out['method']!r} is not a method key (lower-case letters, digits, hyphens)")
+    for name, allowed in (("source", SOURCES), ("normalisation", NORMALISATIONS), ("count_length", COUNT_LENGTHS)):
+        if out[name] not in allowed:
+            raise RowError(name, f"{out[name]!r} is not one of {', '.join(allowed)}")
+    if out["schema_version"] > SCHEMA_VERSION:
+        raise RowError("schema_version", f"{out['schema_version']} is newer than this fcabench ({SCHEMA_VERSION})")
+
+    for name in ("macs", "flops", "flops_rel_bert_base", "latency_ms", "peak_mem_mb", "mem_rel_bert_base", "speedup"):
+        if out[name] is not None and out[name] < 0:
+            raise RowError(name, f"must not be negative, got {out[name]}")
+    for name in ("seq_len", "batch_size"):
+        if out[name] is not None and out[name] < 1:
+            raise RowError(name, f"must be at least 1, got {out[name]}")
+    if (out["metric"] is None) != (out["score"] is None) and out["source"] != "claim":
+        missing = "score" if out["score"] is None else "metric"
+        raise RowError(missing, "metric and score come together (a claim may state a metric without a score)")
+
+    if out["macs"] is not None or out["flops"] is not None:
+        if out["macs"] is None or out["flops"] is None:
+            raise RowError("flops" if out["flops"] is None else "macs", "macs and flops come together")
+        if not math.isclose(out["flops"], 2 * out["macs"], rel_tol=1e-9):
+            raise RowError("flops", f"must be 2 x macs ({2 * out['macs']:.6g}), got {out['flops']:.6g}")
+    cost = any(out[name] is not None for name in ("macs", "flops_rel_bert_base"))
+    if out["normalisation"] == "not-normalisable" and cost:
+        raise RowError("normalisation", "is 'not-normalisable' but macs or flops_rel_bert_base is set")
+    if out["normalisation"] != "not-normalisable" and not cost:
+        raise RowError("normalisation", f"is {out['normalisation']!r} but neither macs nor flops_rel_bert_base is set")
+
+    if out["source"] == "measured":
+        for name in ("fcabench_version", "torch_version", "date_utc", "hardware"):
+            if not out[name]:
+                raise RowError(name, "is required for a measured run (use fcabench.runs.measured_run)")
+    else:
+        for name in ("citation", "source_note"):
+            if not out[name]:
+                raise RowError(name, f"is required for a {out['source']} row: say where the number comes from")
+    return out

@@ -1,0 +1,180 @@
+"""The run store: JSON Lines files under ``results/``, appended to and never rewritten.
+
+* One JSON object per line (pandas reads the files directly: ``pd.read_json(path, lines=True)``).
+* :func:`append` validates every row first, then writes all of them with one ``write`` under an
+  inter-process file lock, so concurrent writers neither interleave nor lose lines.
+* :func:`load` validates every line; a malformed one is reported with its file, line and field, and the
+  file is never touched. ``errors="warn"`` loads the valid rows and warns about the rest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+from filelock import FileLock
+
+from fcabench.errors import FcabenchError
+from fcabench.runs.schema import COLUMNS, Run, RowError, validate_record
+
+REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"  # the checkout's results/ (editable install)
+PACKAGED_RUNS = Path(__file__).resolve().parents[1] / "data" / "published_runs.jsonl"  # copy shipped in the wheel
+DEFAULT_RUNS_FILE = "runs.jsonl"  # where measured runs go inside results/
+LOCK_TIMEOUT_S = 60
+
+# Extra columns load() adds so that every row can be traced back to its line.
+LOCATION_COLUMNS = ("store_file", "store_line")
+_INT_COLUMNS = ("seq_len", "batch_size", "schema_version", "store_line")
+_FLOAT_COLUMNS = ("score", "macs", "flops", "flops_rel_bert_base", "speedup", "latency_ms", "peak_mem_mb", "mem_rel_bert_base")
+
+
+def default_results_dir() -> Path | None:
+    """``results/`` beside the package when fcabench runs from a checkout, else None."""
+    return REPO_RESULTS if REPO_RESULTS.is_dir() else None
+
+
+def _files(path: str | os.PathLike | Iterable | None) -> list[Path]:
+    if path is None:
+        results = default_results_dir()
+        return sorted(results.glob("*.jsonl")) if results else [PACKAGED_RUNS]
+    if isinstance(path, (str, os.PathLike)):
+        path = [path]
+    files: list[Path] = []
+    for item in path:
+        item = Path(item)
+        if item.is_dir():
+            found = sorted(item.glob("*.jsonl"))
+            if not found:
+                raise FcabenchError(f"{item}: no .jsonl run files in this folder")
+            files.extend(found)
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise FcabenchError(f"{item}: no such run file or folder")
+    return files
+
+
+def _parse_line(text: str) -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RowError("<json>", f"not valid JSON ({error.msg} at column {error.colno})") from None
+
+
+def read_records(path: str | os.PathLike | Iterable | None = None, errors: str = "raise") -> list[dict]:
+    """Validated records with their ``store_file`` and ``store_line``; see :func:`load` for ``errors``."""
+    if errors not in ("raise", "warn", "ignore"):
+        raise FcabenchError(f"errors must be 'raise', 'warn' or 'ignore', not {errors!r}")
+    records, problems = [], []
+    for file in _files(path):
+        with open(file, encoding="utf-8") as handle:
+            for number, text in enumerate(handle, start=1):
+                if not text.strip():
+                    continue  # blank lines carry nothing
+                try:
+                    record = validate_record(_parse_line(text))
+                except RowError as error:
+                    problems.append(f"{file}:{number}: {error}")
+                    continue
+                record["store_file"], record["store_line"] = str(file), number
+                records.append(record)
+    if problems and errors == "raise":
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise FcabenchError(
+            f"{len(problems)} malformed run row(s): " + "; ".join(problems[:5]) + more
+            + ". The files were not changed; fix or remove these lines, or load with errors='warn'."
+        )
+    if problems and errors == "warn":
+        for problem in problems:
+            warnings.warn(f"skipped malformed run row {problem}", stacklevel=3)
+    return records
+
+
+def to_frame(records: list[dict]) -> pd.DataFrame:
+    """Records to a typed DataFrame in schema column order; ``method_config`` as canonical JSON text."""
+    columns = list(COLUMNS) + [c for c in LOCATION_COLUMNS if any(c in r for r in records)]
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    # Canonical JSON text (sorted keys) so configurations can be grouped, compared and written to CSV.
+    frame["method_config"] = [json.dumps(c, sort_keys=True) for c in frame["method_config"]]
+    for name in _INT_COLUMNS:
+        if name in frame:
+            frame[name] = frame[name].astype("Int64")
+    for name in _FLOAT_COLUMNS:
+        frame[name] = frame[name].astype("float64")
+    return frame
+
+
+def load(path: str | os.PathLike | Iterable | None = None, errors: str = "raise") -> pd.DataFrame:
+    """Load and validate runs.
+
+    ``path``: a ``.jsonl`` file, a folder (all its ``*.jsonl``), or a list of them; default: the checkout's
+    ``results/``, or the published runs shipped inside the package when there is no checkout.
+    ``errors``: ``"raise"`` (default) raises :class:`~fcabench.errors.FcabenchError` naming file, line and
+    field of every malformed row; ``"warn"`` loads the valid rows and warns; ``"ignore"`` just skips.
+    """
+    return to_frame(read_records(path, errors=errors))
+
+
+def _as_record(run: Run | dict) -> dict:
+    if isinstance(run, Run):
+        return dataclasses.asdict(run)
+    if isinstance(run, dict):
+        return dict(run)
+    raise FcabenchError(f"cannot store a {type(run).__name__}: pass fcabench.runs.Run objects or dicts")
+
+
+def default_append_path() -> Path:
+    results = default_results_dir()
+    if results is None:
+        raise FcabenchError("no results/ folder beside the package (not a checkout): pass path= to append()")
+    return results / DEFAULT_RUNS_FILE
+
+
+def append(runs: Run | dict | Iterable[Run | dict], path: str | os.PathLike | None = None) -> int:
+    """Validate ``runs`` and append them to ``path`` (default ``results/runs.jsonl``); return how many.
+
+    All rows are checked before anything is written: one bad row writes nothing. Safe to call from many
+    processes at once (a lock file ``<path>.lock`` sits beside the store).
+    """
+    if isinstance(runs, (Run, dict)):
+        runs = [runs]
+    lines = []
+    for index, run in enumerate(runs):
+        try:
+            record = validate_record(_as_record(run))
+        except RowError as error:
+            raise FcabenchError(f"run #{index} not stored: {error}") from None
+        lines.append(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+    if not lines:
+        return 0
+    target = Path(path) if path is not None else default_append_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock", timeout=LOCK_TIMEOUT_S):
+        with open(target, "a+b") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() > 0:
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":
+                    # A torn last line (a writer killed mid-line) must not swallow our first row.
+                    handle.write(b"\n")
+            handle.write("".join(lines).encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+    return len(lines)
+
+
+def row_key(record: dict) -> tuple[str, str | None]:
+    """What identifies a stored row: its run and its metric (a run's metrics share the run_id)."""
+    return record["run_id"], record.get("metric")
+
+
+def existing_row_keys(path: str | os.PathLike) -> set[tuple[str, str | None]]:
+    """Row keys already in ``path`` (empty when the file does not exist yet)."""
+    if not Path(path).exists():
+        return set()
+    return {row_key(record) for record in read_records(path)}

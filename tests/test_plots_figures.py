@@ -1,0 +1,169 @@
+"""Rendered figures: files exist and are non-trivial, axes carry units, one legend entry per method."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+import fcabench.runs as runs  # noqa: E402
+from fcabench.cli.plot import app  # noqa: E402
+from fcabench.errors import FcabenchError  # noqa: E402
+from fcabench.plots import plot_layers, plot_pareto, plot_tokens, save_figure, tradeoff_points  # noqa: E402
+from fcabench.plots.style import METHOD_STYLES, method_style  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLED = REPO / "results" / "published.jsonl"
+UNIT_MARKERS = ("(%)", "(×", "(G", "relative to", "(M)", "(tokens")
+
+
+@pytest.fixture(scope="module")
+def published():
+    return runs.load(BUNDLED)
+
+
+def closed_form_profile(method: str, tokens: list[int], d: int = 768) -> pd.DataFrame:
+    """A profile like fcabench.profile's, from FLOPS.md: layer l runs attention on n_l units and its FFN on
+    n_{l+1} (PoWER-BERT placement), so the MACs are known without tracing anything."""
+    rows = [dict(module="embeddings", layer=pd.NA, tokens_in=pd.NA, macs_attn_proj=0, macs_attn_matmul=0,
+                 macs_ffn=0, macs_method=0, macs_other=0)]
+    for layer, n in enumerate(tokens):
+        n_out = tokens[layer + 1] if layer + 1 < len(tokens) else n
+        rows.append(dict(module=f"encoder.layer.{layer}", layer=layer, tokens_in=n, tokens_out=n_out,
+                         macs_attn_proj=4 * n * d * d, macs_attn_matmul=2 * n * n * d, macs_ffn=8 * n_out * d * d,
+                         macs_method=0, macs_other=0))
+    rows.append(dict(module="pooler", layer=pd.NA, tokens_in=pd.NA, macs_attn_proj=0, macs_attn_matmul=0,
+                     macs_ffn=0, macs_method=0, macs_other=d * d))
+    frame = pd.DataFrame(rows)
+    parts = ["macs_attn_proj", "macs_attn_matmul", "macs_ffn", "macs_method", "macs_other"]
+    frame["macs"] = frame[parts].sum(axis=1)
+    frame["flops"] = 2 * frame["macs"]
+    frame["layer"] = frame["layer"].astype("Int64")
+    frame.insert(0, "method", method)
+    frame.insert(0, "model", "bert-base")
+    frame["seq_len"] = tokens[0]
+    return frame
+
+
+VANILLA = closed_form_profile("vanilla", [128] * 12)
+POWER = closed_form_profile("power-bert", [128] * 4 + [64] * 4 + [32] * 4)
+
+
+def legend_labels(fig):
+    return [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+
+
+def assert_figure_files(fig, folder: Path, stem: str):
+    for suffix, minimum in ((".png", 20_000), (".svg", 10_000), (".pdf", 5_000)):
+        path = save_figure(fig, folder / f"{stem}{suffix}")
+        assert path.is_file() and path.stat().st_size > minimum, (path, path.stat().st_size)
+    assert (folder / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("x", ["speedup", "flops", "flops-rel"])
+def test_pareto_figure_files_units_and_legend(tmp_path, published, x):
+    fig = plot_pareto(published, x=x, labels=True)
+    try:
+        points = tradeoff_points(published, x=x)
+        methods = sorted(points["method"].unique())
+        labels = legend_labels(fig)
+        # One legend entry per method drawn (plus the front), in each method's fixed label.
+        assert sorted(l for l in labels if l != "Pareto front") == sorted(method_style(m).label for m in methods)
+        assert len(labels) == len(set(labels))
+        visible = [ax for ax in fig.axes if ax.get_visible()]
+        assert len(visible) == points["facet"].nunique()
+        x_label = fig.get_supxlabel() if len(visible) > 1 else visible[0].get_xlabel()
+        assert any(u in x_label for u in UNIT_MARKERS), x_label
+        for ax in visible:
+            assert any(u in ax.get_ylabel() for u in UNIT_MARKERS), ax.get_ylabel()
+            assert ax.get_title()
+        assert_figure_files(fig, tmp_path, f"pareto-{x}")
+    finally:
+        plt.close(fig)
+
+
+def test_each_method_keeps_its_colour_in_every_figure(published):
+    colours = {}
+    for x in ("speedup", "flops-rel"):
+        fig = plot_pareto(published, x=x)
+        for legend in fig.legends:
+            for handle, text in zip(legend.legend_handles, legend.get_texts()):
+                if text.get_text() != "Pareto front":
+                    colours.setdefault(text.get_text(), set()).add(matplotlib.colors.to_hex(handle.get_color()))
+        plt.close(fig)
+    assert all(len(c) == 1 for c in colours.values())
+    assert len({s.color for s in METHOD_STYLES.values()}) == len(METHOD_STYLES)  # no two methods share a colour
+
+
+def test_published_speedup_facets_are_the_tables_with_a_trade_off(published):
+    facets = set(tradeoff_points(published, x="speedup")["facet"])
+    # PoWER-BERT's nine GLUE test tasks and Focus on the Core's BBC News sweeps (Tables 4 and 5).
+    assert len(facets) == 10 and "BBC News, n = 512" in facets and "CoLA, test, n = 64" in facets
+
+
+def test_front_points_in_a_facet_are_undominated(published):
+    bbc = tradeoff_points(published, x="flops-rel", tasks=["BBC News"])
+    front = bbc[bbc["on_front"]]
+    assert "L12" not in set(front["config_label"])  # 0.96x FLOPs, 97.6: L11 is cheaper and better
+    assert "L7" in set(front["config_label"])
+
+
+def test_no_drawable_runs_is_a_user_error(published):
+    with pytest.raises(FcabenchError, match="no scored runs"):
+        plot_pareto(published, x="flops", tasks=["CoLA"])  # PoWER-BERT published wall-clock only
+
+
+def test_layers_figure_stacks_components_per_layer(tmp_path):
+    fig = plot_layers([VANILLA, POWER])
+    try:
+        left, right = fig.axes[:2]
+        assert "MACs" in left.get_ylabel() and "(M)" in left.get_ylabel()
+        assert left.get_xlabel() == "Encoder layer"
+        heights = [p.get_height() for p in right.patches]
+        # 3 components x 12 layers; the FFN of layer 3 runs on 64 units (placement rule), so its bar halves.
+        assert len(heights) == 36
+        assert legend_labels(fig) == ["Attention projections (Q, K, V, O)", "Attention scores + context", "FFN"]
+        ffn = heights[24:36]  # stacking order: projections, scores + context, FFN
+        assert ffn[3] == pytest.approx(ffn[2] / 2) and ffn[7] == pytest.approx(ffn[6] / 2)
+        assert ffn[2] == pytest.approx(8 * 128 * 768**2 / 1e6)  # FLOPS.md: FFN = 8 n d^2, axis in M
+        ratio = POWER["macs"].sum() / VANILLA["macs"].sum()
+        assert f"{ratio:.2f}× vanilla" in right.get_title()
+        assert_figure_files(fig, tmp_path, "layers")
+    finally:
+        plt.close(fig)
+
+
+def test_tokens_figure_one_line_per_method(tmp_path):
+    ax = plot_tokens([VANILLA, POWER])
+    try:
+        assert [line.get_ydata().tolist() for line in ax.get_lines()] == [[128] * 12, [128] * 4 + [64] * 4 + [32] * 4]
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == [method_style("vanilla").label, "PoWER-BERT"]
+        assert "Units" in ax.get_ylabel()
+        assert_figure_files(ax.figure, tmp_path, "tokens")
+    finally:
+        plt.close(ax.figure)
+
+
+def test_save_figure_refuses_unknown_formats(tmp_path):
+    fig = plt.figure()
+    with pytest.raises(FcabenchError, match="jpg"):
+        save_figure(fig, tmp_path / "figure.jpg")
+    plt.close(fig)
+
+
+def test_cli_plot_commands(tmp_path):
+    cli = CliRunner()
+    vanilla, power = tmp_path / "vanilla.csv", tmp_path / "power.csv"
+    VANILLA.to_csv(vanilla, index=False)
+    POWER.to_csv(power, index=False)
+    pareto = cli.invoke(app, ["pareto", str(BUNDLED), "-o", str(tmp_path / "p.png"), "-o", str(tmp_path / "p.pdf")])
+    assert pareto.exit_code == 0, pareto.output
+    layers = cli.invoke(app, ["layers", str(vanilla), str(power), "-o", str(tmp_path / "l.svg")])
+    tokens = cli.invoke(app, ["tokens", str(vanilla), str(power), "-o", str(tmp_path / "t.png")])
+    assert layers.exit_code == 0 and tokens.exit_code == 0, layers.output + tokens.output
+    for name in ("p.png", "p.pdf", "l.svg", "t.png"):
+        assert (tmp_path / name).stat().st_size > 5_000

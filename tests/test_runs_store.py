@@ -1,0 +1,127 @@
+"""The store: append and load, concurrent writers, malformed rows, provenance."""
+
+import json
+import multiprocessing
+import warnings
+from pathlib import Path
+
+import pytest
+
+import fcabench.runs as runs
+from fcabench.errors import FcabenchError
+
+PROVENANCE = dict(fcabench_version="0.1.0", torch_version="2.13", transformers_version="5.23",
+                  git_commit="abc", date_utc="2025-01-01T00:00:00Z", hardware="test CPU")
+
+
+def make_run(run_id: str, score: float = 90.0, macs: int = 5_000_000_000):
+    return runs.measured_run("fca", {"k": 5, "keep": [34, 33]}, "bert-base-uncased", "SST-2", seq_len=64,
+                             macs=macs, latency_ms=3.5, peak_mem_mb=120.0, metric="accuracy", score=score,
+                             provenance=PROVENANCE, run_id=run_id)
+
+
+def test_append_then_load_gives_typed_normalised_rows(tmp_path):
+    store = tmp_path / "runs.jsonl"
+    assert runs.append([make_run("a"), make_run("b", score=91.5)], store) == 2
+    df = runs.load(store)
+    assert list(df["run_id"]) == ["a", "b"]
+    assert df["flops"].tolist() == [1e10, 1e10]  # FLOPs = 2 x MACs
+    assert df["flops_rel_bert_base"].iloc[0] == pytest.approx(5e9 / 5_511_315_456)  # BERT-base at n = 64
+    assert str(df["seq_len"].dtype) == "Int64"
+    assert json.loads(df["method_config"].iloc[0]) == {"k": 5, "keep": [34, 33]}
+    assert df["store_line"].tolist() == [1, 2]
+
+
+def test_store_files_are_plain_json_lines_pandas_reads(tmp_path):
+    import pandas as pd
+
+    store = tmp_path / "runs.jsonl"
+    runs.append(make_run("a"), store)
+    assert pd.read_json(store, lines=True)["method"].tolist() == ["fca"]
+
+
+def _writer(path: str, worker: int, count: int) -> None:
+    for i in range(count):  # one append per run: as many chances to interleave as possible
+        runs.append(make_run(f"w{worker}-{i}", score=float(i)), path)
+
+
+def test_concurrent_appends_lose_nothing(tmp_path):
+    store = tmp_path / "runs.jsonl"
+    workers, each = 4, 25
+    # fork: real processes without re-importing torch in each (spawn works too, only slower)
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    processes = [context.Process(target=_writer, args=(str(store), w, each)) for w in range(workers)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    df = runs.load(store)
+    assert len(df) == workers * each
+    assert set(df["run_id"]) == {f"w{w}-{i}" for w in range(workers) for i in range(each)}
+
+
+def write_malformed(path: Path) -> bytes:
+    good = [json.dumps(make_run(f"ok{i}").to_record()) for i in range(3)]
+    bad_type = json.dumps(dict(make_run("bad").to_record(), seq_len="sixty-four"))
+    lines = [good[0], "{not json", good[1], bad_type, good[2]]
+    data = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(data)
+    return data
+
+
+def test_malformed_rows_are_reported_with_file_line_and_field_and_nothing_is_rewritten(tmp_path):
+    store = tmp_path / "runs.jsonl"
+    before = write_malformed(store)
+    with pytest.raises(FcabenchError) as error:
+        runs.load(store)
+    message = str(error.value)
+    assert f"{store}:2:" in message and "not valid JSON" in message
+    assert f"{store}:4:" in message and "field 'seq_len'" in message
+    assert store.read_bytes() == before
+
+
+def test_the_other_rows_load_intact_when_asked_to_skip(tmp_path):
+    store = tmp_path / "runs.jsonl"
+    before = write_malformed(store)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = runs.load(store, errors="warn")
+    assert df["run_id"].tolist() == ["ok0", "ok1", "ok2"]
+    assert df["store_line"].tolist() == [1, 3, 5]
+    assert len(caught) == 2 and "runs.jsonl:4" in str(caught[1].message)
+    assert store.read_bytes() == before
+
+
+def test_a_bad_run_in_a_batch_writes_nothing(tmp_path):
+    store = tmp_path / "runs.jsonl"
+    runs.append(make_run("first"), store)
+    before = store.read_bytes()
+    bad = dict(make_run("x").to_record(), flops=1.0)
+    with pytest.raises(FcabenchError, match="field 'flops'"):
+        runs.append([make_run("fine"), bad], store)
+    assert store.read_bytes() == before
+
+
+def test_a_torn_last_line_does_not_swallow_the_next_append(tmp_path):
+    store = tmp_path / "runs.jsonl"
+    runs.append(make_run("a"), store)
+    with open(store, "a") as handle:
+        handle.write('{"run_id": "torn"')  # a writer killed mid-line
+    runs.append(make_run("b"), store)
+    df = runs.load(store, errors="ignore")
+    assert df["run_id"].tolist() == ["a", "b"]
+
+
+def test_provenance_is_filled_in_automatically():
+    run = runs.measured_run("vanilla", None, "bert-base-uncased", "SST-2", seq_len=128, macs=11_173_625_856)
+    record = run.to_record()
+    assert record["torch_version"] and record["fcabench_version"] and record["hardware"]
+    assert record["date_utc"].endswith("Z")
+    assert record["flops_rel_bert_base"] == pytest.approx(1.0)
+
+
+def test_default_load_reads_the_bundled_results():
+    df = runs.load()
+    assert set(df["source"]) >= {"published", "claim", "derived"}
+    assert df["store_file"].str.endswith(".jsonl").all()
