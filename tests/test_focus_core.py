@@ -1,0 +1,218 @@
+"""focus-core: fuzzy key/value pruning and token combining on tiny random BERTs."""
+
+from __future__ import annotations
+
+import copy
+from fractions import Fraction
+import math
+
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+import fcabench
+from fcabench import methods
+from fcabench.errors import FcabenchError
+from fcabench.flops.trace import count_by_module
+from fcabench.methods.focus_core import (
+    CombiningLayer, FocusCoreConfig, compare_conventions, masked_quantile, paper_convention_macs,
+)
+from fcabench.models import base_model, synthetic_batch
+
+COMPONENTS = ["macs_attn_proj", "macs_attn_matmul", "macs_ffn", "macs_method", "macs_other"]
+
+
+def tiny(layers: int = 4, attn: str = "sdpa", seed: int = 0) -> BertForSequenceClassification:
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4,
+                        intermediate_size=37, num_labels=3)
+    config._attn_implementation = attn
+    return BertForSequenceClassification(config).eval()
+
+
+@pytest.fixture(scope="module")
+def padded():
+    generator = torch.Generator().manual_seed(1)
+    ids = torch.randint(5, 99, (3, 40), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[1, 27:] = 0
+    mask[2, 14:] = 0
+    return ids, mask
+
+
+def patched(model, **options):
+    model = copy.deepcopy(model)
+    methods.apply(model, "focus-core", **options)
+    return model
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+@pytest.mark.parametrize("variant", ["P", "PF", "PFC"])
+def test_no_reduction_equals_vanilla(attn, variant, padded):
+    ids, mask = padded
+    model = tiny(attn=attn)
+    reference = model(input_ids=ids, attention_mask=mask).logits
+    focus = patched(model, variant=variant, keep_ratio=1.0, num_combine_tokens=0)
+    out = focus(input_ids=ids, attention_mask=mask).logits
+    torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-6)
+
+
+def rule_counts(t: int, p: float) -> int:
+    return math.floor(Fraction(str(p)) * t)
+
+
+@pytest.mark.parametrize("variant", ["P", "PF"])
+def test_keys_per_head_follow_the_rule(variant, padded):
+    ids, mask = padded
+    p = 0.8
+    model = patched(tiny(layers=4), variant=variant, keep_ratio=p)
+    model(input_ids=ids, attention_mask=mask)
+    counts = base_model(model).encoder.kv_counts
+    record = methods.unit_record(model)
+    assert sorted(counts) == [1, 2, 3]  # layer 1 (index 0) attends to every key
+    previous = mask.sum(dim=1)[:, None].expand(-1, 4)  # (batch, heads) keys of layer 1
+    for layer in (1, 2, 3):
+        now = counts[layer]
+        for b in range(3):
+            for h in range(4):
+                t, kept = int(previous[b, h]), int(now[b, h])
+                if variant == "P":
+                    assert kept == rule_counts(t, p)
+                else:  # the fuzzy cap prunes at most the usual count, maybe fewer
+                    assert rule_counts(t, p) <= kept <= t
+        # the profiler's key count: every head computed over the widest head's keys
+        assert torch.equal(record.keys[layer], 4 * now.amax(dim=1))
+        previous = now
+    if variant == "PF":  # the cap binds somewhere on this input
+        assert any((counts[l] > torch.tensor([[rule_counts(int(t), p) for t in row] for row in prev])).any()
+                   for l, prev in ((2, counts[1]), (3, counts[2])))
+
+
+def test_fuzzy_cap_matches_the_quantile_threshold():
+    scores = torch.tensor([[0.0, 1.0, 2.0, 3.0, 4.0, float("nan")]])
+    valid = torch.tensor([[True, True, True, True, True, False]])
+    a, b = masked_quantile(scores, valid, 0.25), masked_quantile(scores, valid, 0.75)
+    expected = torch.quantile(scores[valid], torch.tensor([0.25, 0.75]))
+    torch.testing.assert_close(torch.stack([a[0], b[0]]), expected)
+
+
+def test_combining_output_shape_and_mean_pooler(padded):
+    ids, mask = padded
+    model = patched(tiny(layers=4), variant="PFC", combine_layer=3, num_combine_tokens=5)
+    out = model.bert(input_ids=ids, attention_mask=mask)
+    assert out.last_hidden_state.shape == (3, 5, 32)
+    assert isinstance(model.bert.encoder.layer[2], CombiningLayer)  # 1-based layer 3
+    pooler = model.bert.pooler
+    expected = torch.tanh(pooler.dense(out.last_hidden_state.mean(dim=1)))
+    torch.testing.assert_close(out.pooler_output, expected)
+    record = methods.unit_record(model)
+    assert record.tokens_in[0].tolist() == [45, 45, 45, 5]  # 40 tokens + 5 combination tokens
+    assert record.tokens_out[0].tolist() == [45, 45, 5, 5]
+
+
+@pytest.mark.parametrize("variant", ["PF", "C", "PFC"])
+def test_padded_batch_equals_each_example_alone(variant, padded):
+    ids, mask = padded
+    model = patched(tiny(layers=4), variant=variant, keep_ratio=0.7, combine_layer=3)
+    batch = model(input_ids=ids, attention_mask=mask).logits
+    batch_units = methods.unit_record(model)
+    for i in range(3):
+        n = int(mask[i].sum())
+        alone = model(input_ids=ids[i : i + 1, :n]).logits
+        torch.testing.assert_close(alone[0], batch[i], rtol=1e-4, atol=1e-5)
+        assert methods.unit_record(model).example(0) == batch_units.example(i)
+
+
+def test_training_reduces_loss_and_reaches_the_combining_module():
+    model = patched(tiny(layers=4, seed=2), variant="PFC", combine_layer=3, keep_ratio=0.8).train()
+    generator = torch.Generator().manual_seed(3)
+    ids = torch.randint(5, 99, (8, 24), generator=generator)
+    labels = torch.randint(0, 3, (8,), generator=generator)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for step in range(8):
+        torch.manual_seed(step)
+        loss = model(input_ids=ids, labels=labels).loss
+        optimiser.zero_grad()
+        loss.backward()
+        if step == 0:
+            combine = model.bert.encoder.layer[2].combine
+            for name in ("query", "key", "value", "out"):
+                grad = getattr(combine, name).weight.grad
+                assert grad is not None and grad.abs().sum() > 0, name
+            assert model.bert.encoder.combination_tokens.grad.abs().sum() > 0
+        optimiser.step()
+        losses.append(loss.item())
+    assert sum(losses[-3:]) / 3 < losses[0]
+
+
+@pytest.mark.parametrize("variant", ["P", "PF", "C", "PFC"])
+def test_traced_macs_equal_closed_form(variant):
+    model = patched(tiny(layers=4), variant=variant, keep_ratio=0.7, combine_layer=3)
+    traced = fcabench.profile(model, seq_len=30)
+    closed = fcabench.closed_form_table(model, 30, methods.unit_record(model).example(0))
+    a, b = traced.set_index("module"), closed.set_index("module")
+    assert (a.loc[b.index, COMPONENTS] == b[COMPONENTS]).all().all()
+    vanilla = fcabench.encoder_macs(fcabench.profile(tiny(layers=4), seq_len=30))
+    assert fcabench.encoder_macs(traced) < vanilla  # pruning and combining both really save
+    if "C" in variant:
+        assert a.loc["encoder.layer.2", "macs_method"] > 0 and a.loc["encoder.layer.2", "macs_ffn"] == 0
+
+
+def linear_only(model, seq_len: int) -> int:
+    counts = count_by_module(model, synthetic_batch(model, seq_len))
+    layers = [counts[f"bert.encoder.layer.{i}"] for i in range(len(model.bert.encoder.layer))]
+    return sum(c[k] for c in layers for k in c if k in ("macs:linear", "macs:addmm"))
+
+
+@pytest.mark.parametrize("variant", ["P", "PF", "PFC"])
+def test_paper_convention_counts_linear_layers_only(variant):
+    vanilla = tiny(layers=4)
+    model = patched(vanilla, variant=variant, keep_ratio=0.7, combine_layer=3)
+    traced = fcabench.profile(model, seq_len=30)
+    units = methods.unit_record(model).example(0)
+    paper = paper_convention_macs(model, 30, units)
+    assert paper == linear_only(model, 30)
+    table = compare_conventions(model, 30, units)
+    assert table["macs"].sum() == fcabench.encoder_macs(traced)
+    if variant in ("P", "PF"):  # the paper's "1x", although fcabench counts a saving
+        assert paper == paper_convention_macs(vanilla, 30)
+        assert table["macs"].sum() < compare_conventions(vanilla, 30)["macs"].sum()
+    else:
+        assert paper < paper_convention_macs(vanilla, 30)
+
+
+def test_apply_by_name_with_paper_layer_numbering():
+    model = tiny(layers=12)
+    methods.apply(model, "focus-core", variant="PFC", combine_layer=7)
+    layers = model.bert.encoder.layer
+    assert [i for i, l in enumerate(layers) if isinstance(l, CombiningLayer)] == [6]
+    out = model(input_ids=torch.randint(5, 99, (2, 20)))
+    assert out.logits.shape == (2, 3)
+    record = methods.unit_record(model).example(0)
+    assert [n_in for n_in, _, _ in record] == [28] * 7 + [8] * 5
+    default = patched(tiny(layers=12), variant="C")
+    assert isinstance(default.bert.encoder.layer[10], CombiningLayer)  # layer 11 of 12
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(variant="X"), "variant"),
+        (dict(keep_ratio=0.0), "keep_ratio"),
+        (dict(combine_layer=0), "1-based"),
+        (dict(combine_layer=5), "exceeds"),
+        (dict(num_combine_tokens=-1), "num_combine_tokens"),
+        (dict(quantiles=(0.8, 0.2)), "quantiles"),
+    ],
+)
+def test_bad_options_raise(options, message):
+    with pytest.raises(FcabenchError, match=message):
+        methods.apply(tiny(layers=4), "focus-core", **options)
+
+
+def test_config_defaults():
+    config = FocusCoreConfig()
+    assert (config.variant, config.keep_ratio, config.num_combine_tokens) == ("PFC", 0.9, 8)
+    assert config.combine_index(12) == 10 and config.combine_index(24) == 21
+    assert not config.pruned(0, 12) and config.pruned(1, 12) and not config.pruned(10, 12)
