@@ -15,19 +15,18 @@ from rich.table import Table
 
 from fcabench.errors import FcabenchError
 
-GIGA = 1e9
-SHOWN = [  # column, header (units in every header)
-    ("tokens_in", "units in"),
-    ("tokens_out", "units out"),
-    ("macs_attn_proj", "attn proj\nGMACs"),
-    ("macs_attn_matmul", "attn matmul\nGMACs"),
-    ("macs_ffn", "FFN\nGMACs"),
-    ("macs_method", "method\nGMACs"),
-    ("macs_other", "other\nGMACs"),
-    ("macs", "total\nGMACs"),
-    ("flops", "total\nGFLOPs"),
-    ("nonmatmul_ops", "non-matmul\nG ops"),
-    ("nonmatmul_ops_method", "method non-\nmatmul G ops"),
+SHOWN = [  # column, header (units in every header), scale: the method's own work is small, so in millions
+    ("tokens_in", "units in", None),
+    ("tokens_out", "units out", None),
+    ("macs_attn_proj", "attn proj\nGMACs", 1e9),
+    ("macs_attn_matmul", "attn matmul\nGMACs", 1e9),
+    ("macs_ffn", "FFN\nGMACs", 1e9),
+    ("macs_method", "method\nMMACs", 1e6),
+    ("macs_other", "other\nGMACs", 1e9),
+    ("macs", "total\nGMACs", 1e9),
+    ("flops", "total\nGFLOPs", 1e9),
+    ("nonmatmul_ops", "non-matmul\nM ops", 1e6),
+    ("nonmatmul_ops_method", "method non-\nmatmul M ops", 1e6),
 ]
 
 
@@ -97,22 +96,19 @@ def _render(part: pd.DataFrame, label: str, seq_len: int, batch_size: int) -> Ta
     method = part["method"].iloc[0]
     table = Table(title=f"{label} · {method} · n = {seq_len} · batch {batch_size} · per sequence", title_justify="left")
     table.add_column("module")
-    for _, header in SHOWN:
+    for _, header, _ in SHOWN:
         table.add_column(header, justify="right")
     for _, row in part.iterrows():
-        table.add_row(row["module"], *(_cell(column, row[column]) for column, _ in SHOWN))
-    totals = part[[c for c, _ in SHOWN if c.startswith(("macs", "flops", "nonmatmul"))]].sum()
+        table.add_row(row["module"], *(_cell(row[column], scale) for column, _, scale in SHOWN))
     table.add_section()
-    table.add_row("total", "", "", *(_cell(c, totals[c]) for c, _ in SHOWN[2:]))
+    table.add_row("total", "", "", *(_cell(part[column].sum(), scale) for column, _, scale in SHOWN[2:]))
     return table
 
 
-def _cell(column: str, value) -> str:
+def _cell(value, scale: float | None) -> str:
     if pd.isna(value):
         return ""
-    if column.startswith("tokens"):
-        return str(int(value))
-    return f"{value / GIGA:.4g}"  # significant digits: a method's overhead is small
+    return str(int(value)) if scale is None else f"{value / scale:.3f}"
 
 
 def _print_totals(console: Console, model, part: pd.DataFrame, seq_len: int, batch_size: int, check: bool) -> None:

@@ -9,6 +9,6 @@ Importing a method's module registers it; the order of imports is the order of `
 """
 
 from fcabench.methods.registry import Method, applied, apply, get, make_config, names, parse_options, register, unit_record
-from fcabench.methods import vanilla, power_bert, fca  # noqa: E402,F401  (registration)
+from fcabench.methods import vanilla, power_bert, fca, focus_core, token_drop, ltp  # noqa: E402,F401  (registration)
 
 __all__ = ["Method", "applied", "apply", "get", "make_config", "names", "parse_options", "register", "unit_record"]

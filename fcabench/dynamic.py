@@ -1,0 +1,284 @@
+"""Per-example FLOPs for methods whose unit counts depend on the input (LTP, token dropping, ...).
+
+A traced count (``fcabench.profile``) follows the path of one input; a method that keeps a different
+number of units for every input has to be counted per input and summarised over a data set. Two
+paths give the same integers:
+
+- fast (default): batched padded forward passes record each example's units per layer
+  (:class:`~fcabench.methods.base.UnitRecord`), and the closed form turns them into MACs;
+- traced: fvcore counts each example alone (batch 1), as ``fcabench.profile`` does.
+
+Length conventions (``length_convention``; every result carries it in a column of that name):
+
+- ``"real"`` (default): each example alone at its real, unpadded length, the convention of LTP and
+  TR-BERT;
+- ``"padded"``: each example alone, padded to ``pad_to`` tokens (default: the longest input); padding
+  slots cost what real units cost for as long as they stay in the tensor (in every layer of an
+  unpatched model; up to the first removal for LTP). The fast path supports it for methods that either
+  keep the input's layout or gather units (not for key/value pruning).
+
+Unit: ``macs`` are multiply-adds of one sequence (encoder, pooler and classifier head; the embedding
+lookup is free), ``flops`` = 2 x ``macs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from fcabench import methods
+from fcabench.errors import FcabenchError
+from fcabench.flops.closed_form import Shape, outside_macs, standard_layer_macs
+from fcabench.flops.trace import COMPONENTS, count_by_module, rows_from_counts
+from fcabench.models import CLS_ID, base_model, check_lengths
+from fcabench.profiler import prepare_model
+
+CONVENTIONS = ("real", "padded")
+QUANTILES = {"p10": 0.10, "p25": 0.25, "median": 0.50, "p75": 0.75, "p90": 0.90}
+SEP_ID = 102  # [SEP] in the bert-base-uncased vocabulary
+
+COLUMNS = [
+    "example", "method", "length", "counted_length", "length_convention", "macs", "flops", "tokens_in", "tokens_out",
+]
+
+
+def profile_examples(
+    model_or_name,
+    inputs: Sequence[Sequence[int]],
+    *,
+    fast: bool = True,
+    batch_size: int = 32,
+    length_convention: str = "real",
+    pad_to: int | None = None,
+    method: str | None = None,
+    **method_options,
+) -> pd.DataFrame:
+    """One row per example: its real ``length``, the ``counted_length`` its MACs are counted at, ``macs``,
+    ``flops``, and the units entering each layer's attention (``tokens_in``) and FFN (``tokens_out``).
+
+    ``model_or_name``: a loaded model (patched or not) or a preset/checkpoint name, patched with
+    ``method`` and its options as in ``fcabench.profile``. ``inputs``: token-id lists, [CLS] first
+    (see :func:`inputs_from_lengths`, :func:`inputs_from_texts`). ``fast`` picks the recorded-counts
+    path; ``batch_size`` only affects its speed, never its numbers.
+    """
+    model, _ = prepare_model(model_or_name, method, **method_options)
+    if length_convention not in CONVENTIONS:
+        raise FcabenchError(f"unknown length convention {length_convention!r}; conventions: {', '.join(CONVENTIONS)}")
+    rows = [list(map(int, ids)) for ids in inputs]
+    if not rows:
+        raise FcabenchError("no inputs to profile")
+    if any(len(ids) == 0 for ids in rows):
+        raise FcabenchError("an input has no tokens")
+    lengths = [len(ids) for ids in rows]
+    width = None
+    if length_convention == "padded":
+        width = pad_to if pad_to is not None else max(lengths)
+        if width < max(lengths):
+            raise FcabenchError(f"pad_to {width} is shorter than the longest input ({max(lengths)} tokens)")
+    check_lengths(model, sorted(set(lengths)) + ([width] if width else []), batch_size)
+    patched = methods.applied(model)
+    if patched:
+        for n in sorted(set(lengths)):
+            patched[0].check_input(patched[1], n)
+    was_training = model.training
+    model.eval()
+    try:
+        if fast:
+            results = _fast(model, rows, batch_size, width)
+        else:
+            results = [_traced(model, ids, width) for ids in rows]
+    finally:
+        model.train(was_training)
+    frame = pd.DataFrame(
+        [
+            dict(example=i, length=n, counted_length=width or n, macs=macs, tokens_in=t_in, tokens_out=t_out)
+            for i, (n, (macs, t_in, t_out)) in enumerate(zip(lengths, results))
+        ]
+    )
+    frame["method"] = patched[0].name if patched else "vanilla"
+    frame["length_convention"] = length_convention
+    frame["macs"] = frame["macs"].astype("int64")
+    frame["flops"] = 2 * frame["macs"]
+    return frame[COLUMNS]
+
+
+def summarize(per_example: pd.DataFrame) -> pd.DataFrame:
+    """Mean, spread and quantiles of ``macs``, ``flops`` and ``length`` over the examples.
+
+    One row per quantity; columns ``count, mean, std, min, p10, p25, median, p75, p90, max`` and the
+    ``length_convention`` the per-example numbers used.
+    """
+    conventions = per_example["length_convention"].unique()
+    if len(conventions) != 1:
+        raise FcabenchError("cannot summarise examples counted under different length conventions")
+    table = {}
+    for quantity in ("macs", "flops", "length"):
+        values = per_example[quantity].astype("float64")
+        row = dict(count=int(values.count()), mean=per_example[quantity].sum() / len(values), std=values.std(),
+                   min=values.min())
+        row.update({name: values.quantile(q) for name, q in QUANTILES.items()})
+        row["max"] = values.max()
+        table[quantity] = row
+    frame = pd.DataFrame.from_dict(table, orient="index")
+    frame["length_convention"] = conventions[0]
+    return frame
+
+
+def _outside(model, shape: Shape) -> int:
+    bert = base_model(model)
+    classes = model.classifier.out_features if hasattr(model, "classifier") else 0
+    return sum(outside_macs(shape, pooler=bert.pooler is not None, classes=classes).values())
+
+
+def _fast(model, rows: list[list[int]], batch_size: int, width: int | None) -> list[tuple[int, list, list]]:
+    """(macs, tokens_in, tokens_out) per example from recorded units and the closed form."""
+    bert = base_model(model)
+    shape = Shape.of(bert.config)
+    outside = _outside(model, shape)
+    patched = methods.applied(model)
+    if not patched:  # every layer runs on every token of the tensor
+        results = []
+        for ids in rows:
+            n = width or len(ids)
+            macs = shape.layers * sum(standard_layer_macs(shape, n, n).values()) + outside
+            results.append((macs, [n] * shape.layers, [n] * shape.layers))
+        return results
+    method, config = patched
+    results: list = [None] * len(rows)
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # similar lengths together: less padding
+    device = next(model.parameters()).device
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        ids, mask = _pad([rows[i] for i in chunk], width, device)
+        with torch.no_grad():
+            model(input_ids=ids, attention_mask=mask)
+        record = methods.unit_record(model)
+        tokens_in, tokens_out = record.tokens_in.tolist(), record.tokens_out.tolist()
+        keys = record.keys_total.tolist()
+        if width is not None:
+            if record.keys:
+                raise FcabenchError(f"{method.name} prunes keys: count the padded convention with fast=False")
+            original = record.masks_in[0]  # the input's padded layout, as long as a layer still runs on it
+            full_in = [m is original for m in record.masks_in]
+            full_out = [m is original for m in record.masks_out]
+        for row, i in enumerate(chunk):
+            n0 = len(rows[i])
+            t_in, t_out, k = tokens_in[row], tokens_out[row], keys[row]
+            if width is not None:
+                t_in = [width if full else t for t, full in zip(t_in, full_in)]
+                t_out = [width if full else t for t, full in zip(t_out, full_out)]
+                k = [shape.heads * t for t in t_in]
+            macs = outside + sum(
+                sum(method.layer_macs(shape, config, layer, t_in[layer], t_out[layer], k[layer], n0).values())
+                for layer in range(shape.layers)
+            )
+            results[i] = (macs, t_in, t_out)
+    return results
+
+
+def _traced(model, ids: list[int], width: int | None) -> tuple[int, list, list]:
+    """(macs, tokens_in, tokens_out) of one example from an fvcore trace of it alone."""
+    device = next(model.parameters()).device
+    input_ids, mask = _pad([ids], width, device)
+    rows = rows_from_counts(model, count_by_module(model, {"input_ids": input_ids, "attention_mask": mask}))
+    macs = sum(row.get(c, 0) for row in rows for c in COMPONENTS)
+    layers = base_model(model).config.num_hidden_layers
+    if methods.applied(model):
+        record = methods.unit_record(model)
+        if width is not None:  # alone, a tensor is exactly as wide as the units it still carries
+            return macs, [m.shape[1] for m in record.masks_in], [m.shape[1] for m in record.masks_out]
+        return macs, record.tokens_in[0].tolist(), record.tokens_out[0].tolist()
+    n = width or len(ids)
+    return macs, [n] * layers, [n] * layers
+
+
+def _pad(rows: list[list[int]], width: int | None, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = width or max(len(r) for r in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    mask = torch.zeros(len(rows), width, dtype=torch.long)
+    for b, r in enumerate(rows):
+        ids[b, : len(r)] = torch.tensor(r)
+        mask[b, : len(r)] = 1
+    return ids.to(device), mask.to(device)
+
+
+# --- where the inputs come from: a text file, or a stated distribution of lengths -----------------
+
+
+def synthetic_lengths(spec: str, seed: int = 0) -> list[int]:
+    """Lengths drawn from a stated distribution, reproducibly.
+
+    ``uniform:LOW:HIGH:COUNT`` (integers, both ends included), ``normal:MEAN:STD:COUNT`` (rounded,
+    at least 2) or ``fixed:LENGTH:COUNT``.
+    """
+    parts = spec.split(":")
+    kind, args = parts[0], parts[1:]
+    expected = {"uniform": 3, "normal": 3, "fixed": 2}
+    if kind not in expected or len(args) != expected[kind]:
+        raise FcabenchError(
+            f"cannot read length spec {spec!r}; use uniform:LOW:HIGH:COUNT, normal:MEAN:STD:COUNT or fixed:LENGTH:COUNT"
+        )
+    try:
+        values = [float(a) for a in args]
+    except ValueError:
+        raise FcabenchError(f"length spec {spec!r} has a value that is not a number") from None
+    count = int(values[-1])
+    if count <= 0 or values[-1] != count:
+        raise FcabenchError(f"length spec {spec!r}: COUNT must be a positive integer")
+    generator = torch.Generator().manual_seed(seed)
+    if kind == "fixed":
+        lengths = torch.full((count,), int(values[0]))
+    elif kind == "uniform":
+        low, high = int(values[0]), int(values[1])
+        if low > high:
+            raise FcabenchError(f"length spec {spec!r}: LOW is above HIGH")
+        lengths = torch.randint(low, high + 1, (count,), generator=generator)
+    else:
+        mean, std = values[0], values[1]
+        if std < 0:
+            raise FcabenchError(f"length spec {spec!r}: STD must be >= 0")
+        lengths = (mean + std * torch.randn(count, generator=generator)).round().long().clamp_min(2)
+    if int(lengths.min()) < 1:
+        raise FcabenchError(f"length spec {spec!r} gives lengths below 1")
+    return lengths.tolist()
+
+
+def inputs_from_lengths(model, lengths: Sequence[int], seed: int = 0) -> list[list[int]]:
+    """Random token ids of the given lengths: [CLS] first, [SEP] last, ordinary vocabulary between."""
+    vocab = base_model(model).config.vocab_size
+    cls_id, sep_id = (CLS_ID, SEP_ID) if vocab > SEP_ID else (1, 2)
+    low = min(1000, vocab // 2)  # above the special tokens of the uncased vocabularies
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for n in lengths:
+        row = torch.randint(low, vocab, (int(n),), generator=generator)
+        row[0] = cls_id
+        if n >= 2:
+            row[-1] = sep_id
+        rows.append(row.tolist())
+    return rows
+
+
+def read_texts(path: str | Path) -> list[str]:
+    """The non-empty lines of a UTF-8 text file, one input each."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FcabenchError(f"no text file at {str(path)!r}")
+    texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not texts:
+        raise FcabenchError(f"{str(path)!r} has no non-empty lines")
+    return texts
+
+
+def inputs_from_texts(texts: Sequence[str], tokenizer, max_length: int | None = None) -> list[list[int]]:
+    """Token ids of each text as the tokenizer makes them ([CLS] ... [SEP]), truncated to ``max_length``."""
+    kwargs = dict(truncation=True, max_length=max_length) if max_length else {}
+    return [list(tokenizer(text, **kwargs)["input_ids"]) for text in texts]
+
+
+def lengths_from_texts(texts: Sequence[str], tokenizer, max_length: int | None = None) -> list[int]:
+    """Real lengths (special tokens included) of each text under ``tokenizer``."""
+    return [len(ids) for ids in inputs_from_texts(texts, tokenizer, max_length)]

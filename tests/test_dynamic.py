@@ -1,0 +1,126 @@
+"""Per-example FLOPs: the fast path (recorded counts + closed form) equals per-example traces exactly."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+import fcabench
+from fcabench import dynamic, methods
+from fcabench.errors import FcabenchError
+
+
+@pytest.fixture(scope="module")
+def vanilla():
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=37, num_labels=3)
+    return BertForSequenceClassification(config).eval()
+
+
+@pytest.fixture(scope="module")
+def inputs(vanilla):
+    return dynamic.inputs_from_lengths(vanilla, [3, 9, 14, 6], seed=2)
+
+
+def patched(model, name, **options):
+    return methods.apply(copy.deepcopy(model), name, **options)
+
+
+@pytest.mark.parametrize(
+    "name, options, convention",
+    [
+        ("ltp", dict(thresholds=(0.95, 1.0)), "real"),
+        ("ltp", dict(thresholds=(0.95, 1.0)), "padded"),
+        ("token-drop", dict(keep_ratio=0.4), "real"),
+        ("token-drop", dict(keep_ratio=0.4), "padded"),
+        (None, {}, "real"),
+    ],
+)
+def test_fast_path_equals_traced_per_example(vanilla, inputs, name, options, convention):
+    model = patched(vanilla, name, **options) if name else vanilla
+    fast = dynamic.profile_examples(model, inputs, batch_size=3, length_convention=convention, pad_to=16)
+    traced = dynamic.profile_examples(model, inputs, fast=False, length_convention=convention, pad_to=16)
+    assert fast["macs"].tolist() == traced["macs"].tolist()
+    assert fast["tokens_in"].tolist() == traced["tokens_in"].tolist()
+    assert fast["tokens_out"].tolist() == traced["tokens_out"].tolist()
+    assert (fast["length_convention"] == convention).all()
+    assert fast["counted_length"].tolist() == ([16] * 4 if convention == "padded" else [3, 9, 14, 6])
+    assert dynamic.summarize(fast).loc["macs", "mean"] == dynamic.summarize(traced).loc["macs", "mean"]
+
+
+def test_fast_path_equals_closed_form_table_and_ignores_batch_size(vanilla, inputs):
+    model = patched(vanilla, "ltp", thresholds=(0.95, 1.0))
+    frame = dynamic.profile_examples(model, inputs, batch_size=4)
+    assert frame["macs"].tolist() == dynamic.profile_examples(model, inputs, batch_size=1)["macs"].tolist()
+    for i, ids in enumerate(inputs):
+        model(input_ids=torch.tensor([ids]))
+        table = fcabench.closed_form_table(model, len(ids), methods.unit_record(model).example(0))
+        assert frame["macs"][i] == table["macs"].sum()
+        assert frame["flops"][i] == 2 * frame["macs"][i]
+
+
+def test_padded_convention_costs_more_than_real(vanilla, inputs):
+    model = patched(vanilla, "ltp")
+    real = dynamic.profile_examples(model, inputs)
+    padded = dynamic.profile_examples(model, inputs, length_convention="padded")
+    assert (padded["macs"] >= real["macs"]).all()
+    assert (padded["macs"] > real["macs"]).any()
+    assert padded["counted_length"].tolist() == [14] * 4  # default: the longest input
+
+
+def test_summary_statistics_and_convention(vanilla, inputs):
+    frame = dynamic.profile_examples(patched(vanilla, "ltp"), inputs)
+    summary = dynamic.summarize(frame)
+    assert list(summary.index) == ["macs", "flops", "length"]
+    for column in ("count", "mean", "median", "p10", "p25", "p75", "p90", "length_convention"):
+        assert column in summary.columns
+    assert summary.loc["macs", "count"] == 4
+    assert summary.loc["macs", "mean"] == frame["macs"].mean()
+    assert summary.loc["macs", "median"] == frame["macs"].median()
+    assert summary.loc["length", "mean"] == 8.0
+    assert (summary["length_convention"] == "real").all()
+
+
+def test_synthetic_lengths():
+    lengths = dynamic.synthetic_lengths("uniform:16:128:500", seed=1)
+    assert len(lengths) == 500 and min(lengths) >= 16 and max(lengths) <= 128
+    assert lengths == dynamic.synthetic_lengths("uniform:16:128:500", seed=1)
+    normal = dynamic.synthetic_lengths("normal:64:10:200")
+    assert len(normal) == 200 and 55 < sum(normal) / 200 < 73 and min(normal) >= 2
+    assert dynamic.synthetic_lengths("fixed:32:3") == [32, 32, 32]
+    for bad in ("uniform:16:128", "poisson:3:4", "uniform:a:b:3", "uniform:20:10:5", "fixed:8:0"):
+        with pytest.raises(FcabenchError):
+            dynamic.synthetic_lengths(bad)
+
+
+def test_inputs_from_lengths_and_texts(vanilla, tmp_path):
+    rows = dynamic.inputs_from_lengths(vanilla, [1, 5])
+    assert [len(r) for r in rows] == [1, 5] and rows[1][0] == 1 and rows[1][-1] == 2  # small vocab: ids 1, 2
+    path = tmp_path / "texts.txt"
+    path.write_text("a b c\n\n  d e  \n", encoding="utf-8")
+    texts = dynamic.read_texts(path)
+    assert texts == ["a b c", "d e"]
+
+    def tokenizer(text, truncation=False, max_length=None):  # stands in for a Hugging Face tokenizer
+        ids = [101] + [len(word) + 10 for word in text.split()] + [102]
+        return {"input_ids": ids[:max_length] if truncation else ids}
+
+    assert dynamic.inputs_from_texts(texts, tokenizer) == [[101, 11, 11, 11, 102], [101, 11, 11, 102]]
+    assert dynamic.lengths_from_texts(texts, tokenizer, max_length=3) == [3, 3]
+    with pytest.raises(FcabenchError, match="no text file"):
+        dynamic.read_texts(tmp_path / "missing.txt")
+
+
+def test_errors(vanilla, inputs):
+    with pytest.raises(FcabenchError, match="convention"):
+        dynamic.profile_examples(vanilla, inputs, length_convention="sorted")
+    with pytest.raises(FcabenchError, match="pad_to"):
+        dynamic.profile_examples(vanilla, inputs, length_convention="padded", pad_to=4)
+    with pytest.raises(FcabenchError, match="no inputs"):
+        dynamic.profile_examples(vanilla, [])
+    with pytest.raises(FcabenchError, match="max_position_embeddings"):
+        dynamic.profile_examples(vanilla, [[1] * 600])

@@ -1,0 +1,168 @@
+"""ltp: thresholds at -inf equal vanilla, counts vary per input and MACs follow, soft masks train thresholds."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+from fcabench import dynamic, methods
+from fcabench.errors import FcabenchError
+from fcabench.methods.ltp import LTPConfig, ltp_penalty, thresholds, would_keep
+
+INF = float("inf")
+STEEP = (0.9, 1.0, 1.0, 1.0)  # prunes visibly on a random tiny model
+
+
+def tiny_config(layers: int = 4) -> BertConfig:
+    return BertConfig(
+        vocab_size=99, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4, intermediate_size=37,
+        num_labels=3,
+    )
+
+
+@pytest.fixture(scope="module")
+def vanilla():
+    torch.manual_seed(0)
+    return BertForSequenceClassification(tiny_config()).eval()
+
+
+@pytest.fixture(scope="module")
+def batch():
+    torch.manual_seed(1)
+    ids = torch.randint(5, 99, (4, 14))
+    mask = torch.ones_like(ids)
+    mask[1, 10:] = 0
+    mask[2, 6:] = 0
+    return ids, mask
+
+
+def patched(model, **options):
+    return methods.apply(copy.deepcopy(model), "ltp", **options)
+
+
+def test_thresholds_at_minus_infinity_equal_vanilla(vanilla, batch):
+    ids, mask = batch
+    model = patched(vanilla, thresholds=(-INF,) * 4)
+    out = model(input_ids=ids, attention_mask=mask)
+    ref = vanilla(input_ids=ids, attention_mask=mask)
+    torch.testing.assert_close(out.logits, ref.logits, atol=1e-5, rtol=1e-5)
+    assert methods.unit_record(model).tokens_out.tolist() == [[14] * 4, [10] * 4, [6] * 4, [14] * 4]
+
+
+@pytest.mark.parametrize("schedule", [None, STEEP])
+def test_padded_batch_equals_each_example_alone(vanilla, batch, schedule):
+    ids, mask = batch
+    model = patched(vanilla, thresholds=schedule)
+    out = model(input_ids=ids, attention_mask=mask)
+    record = methods.unit_record(model)
+    for i in range(4):
+        n = int(mask[i].sum())
+        alone = model(input_ids=ids[i : i + 1, :n])
+        torch.testing.assert_close(alone.logits[0], out.logits[i], atol=1e-5, rtol=1e-5)
+        assert methods.unit_record(model).example(0) == record.example(i)
+
+
+def test_default_thresholds_rise_with_depth_and_prune_an_untrained_model(vanilla, batch):
+    assert LTPConfig().schedule(4) == (0.25, 0.5, 0.75, 1.0)
+    schedule = LTPConfig().schedule(12)
+    assert all(b > a for a, b in zip(schedule, schedule[1:]))
+    ids, mask = batch
+    model = patched(vanilla)
+    model(input_ids=ids, attention_mask=mask)
+    record = methods.unit_record(model)
+    assert (record.tokens_out < mask.sum(dim=1, keepdim=True)).any()
+    assert (record.tokens_out[:, -1] < mask.sum(dim=1)).all()
+
+
+def test_counts_vary_per_input_and_macs_follow(vanilla):
+    model = patched(vanilla, thresholds=STEEP)
+    inputs = dynamic.inputs_from_lengths(model, [12] * 6, seed=3)
+    fast = dynamic.profile_examples(model, inputs, batch_size=4)
+    counts = [tuple(t) for t in fast["tokens_out"]]
+    assert len(set(counts)) > 1  # same length, different inputs, different counts
+    order = sorted(range(6), key=lambda i: sum(counts[i]))
+    assert fast["macs"].iloc[order[0]] < fast["macs"].iloc[order[-1]]
+    traced = dynamic.profile_examples(model, [inputs[order[0]], inputs[order[-1]]], fast=False)
+    assert traced["macs"].tolist() == [fast["macs"].iloc[order[0]], fast["macs"].iloc[order[-1]]]
+
+
+def test_hard_mode_really_removes_units(vanilla, batch):
+    ids, mask = batch
+    model = patched(vanilla, thresholds=STEEP)
+    model(input_ids=ids, attention_mask=mask)
+    record = methods.unit_record(model)
+    assert record.masks_out[-1].shape[1] == int(record.tokens_out[:, -1].max()) < 14
+
+
+def test_soft_mask_passes_gradients_to_thresholds(vanilla, batch):
+    ids, mask = batch
+    model = patched(vanilla, thresholds=STEEP)
+    model.train()
+    out = model(input_ids=ids, attention_mask=mask)
+    record = methods.unit_record(model)
+    assert record.tokens_out.tolist() == [[14] * 4, [10] * 4, [6] * 4, [14] * 4]  # soft: nothing removed
+    assert (would_keep(model) < mask.sum(dim=1, keepdim=True)).any()
+    penalty = ltp_penalty(model)
+    assert 0 < float(penalty.detach()) <= 0.1 * 4
+    (out.logits.square().sum() + penalty).backward()
+    grads = [layer.threshold.grad for layer in model.bert.encoder.layer]
+    assert all(g is not None and torch.isfinite(g) for g in grads)
+    assert any(float(g) != 0 for g in grads)
+    # the penalty alone pushes every threshold up (a higher threshold means a smaller mask)
+    model.zero_grad()
+    model(input_ids=ids, attention_mask=mask)
+    ltp_penalty(model).backward()
+    assert all(float(layer.threshold.grad) < 0 for layer in model.bert.encoder.layer)
+
+
+def test_soft_mode_in_eval_and_hard_mode_in_training(vanilla, batch):
+    ids, mask = batch
+    soft = patched(vanilla, thresholds=STEEP, mode="soft")
+    soft(input_ids=ids, attention_mask=mask)
+    assert methods.unit_record(soft).tokens_out[0].tolist() == [14] * 4
+    hard = patched(vanilla, thresholds=STEEP, mode="hard").train()
+    hard(input_ids=ids, attention_mask=mask).logits.sum().backward()
+    assert (methods.unit_record(hard).tokens_out[:, -1] < mask.sum(dim=1)).all()
+    assert all(layer.threshold.grad is None for layer in hard.bert.encoder.layer)  # frozen in hard mode
+    assert thresholds(hard) == pytest.approx(STEEP)  # float32 parameters
+
+
+@pytest.mark.parametrize("protect", [True, False])
+def test_cls_protection_and_at_least_one_unit(vanilla, batch, protect):
+    ids, mask = batch
+    model = patched(vanilla, thresholds=(100.0,) * 4, protect_cls=protect)
+    out = model.bert(input_ids=ids, attention_mask=mask)
+    assert methods.unit_record(model).tokens_out.tolist() == [[1] * 4] * 4
+    assert out.last_hidden_state.shape[1] == 1
+    first = model.bert.encoder.layer[0]
+    assert first.threshold.requires_grad
+    if protect:  # the one survivor is [CLS]
+        ref = patched(vanilla, thresholds=(100.0,) * 4)
+        torch.testing.assert_close(ref.bert(input_ids=ids, attention_mask=mask).last_hidden_state, out.last_hidden_state)
+
+
+def test_raw_scores_option(vanilla, batch):
+    ids, mask = batch
+    n = 14
+    normalized = patched(vanilla, thresholds=STEEP)
+    raw = patched(vanilla, thresholds=tuple(t / n for t in STEEP[:1]) + (-INF,) * 3, normalized=False)
+    normalized(input_ids=ids[:1])
+    raw(input_ids=ids[:1])
+    first = lambda m: methods.unit_record(m).tokens_out[0, 0]  # noqa: E731
+    assert first(normalized) == first(raw)
+
+
+def test_options_and_errors():
+    options = methods.parse_options("ltp", {"thresholds": "-inf,0.5", "protect_cls": "false", "mode": "hard"})
+    config = methods.make_config("ltp", **options)
+    assert config.thresholds == (-INF, 0.5) and not config.protect_cls and math.isinf(config.thresholds[0])
+    with pytest.raises(FcabenchError, match="one per layer"):
+        methods.apply(BertForSequenceClassification(tiny_config(2)), "ltp", thresholds=(1.0,))
+    with pytest.raises(FcabenchError, match="temperature"):
+        methods.make_config("ltp", temperature=0)
+    with pytest.raises(FcabenchError, match="patched with ltp"):
+        ltp_penalty(BertForSequenceClassification(tiny_config(2)))

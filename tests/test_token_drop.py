@@ -1,0 +1,176 @@
+"""token-drop: keep-everything equals vanilla, full-length output, untouched states before the span."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from transformers import BertConfig, BertForMaskedLM, BertModel
+
+import fcabench
+from fcabench import methods
+from fcabench.errors import FcabenchError
+from fcabench.methods.token_drop import TokenDropConfig, build_importance_table
+
+
+def tiny_config(layers: int = 4) -> BertConfig:
+    return BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4, intermediate_size=37)
+
+
+@pytest.fixture(scope="module")
+def vanilla() -> BertModel:
+    torch.manual_seed(0)
+    return BertModel(tiny_config()).eval()
+
+
+@pytest.fixture(scope="module")
+def batch():
+    torch.manual_seed(1)
+    ids = torch.randint(5, 99, (3, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0
+    mask[2, 5:] = 0
+    return ids, mask
+
+
+def patched(model, **options):
+    return methods.apply(copy.deepcopy(model), "token-drop", **options)
+
+
+def test_default_span_scales_the_papers_layers():
+    config = TokenDropConfig()
+    assert config.span_for(12) == (6, 11)  # layers 7-11 of 12, 1-based
+    assert config.span_for(24) == (12, 23)
+    assert config.span_for(4) == (2, 3)
+    assert config.span_for(2) == (1, 2)
+    assert TokenDropConfig(span=(1, 3)).span_for(12) == (1, 3)
+
+
+@pytest.mark.parametrize("importance", ["attention", "table"])
+def test_keep_everything_equals_vanilla(vanilla, batch, importance):
+    ids, mask = batch
+    table = torch.arange(99, dtype=torch.float) if importance == "table" else None
+    model = patched(vanilla, keep_ratio=1.0, importance=importance, table=table)
+    out, ref = model(input_ids=ids, attention_mask=mask), vanilla(input_ids=ids, attention_mask=mask)
+    real = mask.bool()
+    torch.testing.assert_close(out.last_hidden_state[real], ref.last_hidden_state[real], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.pooler_output, ref.pooler_output, atol=1e-5, rtol=1e-5)
+    assert methods.unit_record(model).tokens_in.tolist() == [[12] * 4, [9] * 4, [5] * 4]
+
+
+def test_output_has_full_length_and_span_runs_on_kept_tokens(vanilla, batch):
+    ids, mask = batch
+    model = patched(vanilla)
+    out = model(input_ids=ids, attention_mask=mask)
+    assert out.last_hidden_state.shape == (3, 12, 32)
+    record = methods.unit_record(model)
+    # default span on 4 layers is [2, 3): layer 2 sees ceil(n / 2) tokens, the others all of them
+    assert record.tokens_in.tolist() == [[12, 12, 6, 12], [9, 9, 5, 9], [5, 5, 3, 5]]
+    assert record.tokens_out.tolist() == record.tokens_in.tolist()
+    assert record.masks_in[2].shape[1] == 6  # the span's tensors really are shorter
+
+
+def test_padded_batch_equals_each_example_alone(vanilla, batch):
+    ids, mask = batch
+    model = patched(vanilla, keep_ratio=0.4)
+    out = model(input_ids=ids, attention_mask=mask)
+    counts = methods.unit_record(model).tokens_in
+    for i in range(3):
+        n = int(mask[i].sum())
+        alone = model(input_ids=ids[i : i + 1, :n])
+        torch.testing.assert_close(alone.last_hidden_state[0], out.last_hidden_state[i, :n], atol=1e-5, rtol=1e-5)
+        assert methods.unit_record(model).tokens_in[0].tolist() == counts[i].tolist()
+
+
+def test_states_before_the_span_equal_vanilla(vanilla, batch):
+    ids, mask = batch
+    ref = vanilla(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+    model = patched(vanilla, span=(2, 4), keep_ratio=0.5)  # the span reaches the output
+    seen = {}
+    model.encoder.layer[1].register_forward_hook(lambda module, args, output: seen.update(h=output[0]))
+    out = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    real = mask.bool()
+    torch.testing.assert_close(seen["h"][real], ref[2][real], atol=1e-5, rtol=1e-5)
+    # dropped tokens skip layers 2 and 3, so they leave with their state after layer 1
+    index, valid = model.encoder.layer[1].selection
+    chosen = torch.zeros_like(real).scatter(1, index, valid)
+    dropped = real & ~chosen
+    assert dropped.any()
+    torch.testing.assert_close(out[dropped], ref[2][dropped], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(out[chosen], ref[2][chosen], atol=1e-3)
+
+
+def test_special_tokens_kept_and_padding_dropped(vanilla, batch):
+    ids, mask = batch
+    ids = ids.masked_fill(ids == 7, 8)
+    ids[:, 3] = 7  # a "special" id by option, with the lowest importance in the table
+    ids[1, 10] = 7  # the same id on a padded position must stay dropped
+    table = torch.arange(99, dtype=torch.float)
+    model = patched(vanilla, keep_count=3, importance="table", table=table, special_ids=(7,))
+    model(input_ids=ids, attention_mask=mask)
+    index, valid = model.encoder.layer[1].selection
+    for b in range(3):
+        kept = sorted(index[b][valid[b]].tolist())
+        n = int(mask[b].sum())
+        assert 0 in kept and 3 in kept and all(k < n for k in kept)
+        rest = [int(ids[b, j]) for j in range(1, n) if j != 3]
+        (other,) = set(kept) - {0, 3}  # one slot left after the forced tokens: the most important id
+        assert int(ids[b, other]) == max(rest)
+        assert len(kept) == 3
+
+
+def test_forced_tokens_kept_beyond_the_count(vanilla, batch):
+    ids, mask = batch
+    ids = ids.clone()
+    ids[0, 1:6] = 7
+    model = patched(vanilla, keep_count=2, special_ids=(7,))
+    model(input_ids=ids, attention_mask=mask)
+    assert methods.unit_record(model).tokens_in[:, 2].tolist() == [6, 2, 2]
+
+
+def test_importance_table_built_from_losses_and_loaded_from_a_file(tmp_path):
+    torch.manual_seed(0)
+    batches = [torch.randint(5, 99, (4, 16)) for _ in range(3)]
+    mlm = BertForMaskedLM(tiny_config(2)).eval()
+    table = build_importance_table(mlm, batches, mask_prob=0.3)
+    assert table.shape == (99,) and torch.isfinite(table).all() and table.std() > 0
+    proxy = build_importance_table(mlm.bert, batches, mask_prob=0.3)  # no head: tied-embedding loss
+    assert proxy.shape == (99,) and torch.isfinite(proxy).all()
+    path = tmp_path / "table.pt"
+    torch.save(table, path)
+    model = methods.apply(BertModel(tiny_config(2)).eval(), "token-drop", importance="table", table=str(path))
+    out = model(input_ids=batches[0])
+    assert out.last_hidden_state.shape == (4, 16, 32)
+    assert methods.unit_record(model).tokens_in[:, 1].tolist() == [8] * 4
+
+
+def test_traced_macs_equal_closed_form(vanilla):
+    model = patched(vanilla, keep_ratio=0.3)
+    table = fcabench.profile(model, seq_len=10)
+    closed = fcabench.closed_form_table(model, 10, methods.unit_record(model).example(0))
+    assert table["tokens_in"].dropna().tolist() == [10, 10, 3, 10]
+    assert table["macs"].sum() == closed["macs"].sum()
+    assert fcabench.encoder_macs(table) == fcabench.encoder_macs(closed)
+    assert fcabench.encoder_macs(table) < fcabench.encoder_macs(fcabench.profile(vanilla, seq_len=10))
+
+
+def test_cli_strings_parse():
+    options = methods.parse_options("token-drop", {"span": "2,3", "keep_ratio": "0.25", "importance": "attention"})
+    assert methods.make_config("token-drop", **options) == TokenDropConfig(span=(2, 3), keep_ratio=0.25)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(span=(2, 9)), "exceeds"),
+        (dict(span=(0, 2)), "span"),
+        (dict(keep_ratio=0.0), "keep_ratio"),
+        (dict(importance="table"), "table"),
+        (dict(importance="table", table=torch.zeros(5)), "entries"),
+        (dict(importance="table", table="/nonexistent/table.pt"), "no importance table"),
+    ],
+)
+def test_bad_options_raise(vanilla, options, message):
+    with pytest.raises(FcabenchError, match=message):
+        patched(vanilla, **options)
