@@ -81,3 +81,21 @@ def test_bad_input_gives_one_line_and_exit_code_2(args, message):
 def test_list_methods_shows_their_options():
     result = run("profile", "--list-methods")
     assert "fca: --retention" in result.output and "--clusters (default 5)" in result.output
+
+
+def test_per_example_counts_over_a_length_distribution():
+    result = run("profile", "--method", "ltp", "--lengths", "uniform:16:64:8")
+    assert result.exit_code == 0, result.output
+    assert "8 examples" in result.output and "length convention: real" in result.output
+    assert "median" in result.output and "p90" in result.output
+
+
+def test_per_example_counts_over_a_text_file(tmp_path, minilm_path):
+    lines = tmp_path / "lines.txt"
+    lines.write_text("a short line .\na somewhat longer line of plain text follows here .\n")
+    output = tmp_path / "examples.csv"
+    result = run("profile", "--model", str(minilm_path), "--method", "ltp", "--text", str(lines), "--output", str(output))
+    assert result.exit_code == 0, result.output
+    examples = pd.read_csv(output)
+    assert len(examples) == 2 and examples["length"].iloc[0] < examples["length"].iloc[1]
+    assert (examples["flops"] == 2 * examples["macs"]).all()

@@ -40,6 +40,10 @@ def profile_command(
     head: str = typer.Option("auto", "--head", help="auto, base or sequence-classification."),
     output: Path = typer.Option(None, "--output", "-o", help="Also write the table: .csv, .json, .parquet or .md."),
     check: bool = typer.Option(False, "--check", help="Compare with the closed form and torch's FlopCounterMode."),
+    text: Path = typer.Option(None, "--text", help="Per-example counts over a file of lines (real, unpadded lengths)."),
+    tokenizer: str = typer.Option(None, "--tokenizer", help="Tokenizer folder for --text (default: the model's)."),
+    lengths: str = typer.Option(None, "--lengths", help="Per-example counts over a length distribution, e.g. uniform:16:128:1000."),
+    traced: bool = typer.Option(False, "--traced", help="With --text/--lengths: trace each example instead of the fast closed form."),
     list_methods: bool = typer.Option(False, "--list-methods", help="List methods and their options, then exit."),
 ) -> None:
     """Exact per-layer multiply-adds (MACs; FLOPs = 2 x MACs) of one forward pass, per sequence."""
@@ -52,10 +56,14 @@ def profile_command(
         return
     if attn not in (None, "sdpa", "eager"):
         raise FcabenchError(f"unknown attention implementation {attn!r}; choose sdpa or eager")
-    lengths = _parse_lengths(seq_len)
     options = methods.parse_options(method, _extra_options(ctx.args)) if method else _no_extra(ctx.args)
     prepared, label = prepare_model(model, method, attn_implementation=attn, head=head, **options)
-    table = profile(prepared, lengths, batch_size)
+    if text or lengths:
+        examples = _per_example(prepared, model, text, tokenizer, lengths, traced)
+        if output:
+            Console().print(f"wrote {write_table(examples, output)}")
+        return
+    table = profile(prepared, _parse_lengths(seq_len), batch_size)
     table["model"] = label
     console = Console()
     if not console.is_terminal:  # pipes and files get the whole table, not an 80-column squeeze
@@ -65,6 +73,34 @@ def profile_command(
         _print_totals(console, prepared, part, n, batch_size, check)
     if output:
         console.print(f"wrote {write_table(table, output)}")
+
+
+def _per_example(model, name: str, text, tokenizer, spec, traced: bool):
+    """Per-example MACs over a text file or a length distribution, with their summary."""
+    from fcabench import dynamic
+
+    if text and spec:
+        raise FcabenchError("give --text or --lengths, not both")
+    if text:
+        if not text.is_file():
+            raise FcabenchError(f"no text file at {text}")
+        from transformers import AutoTokenizer
+
+        try:
+            loaded = AutoTokenizer.from_pretrained(tokenizer or name)
+        except (OSError, ValueError):
+            raise FcabenchError(f"no tokenizer at {tokenizer or name!r}: pass --tokenizer FOLDER") from None
+        limit = model.config.max_position_embeddings
+        inputs = dynamic.inputs_from_texts(dynamic.read_texts(text), loaded, max_length=limit)
+    else:
+        inputs = dynamic.inputs_from_lengths(model, dynamic.synthetic_lengths(spec))
+    examples = dynamic.profile_examples(model, inputs, fast=not traced)
+    summary = dynamic.summarize(examples)
+    console = Console(width=170)
+    console.print(f"{len(examples)} examples, {'traced one by one' if traced else 'recorded units + closed form'}; "
+                  f"length convention: {summary['length_convention'].iloc[0]}; macs = multiply-adds per sequence, flops = 2 x macs")
+    console.print(summary.to_string(float_format=lambda v: f"{v:,.1f}"))
+    return examples
 
 
 def _parse_lengths(text: str) -> list[int]:
