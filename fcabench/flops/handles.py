@@ -50,7 +50,7 @@ def _broadcast_batch(a: list[int], b: list[int]) -> int:
 
 def linear(inputs, outputs) -> Counter:
     """y = x W^T + b: one MAC per (output element x input feature); the bias add is non-matmul."""
-    x, w = get_shape(inputs[0]), get_shape(inputs[1])
+    w = get_shape(inputs[1])
     out = _numel(get_shape(outputs[0]))
     counts = Counter({MACS + "linear": out * w[-1]})
     if len(inputs) > 2 and get_shape(inputs[2]) is not None:

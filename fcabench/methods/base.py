@@ -85,10 +85,11 @@ class ReducingSelfAttention(BertSelfAttention):
 
     Modifications: ``forward(hidden, keep, need_probs=False, kv_index=None)``. ``kv_index`` (batch,
     heads, t) gathers t keys and values per head after the projections, so Q K^T and A V shrink to
-    n x t per head. Eager attention when probabilities are needed or configured, SDPA otherwise.
+    n x t per head; ``kv_valid`` (batch, heads, t) masks the slots a head does not use. Eager attention
+    when probabilities are needed or configured, SDPA otherwise.
     """
 
-    def forward(self, hidden, keep, need_probs: bool = False, kv_index: torch.Tensor | None = None):
+    def forward(self, hidden, keep, need_probs: bool = False, kv_index: torch.Tensor | None = None, kv_valid=None):
         batch, n, _ = hidden.shape
         heads, head_dim = self.num_attention_heads, self.attention_head_size
 
@@ -100,7 +101,10 @@ class ReducingSelfAttention(BertSelfAttention):
         if kv_index is not None:
             index = kv_index[..., None].expand(-1, -1, -1, head_dim)
             k, v = k.gather(2, index), v.gather(2, index)
-            key_keep = keep[:, None, :].expand(-1, heads, -1).gather(2, kv_index)[:, :, None, :]
+            key_keep = keep[:, None, :].expand(-1, heads, -1).gather(2, kv_index)
+            if kv_valid is not None:
+                key_keep = key_keep & kv_valid
+            key_keep = key_keep[:, :, None, :]
         dropout = self.dropout.p if self.training else 0.0
         probs = None
         if need_probs or self.config._attn_implementation == "eager":

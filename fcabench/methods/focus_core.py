@@ -58,7 +58,7 @@ from transformers.models.bert.modeling_bert import BertPooler
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, standard_layer_macs
 from fcabench.methods import ops
-from fcabench.methods.base import ReducingEncoder, ReducingLayer, ReducingSelfAttention
+from fcabench.methods.base import ReducingEncoder, ReducingLayer
 from fcabench.methods.registry import Method, applied, register
 from fcabench.models import base_model
 
@@ -134,34 +134,6 @@ def masked_quantile(values: torch.Tensor, mask: torch.Tensor, q: float) -> torch
     high = torch.minimum(low + 1, count - 1)
     below, above = ordered.gather(1, low), ordered.gather(1, high)
     return (below + (position - low) * (above - below)).squeeze(1)
-
-
-class FocusSelfAttention(ReducingSelfAttention):
-    """Modifications: ``kv_valid`` (batch, heads, t) masks the slots of ``kv_index`` a head does not use."""
-
-    def forward(self, hidden, keep, need_probs=False, kv_index=None, kv_valid=None):
-        if kv_index is None:
-            return super().forward(hidden, keep, need_probs)
-        batch, n, _ = hidden.shape
-        heads, head_dim = self.num_attention_heads, self.attention_head_size
-
-        def split(x):
-            return x.view(batch, n, heads, head_dim).transpose(1, 2)
-
-        q, k, v = split(self.query(hidden)), split(self.key(hidden)), split(self.value(hidden))
-        index = kv_index[..., None].expand(-1, -1, -1, head_dim)
-        k, v = k.gather(2, index), v.gather(2, index)
-        key_keep = (kv_valid & keep[:, None, :].expand(-1, heads, -1).gather(2, kv_index))[:, :, None, :]
-        dropout = self.dropout.p if self.training else 0.0
-        probs = None
-        if need_probs or self.config._attn_implementation == "eager":
-            scores = torch.matmul(q, k.transpose(-1, -2)) * self.scaling
-            scores = scores.masked_fill(~key_keep, torch.finfo(scores.dtype).min)
-            probs = scores.softmax(dim=-1)
-            context = torch.matmul(F.dropout(probs, dropout, self.training), v)
-        else:
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=key_keep, dropout_p=dropout, scale=self.scaling)
-        return context.transpose(1, 2).reshape(batch, n, heads * head_dim), probs
 
 
 class FocusLayer(ReducingLayer):
@@ -299,7 +271,6 @@ class FocusCore(Method):
         bert.encoder.state = state
         end = config.combine_index(layers)
         for index, layer in enumerate(bert.encoder.layer):
-            layer.attention.self.__class__ = FocusSelfAttention
             layer.state = state
             layer.scores_next = config.pruned(index + 1, layers)
         if end is None:
