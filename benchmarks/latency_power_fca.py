@@ -19,32 +19,25 @@ from fcabench import methods
 from fcabench.models import load_model, synthetic_batch
 
 
-def encoder_macs(name, options, n):
-    model = methods.apply(load_model("bert-base", device="cpu"), name, **options) if name != "vanilla" else None
-    return fcabench.encoder_macs(fcabench.profile(model or "bert-base", seq_len=n))
-
-
 def halving_schedule(name, n, extra, layers=12):
     """Ratios q^(l+1) with encoder MACs = vanilla / 2, by bisection on q (closed form via the profiler)."""
     from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
     from fcabench.models import preset_config
-    from fcabench.profiler import closed_form_table
 
-    target = vanilla_encoder_macs(Shape.of(preset_config("bert-base")), n) / 2
-    model = load_model("bert-base", device="meta")
+    shape = Shape.of(preset_config("bert-base"))
+    target = vanilla_encoder_macs(shape, n) / 2
+    method = methods.get(name)
     low, high = 0.5, 1.0
     for _ in range(30):
         q = (low + high) / 2
         ratios = tuple(q ** (l + 1) for l in range(layers))
         config = methods.make_config(name, ratios=ratios, **extra)
-        units, n_in = [], n
+        macs, n_in = 0, n
         for layer in range(layers):  # unit counts an unpadded input of n tokens gets
             fine = min(int(config.counts(torch.tensor([n]), layer, layers)[0]), n_in)
             n_out = fine + min(getattr(config, "clusters", 0), n_in - fine)
-            units.append((n_in, n_out, 12 * n_in))
+            macs += sum(method.layer_macs(shape, config, layer, n_in, n_out, shape.heads * n_in, n).values())
             n_in = n_out
-        model.fcabench_method, model.fcabench_config = name, config
-        macs = fcabench.encoder_macs(closed_form_table(model, n, units))
         low, high = (q, high) if macs < target else (low, q)
     return ratios
 

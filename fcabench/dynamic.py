@@ -31,10 +31,10 @@ import torch
 
 from fcabench import methods
 from fcabench.errors import FcabenchError
-from fcabench.flops.closed_form import Shape, outside_macs, standard_layer_macs
+from fcabench.flops.closed_form import Shape, standard_layer_macs
 from fcabench.flops.trace import COMPONENTS, count_by_module, rows_from_counts
 from fcabench.models import CLS_ID, base_model, check_lengths
-from fcabench.profiler import prepare_model
+from fcabench.profiler import head_macs, prepare_model
 
 CONVENTIONS = ("real", "padded")
 QUANTILES = {"p10": 0.10, "p25": 0.25, "median": 0.50, "p75": 0.75, "p90": 0.90}
@@ -127,17 +127,11 @@ def summarize(per_example: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _outside(model, shape: Shape) -> int:
-    bert = base_model(model)
-    classes = model.classifier.out_features if hasattr(model, "classifier") else 0
-    return sum(outside_macs(shape, pooler=bert.pooler is not None, classes=classes).values())
-
-
 def _fast(model, rows: list[list[int]], batch_size: int, width: int | None) -> list[tuple[int, list, list]]:
     """(macs, tokens_in, tokens_out) per example from recorded units and the closed form."""
     bert = base_model(model)
     shape = Shape.of(bert.config)
-    outside = _outside(model, shape)
+    outside = sum(head_macs(model).values())
     patched = methods.applied(model)
     if not patched:  # every layer runs on every token of the tensor
         results = []

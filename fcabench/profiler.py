@@ -117,12 +117,18 @@ def closed_form_table(model, seq_len: int, units: Iterable[tuple[int, int, int]]
         else:
             macs = standard_layer_macs(shape, n_in, n_out, keys)
         rows.append(dict(module=f"encoder.layer.{layer}", layer=layer, tokens_in=n_in, tokens_out=n_out, **macs))
-    classes = model.classifier.out_features if hasattr(model, "classifier") else 0
-    for name, macs in outside_macs(shape, pooler=bert.pooler is not None, classes=classes).items():
+    for name, macs in head_macs(model).items():
         if name != "embeddings":
             rows.append(dict(module=name, layer=None, macs_other=macs))
     return _frame(rows, getattr(model, "name_or_path", "") or type(model).__name__,
                   patched[0].name if patched else "vanilla", seq_len, 1)
+
+
+def head_macs(model) -> dict[str, int]:
+    """Closed-form MACs outside the encoder (embeddings, pooler, classifier) of ``model``."""
+    bert = base_model(model)
+    classes = model.classifier.out_features if hasattr(model, "classifier") else 0
+    return outside_macs(Shape.of(bert.config), pooler=bert.pooler is not None, classes=classes)
 
 
 def encoder_macs(table: pd.DataFrame) -> int:

@@ -8,6 +8,7 @@ pairs, a run record stores ``dataclasses.asdict`` of it).
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from typing import Any
 
@@ -95,7 +96,7 @@ def parse_options(name: str, raw: dict[str, str]) -> dict[str, Any]:
 
 def _convert(hint, text: str):
     args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
         if text.lower() in ("none", ""):
             return None
         return _convert(args[0], text)
