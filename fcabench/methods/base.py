@@ -4,8 +4,9 @@ As in ToMe, the library's own modules get subclasses and ``module.__class__`` is
 weights and the checkpoint's structure stay as they are. Three classes do the work:
 
 - :class:`ReducingSelfAttention` (BertSelfAttention): takes a boolean keep mask instead of an additive
-  mask, can hand back the attention probabilities a method scores with, and can attend to a per-head
-  subset of keys and values.
+  mask, can hand back the attention statistics a method scores with
+  (:class:`~fcabench.methods.attention.AttentionStats`), and can attend to a per-head subset of keys
+  and values.
 - :class:`ReducingLayer` (BertLayer): attention, then the method's ``reduce`` hook, then the FFN on
   what the hook kept, so that the FFN and all later layers run on fewer units.
 - :class:`ReducingEncoder` (BertEncoder): carries the (hidden, keep) pair from layer to layer and
@@ -23,9 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
 from transformers.models.bert.modeling_bert import BertEncoder, BertLayer, BertSelfAttention
+
+from fcabench.methods.attention import attend
 
 
 @dataclass
@@ -81,15 +83,18 @@ def keep_mask_from(attention_mask: torch.Tensor | None, hidden: torch.Tensor) ->
 
 
 class ReducingSelfAttention(BertSelfAttention):
-    """BertSelfAttention on a keep mask, optionally returning probabilities or attending to a key subset.
+    """BertSelfAttention on a keep mask, optionally returning attention statistics or attending to a key subset.
 
-    Modifications: ``forward(hidden, keep, need_probs=False, kv_index=None)``. ``kv_index`` (batch,
-    heads, t) gathers t keys and values per head after the projections, so Q K^T and A V shrink to
-    n x t per head; ``kv_valid`` (batch, heads, t) masks the slots a head does not use. Eager attention
-    when probabilities are needed or configured, SDPA otherwise.
+    Modifications: ``forward(hidden, keep, need_stats=False, kv_index=None, kv_valid=None, bias=None,
+    need_keys=False) -> (context, AttentionStats | None)``. ``kv_index`` (batch, heads, t) gathers t keys
+    and values per head after the projections, so Q K^T and A V shrink to n x t per head; ``kv_valid``
+    (batch, heads, t) masks the slots a head does not use. ``bias`` is an additive per-key logit bias.
+    The arithmetic is :func:`~fcabench.methods.attention.attend`'s: SDPA unless statistics are needed or
+    the model is configured for eager attention.
     """
 
-    def forward(self, hidden, keep, need_probs: bool = False, kv_index: torch.Tensor | None = None, kv_valid=None):
+    def forward(self, hidden, keep, need_stats: bool = False, kv_index: torch.Tensor | None = None, kv_valid=None,
+                bias: torch.Tensor | None = None, need_keys: bool = False):
         batch, n, _ = hidden.shape
         heads, head_dim = self.num_attention_heads, self.attention_head_size
 
@@ -97,24 +102,18 @@ class ReducingSelfAttention(BertSelfAttention):
             return x.view(batch, n, heads, head_dim).transpose(1, 2)
 
         q, k, v = split(self.query(hidden)), split(self.key(hidden)), split(self.value(hidden))
-        key_keep = keep[:, None, None, :]  # (batch, 1, 1, n)
+        key_keep = keep  # (batch, n): the keys are the queries' own units
         if kv_index is not None:
             index = kv_index[..., None].expand(-1, -1, -1, head_dim)
             k, v = k.gather(2, index), v.gather(2, index)
             key_keep = keep[:, None, :].expand(-1, heads, -1).gather(2, kv_index)
             if kv_valid is not None:
                 key_keep = key_keep & kv_valid
-            key_keep = key_keep[:, :, None, :]
-        dropout = self.dropout.p if self.training else 0.0
-        probs = None
-        if need_probs or self.config._attn_implementation == "eager":
-            scores = torch.matmul(q, k.transpose(-1, -2)) * self.scaling
-            scores = scores.masked_fill(~key_keep, torch.finfo(scores.dtype).min)
-            probs = scores.softmax(dim=-1)
-            context = torch.matmul(F.dropout(probs, dropout, self.training), v)
-        else:
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=key_keep, dropout_p=dropout, scale=self.scaling)
-        return context.transpose(1, 2).reshape(batch, n, heads * head_dim), probs
+        context, stats = attend(
+            q, k, v, key_keep, keep, scale=self.scaling, dropout_p=self.dropout.p, training=self.training, bias=bias,
+            need_stats=need_stats, need_keys=need_keys, eager=self.config._attn_implementation == "eager",
+        )
+        return context.transpose(1, 2).reshape(batch, n, heads * head_dim), stats
 
 
 class ReducingLayer(BertLayer):
@@ -128,16 +127,16 @@ class ReducingLayer(BertLayer):
     index: int = 0  # position in the encoder
     num_layers: int = 0  # depth of the encoder
     method_config = None
-    needs_probs: bool = False  # whether reduce() reads attention probabilities
+    needs_stats: bool = False  # whether reduce() reads attention statistics
     input_lengths: torch.Tensor | None = None  # (batch,) real tokens of the current input, set per call
 
     def forward(self, hidden, keep):
-        context, probs = self.attention.self(hidden, keep, need_probs=self.needs_probs)
+        context, stats = self.attention.self(hidden, keep, need_stats=self.needs_stats)
         attended = self.attention.output(context, hidden)
-        attended, keep = self.reduce(attended, keep, probs)
+        attended, keep = self.reduce(attended, keep, stats)
         return self.feed_forward_chunk(attended), keep
 
-    def reduce(self, hidden, keep, probs):
+    def reduce(self, hidden, keep, stats):
         return hidden, keep
 
 

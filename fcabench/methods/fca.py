@@ -46,9 +46,9 @@ class FCAConfig(RetentionConfig):
 class FCALayer(PowerBertLayer):
     """Modifications: ``reduce`` keeps k_l fine units and appends the rest pooled into k clusters."""
 
-    def reduce(self, hidden, keep, probs):
+    def reduce(self, hidden, keep, stats):
         config = self.method_config
-        scores = ops.significance(probs, keep)
+        scores = ops.significance(stats, keep)
         index, valid = ops.keep_top(scores, keep, kept_counts(self, keep))
         fine, fine_keep = ops.gather_units(hidden, index, valid)
         if config.clusters == 0:

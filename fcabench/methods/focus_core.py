@@ -147,27 +147,26 @@ class FocusLayer(ReducingLayer):
         state = self.state
         kv = state["kv"] if self.method_config.pruned(self.index, self.num_layers) else None
         kv_index, kv_valid = kv if kv is not None else (None, None)
-        context, probs = self.attention.self(hidden, keep, self.scores_next, kv_index, kv_valid)
+        context, stats = self.attention.self(hidden, keep, self.scores_next, kv_index, kv_valid)
         if kv is not None:  # per example alone: every head computed over the widest head's keys
             state["keys"][self.index] = kv_valid.sum(-1).amax(-1) * kv_valid.shape[1]
             state["counts"][self.index] = kv_valid.sum(-1)
         attended = self.attention.output(context, hidden)
         if self.scores_next:
-            state["kv"] = self.next_keys(probs, keep, kv)
+            state["kv"] = self.next_keys(stats, keep, kv)
         return self.feed_forward_chunk(attended), keep
 
-    def next_keys(self, probs, keep, kv):
+    def next_keys(self, stats, keep, kv):
         """(index, valid), each (batch, heads, t): the keys each head keeps in the next layer."""
         config = self.method_config
-        batch, heads, _, width = probs.shape
+        batch, heads, width = stats.received.shape
         if kv is None:
             index = torch.arange(width, device=keep.device).expand(batch, heads, -1)
             valid = keep[:, None, :].expand(-1, heads, -1)
         else:
             index, valid = kv
         valid = valid & keep[:, None, :].expand(-1, heads, -1).gather(2, index)
-        queries = keep[:, None, :, None].to(probs.dtype)
-        received = (probs * queries).sum(dim=2) / keep.sum(dim=1)[:, None, None]  # (batch, heads, t)
+        received = stats.received / keep.sum(dim=1)[:, None, None]  # (batch, heads, t): mean over real queries
         combination = index >= self.state["tokens"]
         prunable = valid & ~combination
         t = prunable.sum(dim=-1)

@@ -79,15 +79,15 @@ class LTPConfig:
 class LTPLayer(ReducingLayer):
     """Modifications: ``reduce`` removes the units scoring below ``threshold`` (or, soft, weights them)."""
 
-    needs_probs = True
+    needs_stats = True
     threshold: torch.nn.Parameter  # theta_l, created when the method is applied
     soft_mask: torch.Tensor | None = None  # (batch, n) soft mask of the last soft call, 0 on padding
     soft_keep: torch.Tensor | None = None  # (batch, n) real units of that call
     would_keep: torch.Tensor | None = None  # (batch, n) units hard mode would keep in that call
 
-    def reduce(self, hidden, keep, probs):
+    def reduce(self, hidden, keep, stats):
         config = self.method_config
-        scores = ops.attention_received(probs, keep)
+        scores = ops.attention_received(stats, keep)
         if config.normalized:
             scores = scores * keep.sum(dim=1, keepdim=True)
         protected = torch.zeros_like(keep)

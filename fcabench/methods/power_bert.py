@@ -102,10 +102,10 @@ def kept_counts(layer: ReducingLayer, keep: torch.Tensor) -> torch.Tensor:
 class PowerBertLayer(ReducingLayer):
     """Modifications: ``reduce`` keeps the k_l most significant units (or, soft, weights them by rank)."""
 
-    needs_probs = True
+    needs_stats = True
 
-    def reduce(self, hidden, keep, probs):
-        scores = ops.significance(probs, keep)
+    def reduce(self, hidden, keep, stats):
+        scores = ops.significance(stats, keep)
         if self.method_config.soft_extract:
             weights = self.rank_weights.clamp(0, 1)[ops.ranks(scores, keep)]
             return hidden * weights[..., None], keep

@@ -124,12 +124,12 @@ class TokenDropLayer(ReducingLayer):
     selection: tuple[torch.Tensor, torch.Tensor] | None = None  # (index, valid) from the last call
     fcabench_state: dict
 
-    def reduce(self, hidden, keep, probs):
+    def reduce(self, hidden, keep, stats):
         if self.selects:
-            self.selection = self.select(keep, probs)
+            self.selection = self.select(keep, stats)
         return hidden, keep
 
-    def select(self, keep, probs):
+    def select(self, keep, stats):
         config = self.method_config
         forced = torch.zeros_like(keep)
         forced[:, 0] = True
@@ -142,7 +142,7 @@ class TokenDropLayer(ReducingLayer):
                 raise FcabenchError("token-drop with importance='table' needs input_ids (not inputs_embeds)")
             scores = self.importance_table[ids]
         else:
-            scores = ops.attention_received(probs, keep)
+            scores = ops.attention_received(stats, keep)
         counts = torch.maximum(config.counts(keep.sum(dim=1)), forced.sum(dim=1))
         scores = scores.masked_fill(forced, float("inf"))
         return ops.keep_top(scores, keep, counts)
@@ -218,7 +218,7 @@ class TokenDrop(Method):
             layer.fcabench_state = state
         chooser = bert.encoder.layer[start - 1]
         chooser.selects = True
-        chooser.needs_probs = config.importance == "attention"
+        chooser.needs_stats = config.importance == "attention"
         chooser.register_buffer("special_ids", torch.tensor(specials, dtype=torch.long, device=device), persistent=False)
         if config.importance == "table":
             table = load_table(config.table, bert.config.vocab_size).to(device)
