@@ -98,15 +98,9 @@ def is_cuda(device: str | torch.device) -> bool:
 
 def check_device(device: str) -> torch.device:
     """The torch device for ``device``, or one clear error when it is not usable here."""
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise FcabenchError(f"unknown device {device!r}; use cpu or cuda[:N]") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise FcabenchError(f"device {device!r}: CUDA is not available on this machine")
-    if parsed.type not in ("cpu", "cuda"):
-        raise FcabenchError(f"device {device!r}: fcabench benchmarks cpu and cuda")
-    return parsed
+    from fcabench.profiler import _checked_device
+
+    return _checked_device(device)
 
 
 @dataclass(frozen=True)
