@@ -6,9 +6,10 @@ paths give the same integers:
 
 - fast (default): batched forward passes record each example's units per layer
   (:class:`~fcabench.methods.base.UnitRecord`), and the closed form turns them into MACs. Batches are
-  bucketed by length (``bucketed=True``): every batch holds examples of one length, so nothing is
-  padded and no attention mask is built; examples of the same length share the closed-form work
-  whenever they keep the same units. The last layer's FFN, whose output no count reads, is skipped.
+  bucketed by length (``bucketed=True``): full batches of one length run unpadded and without an
+  attention mask, the few examples left over per length are packed in length order; examples of the
+  same length share the closed-form work whenever they keep the same units; the last layer's FFN and
+  the task head, whose outputs no count reads, are skipped.
   ``bucketed=False`` is the earlier path (length-sorted padded batches, every layer whole), kept for
   comparison; both give identical integers;
 - traced: fvcore counts each example alone (batch 1), as ``fcabench.profile`` does.
@@ -185,14 +186,24 @@ def _fast(model, rows: list[list[int]], batch_size: int, width: int | None, buck
 
 
 def _batches(rows: list[list[int]], batch_size: int, bucketed: bool) -> list[list[int]]:
-    """Example indices per forward pass: one length per batch (bucketed), or length-sorted runs."""
+    """Example indices per forward pass.
+
+    Bucketed: full batches of one length first (no padding); the examples left over from each length
+    (fewer than ``batch_size``) are then packed in length order into padded batches, so that data with
+    few examples per length still runs in full batches. Unbucketed: length-sorted runs.
+    """
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # similar lengths together: less padding
     if not bucketed:
         return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
     buckets: dict[int, list[int]] = {}
     for i in order:
         buckets.setdefault(len(rows[i]), []).append(i)
-    return [bucket[start:start + batch_size] for bucket in buckets.values() for start in range(0, len(bucket), batch_size)]
+    batches, rest = [], []
+    for bucket in buckets.values():
+        full = len(bucket) - len(bucket) % batch_size
+        batches += [bucket[start:start + batch_size] for start in range(0, full, batch_size)]
+        rest += bucket[full:]
+    return batches + [rest[start:start + batch_size] for start in range(0, len(rest), batch_size)]
 
 
 class _last_ffn_skipped:

@@ -153,11 +153,11 @@ def test_bucketed_equals_unbucketed(vanilla, name, options, convention):
         assert bucketed["macs"].nunique() > 1  # counts really depend on the example
 
 
-def test_batches_hold_one_length_each():
+def test_full_batches_hold_one_length_and_leftovers_are_packed():
     rows = [[1] * n for n in (4, 2, 4, 4, 2, 7)]
     batches = dynamic._batches(rows, 2, bucketed=True)
-    assert sorted(sorted(b) for b in batches) == [[0, 2], [1, 4], [3], [5]]
-    assert all(len({len(rows[i]) for i in b}) == 1 for b in batches)
+    assert batches == [[1, 4], [0, 2], [3, 5]]  # lengths 2, 2 | 4, 4 | leftovers 4 and 7 packed
+    assert sorted(i for b in batches for i in b) == list(range(6))
 
 
 def test_profile_examples_device_argument(vanilla, inputs):
