@@ -255,8 +255,9 @@ def bench(
                 times = time_interleaved(models, inputs, mode, protocol, progress=advance)
                 for label, model in models.items():
                     model.eval()
-                    with torch.inference_mode():
-                        model(**inputs)  # the recorded units of this input, in eval mode
+                    if mode != "inference":  # the units of this input in eval mode (a timed inference step left them)
+                        with torch.inference_mode():
+                            model(**inputs)
                     encoder, total = macs_of_last_pass(model, n)
                     memory = peak_memory_mb(model.train(mode == "train"), inputs, mode, protocol.device) if protocol.memory else None
                     patched = methods.applied(model)
@@ -312,6 +313,30 @@ class _progress_bar:
         if self.enabled:
             self.bar.__exit__(*exc)
         return False
+
+
+def ratio_schedule_for_cut(name: str, seq_len: int, cut: float = 2.0, preset: str = "bert-base", **options) -> tuple[float, ...]:
+    """Keep ratios q^(l+1) per layer for a ratio-scheduled method (PoWER-BERT, FCA), with q bisected so that
+    the closed-form encoder MACs of an unpadded ``seq_len``-token input are vanilla's / ``cut``."""
+    from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
+    from fcabench.models import preset_config
+
+    shape = Shape.of(preset_config(preset))
+    target = vanilla_encoder_macs(shape, seq_len) / cut
+    method = methods.get(name)
+    low, high = 0.0, 1.0
+    for _ in range(40):
+        q = (low + high) / 2
+        ratios = tuple(q ** (l + 1) for l in range(shape.layers))
+        config = methods.make_config(name, ratios=ratios, **options)
+        macs, n_in = 0, seq_len
+        for layer in range(shape.layers):  # unit counts an unpadded input of seq_len tokens gets
+            fine = min(int(config.counts(torch.tensor([seq_len]), layer, shape.layers)[0]), n_in)
+            n_out = fine + min(getattr(config, "clusters", 0), n_in - fine)
+            macs += sum(method.layer_macs(shape, config, layer, n_in, n_out, shape.heads * n_in, seq_len).values())
+            n_in = n_out
+        low, high = (q, high) if macs < target else (low, q)
+    return ratios
 
 
 def to_runs(frame: pd.DataFrame, model: str = "bert-base") -> list:
