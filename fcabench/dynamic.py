@@ -31,7 +31,7 @@ import torch
 
 from fcabench import methods
 from fcabench.errors import FcabenchError
-from fcabench.flops.closed_form import Shape, standard_layer_macs
+from fcabench.flops.closed_form import Shape, encoder_macs_from_units
 from fcabench.flops.trace import COMPONENTS, count_by_module, rows_from_counts
 from fcabench.models import CLS_ID, base_model, check_lengths
 from fcabench.profiler import head_macs, prepare_model
@@ -137,10 +137,10 @@ def _fast(model, rows: list[list[int]], batch_size: int, width: int | None) -> l
         results = []
         for ids in rows:
             n = width or len(ids)
-            macs = shape.layers * sum(standard_layer_macs(shape, n, n).values()) + outside
+            macs = encoder_macs_from_units(shape, n) + outside
             results.append((macs, [n] * shape.layers, [n] * shape.layers))
         return results
-    method, config = patched
+    method = patched[0]
     results: list = [None] * len(rows)
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # similar lengths together: less padding
     device = next(model.parameters()).device
@@ -165,10 +165,7 @@ def _fast(model, rows: list[list[int]], batch_size: int, width: int | None) -> l
                 t_in = [width if full else t for t, full in zip(t_in, full_in)]
                 t_out = [width if full else t for t, full in zip(t_out, full_out)]
                 k = [shape.heads * t for t in t_in]
-            macs = outside + sum(
-                sum(method.layer_macs(shape, config, layer, t_in[layer], t_out[layer], k[layer], n0).values())
-                for layer in range(shape.layers)
-            )
+            macs = outside + encoder_macs_from_units(shape, n0, zip(t_in, t_out, k), patched)
             results[i] = (macs, t_in, t_out)
     return results
 
