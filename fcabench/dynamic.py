@@ -33,12 +33,11 @@ from fcabench import methods
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, encoder_macs_from_units
 from fcabench.flops.trace import COMPONENTS, count_by_module, rows_from_counts
-from fcabench.models import CLS_ID, base_model, check_lengths
+from fcabench.models import base_model, check_lengths, vocab_ids
 from fcabench.profiler import head_macs, prepare_model
 
 CONVENTIONS = ("real", "padded")
 QUANTILES = {"p10": 0.10, "p25": 0.25, "median": 0.50, "p75": 0.75, "p90": 0.90}
-SEP_ID = 102  # [SEP] in the bert-base-uncased vocabulary
 
 COLUMNS = [
     "example", "method", "length", "counted_length", "length_convention", "macs", "flops", "tokens_in", "tokens_out",
@@ -240,15 +239,15 @@ def synthetic_lengths(spec: str, seed: int = 0) -> list[int]:
 def inputs_from_lengths(model, lengths: Sequence[int], seed: int = 0) -> list[list[int]]:
     """Random token ids of the given lengths: [CLS] first, [SEP] last, ordinary vocabulary between."""
     vocab = base_model(model).config.vocab_size
-    cls_id, sep_id = (CLS_ID, SEP_ID) if vocab > SEP_ID else (1, 2)
+    ids = vocab_ids(vocab)
     low = min(1000, vocab // 2)  # above the special tokens of the uncased vocabularies
     generator = torch.Generator().manual_seed(seed)
     rows = []
     for n in lengths:
         row = torch.randint(low, vocab, (int(n),), generator=generator)
-        row[0] = cls_id
+        row[0] = ids.cls
         if n >= 2:
-            row[-1] = sep_id
+            row[-1] = ids.sep
         rows.append(row.tolist())
     return rows
 
