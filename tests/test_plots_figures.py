@@ -11,13 +11,13 @@ import pytest  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 import fcabench.runs as runs  # noqa: E402
+from fcabench.runs.published import TABLES  # noqa: E402
 from fcabench.cli.plot import app  # noqa: E402
 from fcabench.errors import FcabenchError  # noqa: E402
 from fcabench.plots import plot_layers, plot_pareto, plot_tokens, save_figure, tradeoff_points  # noqa: E402
 from fcabench.plots.style import METHOD_STYLES, method_style  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-BUNDLED = REPO / "results" / "published.jsonl"
+BUNDLED = TABLES  # the published tables bundled in the package, read as runs
 UNIT_MARKERS = ("(%)", "(×", "(G", "relative to", "(M)", "(tokens")
 
 
