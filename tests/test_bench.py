@@ -92,3 +92,12 @@ def test_cuda_bench_uses_the_allocator_peak():
     models = {k: m.cuda() for k, m in _models().items()}
     table = bench.bench(models, [16], [2], protocol=bench.Protocol(device="cuda", warmup=1, repeats=2))
     assert (table["peak_mem_mb"] > 0).all() and (table["device"] == "cuda").all()
+
+
+def test_profile_cli_device_option():
+    result = CliRunner().invoke(app, ["profile", "--model", "bert-base", "-n", "8", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    if not torch.cuda.is_available():
+        with pytest.raises(FcabenchError, match="CUDA is not available"):
+            CliRunner().invoke(app, ["profile", "--model", "bert-base", "-n", "8", "--device", "cuda"],
+                               catch_exceptions=False)

@@ -44,6 +44,7 @@ def profile_command(
     tokenizer: str = typer.Option(None, "--tokenizer", help="Tokenizer folder for --text (default: the model's)."),
     lengths: str = typer.Option(None, "--lengths", help="Per-example counts over a length distribution, e.g. uniform:16:128:1000."),
     traced: bool = typer.Option(False, "--traced", help="With --text/--lengths: trace each example instead of the fast closed form."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N: where the counted forward passes run (counts do not change)."),
     list_methods: bool = typer.Option(False, "--list-methods", help="List methods and their options, then exit."),
 ) -> None:
     """Exact per-layer multiply-adds (MACs; FLOPs = 2 x MACs) of one forward pass, per sequence."""
@@ -57,7 +58,7 @@ def profile_command(
     if attn not in (None, "sdpa", "eager"):
         raise FcabenchError(f"unknown attention implementation {attn!r}; choose sdpa or eager")
     options = methods.parse_options(method, _extra_options(ctx.args)) if method else _no_extra(ctx.args)
-    prepared, label = prepare_model(model, method, attn_implementation=attn, head=head, **options)
+    prepared, label = prepare_model(model, method, attn_implementation=attn, head=head, device=device, **options)
     if text or lengths:
         examples = _per_example(prepared, model, text, tokenizer, lengths, traced)
         if output:
