@@ -1,7 +1,7 @@
 """Does each method's MAC cut show up on the clock and in memory? Every method beside vanilla, one run.
 
     python benchmarks/efficiency_vs_mac_cut.py                       # CPU, 2 threads, the issue's grid
-    python benchmarks/efficiency_vs_mac_cut.py --repeats 3 --train-repeats 2 --output results/efficiency.csv
+    python benchmarks/efficiency_vs_mac_cut.py --memory-first --points 512x1,128x8,512x8 --output efficiency.csv
 
 BERT-base with random weights (shapes, not values, set the cost; the value-dependent methods, LTP and
 Focus on the Core's fuzzy cap, prune what these weights make them prune). For every n, the methods are
@@ -67,7 +67,7 @@ def ltp_for_cut(reference, n: int, cut: float, layers: int = 12) -> dict:
     vanilla_macs = _vanilla_encoder(n)
     low, high = 0.0, 3.0
     best = None
-    for _ in range(8):
+    for _ in range(6):
         c = (low + high) / 2
         thresholds = tuple(c * (l + 1) / layers for l in range(layers))
         model = methods.apply(copy.deepcopy(reference), "ltp", thresholds=thresholds)
@@ -104,61 +104,100 @@ def setups_for(n: int, cut: float, reference) -> list[bench.Setup]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seq-lens", default="128,512")
-    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--points", default="128x1,512x1,128x8,512x8", help="NxBATCH inference points, run in this order")
     parser.add_argument("--cut", type=float, default=2.0, help="target encoder MAC cut of the configurable methods")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="timed inference steps per model (interleaved)")
-    parser.add_argument("--memory-point-repeats", type=int, default=2,
-                        help="timed steps at n=512, batch 8 (the slowest point; 0 warm-up there)")
-    parser.add_argument("--train-seq-len", type=int, default=512)
-    parser.add_argument("--train-batch", type=int, default=1)
-    parser.add_argument("--train-repeats", type=int, default=2, help="0 skips the training step")
+    parser.add_argument("--memory-point", default="512x8", help="NxBATCH where inference peak memory is measured")
+    parser.add_argument("--memory-first", action="store_true",
+                        help="measure memory (deterministic, one untimed step per model) before any timing")
+    parser.add_argument("--train-point", default="512x1", help="NxBATCH of the PFC@7 training step ('' skips it)")
+    parser.add_argument("--train-repeats", type=int, default=2)
     parser.add_argument("--output", default=None, help="also write the whole table (.csv, .md, ...)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     begin = time.perf_counter()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()}", flush=True)
     reference = bench.build_models([bench.Setup.of("vanilla")])["vanilla"]
-    tables = []
-    memory_point = (512, 8)
-    for n in [int(x) for x in args.seq_lens.split(",")]:
-        setups = setups_for(n, args.cut, reference)
-        for setup in setups:
-            print(f"n={n} {setup.label}: {dict(setup.options)}", flush=True)
-        models = bench.build_models(setups)
-        for batch in [int(x) for x in args.batches.split(",")]:
-            slowest = (n, batch) == memory_point
-            protocol = bench.Protocol(threads=args.threads, warmup=0 if slowest else args.warmup,
-                                      repeats=args.memory_point_repeats if slowest else args.repeats, memory=slowest)
-            table = bench.bench(models, [n], [batch], ["inference"], protocol)
-            tables.append(table)
-            print(_view(table).to_string(index=False), flush=True)
-        if n == args.train_seq_len and args.train_repeats:
-            pair = {label: models[label] for label in ("vanilla", "PFC@7")}
-            protocol = bench.Protocol(threads=args.threads, warmup=1, repeats=args.train_repeats)
-            table = bench.bench(pair, [n], [args.train_batch], ["train"], protocol)
-            tables.append(table)
-            print(_view(table).to_string(index=False), flush=True)
-            row = table[table["label"] == "PFC@7"].iloc[0]
-            print(f"PFC@7 training step: speed-up {row['speedup']:.2f}x (paper {PAPER_FOCUS_TRAIN['speedup']}x), "
-                  f"memory {row['mem_ratio']:.2f}x vanilla (paper {PAPER_FOCUS_TRAIN['mem_ratio']}x)", flush=True)
-        del models
-    frame = pd.concat(tables, ignore_index=True)
-    summary = frame[frame["mode"] == "inference"].pivot_table(index="label", columns=["seq_len", "batch_size"],
-                                                               values="efficiency", sort=False)
-    print("\nefficiency = speed-up / encoder MAC cut (target >= 0.9)")
-    print(summary.round(2).to_string())
-    print("\nspeed-up over vanilla (target >= 1.0)")
-    print(frame[frame["mode"] == "inference"].pivot_table(index="label", columns=["seq_len", "batch_size"],
-                                                          values="speedup", sort=False).round(2).to_string())
-    if args.output:
-        from fcabench.tables import write_table
+    points = [_point(p) for p in args.points.split(",") if p]
+    memory_point = _point(args.memory_point)
+    train_point = _point(args.train_point) if args.train_point else None
+    tables, models_at = [], {}
 
-        write_table(frame.drop(columns=["config"]), args.output)
-    print(f"\nprotocol: {frame['protocol'].iloc[0]}")
-    print(f"total {time.perf_counter() - begin:.0f} s; load average at the end {os.getloadavg()}")
+    def models_for(n):
+        if n not in models_at:
+            setups = setups_for(n, args.cut, reference)
+            for setup in setups:
+                print(f"n={n} {setup.label}: {dict(setup.options)}", flush=True)
+            models_at[n] = bench.build_models(setups)
+        return models_at[n]
+
+    def run(n, batch, mode, protocol, labels=None):
+        models = models_for(n)
+        chosen = {label: models[label] for label in (labels or models)}
+        table = bench.bench(chosen, [n], [batch], [mode], protocol)
+        tables.append(table)
+        print(_view(table).to_string(index=False), f"\n  load average {os.getloadavg()}", flush=True)
+        return table
+
+    if args.memory_first:
+        memory = _memory_only(models_for(memory_point[0]), *memory_point)
+        tables.append(memory)
+        print(memory[["label", "seq_len", "batch_size", "encoder_macs", "mac_cut", "peak_mem_mb", "mem_ratio"]].round(3).to_string(index=False), flush=True)
+    if train_point:
+        table = run(*train_point, "train", bench.Protocol(threads=args.threads, warmup=1, repeats=args.train_repeats),
+                    labels=["vanilla", "PFC@7"])
+        row = table[table["label"] == "PFC@7"].iloc[0]
+        print(f"PFC@7 training step: speed-up {row['speedup']:.2f}x (paper {PAPER_FOCUS_TRAIN['speedup']}x), "
+              f"memory {row['mem_ratio']:.2f}x vanilla (paper {PAPER_FOCUS_TRAIN['mem_ratio']}x)", flush=True)
+    for point in points:  # in the order given; each length's models are built once
+        memory = point == memory_point and not args.memory_first
+        run(*point, "inference", bench.Protocol(threads=args.threads, warmup=args.warmup, repeats=args.repeats, memory=memory))
+        if args.output:
+            _write(tables, args.output)
+    frame = pd.concat(tables, ignore_index=True)
+    timed = frame[(frame["mode"] == "inference") & frame["latency_ms"].notna()]
+    if len(timed):
+        print("\nefficiency = speed-up / encoder MAC cut (target >= 0.9)")
+        print(timed.pivot_table(index="label", columns=["seq_len", "batch_size"], values="efficiency", sort=False).round(2).to_string())
+        print("\nspeed-up over vanilla (target >= 1.0)")
+        print(timed.pivot_table(index="label", columns=["seq_len", "batch_size"], values="speedup", sort=False).round(2).to_string())
+    if args.output:
+        _write(tables, args.output)
+    print(f"\ntotal {time.perf_counter() - begin:.0f} s; load average at the end {os.getloadavg()}")
+
+
+def _point(text: str) -> tuple[int, int]:
+    n, batch = text.lower().split("x")
+    return int(n), int(batch)
+
+
+def _memory_only(models, n, batch) -> pd.DataFrame:
+    """Inference peak memory (deterministic: one untimed step per model) and encoder MACs at one point."""
+    from fcabench.models import synthetic_batch
+
+    inputs = synthetic_batch(next(iter(models.values())), n, batch)
+    rows = []
+    for label, model in models.items():
+        model.eval()
+        peak = bench.peak_memory_mb(model, inputs, "inference")
+        encoder, _ = bench.macs_of_last_pass(model, n)
+        rows.append(dict(label=label, mode="inference", seq_len=n, batch_size=batch, peak_mem_mb=peak, encoder_macs=encoder))
+        print(f"  memory {label}: {peak:.1f} MiB", flush=True)
+    frame = pd.DataFrame(rows)
+    frame["mac_cut"] = frame["encoder_macs"].iloc[0] / frame["encoder_macs"]
+    frame["mem_ratio"] = frame["peak_mem_mb"] / frame["peak_mem_mb"].iloc[0]
+    frame["protocol"] = ("peak of torch CPU allocations during one forward (inference_mode) beyond those held before; "
+                         "profiler memory trace; deterministic, untimed")
+    return frame
+
+
+def _write(tables, path) -> None:
+    from fcabench.tables import write_table
+
+    frame = pd.concat(tables, ignore_index=True)
+    write_table(frame.drop(columns=[c for c in ("config",) if c in frame]), path)
 
 
 def _view(table: pd.DataFrame) -> pd.DataFrame:
