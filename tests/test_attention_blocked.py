@@ -65,7 +65,7 @@ def test_gradients_equal_the_reference():
 
 def test_attend_with_stats_never_holds_the_whole_tensor(monkeypatch):
     q, k, v, keep = _inputs(n=40)
-    monkeypatch.setattr(attention, "BLOCK_ELEMENTS", 3 * 4 * 40 * 16)  # 16 query rows per block
+    monkeypatch.setattr(attention, "BLOCK_SCALE", 2.0)  # 2 x head_dim = 16 query rows per block
     shapes = []
     real_softmax = torch.Tensor.softmax
     monkeypatch.setattr(torch.Tensor, "softmax", lambda self, *a, **kw: shapes.append(self.shape) or real_softmax(self, *a, **kw))

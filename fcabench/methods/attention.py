@@ -17,10 +17,11 @@ that scores nothing costs what Hugging Face's SDPA attention costs.
 
 With statistics, :func:`attend` runs the attention in blocks of query rows (:func:`attend_blocked`):
 each block's scores, probabilities, context rows and its share of ``received``/``self_prob`` are
-computed together, so at most one block of probabilities (about ``BLOCK_ELEMENTS`` numbers) exists at a
-time instead of the whole (batch, heads, n, n_keys) tensor. The matmuls are the same Q K^T and A V split
+computed together, so at most one block of probabilities (twice the size of q) exists at a
+time (about as many numbers as q, :func:`query_block`) instead of the whole (batch, heads, n, n_keys)
+tensor. The matmuls are the same Q K^T and A V split
 by rows (no extra multiply-adds; the traced count and the closed form are unchanged). Elementwise passes
-are saved too: the scale is applied to q (n x d numbers) rather than to the scores, and on the CPU the
+are saved too: the scale is applied to each block of q rather than to the scores, and on the CPU the
 key mask and the query-row weighting are skipped when the batch has no padding (a check that would
 cost a device synchronisation on CUDA, where they always run). :func:`attend_reference` is the plain
 eager computation on the whole tensor, kept for tests and comparisons.
@@ -104,12 +105,15 @@ def attend_reference(q, k, v, key_keep, query_keep, *, scale, dropout_p, trainin
     return context, AttentionStats(received, self_prob, k if need_keys else None)
 
 
-BLOCK_ELEMENTS = 1 << 22  # probabilities held at once (16 MiB in fp32): large enough for efficient matmuls
+BLOCK_SCALE = 2.0  # a block of probabilities holds BLOCK_SCALE x as many numbers as q (two hidden states)
 
 
-def query_block(batch: int, heads: int, n_keys: int, n: int) -> int:
-    """Query rows per block: as many as fit in BLOCK_ELEMENTS probabilities, at least 16 (all if fewer)."""
-    return min(n, max(16, BLOCK_ELEMENTS // max(1, batch * heads * n_keys)))
+def query_block(batch: int, heads: int, n_keys: int, n: int, head_dim: int) -> int:
+    """Query rows per block: the block's probabilities are BLOCK_SCALE times as large as q (2 head_dim rows
+    when n_keys = n), so the scoring layer never holds more than a few hidden states' worth of
+    attention, whatever the length, while each block's matmuls stay large enough to run efficiently."""
+    elements = BLOCK_SCALE * batch * heads * n * head_dim
+    return int(min(n, max(16, elements // max(1, batch * heads * n_keys))))
 
 
 def attend_blocked(q, k, v, key_keep, query_keep, *, scale, dropout_p, training, bias=None, need_keys=False,
@@ -127,24 +131,32 @@ def attend_blocked(q, k, v, key_keep, query_keep, *, scale, dropout_p, training,
     # Masks are skipped where they cannot change anything; checking costs a synchronisation on CUDA.
     key_mask = None if on_cpu and bool(key_keep.all()) else ~(key_keep[:, :, None, :] if per_head else key_keep[:, None, None, :])
     weights = None if on_cpu and bool(query_keep.all()) else query_keep[:, None, :, None].to(q.dtype)
-    block = block or query_block(batch, heads, n_keys, n)
+    block = block or query_block(batch, heads, n_keys, n, q.shape[-1])
     keys_t = k.transpose(-1, -2)
-    q = q * scale  # scaling n x d numbers instead of n x n_keys scores
     lowest = torch.finfo(q.dtype).min
+    # Without autograd the context rows are written in place (no list of blocks to concatenate).
+    in_place = not (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad))
+    context = q.new_empty(batch, heads, n, v.shape[-1]) if in_place else None
     contexts, diagonals, received = [], [], None
     for start in range(0, n, block):
         stop = min(n, start + block)
-        scores = torch.matmul(q[:, :, start:stop], keys_t)  # (batch, heads, rows, n_keys)
+        scores = torch.matmul(q[:, :, start:stop] * scale, keys_t)  # (batch, heads, rows, n_keys); scale on q
         if bias is not None:
             scores = scores + bias
         if key_mask is not None:
-            scores = scores.masked_fill(key_mask, lowest)
+            scores = scores.masked_fill_(key_mask, lowest) if in_place else scores.masked_fill(key_mask, lowest)
         probs = scores.softmax(dim=-1)
-        contexts.append(torch.matmul(F.dropout(probs, dropout, training) if dropout else probs, v))
+        del scores
+        attended = F.dropout(probs, dropout, training) if dropout else probs
+        if in_place:
+            context[:, :, start:stop] = torch.matmul(attended, v)
+        else:
+            contexts.append(torch.matmul(attended, v))
         part = (probs if weights is None else probs * weights[:, :, start:stop]).sum(dim=2)
         received = part if received is None else received + part
         if not per_head:
-            diagonals.append(probs.diagonal(offset=start, dim1=-2, dim2=-1))
-    context = contexts[0] if len(contexts) == 1 else torch.cat(contexts, dim=2)
+            diagonals.append(probs.diagonal(offset=start, dim1=-2, dim2=-1).clone())  # a view would keep the block alive
+    if not in_place:
+        context = contexts[0] if len(contexts) == 1 else torch.cat(contexts, dim=2)
     self_prob = None if per_head else (diagonals[0] if len(diagonals) == 1 else torch.cat(diagonals, dim=-1))
     return context, AttentionStats(received, self_prob, k if need_keys else None)
