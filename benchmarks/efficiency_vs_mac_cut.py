@@ -157,7 +157,7 @@ def main() -> None:
         if args.output:
             _write(tables, args.output)
     frame = pd.concat(tables, ignore_index=True)
-    timed = frame[(frame["mode"] == "inference") & frame["latency_ms"].notna()]
+    timed = frame[(frame["mode"] == "inference") & frame["latency_ms"].notna()] if "latency_ms" in frame else frame.iloc[:0]
     if len(timed):
         print("\nefficiency = speed-up / encoder MAC cut (target >= 0.9)")
         print(timed.pivot_table(index="label", columns=["seq_len", "batch_size"], values="efficiency", sort=False).round(2).to_string())
