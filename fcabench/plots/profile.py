@@ -157,8 +157,10 @@ def plot_layers(profiles, width_in: float | None = None, labels=None) -> Figure:
             length = f"n = {group.seq_len}, " if group.seq_len is not None and "n = " not in group.title else ""
             rel = f", {ratio:.2f}× vanilla" if ratio is not None else ""
             ax.set_title(f"{group.title}\n{length}{total / 1e9:.2f} GMACs{rel}", fontsize=PAPER_RC["axes.titlesize"] - 1)
-            ax.set_xlabel("Encoder layer")
             ax.grid(axis="x", visible=False)
+        for index, ax in enumerate(axes.flat[:n]):  # one x label per column, under its lowest panel
+            if index + ncols >= n:
+                ax.set_xlabel("Encoder layer")
         for row in axes:
             row[0].set_ylabel(f"MACs per layer ({prefix})")
         for ax in axes.flat[n:]:

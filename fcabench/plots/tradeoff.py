@@ -192,18 +192,16 @@ def place_labels(ax: Axes, points: pd.DataFrame, x: str) -> None:
     to_display = ax.transData.transform
     obstacles = [Bbox.from_extents(px - radius, py - radius, px + radius, py + radius)
                  for px, py in to_display(points[["x_value", "score"]].to_numpy(float))]
-    for line in ax.get_lines():  # the front staircase (and reference lines), sampled densely
-        if line.get_linestyle() == "--":
-            path = line.get_path()
-            if line.get_drawstyle().startswith("steps"):
-                path = line._get_transformed_path().get_fully_transformed_path()
-                vertices = path.vertices
-            else:
-                vertices = to_display(path.vertices)
-            for (x0, y0), (x1, y1) in zip(vertices[:-1], vertices[1:]):
-                for t in [i / 12 for i in range(13)]:
-                    px, py = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
-                    obstacles.append(Bbox.from_extents(px - 1, py - 1, px + 1, py + 1))
+    for line in ax.get_lines():  # the front staircase, sampled densely (dotted reference lines may be crossed)
+        if line.get_linestyle() != "--":
+            continue
+        vertices = line._get_transformed_path().get_fully_transformed_path().vertices  # display space, steps drawn
+        for (x0, y0), (x1, y1) in zip(vertices[:-1], vertices[1:]):
+            steps = max(12, int(math.hypot(x1 - x0, y1 - y0) / 2))
+            for t in [i / steps for i in range(steps + 1)]:
+                px, py = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+                obstacles.append(Bbox.from_extents(px - 1, py - 1, px + 1, py + 1))
+    anchors = to_display(points[["x_value", "score"]].to_numpy(float))
     placed: list = []
     for text in sorted(texts, key=lambda t: (-t.get_position()[1], t.get_position()[0])):
         anchor = to_display(text.get_position())
@@ -236,10 +234,23 @@ def place_labels(ax: Axes, points: pd.DataFrame, x: str) -> None:
         text.set_position(ax.transData.inverted().transform((candidate.x0, candidate.y0)))
         text.set_horizontalalignment("left")
         text.set_verticalalignment("bottom")
-        if ring > LABEL_RINGS[0]:
+        if ring > LABEL_RINGS[0] or _closer_to_another(candidate, anchor, anchors):
             nearest = (min(max(anchor[0], candidate.x0), candidate.x1), min(max(anchor[1], candidate.y0), candidate.y1))
             ends = ax.transData.inverted().transform([anchor, nearest])
             ax.plot(ends[:, 0], ends[:, 1], color="0.6", linewidth=0.3, zorder=2)
+
+
+def _distance(box, point) -> float:
+    dx = max(box.x0 - point[0], 0.0, point[0] - box.x1)
+    dy = max(box.y0 - point[1], 0.0, point[1] - box.y1)
+    return math.hypot(dx, dy)
+
+
+def _closer_to_another(box, anchor, anchors) -> bool:
+    """Whether a label box sits nearer another point than its own (then it needs a leader line)."""
+    own = _distance(box, anchor)
+    return any(_distance(box, other) < own - 0.5 for other in anchors
+               if abs(other[0] - anchor[0]) + abs(other[1] - anchor[1]) > 0.5)
 
 
 def _overlap_area(a, b) -> float:
