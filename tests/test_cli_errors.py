@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from transformers import BertConfig
 
+import fcabench.runs as runs
 from fcabench.cli import main
+from fcabench.runs.published import TABLES
 
-REPO = Path(__file__).resolve().parents[1]
-BUNDLED = REPO / "results" / "published.jsonl"
+BUNDLED = TABLES  # the published tables bundled in the package, read as runs
 
 
 def cli(capsys, *args):
@@ -106,7 +107,7 @@ def test_runs_import_of_a_file_that_is_not_jsonl_or_csv(capsys, tmp_path):
     source = tmp_path / "notes.txt"
     source.write_text("not runs\n")
     store = tmp_path / "store.jsonl"
-    store.write_text(BUNDLED.read_text().splitlines()[0] + "\n")
+    runs.import_runs(BUNDLED, store)  # a store that already holds rows
     before = store.read_bytes()
     code, out, err = cli(capsys, "runs", "import", source, "--to", store)
     assert_one_line_error(code, out, err, "runs are imported from JSON Lines (.jsonl) or CSV (.csv) files")

@@ -11,12 +11,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 import fcabench.runs as runs  # noqa: E402
-from fcabench.errors import FcabenchError  # noqa: E402
+from fcabench.errors import FcabenchError
+from fcabench.runs.published import TABLES  # noqa: E402
 from fcabench.plots import plot_layers, plot_pareto, plot_tokens, tradeoff_points  # noqa: E402
 from fcabench.plots.tradeoff import CLAIM_LABEL, parse_range  # noqa: E402
 from tests.test_plots_figures import closed_form_profile, legend_labels  # noqa: E402
 
-BUNDLED = Path(__file__).resolve().parents[1] / "results" / "published.jsonl"
+BUNDLED = TABLES  # the published tables bundled in the package, read as runs
 
 
 @pytest.fixture(scope="module")

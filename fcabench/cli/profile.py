@@ -169,13 +169,12 @@ def _note_random_weights(model: str, names: list[str], fmt: str) -> None:
 def vanilla_macs(model, seq_len: int) -> int:
     """Whole-model MACs of the unreduced ``model`` on ``seq_len`` tokens (the closed form; the profile's trace
     of the unpatched model gives the same integer)."""
-    from fcabench.flops.closed_form import Shape, standard_layer_macs
+    from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
     from fcabench.models import base_model
     from fcabench.profiler import head_macs
 
     shape = Shape.of(base_model(model).config)
-    layer = sum(standard_layer_macs(shape, seq_len, seq_len).values())
-    return shape.layers * layer + sum(macs for name, macs in head_macs(model).items() if name != "embeddings")
+    return vanilla_encoder_macs(shape, seq_len) + sum(head_macs(model).values())  # the embedding lookup costs 0
 
 
 def _per_layer(model, names, options, seq_lens, batch_size, attn, head, fmt, check) -> pd.DataFrame:
@@ -307,7 +306,7 @@ def _print_totals(console: Console, model, part: pd.DataFrame, seq_len: int, bat
         f"whole model {total:,} MACs = {total / reference:.3f}x vanilla at n = {seq_len}"
     )
     if check:
-        from fcabench.flops.check import cross_check
+        from fcabench.check import cross_check
 
         checks = cross_check(model, seq_len, batch_size)
         table = Table(title=f"cross-check, {name}, n = {seq_len}: whole-model MACs per sequence", title_justify="left")

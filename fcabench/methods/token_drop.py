@@ -44,10 +44,7 @@ from fcabench.errors import FcabenchError
 from fcabench.methods import ops
 from fcabench.methods.base import ReducingEncoder, ReducingLayer, UnitRecord, keep_mask_from
 from fcabench.methods.registry import Method, register
-from fcabench.models import base_model
-
-UNCASED_SPECIAL_IDS = (101, 102, 103, 100)  # [CLS], [SEP], [MASK], [UNK] in bert-base-uncased
-UNCASED_MASK_ID = 103
+from fcabench.models import SPECIAL_IDS, base_model, vocab_ids
 
 
 @dataclass(frozen=True)
@@ -213,7 +210,7 @@ class TokenDrop(Method):
         start, end = config.span_for(len(bert.encoder.layer))
         bert.encoder.span = (start, end)
         device = bert.embeddings.word_embeddings.weight.device
-        specials = config.special_ids if config.special_ids is not None else UNCASED_SPECIAL_IDS
+        specials = config.special_ids if config.special_ids is not None else SPECIAL_IDS
         for layer in bert.encoder.layer:
             layer.fcabench_state = state
         chooser = bert.encoder.layer[start - 1]
@@ -247,8 +244,8 @@ def build_importance_table(
     """
     bert = base_model(model)
     vocab = bert.config.vocab_size
-    mask_id = mask_id if mask_id is not None else (UNCASED_MASK_ID if vocab > UNCASED_MASK_ID else vocab - 1)
-    specials = torch.tensor(special_ids if special_ids is not None else UNCASED_SPECIAL_IDS)
+    mask_id = mask_id if mask_id is not None else vocab_ids(vocab).mask
+    specials = torch.tensor(special_ids if special_ids is not None else SPECIAL_IDS)
     head = getattr(getattr(model, "cls", None), "predictions", None)
     device = bert.embeddings.word_embeddings.weight.device
     generator = torch.Generator().manual_seed(seed)
