@@ -395,7 +395,9 @@ def _print_summary(examples: pd.DataFrame, traced: bool, cut: int, limit: int) -
     console = Console(width=170)
     method, config = examples["method"].iloc[0], examples["config"].iloc[0]
     cut_note = f" ({cut} cut at the model's maximum of {limit} tokens)" if cut else ""
-    console.print(f"{method}{' · ' + config if config else ''}: {len(examples)} examples{cut_note}, "
+    if config:
+        console.print(f"configuration: {config}")
+    console.print(f"{method}: {len(examples)} examples{cut_note}, "
                   f"{'traced one by one' if traced else 'recorded units + closed form'}; "
                   f"length convention: {summary['length_convention'].iloc[0]}; "
                   f"macs = multiply-adds per sequence, flops = 2 x macs")
