@@ -42,6 +42,13 @@ def test_pareto_labels_at_one_column_overlap_no_label_and_no_point(published):
                     for i, j in combinations(range(len(boxes)), 2) if boxes_overlap(boxes[i], boxes[j])]
         frame = ax.get_window_extent(renderer)
         assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1 for b in boxes)
+        front = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert len(front) == 1
+        vertices = front[0]._get_transformed_path().get_fully_transformed_path().vertices  # steps, display space
+        for (x0, y0), (x1, y1) in zip(vertices[:-1], vertices[1:]):  # no label sits on the Pareto front
+            for t in [i / 50 for i in range(51)]:
+                px, py = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+                assert not any(b.x0 < px < b.x1 and b.y0 < py < b.y1 for b in boxes), (px, py)
         radius = 2.0 * fig.dpi / 72  # the marker's core
         for offsets in (c.get_offsets() for c in ax.collections):
             for px, py in ax.transData.transform(offsets):
