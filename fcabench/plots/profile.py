@@ -99,9 +99,18 @@ def split_profiles(profiles, labels=None) -> list[ProfileGroup]:
         else:
             extra = [f"n = {key[k]}" if k == "seq_len" else str(key[k]) for k in varying
                      if not (k == "config_label" and (config == "" or len(configs_of[key["method"]]) == 1))]
-            title = " ".join([method_style(key["method"]).label] + ([f"({', '.join(extra)})"] if extra else []))
+            title = _with_details(method_style(key["method"]).label, extra)
         groups.append(ProfileGroup(key["method"], config, str(key.get("model", "")), key.get("seq_len"), title, rows))
     return groups
+
+
+def _with_details(label: str, details: list[str]) -> str:
+    """``FCA (clusters=1, n = 64)``; a label with its own parentheses takes the details inside them."""
+    if not details:
+        return label
+    if label.endswith(")"):
+        return f"{label[:-1]}, {', '.join(details)})"
+    return f"{label} ({', '.join(details)})"
 
 
 def _unit(max_value: float) -> tuple[float, str]:
