@@ -70,12 +70,15 @@ def pareto_command(
 def layers_command(
     profiles: Annotated[list[Path], typer.Argument(help="Profiles from `fcabench profile --output` (.csv/.json/.parquet).")],
     output: Outputs = None, width: Width = None,
+    label: Annotated[Optional[list[str]], typer.Option("--label", help="Panel title of each profile, in order "
+                                                      "(repeatable); default: method and configuration.")] = None,
 ) -> None:
-    """Per-layer MACs stacked by component, one panel per profile (e.g. vanilla beside a method)."""
+    """Per-layer MACs stacked by component, one panel per profile, a row per length; each panel's ratio is to
+    vanilla at its own length."""
     from fcabench.plots import plot_layers
 
     targets = _targets(output, "layers.png")
-    _save(plot_layers(_profiles(profiles), width_in=width), targets)
+    _save(plot_layers(_profiles(profiles), width_in=width, labels=label), targets)
 
 
 @app.command("tokens")
