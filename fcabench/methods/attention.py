@@ -79,3 +79,11 @@ def attend(
         received = (probs * query_keep[:, None, :, None].to(probs.dtype)).sum(dim=2)
         self_prob = None if per_head else probs.diagonal(dim1=-2, dim2=-1)
     return context, AttentionStats(received, self_prob, k if need_keys else None)
+
+
+@dataclass(frozen=True)
+class AttentionNeeds:
+    """What a layer's ``reduce`` reads from its attention (set per layer when a method is applied)."""
+
+    stats: bool = False  # AttentionStats.received / self_prob, for scoring units
+    keys: bool = False  # AttentionStats.keys, for comparing units by their keys
