@@ -271,6 +271,18 @@ class FocusCore(Method):
             return FocusCoreConfig(variant="PF", keep_ratio=0.7)
         return FocusCoreConfig(keep_ratio=0.7, combine_layer=num_layers)
 
+    def off_config(self, num_layers):
+        return FocusCoreConfig(variant="PF", keep_ratio=1.0, num_combine_tokens=0)
+
+    def parameter_groups(self, model):
+        """The combination tokens and the combining module, at the trainer's learning rate (the paper gives none apart)."""
+        encoder = base_model(model).encoder
+        tokens = getattr(encoder, "combination_tokens", None)
+        if tokens is None:
+            return []
+        combine = next(layer.combine for layer in encoder.layer if isinstance(layer, CombiningLayer))
+        return [{"params": [tokens, *combine.parameters()]}]
+
     def setup(self, bert, config):
         end = config.combine_index(len(bert.encoder.layer))
         if end is None:

@@ -158,6 +158,9 @@ class LTP(Method):
         bert = base_model(model)
         return [{"params": [layer.threshold for layer in bert.encoder.layer], "lr": bert.fcabench_config.threshold_lr}]
 
+    def off_config(self, num_layers):
+        return LTPConfig(thresholds=(float("-inf"),) * num_layers)
+
     def derive_config(self, model, target_config):
         """``target_config`` in hard mode with the learned thresholds."""
         return dataclasses.replace(target_config, thresholds=thresholds(model), mode="hard")

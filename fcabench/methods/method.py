@@ -127,6 +127,10 @@ class Method:
         """A config that really reduces something on short inputs of a ``num_layers`` model, for tests."""
         return self.config_class()
 
+    def off_config(self, num_layers: int):
+        """A config that removes nothing, under which the model equals the unpatched one (tests check it)."""
+        return self.config_class()
+
 
 def method_config(model):
     """The config of the method ``model`` is patched with (fails clearly on an unpatched model)."""

@@ -48,7 +48,7 @@ class RetentionConfig:
 
     retention: tuple[int, ...] | None = None  # k_l per layer, counts include [CLS]; non-increasing
     ratios: tuple[float, ...] | None = None  # keep ratio per layer, in (0, 1]; used when retention is None
-    soft_length: int | None = None  # search stage: N, the padded training length W_l covers; default max_position_embeddings
+    soft_length: int | None = None  # search stage: N, the padded training length W_l covers (set it to the training length); default max_position_embeddings
     soft_lambda: float = 3e-4  # search stage: lambda of the soft-extract penalty (median of the README's 1e-4..7e-3)
     soft_lr: float = 5e-4  # search stage: learning rate of W (median of the README's 1e-4..3e-3)
 
@@ -155,6 +155,9 @@ class RetentionMethod(Method):
 
     def example_config(self, num_layers):
         return self.config_class(ratios=tuple(1 - 0.5 * (l + 1) / num_layers for l in range(num_layers)))
+
+    def off_config(self, num_layers):
+        return self.config_class(ratios=(1.0,) * num_layers)
 
 
 @register

@@ -207,6 +207,9 @@ class TokenDrop(Method):
     def example_config(self, num_layers):
         return TokenDropConfig(keep_ratio=0.4)
 
+    def off_config(self, num_layers):
+        return TokenDropConfig(keep_ratio=1.0)
+
 
 @torch.no_grad()
 def build_importance_table(
