@@ -1,6 +1,5 @@
 """PoWER-BERT and FCA: real removal, vanilla when keeping everything, exact closed-form FLOPs."""
 
-import copy
 
 import pytest
 import torch
