@@ -107,7 +107,7 @@ def test_bert_base_with_the_official_cola_configuration():
         n_in = k + min(5, n_in - k)
     assert fcabench.encoder_macs(traced) == expected
     vanilla = 12 * (12 * 64 * 768**2 + 2 * 64**2 * 768)
-    assert round(vanilla / expected, 2) == 1.76  # METHODS.md's worked example for 5 clusters
+    assert round(vanilla / expected, 2) == 1.76  # docs/methods.md's worked example for 5 clusters
 
 
 def test_real_minilm_checkpoint_patches_runs_and_profiles(minilm_path):

@@ -15,7 +15,7 @@ Modes (``mode``; ``"auto"`` = soft while ``model.training``, hard in eval):
   alone and the recorded per-example counts give its exact MACs. Thresholds are then frozen, as in
   LTP's second stage; use ``mode="hard"`` to fine-tune with hard pruning.
 
-Decisions:
+Decisions (docs/methods.md, "LTP"):
 - Scores are normalised: the received attention of a layer sums to 1 over its n real units, so a unit
   receiving the average attention scores 1/n; theta_l is compared with n x score (1.0 = the average), which
   makes one threshold mean the same at every length. ``normalized=False`` compares the raw score, as the
