@@ -48,5 +48,11 @@ class KeepFirst(methods.Method):
         return KeepFirstConfig(fraction=1.0)
 
 
+class KeepFirstPlugin(KeepFirst):
+    """Not decorated: registered only when an entry point of the group ``fcabench.methods`` names it."""
+
+    name = "keep-first-plugin"
+
+
 class NotAMethod:
     """Something a user might name by mistake."""

@@ -10,6 +10,7 @@ outside the package: importing it here puts it through the same suite.
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 import fcabench
 from fcabench import dynamic, methods
 from fcabench.errors import FcabenchError
+from fcabench.methods import registry
 from fcabench.models import synthetic_batch
 from tests import external_method
 from tests.conftest import padded_batch, tiny_model
@@ -184,6 +186,26 @@ def test_a_method_outside_the_package_applies_by_its_module_path_and_profiles_ex
     assert table["tokens_out"].dropna().tolist() == [6, 3, 2, 1]
     closed = fcabench.closed_form_table(model, 12, methods.unit_record(model).example(0))
     assert table["macs"].sum() == closed["macs"].sum()
+
+
+def test_an_entry_point_registers_its_method(monkeypatch):
+    entry = importlib.metadata.EntryPoint("keep-first-plugin", "tests.external_method:KeepFirstPlugin", "fcabench.methods")
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [entry] if group == "fcabench.methods" else [])
+    assert "keep-first-plugin" not in methods.names()
+    registry.load_entry_points()
+    assert "keep-first-plugin" in methods.names()
+    model = methods.apply(tiny_model(layers=LAYERS), "keep-first-plugin")
+    assert methods.applied(model)[0].name == "keep-first-plugin"
+
+
+def test_a_method_outside_the_package_is_plotted_like_any_other():
+    from fcabench import plots
+
+    model = methods.apply(tiny_model(layers=LAYERS), "tests.external_method:KeepFirst")
+    table = fcabench.profile(model, seq_len=12)
+    figure = plots.plot_layers([table, fcabench.profile(tiny_model(layers=LAYERS), seq_len=12)])
+    assert any("keep-first" in ax.get_title() for ax in figure.axes)
+    assert plots.plot_tokens([table]).get_lines()
 
 
 def test_a_method_outside_the_package_runs_through_the_cli(tmp_path):
