@@ -208,14 +208,21 @@ def test_a_method_outside_the_package_is_plotted_like_any_other():
     assert plots.plot_tokens([table]).get_lines()
 
 
-def test_a_method_outside_the_package_runs_through_the_cli(tmp_path):
+def test_a_method_outside_the_package_runs_through_the_cli(tmp_path, monkeypatch, capsys):
+    """A fresh process, so that nothing but the module path registers the method."""
     tiny_model(layers=LAYERS).save_pretrained(tmp_path / "tiny")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "fcabench", "profile", "--model", str(tmp_path / "tiny"), "--seq-len", "12",
+    command = ["profile", "--model", str(tmp_path / "tiny"), "--seq-len", "12",
                "--method", "tests.external_method:KeepFirst", "--fraction", "0.5"]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "fcabench", *command], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "keep-first" in done.stdout and "closed form" in done.stdout and ": equal;" in done.stdout
-    bad = subprocess.run(command[:-4] + ["--method", "tests.external_method:NotAMethod"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+    from fcabench.cli import main  # a wrong module path: one error line, exit code 2
+
+    monkeypatch.setattr(sys, "argv", ["fcabench", *command[:-4], "--method", "tests.external_method:NotAMethod"])
+    capsys.readouterr()  # what saving the model printed
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and error.startswith("error: ") and "Traceback" not in error
