@@ -105,6 +105,14 @@ def attend_reference(q, k, v, key_keep, query_keep, *, scale, dropout_p, trainin
     return context, AttentionStats(received, self_prob, k if need_keys else None)
 
 
+@dataclass(frozen=True)
+class AttentionNeeds:
+    """What a layer's ``reduce`` reads from its attention (set per layer when a method is applied)."""
+
+    stats: bool = False  # AttentionStats.received / self_prob, for scoring units
+    keys: bool = False  # AttentionStats.keys, for comparing units by their keys
+
+
 BLOCK_SCALE = 2.0  # a block of probabilities holds BLOCK_SCALE x as many numbers as q (two hidden states)
 
 
