@@ -40,12 +40,13 @@ def _root(
 
 
 def _register() -> None:
-    from fcabench.cli import plot, profile, runs
+    from fcabench.cli import bench, plot, profile, runs
 
     app.command("profile", cls=profile.ProfileCommand,
                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(profile.profile_command)
     app.add_typer(runs.app, name="runs")
     app.add_typer(plot.app, name="plot")
+    app.command("bench")(bench.bench_command)
 
 
 _register()
