@@ -34,9 +34,6 @@ SHOWN = [  # column, header (units in every header), scale: the method's own wor
 ]
 FORMATS = ("table", "json", "csv")
 EXAMPLE_CHUNK = 256  # examples per call of the per-example counter: one progress step, same integers
-# Methods whose unit counts follow attention scores, so that random weights give other counts than a trained
-# model would. A method may say so itself with a ``units_depend_on_weights`` attribute.
-WEIGHT_DEPENDENT = ("ltp", "focus-core")
 
 
 class ProfileCommand(typer.core.TyperCommand):
@@ -159,7 +156,7 @@ def _note_random_weights(model: str, names: list[str], fmt: str) -> None:
     if model not in PRESETS:
         return
     for name in names:
-        if getattr(methods.get(name), "units_depend_on_weights", name in WEIGHT_DEPENDENT):
+        if methods.get(name).units_depend_on_weights:
             _warn(f"{name}'s unit counts depend on the weights, and preset {model!r} has random weights (seed 0): "
                   f"the counts show the mechanism, not a trained model's savings; pass --model FOLDER of a trained checkpoint")
 
