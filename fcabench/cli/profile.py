@@ -129,13 +129,8 @@ def _load(model: str, name: str, options: dict, attn, head, device=None):
     """A fresh model for ``name`` ("vanilla" is the unpatched model: weightless for presets)."""
     from fcabench.profiler import prepare_model
 
-    try:
-        prepared, model_label = prepare_model(model, None if name == "vanilla" else name,
-                                              attn_implementation=attn, head=head, device=device, **options)
-    except OSError as error:  # a folder with a config but no (readable) weights, a truncated file, ...
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise FcabenchError(f"cannot load the weights of model {model!r}: {first_line}") from None
-    return prepared, model_label
+    return prepare_model(model, None if name == "vanilla" else name, attn_implementation=attn, head=head,
+                         device=device, **options)
 
 
 def _config_columns(frame: pd.DataFrame, prepared) -> pd.DataFrame:
