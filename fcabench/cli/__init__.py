@@ -22,13 +22,14 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from fcabench.cli import plot, profile, runs
+    from fcabench.cli import plot, profile, runs, sweep
 
     app.command("profile", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
         profile.profile_command
     )
     app.add_typer(runs.app, name="runs")
     app.add_typer(plot.app, name="plot")
+    app.command("sweep")(sweep.sweep_command)
 
 
 _register()
