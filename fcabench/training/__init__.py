@@ -1,0 +1,8 @@
+"""Training and evaluation: ``fcabench.train`` runs a method's stages on a task, ``fcabench.evaluate``
+scores a checkpoint; both append runs (accuracy, MACs, speed, provenance) to the store.
+"""
+
+from fcabench.training.checkpoint import load_checkpoint, save_checkpoint
+from fcabench.training.train import train
+
+__all__ = ["load_checkpoint", "save_checkpoint", "train"]
