@@ -97,8 +97,7 @@ class Run:
     # --- training and evaluation by fcabench (fcabench.train / fcabench.evaluate) ---
     seed: int | None = None  # random seed of training: head initialisation, data order, dropout
     stage: str | None = None  # stage that produced the scored model: "fine-tune", "search", "retrain", "soft",
-    #                           "hard"; "training-free" = a method applied to a fine-tuned checkpoint, no training;
-    #                           "evaluate" = a checkpoint scored by fcabench.evaluate
+    #                           "hard"; "training-free" = a method applied to a fine-tuned checkpoint, no training
     parent_run_id: str | None = None  # run_id of the stage whose checkpoint this one started from
     train_epochs: float | None = None  # epochs the stage was given
     train_max_steps: int | None = None  # cap on optimizer steps, when one was set

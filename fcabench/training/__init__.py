@@ -3,6 +3,7 @@ scores a checkpoint; both append runs (accuracy, MACs, speed, provenance) to the
 """
 
 from fcabench.training.checkpoint import load_checkpoint, save_checkpoint
+from fcabench.training.evaluate import evaluate
 from fcabench.training.train import train
 
-__all__ = ["load_checkpoint", "save_checkpoint", "train"]
+__all__ = ["evaluate", "load_checkpoint", "save_checkpoint", "train"]

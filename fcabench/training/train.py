@@ -132,8 +132,7 @@ def train(model: str, task, method: str = "vanilla", *, method_options: dict | N
         if stage.derive:
             derived = hooks.derive_config(method_obj, model_obj, user_config)
         model_obj.to(device).eval()
-        scores = scoring.score(task, model_obj, encoded_eval, max(batch_size, 32), device)
-        costs = scoring.macs(model_obj, encoded_eval, seq_len)
+        scores, costs = scoring.score(task, model_obj, encoded_eval, seq_len, max(batch_size, 32), device)
         run_method = method if config is not None else "vanilla"
         run_config = config if config is not None else methods.make_config("vanilla")
         spec = {"kind": "train", "model": model, "task": task.name, "method": run_method,
@@ -181,6 +180,7 @@ def _train_stage(model, method, task, encoded_train, encoded_eval, tokenizer, fo
 
     metric = task.main_metric
     keep = "last" if stage.derive else "best"
+    choose = keep == "best" and max_steps is None and epochs > 1
     best = BestEpochCallback(metric, greater_is_better=True, keep=keep)
     callbacks = [best]
     if method is not None:
@@ -190,7 +190,8 @@ def _train_stage(model, method, task, encoded_train, encoded_eval, tokenizer, fo
     args = TrainingArguments(
         output_dir=str(folder / "trainer"), num_train_epochs=epochs, max_steps=max_steps or -1,
         per_device_train_batch_size=batch_size, per_device_eval_batch_size=max(batch_size, 32),
-        learning_rate=learning_rate, weight_decay=weight_decay, eval_strategy="epoch", save_strategy="no",
+        learning_rate=learning_rate, weight_decay=weight_decay, save_strategy="no",
+        eval_strategy="epoch" if choose else "no",  # one epoch or a step budget: nothing to choose between
         logging_strategy="steps", logging_steps=10, report_to=report_to or "none", seed=seed, data_seed=seed,
         disable_tqdm=True, use_cpu=device == "cpu", dataloader_num_workers=0,
     )

@@ -84,7 +84,7 @@ class BestEpochCallback(TrainerCallback):
 
     def description(self) -> str:
         if self.best is None:
-            return "no evaluation: the final weights"
+            return "the final weights (one epoch or a step budget: no epoch to choose between)"
         rule = "last evaluation (a search ends where it converged)" if self.keep == "last" else f"best validation {self.key[5:]}"
         return f"{rule} of {len(self.history)} evaluation(s): epoch {self.best['epoch']}, step {self.best['step']}"
 
