@@ -30,6 +30,11 @@ def _register() -> None:
     app.add_typer(runs.app, name="runs")
     app.add_typer(plot.app, name="plot")
     app.command("sweep")(sweep.sweep_command)
+    from fcabench.cli import evaluate, tasks, train
+
+    app.add_typer(tasks.app, name="tasks")
+    app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train.train_command)
+    app.command("evaluate")(evaluate.evaluate_command)
 
 
 _register()
