@@ -80,6 +80,12 @@ STUDY = """
     name = "vanilla"
     method = "vanilla"
     [[methods]]
+    name = "power-bert-free"
+    method = "power-bert"
+    from = "vanilla"
+    training_free = true
+    budget = { encoder_macs = [0.75, 0.5] }
+    [[methods]]
     name = "drop"
     method = "token-drop"
     from = "vanilla"
@@ -92,7 +98,7 @@ def test_expansion_is_deterministic_and_ordered(tmp_path, tiny_folder):
     spec = sweep.load_spec(write_spec(tmp_path, tiny_folder, STUDY, seeds="[0, 1]"))
     jobs = sweep.expand(spec)
     assert [j.job_id for j in jobs] == [j.job_id for j in sweep.expand(sweep.load_spec(spec.source))]
-    assert len(jobs) == 2 * (1 + 2 + 4)  # seeds x (vanilla + 2 budgets + 2x2 grid)
+    assert len(jobs) == 2 * (1 + 2 + 2 + 4)  # seeds x (vanilla + 2 x 2 budgets + 2x2 grid)
     assert len({j.job_id for j in jobs}) == len(jobs)
     position = {j.job_id: i for i, j in enumerate(jobs)}
     for job in jobs:  # the entry "from" names comes first although the file lists it second
@@ -121,7 +127,11 @@ def test_budget_matches_the_closed_form_of_the_real_model(tmp_path, tiny_folder)
     from fcabench.models import load_model, synthetic_batch
     from fcabench.profiler import closed_form_table, encoder_macs
 
-    jobs = [j for j in sweep.expand(sweep.load_spec(write_spec(tmp_path, tiny_folder, STUDY))) if j.entry == "power-bert"]
+    jobs = sweep.expand(sweep.load_spec(write_spec(tmp_path, tiny_folder, STUDY)))
+    # Retrained PoWER-BERT ends with the configuration its search derives: train scales that to the budget.
+    searched = [j for j in jobs if j.entry == "power-bert"]
+    assert [j.train.get("macs_ratio") for j in searched] == [0.75, 0.5] and all("ratios" not in j.options for j in searched)
+    jobs = [j for j in jobs if j.entry == "power-bert-free"]
     assert [j.budget_target for j in jobs] == [0.75, 0.5]
     vanilla = encoder_macs(closed_form_table(load_model(tiny_folder), SEQ_LEN))
     for job in jobs:

@@ -200,8 +200,9 @@ def _architecture(name: str):
 
     if name in models.PRESETS:
         return models.preset_config(name)
-    resolve_name = getattr(models, "resolve_model_name", None)  # named models such as "minilm-l6"
-    path = resolve_name(name) if resolve_name else name
+    from fcabench.training.backbones import resolve as resolve_named
+
+    path = resolve_named(name)  # named models such as "minilm-l6" live in their wheel's folder
     try:
         return AutoConfig.from_pretrained(str(path))
     except (OSError, ValueError) as error:

@@ -43,13 +43,9 @@ def train_job(job: Job, *, output_dir: str, results: str, from_checkpoint: str |
 
 
 def final_checkpoint(output_dir: str, runs) -> str | None:
-    """The folder a later job starts from: the checkpoint of the last stage ``fcabench.train`` saved."""
-    from fcabench import training
-
-    finder = getattr(training, "final_checkpoint", None)
-    if finder is not None:
-        return str(finder(output_dir))
-    return output_dir
+    """The folder a later job starts from: ``fcabench.train`` saves each stage in <output_dir>/<stage>."""
+    stages = [run.stage for run in runs if getattr(run, "stage", None)]
+    return str(Path(output_dir) / stages[-1]) if stages else None
 
 
 def execute_job(job: Job, out: str | Path, from_checkpoint: str | None = None,

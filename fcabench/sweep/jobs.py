@@ -40,7 +40,8 @@ class Job:
     from_checkpoint: str | None = None  # a fixed starting checkpoint folder
     resources: dict = field(default_factory=dict)  # Ray request; does not change the result
     budget_target: float | None = None  # requested encoder MACs / vanilla's, when set by a budget
-    budget_closed_form: float | None = None  # what the resolved options cost by the closed form
+    budget_closed_form: float | None = None  # what the resolved options cost by the closed form; None when
+    #                                           a search derives the configuration and train scales it (macs_ratio)
 
     @property
     def label(self) -> str:
@@ -89,13 +90,16 @@ def expand(spec: SweepSpec) -> list[Job]:
                         raise FcabenchError(f"{spec.source}: methods.{entry.name}.from: entry {entry.depends_on!r} has no job")
                     depends_on = parent.job_id
                 for options, target, achieved in points:
+                    job_train = train
+                    if target is not None and achieved is None:  # the search derives it: train scales to the budget
+                        job_train = {**train, "macs_ratio": target}
                     fields = dict(model=model, task=task, seed=seed, method=entry.method, options=options,
                                   stages=list(entry.stages) if entry.stages else None,
-                                  training_free=entry.training_free, train=train, depends_on=depends_on,
+                                  training_free=entry.training_free, train=job_train, depends_on=depends_on,
                                   from_checkpoint=entry.from_checkpoint)
                     job = Job(job_id=job_id(fields), entry=entry.name, model=model, task=task, seed=seed,
                               method=entry.method, options=options, stages=entry.stages,
-                              training_free=entry.training_free, train=train, depends_on=depends_on,
+                              training_free=entry.training_free, train=job_train, depends_on=depends_on,
                               from_checkpoint=entry.from_checkpoint, resources=resources, budget_target=target,
                               budget_closed_form=achieved)
                     if job.job_id in seen:
@@ -135,6 +139,10 @@ def _points(entry: MethodEntry, model: str, train: dict, spec: SweepSpec) -> lis
         points.append(_json_ready(options))
     if entry.budget is None:
         return [(p, None, None) for p in points]
+    if not entry.training_free and _derives(entry):
+        # The configuration these jobs end with is derived by their search stage; the budget scales it
+        # (fcabench.train's macs_ratio), so there is nothing to resolve here.
+        return [(p, t, None) for p in points for t in entry.budget.encoder_macs]
     if "seq_len" not in train:
         raise FcabenchError(f"{spec.source}: key 'train.seq_len': a budget is a cost at the padded length; set it")
     from fcabench.sweep.budget import resolve
@@ -149,6 +157,16 @@ def _points(entry: MethodEntry, model: str, train: dict, spec: SweepSpec) -> lis
             raise FcabenchError(f"{spec.source}: key 'methods.{entry.name}.budget': {error}") from None
         resolved += [(_json_ready(r.options), r.target, round(r.achieved, 6)) for r in found]
     return resolved
+
+
+def _derives(entry: MethodEntry) -> bool:
+    """Whether a stage of this entry trains with a configuration derived by an earlier stage."""
+    from fcabench import methods
+
+    method = methods.get(entry.method)
+    config = methods.make_config(entry.method, **_as_config_values(entry.options))
+    plan = [s for s in method.stages(config) if entry.stages is None or s.name in entry.stages]
+    return any(s.config is methods.DERIVED for s in plan)
 
 
 def _as_config_values(options: dict) -> dict:

@@ -51,7 +51,7 @@ from fcabench.errors import FcabenchError
 # method, method_options, stages, from_checkpoint, seed, training_free, output_dir, results, progress.
 TRAIN_KEYS = (
     "seq_len", "epochs", "max_steps", "batch_size", "learning_rate", "device", "max_train_examples",
-    "max_eval_examples",
+    "max_eval_examples", "weight_decay", "data_dir", "macs_ratio",
 )
 RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")  # Ray's per-task resource requests
 SWEEP_KEYS = ("name", "models", "tasks", "seeds", "results", "out")
@@ -212,11 +212,14 @@ def _train(table: dict, prefix: str) -> dict:
         if key in ("seq_len", "max_steps", "batch_size", "max_train_examples", "max_eval_examples"):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise _KeyError(prefix + key, f"expected a positive integer, got {value!r}")
-        elif key in ("epochs", "learning_rate"):
+        elif key == "weight_decay":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise _KeyError(prefix + key, f"expected a non-negative number, got {value!r}")
+        elif key in ("epochs", "learning_rate", "macs_ratio"):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise _KeyError(prefix + key, f"expected a positive number, got {value!r}")
-        elif key == "device" and not isinstance(value, str):
-            raise _KeyError(prefix + key, f"expected a device name such as 'cpu' or 'cuda', got {value!r}")
+        elif key in ("device", "data_dir") and not isinstance(value, str):
+            raise _KeyError(prefix + key, f"expected a string, got {value!r}")
     return dict(table)
 
 
