@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the measured study (both tasks, one after the other) in the background, at low priority; each
+# `fcabench sweep` resumes where an interrupted one stopped and merges its runs into results/study.jsonl.
+# Usage (from the repository root): nohup sweeps/run_study.sh > out/study.log 2>&1 &
+set -u
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+for spec in sweeps/bbc-news-minilm.toml sweeps/tweet-sentiment-minilm.toml; do
+    echo "== $(date -u +%FT%TZ) $spec"
+    nice -n 10 "$PYTHON" -m fcabench sweep "$spec"
+done
+echo "== $(date -u +%FT%TZ) done"
