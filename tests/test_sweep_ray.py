@@ -1,15 +1,18 @@
-"""A sweep on a real local Ray instance (two CPUs), started by the test: jobs as Ray tasks, a job that
-starts from another's checkpoint, a failure recorded, the runs merged into the store."""
+"""A sweep on a real local Ray instance (two CPUs), started by the test, with real training on a tiny
+budget: a tiny BERT fine-tuned for two steps, PoWER-BERT searched and retrained from its checkpoint at
+half its encoder MACs, token dropping applied to it training-free, and a job that fails; each job a Ray
+task, the runs merged into the store."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from fcabench import runs, sweep
-from tests.test_sweep import STUDY, measure_job, tiny_folder, write_spec  # noqa: F401  (fixture)
 
 ray = pytest.importorskip("ray")
 REPO = Path(__file__).resolve().parents[1]
@@ -17,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def local_ray():
-    # Workers import fcabench and this test module from the checkout, like the driver.
+    # Workers import fcabench from the checkout, like the driver.
     paths = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).strip(os.pathsep)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": paths, "OMP_NUM_THREADS": "1"}})
@@ -25,25 +28,69 @@ def local_ray():
     ray.shutdown()
 
 
-def test_ray_sweep_runs_jobs_as_tasks_and_merges(tmp_path, tiny_folder, local_ray):
-    body = STUDY + """
+@pytest.fixture(scope="module")
+def tiny_backbone(tmp_path_factory, minilm_path) -> str:
+    """A tiny random BERT (2 layers, hidden 32) with MiniLM's uncased tokenizer: trains in seconds."""
+    from transformers import BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-backbone")
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(Path(minilm_path) / name, folder / name)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=37, max_position_embeddings=64)
+    BertModel(config).save_pretrained(folder)
+    return str(folder)
+
+
+def test_ray_sweep_trains_jobs_as_tasks_and_merges(tmp_path, tiny_backbone, local_ray):
+    spec_path = tmp_path / "spec.toml"
+    spec_path.write_text(textwrap.dedent(f"""
+        [sweep]
+        name = "ray-test"
+        models = ["{tiny_backbone}"]
+        tasks = ["tweet-sentiment"]
+        out = "{tmp_path / 'out'}"
+        results = "{tmp_path / 'store.jsonl'}"
+        [train]
+        seq_len = 32
+        max_steps = 2
+        batch_size = 4
+        max_train_examples = 16
+        max_eval_examples = 16
+        [resources]
+        num_cpus = 1
+        [[methods]]
+        method = "vanilla"
+        [[methods]]
+        method = "power-bert"
+        from = "vanilla"
+        budget = {{ encoder_macs = [0.5] }}
+        train = {{ max_steps = 1 }}
+        [[methods]]
+        method = "token-drop"
+        from = "vanilla"
+        training_free = true
+        options = {{ span = [1, 2], keep_ratio = 0.5 }}
         [[methods]]
         name = "broken"
         method = "token-drop"
         from = "vanilla"
-        options = { span = [2, 9] }
-        """
-    spec = sweep.load_spec(write_spec(tmp_path, tiny_folder, body))
-    report = sweep.run(spec, executor="ray", job_function=measure_job, echo=lambda _: None)
-    jobs = sweep.expand(spec)
-    statuses = {j.job_id: sweep.read_status(spec.out_dir, j.job_id) for j in jobs}
-    # Each job ran in a Ray worker process, not in this one.
-    assert all(s["pid"] != os.getpid() for s in statuses.values())
-    broken = [j.job_id for j in jobs if j.entry == "broken"]
-    assert [f["job_id"] for f in report.failed] == broken and "span" in statuses[broken[0]]["error"]
-    done = [j.job_id for j in jobs if j.entry != "broken"]
-    assert all(statuses[i]["status"] == "done" for i in done)
-    assert sorted(runs.load(spec.results)["run_id"]) == sorted(done)
-    # Resumed on Ray: nothing left to run, nothing merged twice.
-    again = sweep.run(spec, executor="ray", job_function=measure_job, echo=lambda _: None)
-    assert again.rows_added == 0 and len(runs.load(spec.results)) == len(done)
+        training_free = true
+        options = {{ span = [1, 7] }}
+        """))
+    spec = sweep.load_spec(spec_path)
+    report = sweep.run(spec, executor="ray", echo=lambda _: None)
+    jobs = {j.entry: j for j in sweep.expand(spec)}
+    statuses = {name: sweep.read_status(spec.out_dir, job.job_id) for name, job in jobs.items()}
+    assert all(s["pid"] != os.getpid() for s in statuses.values())  # each job ran in a Ray worker
+    assert [f["job_id"] for f in report.failed] == [jobs["broken"].job_id] and "span" in statuses["broken"]["error"]
+    for name in ("vanilla", "power-bert", "token-drop"):
+        assert statuses[name]["status"] == "done", statuses[name]["error"]
+    stored = runs.load(spec.results)
+    assert set(stored["run_id"]) == {i for name in ("vanilla", "power-bert", "token-drop") for i in statuses[name]["run_ids"]}
+    stages = stored.drop_duplicates("run_id").set_index("stage")
+    assert set(stages.index) == {"fine-tune", "search", "retrain", "training-free"}
+    # The retrained PoWER-BERT started from the vanilla job's checkpoint and meets its MAC budget.
+    assert stages.loc["search", "parent_run_id"] == stages.loc["fine-tune", "run_id"]
+    assert stages.loc["retrain", "macs"] < 0.6 * stages.loc["fine-tune", "macs"]
+    assert (stored["score"].notna()).all()
