@@ -207,6 +207,10 @@ def test_local_run_resumes_records_failures_and_merges(tmp_path, tiny_folder):
     assert report.rows_added == len(done) and [f["job_id"] for f in report.failed] == [broken.job_id]
     failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
     assert [f["job_id"] for f in failures] == [broken.job_id]
+    listing = CliRunner().invoke(app, ["sweep", spec.source, "--list"])
+    assert f"{len(done)} done" in listing.output and "1 failed" in listing.output
+    line = listing.output.splitlines()[1 + jobs.index(vanilla)]
+    assert line.split()[:2] == [vanilla.job_id, "done"]
 
     # Interrupted sweep: one job's files are gone; a re-run runs that job and the failed one only.
     victim = next(j for j in jobs if j.entry == "drop")

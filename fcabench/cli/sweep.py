@@ -46,7 +46,8 @@ def _print_jobs(jobs, folder: Path) -> None:
         rows.append(dict(job_id=job.job_id, status=status.get("status", "pending"), model=job.model, task=job.task,
                          seed=job.seed, entry=job.entry, budget=job.budget_target,
                          macs_closed_form=job.budget_closed_form,
-                         options=", ".join(f"{k}={v}" for k, v in job.options.items()), start=job.depends_on or ""))
+                         options=", ".join(f"{k}={v}" for k, v in job.options.items()), start=job.depends_on or "",
+                         run_ids=" ".join(status.get("run_ids", []))))
     table = pd.DataFrame(rows)
     with pd.option_context("display.max_colwidth", 70, "display.width", 250, "display.max_rows", None):
         typer.echo(table.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3g}"))
