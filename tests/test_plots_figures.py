@@ -11,13 +11,13 @@ import pytest  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 import fcabench.runs as runs  # noqa: E402
+from fcabench.runs.published import TABLES  # noqa: E402
 from fcabench.cli.plot import app  # noqa: E402
 from fcabench.errors import FcabenchError  # noqa: E402
 from fcabench.plots import plot_layers, plot_pareto, plot_tokens, save_figure, tradeoff_points  # noqa: E402
 from fcabench.plots.style import METHOD_STYLES, method_style  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-BUNDLED = REPO / "results" / "published.jsonl"
+BUNDLED = TABLES  # the published tables bundled in the package, read as runs
 UNIT_MARKERS = ("(%)", "(×", "(G", "relative to", "(M)", "(tokens")
 
 
@@ -27,7 +27,7 @@ def published():
 
 
 def closed_form_profile(method: str, tokens: list[int], d: int = 768) -> pd.DataFrame:
-    """A profile like fcabench.profile's, from FLOPS.md: layer l runs attention on n_l units and its FFN on
+    """A profile like fcabench.profile's, from docs/counting.md: layer l runs attention on n_l units and its FFN on
     n_{l+1} (PoWER-BERT placement), so the MACs are known without tracing anything."""
     rows = [dict(module="embeddings", layer=pd.NA, tokens_in=pd.NA, macs_attn_proj=0, macs_attn_matmul=0,
                  macs_ffn=0, macs_method=0, macs_other=0)]
@@ -129,7 +129,7 @@ def test_layers_figure_stacks_components_per_layer(tmp_path):
         assert legend_labels(fig) == ["Attention projections (Q, K, V, O)", "Attention scores + context", "FFN"]
         ffn = heights[24:36]  # stacking order: projections, scores + context, FFN
         assert ffn[3] == pytest.approx(ffn[2] / 2) and ffn[7] == pytest.approx(ffn[6] / 2)
-        assert ffn[2] == pytest.approx(8 * 128 * 768**2 / 1e6)  # FLOPS.md: FFN = 8 n d^2, axis in M
+        assert ffn[2] == pytest.approx(8 * 128 * 768**2 / 1e6)  # docs/counting.md: FFN = 8 n d^2, axis in M
         ratio = POWER["macs"].sum() / VANILLA["macs"].sum()
         assert f"{ratio:.2f}× vanilla" in right.get_title()
         assert_figure_files(fig, tmp_path, "layers")

@@ -161,7 +161,7 @@ def _print_totals(console: Console, model, part: pd.DataFrame, seq_len: int, bat
         f"whole model {int(part['macs'].sum()):,} MACs"
     )
     if check:
-        from fcabench.flops.check import cross_check
+        from fcabench.check import cross_check
 
         checks = cross_check(model, seq_len, batch_size)
         table = Table(title=f"cross-check, n = {seq_len}: whole-model MACs per sequence", title_justify="left")

@@ -126,7 +126,7 @@ def _relative_cost(model: str, method: str, options: tuple, knob: str, kind: str
                    seed: int = 0) -> float:
     """Encoder MACs of the method with knob = value, over vanilla's, on one sequence of seq_len tokens."""
     from fcabench import methods
-    from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
+    from fcabench.flops.closed_form import Shape, encoder_macs_from_units, vanilla_encoder_macs
     from fcabench.models import synthetic_batch
 
     config = _architecture(model)
@@ -138,8 +138,7 @@ def _relative_cost(model: str, method: str, options: tuple, knob: str, kind: str
             narrow(**synthetic_batch(narrow, seq_len, 1))
         units = methods.unit_record(narrow).example(0)
     shape = Shape.of(config)  # the real model's dimensions price the units the narrow copy recorded
-    macs = sum(sum(methods.get(method).layer_macs(shape, method_config, layer, n_in, n_out, keys, seq_len).values())
-               for layer, (n_in, n_out, keys) in enumerate(units))
+    macs = encoder_macs_from_units(shape, seq_len, units, (methods.get(method), method_config))
     return macs / vanilla_encoder_macs(shape, seq_len)
 
 
