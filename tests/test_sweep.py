@@ -163,6 +163,9 @@ def test_budget_refused_where_cost_depends_on_values(tmp_path, tiny_folder):
     ('[[methods]]\nmethod = "fca"\ntraining_free = true\n', "methods[0].training_free"),
     ('[[methods]]\nmethod = "fca"\n[[methods]]\nmethod = "fca"\n', "methods[1].name"),
     ('[[methods]]\nmethod = "fca"\ntrain = { max_steps = -1 }\n', "methods[0].train.max_steps"),
+    ('[[methods]]\nmethod = "fca"\ngrid = { clusters = [1, 5] }\n[[methods]]\nname = "b"\nmethod = "ltp"\nfrom = "fca"\n',
+     "methods.fca"),  # a start for other jobs must be one configuration
+    ('[[methods]]\nmethod = "vanilla"\n[[methods]]\nname = "again"\nmethod = "vanilla"\n', "methods.again"),
 ])
 def test_bad_spec_error_names_the_key(tmp_path, tiny_folder, body, key):
     with pytest.raises(FcabenchError) as error:

@@ -87,7 +87,7 @@ def expand(spec: SweepSpec) -> list[Job]:
                 if entry.depends_on:
                     parent = first_job.get((entry.depends_on, model, task, seed))
                     if parent is None:
-                        raise FcabenchError(f"{spec.source}: methods.{entry.name}.from: entry {entry.depends_on!r} has no job")
+                        raise FcabenchError(f"{spec.source}: key 'methods.{entry.name}.from': entry {entry.depends_on!r} has no job")
                     depends_on = parent.job_id
                 for options, target, achieved in points:
                     job_train = train
@@ -104,7 +104,7 @@ def expand(spec: SweepSpec) -> list[Job]:
                               budget_closed_form=achieved)
                     if job.job_id in seen:
                         raise FcabenchError(
-                            f"{spec.source}: methods.{entry.name}: the same job as in entry {seen[job.job_id].entry!r} "
+                            f"{spec.source}: key 'methods.{entry.name}': the same job as in entry {seen[job.job_id].entry!r} "
                             f"({job.label}); remove one"
                         )
                     seen[job.job_id] = job
@@ -112,7 +112,7 @@ def expand(spec: SweepSpec) -> list[Job]:
                     first_job.setdefault((entry.name, model, task, seed), job)
                 if entry.name in _dependency_names(spec) and len(points) != 1:
                     raise FcabenchError(
-                        f"{spec.source}: methods.{entry.name}: other entries start from it ('from'), so it must be "
+                        f"{spec.source}: key 'methods.{entry.name}': other entries start from it ('from'), so it must be "
                         f"a single configuration, not {len(points)}"
                     )
     return jobs
@@ -135,7 +135,7 @@ def _points(entry: MethodEntry, model: str, train: dict, spec: SweepSpec) -> lis
         try:
             methods.make_config(entry.method, **_as_config_values(options))
         except FcabenchError as error:
-            raise FcabenchError(f"{spec.source}: methods.{entry.name}: {error}") from None
+            raise FcabenchError(f"{spec.source}: key 'methods.{entry.name}': {error}") from None
         points.append(_json_ready(options))
     if entry.budget is None:
         return [(p, None, None) for p in points]
