@@ -17,6 +17,8 @@ def sweep_command(
     results: Annotated[Optional[Path], typer.Option(help="Run store to merge into; default: the spec's sweep.results, else results/runs.jsonl.")] = None,
     merge_only: Annotated[bool, typer.Option("--merge-only", help="Only merge the runs of finished jobs into the store.")] = False,
     no_merge: Annotated[bool, typer.Option("--no-merge", help="Run the jobs but leave their runs in the job files.")] = False,
+    table: Annotated[bool, typer.Option("--table", help="Print, per task, each method's best accuracy at about 2x fewer "
+                                        "MACs (0.4-0.6x vanilla), retrained and training-free, from the store.")] = False,
 ) -> None:
     """Run every job of a sweep specification, skipping those already done, then merge their runs."""
     from fcabench import sweep
@@ -26,6 +28,9 @@ def sweep_command(
     store = results or spec_.results
     if list_jobs:
         _print_jobs(sweep.expand(spec_), folder)
+        return
+    if table:
+        _print_tables(spec_, store)
         return
     if merge_only:
         typer.echo(str(sweep.merge(folder, store, job_ids=[j.job_id for j in sweep.expand(spec_)])))
@@ -53,3 +58,15 @@ def _print_jobs(jobs, folder: Path) -> None:
         typer.echo(table.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3g}"))
     counts = table["status"].value_counts().to_dict()
     typer.echo(f"{len(table)} jobs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f"; folder {folder}")
+
+
+def _print_tables(spec, store) -> None:
+    from fcabench.runs import load
+    from fcabench.sweep import study
+
+    stored = load(store) if store is not None else load()
+    for task in spec.tasks:
+        points = study.study_points(stored, task)
+        points = points[points["model"].isin(spec.models) & points["seq_len"].isin([spec.train.get("seq_len")])]
+        typer.echo(f"{task}: {len(points)} scored models; best accuracy at about 2x fewer encoder MACs (MACs / vanilla)")
+        typer.echo(study.summary_table(points).to_markdown(index=False))

@@ -106,3 +106,34 @@ def summary_table(points: pd.DataFrame, target: float = 0.5, band: tuple[float, 
         rows.append({"method": name, "retrained": cell(by_regime.get("retrained")),
                      "training-free": cell(by_regime.get("training-free"))})
     return pd.DataFrame(rows, columns=["method", "retrained", "training-free"])
+
+
+def plot_study(points: pd.DataFrame, published: pd.DataFrame | None = None, ax=None, title: str | None = None):
+    """Accuracy against MACs / vanilla, one line per variant: solid and filled retrained, dotted and hollow
+    training-free, the vanilla star; ``published`` rows (score, flops_rel_bert_base) as crosses. Returns
+    the Axes; writing files is the caller's business."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.5))
+    names = sorted(n for n in points["variant"].unique() if n != "vanilla")
+    colors = dict(zip(names, plt.cm.tab20.colors))
+    for (name, regime), group in points.groupby(["variant", "regime"]):
+        group = group.sort_values("macs_rel")
+        if name == "vanilla":
+            ax.plot(group["macs_rel"], group["score"], marker="*", markersize=14, linestyle="none", color="black",
+                    label="vanilla (fine-tuned)")
+            continue
+        filled = regime == "retrained"
+        ax.plot(group["macs_rel"], group["score"], marker="o", markersize=5, linestyle="-" if filled else ":",
+                color=colors[name], markerfacecolor=colors[name] if filled else "white", label=f"{name}, {regime}")
+    if published is not None and not published.empty:
+        ax.scatter(published["flops_rel_bert_base"], published["score"], marker="x", color="grey",
+                   label="Focus on the Core, published (BERT-base, n = 512)")
+    ax.set_xlabel("MACs / vanilla's (padded length)")
+    ax.set_ylabel("validation accuracy (%)")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, ncol=2, loc="lower right")
+    return ax
