@@ -19,6 +19,8 @@ def sweep_command(
     no_merge: Annotated[bool, typer.Option("--no-merge", help="Run the jobs but leave their runs in the job files.")] = False,
     table: Annotated[bool, typer.Option("--table", help="Print, per task, each method's best accuracy at about 2x fewer "
                                         "MACs (0.4-0.6x vanilla), retrained and training-free, from the store.")] = False,
+    figure: Annotated[Optional[Path], typer.Option("--figure", help="Write the study's figure (accuracy against MACs / "
+                                                   "vanilla, one panel per task) to this .png/.svg/.pdf.")] = None,
 ) -> None:
     """Run every job of a sweep specification, skipping those already done, then merge their runs."""
     from fcabench import sweep
@@ -29,8 +31,11 @@ def sweep_command(
     if list_jobs:
         _print_jobs(sweep.expand(spec_), folder)
         return
-    if table:
-        _print_tables(spec_, store)
+    if table or figure:
+        if table:
+            _print_tables(spec_, store)
+        if figure:
+            _write_figure(spec_, store, figure)
         return
     if merge_only:
         typer.echo(str(sweep.merge(folder, store, job_ids=[j.job_id for j in sweep.expand(spec_)])))
@@ -60,13 +65,34 @@ def _print_jobs(jobs, folder: Path) -> None:
     typer.echo(f"{len(table)} jobs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f"; folder {folder}")
 
 
-def _print_tables(spec, store) -> None:
+def _points(spec, store):
+    """(task, points) of the spec's tasks, from its store, restricted to its models and length."""
     from fcabench.runs import load
     from fcabench.sweep import study
 
     stored = load(store) if store is not None else load()
     for task in spec.tasks:
         points = study.study_points(stored, task)
-        points = points[points["model"].isin(spec.models) & points["seq_len"].isin([spec.train.get("seq_len")])]
+        yield task, points[points["model"].isin(spec.models) & points["seq_len"].isin([spec.train.get("seq_len")])]
+
+
+def _write_figure(spec, store, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from fcabench.plots import save_figure
+    from fcabench.sweep import study
+
+    panels = list(_points(spec, store))
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.5), squeeze=False)
+    for ax, (task, points) in zip(axes[0], panels):
+        study.plot_study(points, ax=ax, title=f"{task}: {', '.join(spec.models)}, n = {spec.train.get('seq_len')}")
+    typer.echo(f"wrote {save_figure(fig, path)}")
+    plt.close(fig)
+
+
+def _print_tables(spec, store) -> None:
+    from fcabench.sweep import study
+
+    for task, points in _points(spec, store):
         typer.echo(f"{task}: {len(points)} scored models; best accuracy at about 2x fewer encoder MACs (MACs / vanilla)")
         typer.echo(study.summary_table(points).to_markdown(index=False))
