@@ -17,7 +17,7 @@ fuzzy pruning, ``C`` token combining alone, ``PFC`` fuzzy pruning and combining 
   ``c + W_o(mean of W_v e over its tokens)``. After it only the m slots go on, and the pooler reads their
   mean (its dense + tanh weights kept).
 
-Decisions (METHODS.md's open points), each recorded here:
+Decisions (docs/methods.md, "Focus on the Core"), each recorded here:
 - Reading of the fuzzy rule: remove the usual count ``t - floor(p t)`` per head, lowest scores first, but
   only from the candidate set; remove fewer if the head has fewer candidates. The quantiles are taken per
   example over the scores of all (head, token key) pairs still attended; combination tokens are neither

@@ -5,7 +5,7 @@ token rejoin for layer 12. Here the layers that see only the kept tokens are a s
 0-based layer indices; the dropped tokens keep the hidden state they had after layer start-1 and rejoin,
 in their original positions, before layer ``end``. The output has the input's full length.
 
-Decisions (METHODS.md leaves these open; the paper is a *pretraining* method, applied here at
+Decisions (docs/methods.md, "Token dropping"; the paper is a *pretraining* method, applied here at
 fine-tuning and inference time):
 - Default span for depth L: [max(1, L//2), max(start+1, L-1)), i.e. the paper's 7-11 of 12 (0-based
   [6, 11)); [12, 23) for 24 layers, [1, 2) for 2 (there the span reaches the last layer and the
