@@ -67,7 +67,7 @@ def test_keys_per_head_follow_the_rule(variant, padded):
     p = 0.8
     model = patched(tiny(layers=4), variant=variant, keep_ratio=p)
     model(input_ids=ids, attention_mask=mask)
-    counts = base_model(model).encoder.kv_counts
+    counts = base_model(model).encoder.state.kv_counts
     record = methods.unit_record(model)
     assert sorted(counts) == [1, 2, 3]  # layer 1 (index 0) attends to every key
     previous = mask.sum(dim=1)[:, None].expand(-1, 4)  # (batch, heads) keys of layer 1

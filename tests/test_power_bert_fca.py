@@ -47,7 +47,7 @@ def test_unit_counts_follow_the_configuration():
     record = methods.unit_record(model)
     assert record.tokens_in[0].tolist() == [12, 10, 7, 7]
     assert record.tokens_out[0].tolist() == [10, 7, 7, 3]
-    assert model.bert.encoder.keep.shape == (1, 3)  # really removed, not masked
+    assert model.bert.encoder.state.keep.shape == (1, 3)  # really removed, not masked
 
 
 def test_fca_clusters_appear_in_the_counts():
@@ -147,9 +147,9 @@ def test_soft_extraction_learns_a_non_increasing_configuration():
 
 def test_registry_lists_methods_and_rejects_bad_names_and_options():
     assert {"vanilla", "power-bert", "fca"} <= set(methods.names())
-    with pytest.raises(FcabenchError, match="unknown method 'fcb'; methods: vanilla, power-bert, fca"):
+    with pytest.raises(FcabenchError, match="unknown method .fcb.; methods: vanilla, fca, focus-core, ltp, power-bert"):
         methods.apply(tiny_model(), "fcb")
-    with pytest.raises(FcabenchError, match="valid options: retention, ratios, clusters, aggregation"):
+    with pytest.raises(FcabenchError, match="valid options: retention, ratios, soft_length, soft_lambda, soft_lr, clusters, aggregation"):
         methods.apply(tiny_model(), "fca", cluster=3)
 
 

@@ -93,7 +93,7 @@ def test_states_before_the_span_equal_vanilla(vanilla, batch):
     real = mask.bool()
     torch.testing.assert_close(seen["h"][real], ref[2][real], atol=1e-5, rtol=1e-5)
     # dropped tokens skip layers 2 and 3, so they leave with their state after layer 1
-    index, valid = model.encoder.layer[1].selection
+    index, valid = model.encoder.state.selection
     chosen = torch.zeros_like(real).scatter(1, index, valid)
     dropped = real & ~chosen
     assert dropped.any()
@@ -109,7 +109,7 @@ def test_special_tokens_kept_and_padding_dropped(vanilla, batch):
     table = torch.arange(99, dtype=torch.float)
     model = patched(vanilla, keep_count=3, importance="table", table=table, special_ids=(7,))
     model(input_ids=ids, attention_mask=mask)
-    index, valid = model.encoder.layer[1].selection
+    index, valid = model.encoder.state.selection
     for b in range(3):
         kept = sorted(index[b][valid[b]].tolist())
         n = int(mask[b].sum())

@@ -132,6 +132,8 @@ NONMATMUL_HANDLES: dict[str, Handle] = {
     "aten::relu": per_output("relu", 1),
     "aten::topk": per_input("topk", 1),
     "aten::sort": _sort,
+    "aten::scatter_add": per_input("scatter_add"),  # one add per element of the (same-shaped) source
+    "aten::scatter_add_": per_input("scatter_add"),
     "aten::argsort": _sort,
 }
 

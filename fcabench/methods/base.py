@@ -1,18 +1,22 @@
 """Patching a Hugging Face BERT in place so that its layers really run on fewer units.
 
 As in ToMe, the library's own modules get subclasses and ``module.__class__`` is swapped, so the
-weights and the checkpoint's structure stay as they are. Three classes do the work:
+weights and the checkpoint's structure stay as they are. These classes do the work:
 
 - :class:`ReducingSelfAttention` (BertSelfAttention): takes a boolean keep mask instead of an additive
-  mask, can hand back the attention probabilities a method scores with, and can attend to a per-head
-  subset of keys and values.
+  mask, can hand back the attention statistics a method scores with
+  (:class:`~fcabench.methods.attention.AttentionStats`), can attend to a per-head subset of keys and
+  values, and adds a per-key logit bias when the forward state holds one.
 - :class:`ReducingLayer` (BertLayer): attention, then the method's ``reduce`` hook, then the FFN on
   what the hook kept, so that the FFN and all later layers run on fewer units.
-- :class:`ReducingEncoder` (BertEncoder): carries the (hidden, keep) pair from layer to layer and
-  records the units each layer processed, per example, in a :class:`UnitRecord`.
+- :class:`ReducingEncoder` (BertEncoder): carries the (hidden, keep) pair from layer to layer, owns the
+  :class:`ForwardState` of the call, and records the units each layer processed, per example, in a
+  :class:`UnitRecord`.
+- :class:`RecordingEmbeddings` (BertEmbeddings): hands the input ids to the forward state, for methods
+  that read them.
 
 A method subclasses :class:`ReducingLayer` (usually overriding ``reduce`` alone) and registers a
-:class:`Method` (see ``fcabench.methods``). Modifications to Hugging Face's behaviour, all of them:
+:class:`~fcabench.methods.method.Method`. Modifications to Hugging Face's behaviour, all of them:
 the encoder returns the reduced units (``last_hidden_state`` is shorter than the input, [CLS] first),
 and layers that score compute attention eagerly (SDPA does not return probabilities; the MACs are the
 same).
@@ -20,12 +24,13 @@ same).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 
 import torch
-import torch.nn.functional as F
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
-from transformers.models.bert.modeling_bert import BertEncoder, BertLayer, BertSelfAttention
+from transformers.models.bert.modeling_bert import BertEmbeddings, BertEncoder, BertLayer, BertSelfAttention
+
+from fcabench.methods.attention import AttentionNeeds, attend
 
 
 @dataclass
@@ -63,6 +68,32 @@ class UnitRecord:
         return [tuple(r) for r in rows]
 
 
+@dataclass
+class ForwardState:
+    """Everything the patched modules share during one forward pass; the encoder owns it.
+
+    One object per patched model (``encoder.state``), reset by the encoder at the start of every call
+    (:meth:`begin`), passed to every layer, and left as it is after the call so that it can be read.
+    A method that keeps more per-call values subclasses it (``Method.state_class``) with defaulted
+    fields; they are reset too.
+    """
+
+    input_ids: torch.Tensor | None = None  # (batch, n) ids of the call, for methods that read them (else None)
+    lengths: torch.Tensor | None = None  # (batch,) real tokens of the input; schedules given as ratios read it
+    num_layers: int = 0  # depth of the encoder
+    units: UnitRecord | None = None  # the units each layer processed in this call
+    keep: torch.Tensor | None = None  # (batch, width) bool: the units left after the last layer
+    key_bias: torch.Tensor | None = None  # (batch, n) additive attention-logit bias per key unit, or None
+
+    def begin(self, keep: torch.Tensor, num_layers: int, heads: int) -> None:
+        """Reset every field to its default for a new call (the embeddings' input ids stay)."""
+        input_ids = self.input_ids
+        for f in fields(self):
+            setattr(self, f.name, f.default_factory() if f.default_factory is not MISSING else f.default)
+        self.input_ids, self.lengths, self.num_layers = input_ids, keep.sum(dim=1), num_layers
+        self.units = UnitRecord(heads=heads)
+
+
 def keep_mask_from(attention_mask: torch.Tensor | None, hidden: torch.Tensor) -> torch.Tensor:
     """The (batch, n) boolean padding mask behind whatever mask Hugging Face built.
 
@@ -81,15 +112,18 @@ def keep_mask_from(attention_mask: torch.Tensor | None, hidden: torch.Tensor) ->
 
 
 class ReducingSelfAttention(BertSelfAttention):
-    """BertSelfAttention on a keep mask, optionally returning probabilities or attending to a key subset.
+    """BertSelfAttention on a keep mask, optionally returning attention statistics or attending to a key subset.
 
-    Modifications: ``forward(hidden, keep, need_probs=False, kv_index=None)``. ``kv_index`` (batch,
-    heads, t) gathers t keys and values per head after the projections, so Q K^T and A V shrink to
-    n x t per head; ``kv_valid`` (batch, heads, t) masks the slots a head does not use. Eager attention
-    when probabilities are needed or configured, SDPA otherwise.
+    Modifications: ``forward(hidden, keep, need_stats=False, kv_index=None, kv_valid=None, bias=None,
+    need_keys=False) -> (context, AttentionStats | None)``. ``kv_index`` (batch, heads, t) gathers t keys
+    and values per head after the projections, so Q K^T and A V shrink to n x t per head; ``kv_valid``
+    (batch, heads, t) masks the slots a head does not use. ``bias`` is an additive per-key logit bias.
+    The arithmetic is :func:`~fcabench.methods.attention.attend`'s: SDPA unless statistics are needed or
+    the model is configured for eager attention.
     """
 
-    def forward(self, hidden, keep, need_probs: bool = False, kv_index: torch.Tensor | None = None, kv_valid=None):
+    def forward(self, hidden, keep, need_stats: bool = False, kv_index: torch.Tensor | None = None, kv_valid=None,
+                bias: torch.Tensor | None = None, need_keys: bool = False):
         batch, n, _ = hidden.shape
         heads, head_dim = self.num_attention_heads, self.attention_head_size
 
@@ -97,47 +131,49 @@ class ReducingSelfAttention(BertSelfAttention):
             return x.view(batch, n, heads, head_dim).transpose(1, 2)
 
         q, k, v = split(self.query(hidden)), split(self.key(hidden)), split(self.value(hidden))
-        key_keep = keep[:, None, None, :]  # (batch, 1, 1, n)
+        key_keep = keep  # (batch, n): the keys are the queries' own units
         if kv_index is not None:
             index = kv_index[..., None].expand(-1, -1, -1, head_dim)
             k, v = k.gather(2, index), v.gather(2, index)
             key_keep = keep[:, None, :].expand(-1, heads, -1).gather(2, kv_index)
             if kv_valid is not None:
                 key_keep = key_keep & kv_valid
-            key_keep = key_keep[:, :, None, :]
-        dropout = self.dropout.p if self.training else 0.0
-        probs = None
-        if need_probs or self.config._attn_implementation == "eager":
-            scores = torch.matmul(q, k.transpose(-1, -2)) * self.scaling
-            scores = scores.masked_fill(~key_keep, torch.finfo(scores.dtype).min)
-            probs = scores.softmax(dim=-1)
-            context = torch.matmul(F.dropout(probs, dropout, self.training), v)
-        else:
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=key_keep, dropout_p=dropout, scale=self.scaling)
-        return context.transpose(1, 2).reshape(batch, n, heads * head_dim), probs
+        context, stats = attend(
+            q, k, v, key_keep, keep, scale=self.scaling, dropout_p=self.dropout.p, training=self.training, bias=bias,
+            need_stats=need_stats, need_keys=need_keys, eager=self.config._attn_implementation == "eager",
+        )
+        return context.transpose(1, 2).reshape(batch, n, heads * head_dim), stats
 
 
 class ReducingLayer(BertLayer):
     """BertLayer with a reduction step between attention and FFN.
 
-    Modifications: ``forward(hidden, keep) -> (hidden, keep)``; ``reduce`` (identity here) may drop,
-    merge or add units; the FFN runs on what it returns. ``index`` is the layer's position and
-    ``method_config`` the method's frozen config, set when the method is applied.
+    Modifications: ``forward(hidden, keep, state) -> (hidden, keep)``; ``reduce`` (identity here) may
+    drop, merge or add units; the FFN runs on what it returns. ``attention_keys`` may choose a per-head
+    key subset. Set once when the method is applied: ``index`` (the layer's position), ``method_config``
+    (the method's frozen config) and ``needs`` (what ``reduce`` reads from attention).
     """
 
     index: int = 0  # position in the encoder
-    num_layers: int = 0  # depth of the encoder
     method_config = None
-    needs_probs: bool = False  # whether reduce() reads attention probabilities
-    input_lengths: torch.Tensor | None = None  # (batch,) real tokens of the current input, set per call
+    needs: AttentionNeeds = AttentionNeeds()
 
-    def forward(self, hidden, keep):
-        context, probs = self.attention.self(hidden, keep, need_probs=self.needs_probs)
+    def forward(self, hidden, keep, state: ForwardState):
+        kv_index, kv_valid = self.attention_keys(keep, state) or (None, None)
+        bias = state.key_bias[:, None, None, :] if state.key_bias is not None else None
+        context, stats = self.attention.self(
+            hidden, keep, need_stats=self.needs.stats, kv_index=kv_index, kv_valid=kv_valid, bias=bias,
+            need_keys=self.needs.keys,
+        )
         attended = self.attention.output(context, hidden)
-        attended, keep = self.reduce(attended, keep, probs)
+        attended, keep = self.reduce(attended, keep, stats, state)
         return self.feed_forward_chunk(attended), keep
 
-    def reduce(self, hidden, keep, probs):
+    def attention_keys(self, keep, state: ForwardState):
+        """``(kv_index, kv_valid)``, each (batch, heads, t), to attend to a key subset per head; None: all keys."""
+        return None
+
+    def reduce(self, hidden, keep, stats, state: ForwardState):
         return hidden, keep
 
 
@@ -145,32 +181,44 @@ class ReducingEncoder(BertEncoder):
     """BertEncoder that passes (hidden, keep) between ReducingLayers and records unit counts.
 
     Modifications: the returned ``last_hidden_state`` holds the units left after the last layer;
-    ``self.units`` is the :class:`UnitRecord` of the last call and ``self.keep`` its final keep mask.
+    ``self.state`` is the :class:`ForwardState` of the last call (``state.units``, ``state.keep``).
+    Hooks: ``prepare`` before the first layer, ``before_layer`` before each, ``finish`` after the last.
     """
 
-    units: UnitRecord | None = None
-    keep: torch.Tensor | None = None
+    state: ForwardState | None = None
 
     def forward(self, hidden_states, attention_mask=None, *args, **kwargs):
         keep = keep_mask_from(attention_mask, hidden_states)
-        lengths = keep.sum(dim=1)  # schedules given as ratios of the input length read it
-        for layer in self.layer:
-            layer.input_lengths, layer.num_layers = lengths, len(self.layer)
-        hidden_states, keep = self.prepare(hidden_states, keep)
-        record = UnitRecord(heads=self.config.num_attention_heads)
-        self.units = record
-        for layer in self.layer:
-            record.masks_in.append(keep)
-            hidden_states, keep = layer(hidden_states, keep)
-            record.masks_out.append(keep)
-        hidden_states, keep = self.finish(hidden_states, keep)
-        self.keep = keep
+        state = self.state
+        state.begin(keep, len(self.layer), self.config.num_attention_heads)
+        hidden_states, keep = self.prepare(hidden_states, keep, state)
+        for i, layer in enumerate(self.layer):
+            hidden_states, keep = self.before_layer(i, hidden_states, keep, state)
+            state.units.masks_in.append(keep)
+            hidden_states, keep = layer(hidden_states, keep, state)
+            state.units.masks_out.append(keep)
+        hidden_states, keep = self.finish(hidden_states, keep, state)
+        state.keep = keep
         return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)
 
-    def prepare(self, hidden, keep):
+    def prepare(self, hidden, keep, state: ForwardState):
         """Hook before the first layer (e.g. to append learned tokens)."""
         return hidden, keep
 
-    def finish(self, hidden, keep):
+    def before_layer(self, index: int, hidden, keep, state: ForwardState):
+        """Hook before layer ``index`` (e.g. to set tokens aside for some layers)."""
+        return hidden, keep
+
+    def finish(self, hidden, keep, state: ForwardState):
         """Hook after the last layer (e.g. to restore dropped tokens)."""
         return hidden, keep
+
+
+class RecordingEmbeddings(BertEmbeddings):
+    """Modifications: hands the input ids to the forward state it shares with the encoder."""
+
+    state: ForwardState | None = None
+
+    def forward(self, input_ids=None, *args, **kwargs):
+        self.state.input_ids = input_ids
+        return super().forward(input_ids, *args, **kwargs)

@@ -19,6 +19,7 @@ Decisions (METHODS.md's open points), each recorded here:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,10 +47,10 @@ class FCAConfig(RetentionConfig):
 class FCALayer(PowerBertLayer):
     """Modifications: ``reduce`` keeps k_l fine units and appends the rest pooled into k clusters."""
 
-    def reduce(self, hidden, keep, probs):
+    def reduce(self, hidden, keep, stats, state):
         config = self.method_config
-        scores = ops.significance(probs, keep)
-        index, valid = ops.keep_top(scores, keep, kept_counts(self, keep))
+        scores = ops.significance(stats, keep)
+        index, valid = ops.keep_top(scores, keep, kept_counts(self, keep, state))
         fine, fine_keep = ops.gather_units(hidden, index, valid)
         if config.clusters == 0:
             return fine, fine_keep
@@ -70,6 +71,9 @@ class FCA(RetentionMethod):
     name = "fca"
     config_class = FCAConfig
     layer_class = FCALayer
+
+    def example_config(self, num_layers):
+        return dataclasses.replace(super().example_config(num_layers), clusters=2)
 
     def layer_macs(self, shape: Shape, config, layer, n_in, n_out, keys, n0):
         """Standard layer plus pooling: one g x T x d batched matmul (g clusters, T tail units)."""

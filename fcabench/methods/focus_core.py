@@ -29,7 +29,7 @@ Decisions (METHODS.md's open points), each recorded here:
 - ``floor(p t)`` is read with p as a decimal (a 1e-9 guard, so 0.29 x 100 keeps 29, not 28).
 - Heads are batched in one matmul, so a layer computes every head over the widest head's key count (the
   others are masked). That is what the profiler counts and what ``UnitRecord.keys`` records (heads x
-  widest, per example); the useful per-head counts are in ``encoder.kv_counts`` (layer -> (batch, heads)).
+  widest, per example); the useful per-head counts are in ``encoder.state.kv_counts`` (layer -> (batch, heads)).
 - Layer numbering: ``combine_layer`` is 1-based, as the paper prints it (``combine_layer=7`` replaces
   ``encoder.layer.6``). The default is floor(11 L / 12): 11 for BERT-base, scaled for other depths.
 - Combination tokens exist only in variants with C (P and PF are BERT plus pruning, read from [CLS], as the
@@ -46,7 +46,7 @@ Decisions (METHODS.md's open points), each recorded here:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pandas as pd
@@ -58,7 +58,8 @@ from transformers.models.bert.modeling_bert import BertPooler
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, standard_layer_macs
 from fcabench.methods import ops
-from fcabench.methods.base import ReducingEncoder, ReducingLayer
+from fcabench.methods.attention import AttentionNeeds
+from fcabench.methods.base import ForwardState, ReducingEncoder, ReducingLayer
 from fcabench.methods.registry import Method, applied, register
 from fcabench.models import base_model
 
@@ -136,39 +137,44 @@ def masked_quantile(values: torch.Tensor, mask: torch.Tensor, q: float) -> torch
     return (below + (position - low) * (above - below)).squeeze(1)
 
 
+@dataclass
+class FocusState(ForwardState):
+    kv: tuple[torch.Tensor, torch.Tensor] | None = None  # (index, valid), (batch, heads, t): keys of the next pruned layer
+    tokens: int = 0  # token units of the call; combination tokens follow them
+    kv_counts: dict = field(default_factory=dict)  # layer -> (batch, heads) keys each head attended (combination tokens included)
+
+
 class FocusLayer(ReducingLayer):
     """Modifications: attends to the key subset chosen by the previous layer, and (when the next layer
     prunes) scores its keys to choose the next layer's subset."""
 
-    state: dict | None = None  # per-call state shared with the encoder (kv set, counts, keys)
-    scores_next: bool = False  # whether the next layer prunes, so this one must score its keys
+    def attention_keys(self, keep, state):
+        if not self.method_config.pruned(self.index, state.num_layers):
+            return None
+        index, valid = state.kv
+        # per example alone: every head computed over the widest head's keys
+        state.units.keys[self.index] = valid.sum(-1).amax(-1) * valid.shape[1]
+        state.kv_counts[self.index] = valid.sum(-1)
+        return index, valid
 
-    def forward(self, hidden, keep):
-        state = self.state
-        kv = state["kv"] if self.method_config.pruned(self.index, self.num_layers) else None
-        kv_index, kv_valid = kv if kv is not None else (None, None)
-        context, probs = self.attention.self(hidden, keep, self.scores_next, kv_index, kv_valid)
-        if kv is not None:  # per example alone: every head computed over the widest head's keys
-            state["keys"][self.index] = kv_valid.sum(-1).amax(-1) * kv_valid.shape[1]
-            state["counts"][self.index] = kv_valid.sum(-1)
-        attended = self.attention.output(context, hidden)
-        if self.scores_next:
-            state["kv"] = self.next_keys(probs, keep, kv)
-        return self.feed_forward_chunk(attended), keep
+    def reduce(self, hidden, keep, stats, state):
+        if self.needs.stats:
+            kv = state.kv if self.method_config.pruned(self.index, state.num_layers) else None
+            state.kv = self.next_keys(stats, keep, kv, state.tokens)
+        return hidden, keep
 
-    def next_keys(self, probs, keep, kv):
+    def next_keys(self, stats, keep, kv, tokens: int):
         """(index, valid), each (batch, heads, t): the keys each head keeps in the next layer."""
         config = self.method_config
-        batch, heads, _, width = probs.shape
+        batch, heads, width = stats.received.shape
         if kv is None:
             index = torch.arange(width, device=keep.device).expand(batch, heads, -1)
             valid = keep[:, None, :].expand(-1, heads, -1)
         else:
             index, valid = kv
         valid = valid & keep[:, None, :].expand(-1, heads, -1).gather(2, index)
-        queries = keep[:, None, :, None].to(probs.dtype)
-        received = (probs * queries).sum(dim=2) / keep.sum(dim=1)[:, None, None]  # (batch, heads, t)
-        combination = index >= self.state["tokens"]
+        received = stats.received / keep.sum(dim=1)[:, None, None]  # (batch, heads, t): mean over real queries
+        combination = index >= tokens
         prunable = valid & ~combination
         t = prunable.sum(dim=-1)
         kept = kept_keys(t, config.keep_ratio)
@@ -215,33 +221,24 @@ class TokenCombining(nn.Module):
 class CombiningLayer(FocusLayer):
     """Modifications: the layer is replaced by its ``combine`` module; only the m slots leave it."""
 
-    def forward(self, hidden, keep):
-        tokens = self.state["tokens"]
+    def forward(self, hidden, keep, state):
+        tokens = state.tokens
         units, slots = hidden[:, :tokens], hidden[:, tokens:]
         combined = self.combine(units, keep[:, :tokens], slots)
         return combined, keep[:, tokens:]
 
 
 class FocusEncoder(ReducingEncoder):
-    """Modifications: ``prepare`` appends the combination tokens; ``finish`` records the pruned key counts."""
+    """Modifications: ``prepare`` appends the combination tokens."""
 
-    state: dict | None = None
-    kv_counts: dict | None = None  # layer -> (batch, heads) keys each head attended (combination tokens included)
-
-    def prepare(self, hidden, keep):
-        self.state.clear()
-        self.state.update(kv=None, tokens=hidden.shape[1], keys={}, counts={})
+    def prepare(self, hidden, keep, state):
+        state.tokens = hidden.shape[1]
         tokens = getattr(self, "combination_tokens", None)
         if tokens is None:
             return hidden, keep
         batch = hidden.shape[0]
         hidden = torch.cat([hidden, tokens.to(hidden.dtype).expand(batch, -1, -1)], dim=1)
         keep = torch.cat([keep, keep.new_ones(batch, tokens.shape[0])], dim=1)
-        return hidden, keep
-
-    def finish(self, hidden, keep):
-        self.units.keys.update(self.state["keys"])
-        self.kv_counts = dict(self.state["counts"])
         return hidden, keep
 
 
@@ -258,21 +255,36 @@ class FocusCore(Method):
     config_class = FocusCoreConfig
     layer_class = FocusLayer
     encoder_class = FocusEncoder
+    state_class = FocusState
 
     def validate(self, config, model_config):
         layers = model_config.num_hidden_layers
         if config.combine_layer is not None and config.tokens and config.combine_layer > layers:
             raise FcabenchError(f"combine_layer {config.combine_layer} (1-based) exceeds the model's {layers} layers")
 
-    def patch(self, bert, config):
-        super().patch(bert, config)
-        layers = len(bert.encoder.layer)
-        state: dict = {}
-        bert.encoder.state = state
-        end = config.combine_index(layers)
-        for index, layer in enumerate(bert.encoder.layer):
-            layer.state = state
-            layer.scores_next = config.pruned(index + 1, layers)
+    def attention_needs(self, config, layer, layers):
+        """A layer whose next layer prunes scores its keys."""
+        return AttentionNeeds(stats=config.pruned(layer + 1, layers))
+
+    def example_config(self, num_layers):
+        if num_layers < 3:  # no room for pruning before a combining layer
+            return FocusCoreConfig(variant="PF", keep_ratio=0.7)
+        return FocusCoreConfig(keep_ratio=0.7, combine_layer=num_layers)
+
+    def off_config(self, num_layers):
+        return FocusCoreConfig(variant="PF", keep_ratio=1.0, num_combine_tokens=0)
+
+    def parameter_groups(self, model):
+        """The combination tokens and the combining module, at the trainer's learning rate (the paper gives none apart)."""
+        encoder = base_model(model).encoder
+        tokens = getattr(encoder, "combination_tokens", None)
+        if tokens is None:
+            return []
+        combine = next(layer.combine for layer in encoder.layer if isinstance(layer, CombiningLayer))
+        return [{"params": [tokens, *combine.parameters()]}]
+
+    def setup(self, bert, config):
+        end = config.combine_index(len(bert.encoder.layer))
         if end is None:
             return
         device, hidden = bert.embeddings.word_embeddings.weight.device, bert.config.hidden_size

@@ -8,7 +8,7 @@ so the number kept varies from input to input. The FFN and all later layers run 
 Modes (``mode``; ``"auto"`` = soft while ``model.training``, hard in eval):
 - soft: nothing is removed; each unit is multiplied by the mask sigmoid((score - theta_l) / T), which
   passes gradients to theta_l; :func:`ltp_penalty` is the loss term lambda * sum_l mean(mask_l).
-  The layer keeps ``soft_mask`` and ``would_keep`` (the units hard mode would keep) of the last call;
+  The forward state (:class:`LTPState`) keeps each layer's soft mask and the units hard mode would keep;
   the :class:`~fcabench.methods.base.UnitRecord` records what really ran (every unit).
 - hard: units with score >= theta_l are gathered into a shorter padded tensor (each example its own
   count, the batch as wide as its largest count), so a padded batch gives each example what it gets
@@ -30,20 +30,33 @@ Decisions:
   whatever unit survived first.
 - At least one unit survives every layer (the best-scoring one if none reaches theta_l).
 - Temperature T = 0.05 in normalised units: the soft mask moves from 0.12 to 0.88 within +-0.1 of theta.
+- Training (``Method.stages``): fine-tune plain BERT, then soft thresholds (mode "soft", penalty on, the
+  thresholds their own optimizer group), then hard thresholds (mode "hard", thresholds frozen at the
+  learned values), as the official README runs it.
+- Penalty lambda = 0.01 by default: the low end of the official README's recommended 0.01 to 0.2.
+  The penalty sums one mean mask per layer, so against a small task's loss 0.1 already outweighs the
+  task: on the small learnable task of fcabench's tests soft training with 0.1 collapses to [CLS] alone,
+  while 0.01 trains (the loss falls) and still prunes. Raise it per task for more pruning.
+- Threshold learning rate 1e-2: thresholds here are in normalised units (1.0 = average attention), so
+  they move by O(0.01) per step, a tenth of the soft mask's width; the official code takes a separate
+  threshold learning rate too (``--lr_threshold``), whose value for the paper we could not find.
 
 Scoring adds no multiply-adds, so the closed form is the standard layer on the recorded counts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
 
 from fcabench.errors import FcabenchError
 from fcabench.methods import ops
-from fcabench.methods.base import ReducingLayer
+from fcabench.methods.attention import AttentionNeeds
+from fcabench.methods.base import ForwardState, ReducingLayer
+from fcabench.methods.method import DERIVED, Stage
 from fcabench.methods.registry import Method, register
 from fcabench.models import base_model
 
@@ -55,7 +68,8 @@ class LTPConfig:
     temperature: float = 0.05  # T of the soft mask sigmoid((score - theta) / T), in the same units as theta
     mode: Literal["auto", "soft", "hard"] = "auto"  # auto: soft while training, hard in eval
     protect_cls: bool = True  # keep unit 0: poolers and classifiers read it (the official code does not)
-    penalty_weight: float = 0.1  # lambda of ltp_penalty; a starting point, tune per task
+    penalty_weight: float = 0.01  # lambda of ltp_penalty: the README's 0.01..0.2, low end (see the module docstring)
+    threshold_lr: float = 1e-2  # learning rate of the thresholds in the soft stage (normalised units)
 
     def __post_init__(self):
         if self.thresholds is not None:
@@ -68,6 +82,8 @@ class LTPConfig:
             raise ValueError(f"mode must be auto, soft or hard, got {self.mode!r}")
         if self.penalty_weight < 0:
             raise ValueError(f"penalty_weight must be >= 0, got {self.penalty_weight}")
+        if not self.threshold_lr > 0:
+            raise ValueError(f"threshold_lr must be > 0, got {self.threshold_lr}")
 
     def schedule(self, layers: int) -> tuple[float, ...]:
         """theta_l per layer: the configured ones, or the default rising schedule."""
@@ -76,18 +92,23 @@ class LTPConfig:
         return tuple((l + 1) / layers for l in range(layers))
 
 
+@dataclass
+class LTPState(ForwardState):
+    """Per-call values of the soft mode, layer index -> tensor (empty after a hard call)."""
+
+    soft_masks: dict = field(default_factory=dict)  # (batch, n) soft mask, 0 on padding
+    soft_keep: dict = field(default_factory=dict)  # (batch, n) real units of that layer
+    would_keep: dict = field(default_factory=dict)  # (batch, n) units hard mode would keep
+
+
 class LTPLayer(ReducingLayer):
     """Modifications: ``reduce`` removes the units scoring below ``threshold`` (or, soft, weights them)."""
 
-    needs_probs = True
     threshold: torch.nn.Parameter  # theta_l, created when the method is applied
-    soft_mask: torch.Tensor | None = None  # (batch, n) soft mask of the last soft call, 0 on padding
-    soft_keep: torch.Tensor | None = None  # (batch, n) real units of that call
-    would_keep: torch.Tensor | None = None  # (batch, n) units hard mode would keep in that call
 
-    def reduce(self, hidden, keep, probs):
+    def reduce(self, hidden, keep, stats, state):
         config = self.method_config
-        scores = ops.attention_received(probs, keep)
+        scores = ops.attention_received(stats, keep)
         if config.normalized:
             scores = scores * keep.sum(dim=1, keepdim=True)
         protected = torch.zeros_like(keep)
@@ -96,8 +117,8 @@ class LTPLayer(ReducingLayer):
         if config.mode == "soft" or (config.mode == "auto" and self.training):
             mask = torch.sigmoid((scores - self.threshold) / config.temperature)
             mask = torch.where(protected, torch.ones_like(mask), mask) * keep
-            self.soft_mask, self.soft_keep = mask, keep
-            self.would_keep = ((scores >= self.threshold) | protected) & keep
+            state.soft_masks[self.index], state.soft_keep[self.index] = mask, keep
+            state.would_keep[self.index] = ((scores >= self.threshold) | protected) & keep
             return hidden * mask[..., None].to(hidden.dtype), keep
         above = ((scores >= self.threshold.detach()) | protected) & keep
         counts = above.sum(dim=1).clamp_min(1)  # the best unit survives if none reaches theta
@@ -110,6 +131,8 @@ class LTP(Method):
     name = "ltp"
     config_class = LTPConfig
     layer_class = LTPLayer
+    state_class = LTPState
+    needs = AttentionNeeds(stats=True)
 
     def validate(self, config, model_config):
         layers = model_config.num_hidden_layers
@@ -118,11 +141,36 @@ class LTP(Method):
                 f"thresholds has {len(config.thresholds)} entries; the model has {layers} layers (one per layer)"
             )
 
-    def patch(self, bert, config):
-        super().patch(bert, config)
+    def setup(self, bert, config):
         device = bert.embeddings.word_embeddings.weight.device
         for layer, theta in zip(bert.encoder.layer, config.schedule(len(bert.encoder.layer))):
             layer.threshold = torch.nn.Parameter(torch.tensor(theta, device=device))
+
+    def stages(self, config):
+        soft = dataclasses.replace(config, mode="soft")
+        return [Stage("fine-tune", None), Stage("soft", soft, derive=True), Stage("hard", DERIVED)]
+
+    def loss_term(self, model):
+        """The threshold penalty after a soft forward pass; None after a hard one."""
+        return ltp_penalty(model) if _state(model).soft_masks else None
+
+    def parameter_groups(self, model):
+        bert = base_model(model)
+        return [{"params": [layer.threshold for layer in bert.encoder.layer], "lr": bert.fcabench_config.threshold_lr}]
+
+    def off_config(self, num_layers):
+        return LTPConfig(thresholds=(float("-inf"),) * num_layers)
+
+    def derive_config(self, model, target_config):
+        """``target_config`` in hard mode with the learned thresholds."""
+        return dataclasses.replace(target_config, thresholds=thresholds(model), mode="hard")
+
+
+def _state(model) -> LTPState:
+    bert = base_model(model)
+    if getattr(bert, "fcabench_method", None) != "ltp":
+        raise FcabenchError("needs a model patched with ltp")
+    return bert.encoder.state
 
 
 def ltp_penalty(model, weight: float | None = None) -> torch.Tensor:
@@ -131,30 +179,23 @@ def ltp_penalty(model, weight: float | None = None) -> torch.Tensor:
     The mean is over each example's real units, then over the batch; ``weight`` defaults to the
     config's ``penalty_weight``.
     """
-    bert = base_model(model)
-    if getattr(bert, "fcabench_method", None) != "ltp":
-        raise FcabenchError("ltp_penalty needs a model patched with ltp")
-    layers = bert.encoder.layer
-    if any(layer.soft_mask is None for layer in layers):
+    state = _state(model)
+    if not state.soft_masks:
         raise FcabenchError("ltp_penalty: run a soft forward pass first (model.train() or mode='soft')")
-    weight = bert.fcabench_config.penalty_weight if weight is None else weight
-    means = [
-        (layer.soft_mask.sum(dim=1) / layer.soft_keep.sum(dim=1).clamp_min(1)).mean() for layer in layers
-    ]
+    weight = base_model(model).fcabench_config.penalty_weight if weight is None else weight
+    means = [(mask.sum(dim=1) / state.soft_keep[l].sum(dim=1).clamp_min(1)).mean() for l, mask in state.soft_masks.items()]
     return weight * torch.stack(means).sum()
 
 
 def thresholds(model) -> tuple[float, ...]:
     """The current (possibly learned) theta_l per layer, to build a hard config from."""
-    bert = base_model(model)
-    if getattr(bert, "fcabench_method", None) != "ltp":
-        raise FcabenchError("thresholds needs a model patched with ltp")
-    return tuple(float(layer.threshold.detach()) for layer in bert.encoder.layer)
+    _state(model)
+    return tuple(float(layer.threshold.detach()) for layer in base_model(model).encoder.layer)
 
 
 def would_keep(model) -> torch.Tensor:
     """(batch, layers) units hard mode would keep in each layer of the last soft pass."""
-    layers = base_model(model).encoder.layer
-    if any(layer.would_keep is None for layer in layers):
+    state = _state(model)
+    if not state.would_keep:
         raise FcabenchError("would_keep: run a soft forward pass first")
-    return torch.stack([layer.would_keep.sum(dim=1) for layer in layers], dim=1).cpu()
+    return torch.stack([state.would_keep[l].sum(dim=1) for l in sorted(state.would_keep)], dim=1).cpu()

@@ -9,20 +9,19 @@ from __future__ import annotations
 import torch
 
 
-def significance(probs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+def significance(stats, keep: torch.Tensor) -> torch.Tensor:
     """PoWER-BERT's score: attention each unit receives, averaged over heads, summed over real queries.
 
     The attention a unit pays to itself is left out. Padded query rows do not add to the sums (the
-    official code lets them); padded keys get zero probability anyway. ``probs``: (batch, heads, n, n).
+    official code lets them); padded keys get zero probability anyway. ``stats``: the layer's
+    :class:`~fcabench.methods.attention.AttentionStats` (``received`` and ``self_prob``).
     """
-    received = probs.mean(dim=1) * keep[:, :, None]  # (batch, query, key), padded queries zeroed
-    return received.sum(dim=1) - received.diagonal(dim1=1, dim2=2)
+    return stats.received.mean(dim=1) - stats.self_prob.mean(dim=1) * keep
 
 
-def attention_received(probs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+def attention_received(stats, keep: torch.Tensor) -> torch.Tensor:
     """LTP's score: attention each unit receives, averaged over heads and over the real query rows."""
-    received = probs.mean(dim=1) * keep[:, :, None]
-    return received.sum(dim=1) / keep.sum(dim=1, keepdim=True).clamp_min(1)
+    return stats.received.mean(dim=1) / keep.sum(dim=1, keepdim=True).clamp_min(1)
 
 
 def keep_top(scores: torch.Tensor, keep: torch.Tensor, counts: torch.Tensor, protect_first: bool = True):

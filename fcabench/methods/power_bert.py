@@ -14,14 +14,20 @@ Decisions (METHODS.md's open points):
   length; the default is the official README's 128,128,128,128,64,64,64,64,32,32,32,32 as ratios,
   stretched to the model's depth.
 
-Soft extraction (the configuration search): ``soft_extract=True`` removes nothing; the unit of rank r
-is multiplied by a learnable W_l[r] in [0, 1] (initialised to 1). :func:`soft_extract_penalty` is the
-loss term lambda * sum_l l * sum(W_l) (l 1-based) and :func:`derive_retention` reads off the
-non-increasing configuration k_l = max(1, int(sum W_l)) to retrain with.
+Training (``Method.stages``): fine-tune plain BERT, search the configuration, retrain with it.
+Soft extraction (the search): ``soft_extract=True`` removes nothing; the unit of rank r is multiplied by
+a learnable W_l[r] (initialised to 1). The loss gains lambda * sum_l l * sum(W_l) (l 1-based,
+:func:`soft_extract_penalty`), W is its own optimizer group with learning rate ``soft_lr``, and after
+every optimizer step W is projected back onto [0, 1] (as the official code's weight constraint does; a
+clamp inside the forward pass would stop the gradient of a weight once it left the range).
+:func:`derive_retention` reads off the non-increasing configuration k_l = max(1, int(sum W_l)) to
+retrain with. Defaults of lambda and the learning rate are the medians of the official README's nine
+GLUE settings (lambda 1e-4 to 7e-3, learning rate 1e-4 to 3e-3).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -29,7 +35,9 @@ import torch
 
 from fcabench.errors import FcabenchError
 from fcabench.methods import ops
+from fcabench.methods.attention import AttentionNeeds
 from fcabench.methods.base import ReducingLayer
+from fcabench.methods.method import DERIVED, Stage, method_config
 from fcabench.methods.registry import Method, register
 from fcabench.models import base_model
 
@@ -40,8 +48,15 @@ class RetentionConfig:
 
     retention: tuple[int, ...] | None = None  # k_l per layer, counts include [CLS]; non-increasing
     ratios: tuple[float, ...] | None = None  # keep ratio per layer, in (0, 1]; used when retention is None
+    soft_length: int | None = None  # search stage: N, the padded training length W_l covers (set it to the training length); default max_position_embeddings
+    soft_lambda: float = 3e-4  # search stage: lambda of the soft-extract penalty (median of the README's 1e-4..7e-3)
+    soft_lr: float = 5e-4  # search stage: learning rate of W (median of the README's 1e-4..3e-3)
 
     def __post_init__(self):
+        if self.soft_length is not None and self.soft_length < 1:
+            raise ValueError(f"soft_length must be >= 1, got {self.soft_length}")
+        if self.soft_lambda < 0 or self.soft_lr <= 0:
+            raise ValueError(f"soft_lambda must be >= 0 and soft_lr > 0, got {self.soft_lambda} and {self.soft_lr}")
         if self.retention is not None:
             object.__setattr__(self, "retention", tuple(int(k) for k in self.retention))
             if self.ratios is not None:
@@ -90,37 +105,59 @@ def _check_schedule(values, name, ok) -> None:
 @dataclass(frozen=True)
 class PowerBertConfig(RetentionConfig):
     soft_extract: bool = False  # learn the configuration (nothing removed) instead of extracting
-    soft_length: int | None = None  # N, the padded training length W_l covers; default max_position_embeddings
 
 
-def kept_counts(layer: ReducingLayer, keep: torch.Tensor) -> torch.Tensor:
+def kept_counts(layer: ReducingLayer, keep: torch.Tensor, state) -> torch.Tensor:
     """Units each example keeps in this layer: k_l of its input length, at most what it has."""
-    wanted = layer.method_config.counts(layer.input_lengths, layer.index, layer.num_layers)
+    wanted = layer.method_config.counts(state.lengths, layer.index, state.num_layers)
     return torch.minimum(wanted, keep.sum(dim=1))
 
 
 class PowerBertLayer(ReducingLayer):
     """Modifications: ``reduce`` keeps the k_l most significant units (or, soft, weights them by rank)."""
 
-    needs_probs = True
-
-    def reduce(self, hidden, keep, probs):
-        scores = ops.significance(probs, keep)
+    def reduce(self, hidden, keep, stats, state):
+        scores = ops.significance(stats, keep)
         if self.method_config.soft_extract:
-            weights = self.rank_weights.clamp(0, 1)[ops.ranks(scores, keep)]
+            if hidden.shape[1] > self.rank_weights.numel():
+                raise FcabenchError(
+                    f"power-bert soft extraction learns {self.rank_weights.numel()} rank weights (soft_length) but the "
+                    f"input has {hidden.shape[1]} positions; set soft_length to the padded training length"
+                )
+            weights = self.rank_weights[ops.ranks(scores, keep)]
             return hidden * weights[..., None], keep
-        index, valid = ops.keep_top(scores, keep, kept_counts(self, keep))
+        index, valid = ops.keep_top(scores, keep, kept_counts(self, keep, state))
         return ops.gather_units(hidden, index, valid)
 
 
 class RetentionMethod(Method):
-    """A method configured by a :class:`RetentionConfig`."""
+    """A method configured by a :class:`RetentionConfig`; trains as PoWER-BERT does (fine-tune, search, retrain)."""
+
+    needs = AttentionNeeds(stats=True)
 
     def validate(self, config, model_config):
         config.validate_depth(model_config.num_hidden_layers, model_config.max_position_embeddings)
 
     def check_input(self, config, seq_len):
         config.validate_length(seq_len)
+
+    def stages(self, config):
+        search = PowerBertConfig(soft_extract=True, soft_length=config.soft_length, soft_lambda=config.soft_lambda,
+                                 soft_lr=config.soft_lr)
+        return [Stage("fine-tune", None), Stage("search", search, derive=True), Stage("retrain", DERIVED)]
+
+    def derive_config(self, model, target_config):
+        """``target_config`` with the retention the search learned (its ratios dropped)."""
+        changes = dict(retention=derive_retention(model), ratios=None)
+        if isinstance(target_config, PowerBertConfig):
+            changes["soft_extract"] = False
+        return dataclasses.replace(target_config, **changes)
+
+    def example_config(self, num_layers):
+        return self.config_class(ratios=tuple(1 - 0.5 * (l + 1) / num_layers for l in range(num_layers)))
+
+    def off_config(self, num_layers):
+        return self.config_class(ratios=(1.0,) * num_layers)
 
 
 @register
@@ -134,18 +171,33 @@ class PowerBert(RetentionMethod):
         if config.soft_extract and config.soft_length and seq_len > config.soft_length:
             raise FcabenchError(f"soft_length {config.soft_length} is shorter than the input ({seq_len} tokens)")
 
-    def patch(self, bert, config):
-        super().patch(bert, config)
+    def setup(self, bert, config):
         if config.soft_extract:
             length = config.soft_length or bert.config.max_position_embeddings
             for layer in bert.encoder.layer:
                 layer.rank_weights = torch.nn.Parameter(torch.ones(length, device=bert.device))
 
+    def loss_term(self, model):
+        return soft_extract_penalty(model) if method_config(model).soft_extract else None
 
-def soft_extract_penalty(model, lam: float) -> torch.Tensor:
-    """lambda * sum_l l * sum(W_l): the L1 term that pushes the soft retention weights down."""
+    def parameter_groups(self, model):
+        config = method_config(model)
+        if not config.soft_extract:
+            return []
+        return [{"params": [layer.rank_weights for layer in base_model(model).encoder.layer], "lr": config.soft_lr}]
+
+    @torch.no_grad()
+    def after_step(self, model):
+        if method_config(model).soft_extract:
+            for layer in base_model(model).encoder.layer:
+                layer.rank_weights.clamp_(0, 1)
+
+
+def soft_extract_penalty(model, lam: float | None = None) -> torch.Tensor:
+    """lambda * sum_l l * sum(W_l): the L1 term that pushes the soft retention weights down (default: the config's)."""
+    lam = method_config(model).soft_lambda if lam is None else lam
     layers = base_model(model).encoder.layer
-    return lam * sum((l + 1) * layer.rank_weights.clamp(0, 1).sum() for l, layer in enumerate(layers))
+    return lam * sum((l + 1) * layer.rank_weights.sum() for l, layer in enumerate(layers))
 
 
 def derive_retention(model) -> tuple[int, ...]:

@@ -1,13 +1,19 @@
-"""The method registry: names, config dataclasses, patching, and each method's closed-form cost.
+"""The method registry: names, config dataclasses, resolving a method by name, applying it.
 
-A method is a :class:`Method` subclass registered with :func:`register`. Its ``config_class`` is a
-frozen dataclass whose fields are the method's options (the CLI builds it from ``--field value``
-pairs, a run record stores ``dataclasses.asdict`` of it).
+A method is a :class:`~fcabench.methods.method.Method` subclass registered with :func:`register`. Its
+``config_class`` is a frozen dataclass whose fields are the method's options (the CLI builds it from
+``--field value`` pairs; :func:`config_to_dict` stores it). Every module of the ``fcabench.methods``
+package is imported once on first use (so adding a method is adding one file), then every entry point
+of the group ``fcabench.methods``; a method in any importable module is reached as
+``"package.module:ClassName"``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import importlib.metadata
+import pkgutil
 import types
 import typing
 from typing import Any
@@ -15,54 +21,82 @@ from typing import Any
 import torch
 
 from fcabench.errors import FcabenchError
-from fcabench.flops.closed_form import Shape, standard_layer_macs
-from fcabench.methods.base import ReducingEncoder, ReducingLayer, ReducingSelfAttention
+from fcabench.methods.method import DERIVED, Method, Stage  # noqa: F401  (re-exported)
 from fcabench.models import base_model
 
-_REGISTRY: dict[str, "Method"] = {}
-
-
-class Method:
-    """One token-reduction method: how to patch a BERT and what each layer then costs."""
-
-    name: str
-    config_class: type
-    layer_class: type[ReducingLayer] = ReducingLayer
-    encoder_class: type[ReducingEncoder] = ReducingEncoder
-
-    def validate(self, config, model_config) -> None:
-        """Raise FcabenchError if ``config`` cannot run on a model with ``model_config``."""
-
-    def check_input(self, config, seq_len: int) -> None:
-        """Raise FcabenchError if ``config`` cannot run on inputs of ``seq_len`` tokens."""
-
-    def patch(self, bert, config) -> None:
-        """Swap the classes of ``bert``'s modules in place; weights stay where they are."""
-        bert.encoder.__class__ = self.encoder_class
-        for index, layer in enumerate(bert.encoder.layer):
-            layer.__class__ = self.layer_class
-            layer.attention.self.__class__ = ReducingSelfAttention
-            layer.index, layer.method_config = index, config
-
-    def layer_macs(self, shape: Shape, config, layer: int, n_in: int, n_out: int, keys: int, n0: int) -> dict:
-        """Closed-form MACs of ``layer`` given its recorded units; ``n0`` = the input's length."""
-        return standard_layer_macs(shape, n_in, n_out, keys)
+ENTRY_POINT_GROUP = "fcabench.methods"
+_REGISTRY: dict[str, Method] = {}
+_discovered = False
 
 
 def register(cls: type[Method]) -> type[Method]:
-    _REGISTRY[cls.name] = cls()
+    """Class decorator: make ``cls`` (a Method subclass with a unique ``name``) available by name."""
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise FcabenchError(f"{cls!r} is not a subclass of fcabench.methods.Method")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name or ":" in name:
+        raise FcabenchError(f"{cls.__qualname__} needs a class attribute name (a non-empty string without ':')")
+    if not dataclasses.is_dataclass(getattr(cls, "config_class", None)):
+        raise FcabenchError(f"method {name!r}: config_class must be a dataclass")
+    existing = _REGISTRY.get(name)
+    if existing is not None and type(existing) is not cls:
+        raise FcabenchError(
+            f"a method named {name!r} is already registered ({_where(type(existing))}); cannot register {_where(cls)}"
+        )
+    _REGISTRY[name] = cls()
     return cls
 
 
+def _where(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def discover() -> None:
+    """Import every module of this package, then the entry points; once."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    package = importlib.import_module("fcabench.methods")
+    for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
+        importlib.import_module(f"fcabench.methods.{module}")
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry.load()
+        except Exception as error:  # a broken plug-in must not take the built-in methods down
+            raise FcabenchError(f"entry point {entry.name!r} ({entry.value}) of {ENTRY_POINT_GROUP} failed: {error}") from None
+        if isinstance(loaded, type) and issubclass(loaded, Method) and type(_REGISTRY.get(loaded.name)) is not loaded:
+            register(loaded)
+
+
 def names() -> list[str]:
-    """Registered method names."""
-    return list(_REGISTRY)
+    """Registered method names, vanilla (the reference) first, the others alphabetically."""
+    discover()
+    return sorted(_REGISTRY, key=lambda name: (name != "vanilla", name))
 
 
 def get(name: str) -> Method:
-    if name not in _REGISTRY:
-        raise FcabenchError(f"unknown method {name!r}; methods: {', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+    """The registered method ``name``, or the Method subclass ``"package.module:ClassName"`` (registered on first use)."""
+    discover()
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if ":" in name:
+        return _resolve(name)
+    raise FcabenchError(f"unknown method {name!r}; methods: {', '.join(names())} (or package.module:ClassName)")
+
+
+def _resolve(spec: str) -> Method:
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise FcabenchError(f"cannot import {module_name!r} for method {spec!r}: {error}") from None
+    cls = getattr(module, attribute, None)
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise FcabenchError(f"{spec!r} is not a Method subclass")
+    if type(_REGISTRY.get(getattr(cls, "name", None))) is not cls:
+        register(cls)
+    return _REGISTRY[cls.name]
 
 
 def make_config(name: str, **options):
@@ -122,7 +156,8 @@ def apply(model: torch.nn.Module, name_or_config, **options) -> torch.nn.Module:
         name, config = name_or_config, make_config(name_or_config, **options)
     else:
         config = name_or_config
-        matches = [m for m in _REGISTRY.values() if isinstance(config, m.config_class)]
+        discover()
+        matches = [m for m in _REGISTRY.values() if type(config) is m.config_class]
         if not matches or options:
             raise FcabenchError("pass a method name with options, or a method config alone")
         name = matches[0].name
@@ -132,7 +167,7 @@ def apply(model: torch.nn.Module, name_or_config, **options) -> torch.nn.Module:
     method = get(name)
     method.validate(config, bert.config)
     method.patch(bert, config)
-    bert.fcabench_method, bert.fcabench_config = name, config
+    bert.fcabench_method, bert.fcabench_config = method.name, config
     return model
 
 
@@ -145,7 +180,26 @@ def applied(model: torch.nn.Module) -> tuple[Method, Any] | None:
 
 def unit_record(model: torch.nn.Module):
     """The :class:`~fcabench.methods.base.UnitRecord` of the model's last forward pass."""
-    record = getattr(base_model(model).encoder, "units", None)
+    state = getattr(base_model(model).encoder, "state", None)
+    record = getattr(state, "units", None)
     if record is None:
         raise FcabenchError("no unit counts: apply a method and run a forward pass first")
     return record
+
+
+def config_to_dict(config) -> dict[str, Any]:
+    """A method config as plain JSON-able values (tuples as lists), to store beside a checkpoint."""
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise FcabenchError(f"not a method config: {config!r}")
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, torch.Tensor):
+            raise FcabenchError(f"option {f.name} holds a tensor: save it with torch.save and pass the file's path")
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def config_from_dict(name: str, data: dict[str, Any]):
+    """The config of method ``name`` from :func:`config_to_dict`'s output (lists back to tuples)."""
+    return make_config(name, **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})

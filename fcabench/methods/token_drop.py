@@ -37,12 +37,11 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
-from transformers.models.bert.modeling_bert import BertEmbeddings
 
 from fcabench.errors import FcabenchError
 from fcabench.methods import ops
-from fcabench.methods.base import ReducingEncoder, ReducingLayer, UnitRecord, keep_mask_from
+from fcabench.methods.attention import AttentionNeeds
+from fcabench.methods.base import ForwardState, ReducingEncoder, ReducingLayer
 from fcabench.methods.registry import Method, register
 from fcabench.models import base_model
 
@@ -104,36 +103,27 @@ def load_table(table, vocab_size: int) -> torch.Tensor:
     return table.float()
 
 
-class TokenDropEmbeddings(BertEmbeddings):
-    """Modifications: remembers the input ids in the state dict it shares with the encoder."""
-
-    fcabench_state: dict
-
-    def forward(self, input_ids=None, *args, **kwargs):
-        self.fcabench_state["input_ids"] = input_ids
-        return super().forward(input_ids, *args, **kwargs)
+@dataclass
+class TokenDropState(ForwardState):
+    selection: tuple[torch.Tensor, torch.Tensor] | None = None  # (index, valid) chosen by layer start-1
+    full: tuple[torch.Tensor, torch.Tensor] | None = None  # (hidden, keep) of all tokens, set aside during the span
 
 
 class TokenDropLayer(ReducingLayer):
-    """Modifications: layer start-1 scores its tokens in ``reduce`` and keeps the choice in ``selection``.
+    """Modifications: layer start-1 scores its tokens in ``reduce`` and puts the choice in the forward state.
 
     Nothing is removed inside a layer: the encoder gathers the chosen tokens before the span.
     """
 
-    selects: bool = False  # True for the layer just before the span
-    selection: tuple[torch.Tensor, torch.Tensor] | None = None  # (index, valid) from the last call
-    fcabench_state: dict
-
-    def reduce(self, hidden, keep, probs):
-        if self.selects:
-            self.selection = self.select(keep, probs)
+    def reduce(self, hidden, keep, stats, state):
+        if self.index == self.method_config.span_for(state.num_layers)[0] - 1:
+            state.selection = self.select(keep, stats, state.input_ids)
         return hidden, keep
 
-    def select(self, keep, probs):
+    def select(self, keep, stats, ids):
         config = self.method_config
         forced = torch.zeros_like(keep)
         forced[:, 0] = True
-        ids = self.fcabench_state.get("input_ids")
         if ids is not None:
             forced = forced | (ids[..., None] == self.special_ids).any(dim=-1)
         forced = forced & keep
@@ -142,7 +132,7 @@ class TokenDropLayer(ReducingLayer):
                 raise FcabenchError("token-drop with importance='table' needs input_ids (not inputs_embeds)")
             scores = self.importance_table[ids]
         else:
-            scores = ops.attention_received(probs, keep)
+            scores = ops.attention_received(stats, keep)
         counts = torch.maximum(config.counts(keep.sum(dim=1)), forced.sum(dim=1))
         scores = scores.masked_fill(forced, float("inf"))
         return ops.keep_top(scores, keep, counts)
@@ -158,34 +148,27 @@ def rejoin(full: torch.Tensor, part: torch.Tensor, index: torch.Tensor, valid: t
 class TokenDropEncoder(ReducingEncoder):
     """Modifications: layers [start, end) run on the tokens layer start-1 chose; the rest rejoin after.
 
-    ``last_hidden_state`` has the input's full length; ``span`` is set when the method is applied.
+    ``last_hidden_state`` has the input's full length.
     """
 
-    span: tuple[int, int] = (1, 2)
+    def before_layer(self, index, hidden, keep, state):
+        start, end = self.layer[0].method_config.span_for(len(self.layer))
+        if index == start:
+            state.full = hidden, keep
+            return ops.gather_units(hidden, *state.selection)
+        if index == end:
+            return self.rejoin(hidden, state)
+        return hidden, keep
 
-    def forward(self, hidden_states, attention_mask=None, *args, **kwargs):
-        keep = keep_mask_from(attention_mask, hidden_states)
-        lengths = keep.sum(dim=1)
-        for layer in self.layer:
-            layer.input_lengths, layer.num_layers = lengths, len(self.layer)
-        record = UnitRecord(heads=self.config.num_attention_heads)
-        self.units = record
-        start, end = self.span
-        full_hidden, full_keep, selection = None, keep, None
-        for i, layer in enumerate(self.layer):
-            if i == start:
-                selection = self.layer[start - 1].selection
-                full_hidden = hidden_states
-                hidden_states, keep = ops.gather_units(hidden_states, *selection)
-            if i == end:
-                hidden_states, keep = rejoin(full_hidden, hidden_states, *selection), full_keep
-            record.masks_in.append(keep)
-            hidden_states, keep = layer(hidden_states, keep)
-            record.masks_out.append(keep)
-        if end == len(self.layer):
-            hidden_states, keep = rejoin(full_hidden, hidden_states, *selection), full_keep
-        self.keep = keep
-        return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)
+    def finish(self, hidden, keep, state):
+        if self.layer[0].method_config.span_for(len(self.layer))[1] == len(self.layer):
+            return self.rejoin(hidden, state)
+        return hidden, keep
+
+    @staticmethod
+    def rejoin(hidden, state):
+        full_hidden, full_keep = state.full
+        return rejoin(full_hidden, hidden, *state.selection), full_keep
 
 
 @register
@@ -194,6 +177,8 @@ class TokenDrop(Method):
     config_class = TokenDropConfig
     layer_class = TokenDropLayer
     encoder_class = TokenDropEncoder
+    state_class = TokenDropState
+    reads_input_ids = True  # special tokens are kept by id
 
     def validate(self, config, model_config):
         layers = model_config.num_hidden_layers
@@ -205,24 +190,25 @@ class TokenDrop(Method):
         if config.importance == "table":
             load_table(config.table, model_config.vocab_size)
 
-    def patch(self, bert, config):
-        super().patch(bert, config)
-        state: dict = {}  # per-call state shared by the embeddings and the layers (as in ToMe)
-        bert.embeddings.__class__ = TokenDropEmbeddings
-        bert.embeddings.fcabench_state = state
-        start, end = config.span_for(len(bert.encoder.layer))
-        bert.encoder.span = (start, end)
+    def attention_needs(self, config, layer, layers):
+        """Only the layer before the span scores, and only by attention."""
+        return AttentionNeeds(stats=layer == config.span_for(layers)[0] - 1 and config.importance == "attention")
+
+    def setup(self, bert, config):
+        start, _ = config.span_for(len(bert.encoder.layer))
         device = bert.embeddings.word_embeddings.weight.device
         specials = config.special_ids if config.special_ids is not None else UNCASED_SPECIAL_IDS
-        for layer in bert.encoder.layer:
-            layer.fcabench_state = state
         chooser = bert.encoder.layer[start - 1]
-        chooser.selects = True
-        chooser.needs_probs = config.importance == "attention"
         chooser.register_buffer("special_ids", torch.tensor(specials, dtype=torch.long, device=device), persistent=False)
         if config.importance == "table":
             table = load_table(config.table, bert.config.vocab_size).to(device)
             chooser.register_buffer("importance_table", table, persistent=False)
+
+    def example_config(self, num_layers):
+        return TokenDropConfig(keep_ratio=0.4)
+
+    def off_config(self, num_layers):
+        return TokenDropConfig(keep_ratio=1.0)
 
 
 @torch.no_grad()
