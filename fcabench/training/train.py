@@ -95,12 +95,13 @@ def train(model: str, task, method: str = "vanilla", *, method_options: dict | N
     eval_split = task.load("validation", data_dir=data_dir, hub=hub, max_examples=max_eval_examples, seed=seed)
 
     parent_id, derived, source = None, None, None
+    deriving_stages = {s.name for s in hooks.stages(method_obj, user_config) if s.derive}
     if from_checkpoint:
         meta = ckpt.read_meta(from_checkpoint)
         if meta.get("task") and meta["task"] != task.name:
             raise FcabenchError(f"{from_checkpoint} was trained on {meta['task']}, not {task.name}")
         parent_id, source = meta.get("run_id"), str(from_checkpoint)
-        if plan[0].config is hooks.DERIVED:  # e.g. --stages retrain --from a search checkpoint
+        if plan[0].config is hooks.DERIVED and meta.get("stage") in deriving_stages:  # --stages retrain --from a search
             searched, _, _ = ckpt.load_checkpoint(from_checkpoint)
             derived = hooks.derive_config(method_obj, searched, user_config)
         current, tokenizer, _ = ckpt.load_checkpoint(from_checkpoint, patched=False)
@@ -115,8 +116,8 @@ def train(model: str, task, method: str = "vanilla", *, method_options: dict | N
         note = None
         if config is hooks.DERIVED:
             if derived is None:
-                raise FcabenchError(f"stage {stage.name} needs a derived configuration: run the search stage "
-                                    "first, or start --from a search checkpoint")
+                raise FcabenchError(f"stage {stage.name} needs a derived configuration: run the stage that derives "
+                                    f"it first, or start --from its checkpoint (a {'/'.join(sorted(deriving_stages))} checkpoint)")
             config = derived
             if macs_ratio is not None:
                 config, achieved = _fit(current, config, seq_len, macs_ratio)
