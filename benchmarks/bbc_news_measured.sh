@@ -17,6 +17,5 @@ for method in power-bert fca ltp; do
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
 step evaluate 2
-"$PY" -m fcabench plot pareto results/measured_bbc_news.jsonl results/published.jsonl --task bbc-news --x flops-rel \
-  --labels -o out/bbc-news/pareto_bbc_news.png > "$LOGS/plot.log" 2>&1
+"$PY" -m fcabench plot pareto --task bbc-news --x flops-rel --labels -o out/bbc-news/pareto_bbc_news.png > "$LOGS/plot.log" 2>&1
 echo "done: results/measured_bbc_news.jsonl, out/bbc-news/pareto_bbc_news.png"
