@@ -101,6 +101,7 @@ def train(model: str, task, method: str = "vanilla", *, method_options: dict | N
         if meta.get("task") and meta["task"] != task.name:
             raise FcabenchError(f"{from_checkpoint} was trained on {meta['task']}, not {task.name}")
         parent_id, source = meta.get("run_id"), str(from_checkpoint)
+        model = meta.get("model") or model  # runs name the backbone the checkpoint was trained from
         if plan[0].config is hooks.DERIVED and meta.get("stage") in deriving_stages:  # --stages retrain --from a search
             searched, _, _ = ckpt.load_checkpoint(from_checkpoint)
             derived = hooks.derive_config(method_obj, searched, user_config)
