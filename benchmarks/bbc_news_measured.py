@@ -6,6 +6,7 @@ through all of its stages, scored on the validation and test splits and stored u
     python benchmarks/bbc_news_measured.py fca          #   (the three methods may run at the same time)
     python benchmarks/bbc_news_measured.py ltp          # soft -> hard thresholds
     python benchmarks/bbc_news_measured.py evaluate     # test-split scores, MACs and latency of every final model
+                                                        #   (evaluate-vanilla: the vanilla one alone)
     python benchmarks/bbc_news_measured.py budget       # print the budget below
 
 Budget (CPU only: a 2-core machine shared with other work, ~100-300 MiniLM-L6 training tokens per second):
@@ -64,20 +65,30 @@ def ltp():
     return first + second
 
 
-def evaluate():
-    import fcabench
+def evaluate(names=tuple(FINAL)):
+    import json
 
+    import fcabench
+    from fcabench.training.checkpoint import checkpoint_hash
+
+    done = set()
+    if Path(RESULTS).exists():  # a checkpoint already scored on the test split is not scored twice
+        done = {(r["checkpoint_sha256"], r["split"]) for r in map(json.loads, open(RESULTS)) if r.get("checkpoint_sha256")}
     runs = []
-    for name, folder in FINAL.items():
-        if (OUT / folder).is_dir():
-            runs += fcabench.evaluate(str(OUT / folder), "bbc-news", "test", batch_size=32, results=RESULTS)
+    for name in names:
+        folder = OUT / FINAL[name]
+        if not folder.is_dir():
+            print(f"{name}: no checkpoint at {folder} yet")
+        elif (checkpoint_hash(folder), "test") in done:
+            print(f"{name}: {folder} already scored on the test split")
         else:
-            print(f"{name}: no checkpoint at {OUT / folder} yet")
+            runs += fcabench.evaluate(str(folder), "bbc-news", "test", batch_size=32, results=RESULTS)
     return runs
 
 
 STEPS = {"vanilla": vanilla, "power-bert": lambda: searched("power-bert", SEARCH),
-         "fca": lambda: searched("fca", dict(SEARCH, clusters=5)), "ltp": ltp, "evaluate": evaluate}
+         "fca": lambda: searched("fca", dict(SEARCH, clusters=5)), "ltp": ltp, "evaluate": evaluate,
+         "evaluate-vanilla": lambda: evaluate(["vanilla"])}
 
 
 def main(argv: list[str]) -> None:
