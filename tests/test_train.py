@@ -123,3 +123,26 @@ def test_bad_requests_are_one_clear_error(bbc, tmp_path):
 
     result = CliRunner().invoke(app, ["evaluate", str(folder / "vanilla" / "fine-tune"), "--task", "tweet-sentiment"])
     assert result.exit_code != 0 and "was trained on bbc-news" in str(result.exception or result.output)
+
+
+def test_cli_trains_a_glue_regression_task_from_its_tsv_layout(tmp_path):
+    from fcabench.cli import app
+
+    folder = tmp_path / "glue" / "STS-B"
+    folder.mkdir(parents=True)
+    header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore"
+    pairs = [("A man runs.", "A man is running.", 4.6), ("A cat sleeps.", "The sky is blue.", 0.2),
+             ("Two dogs play.", "Dogs are playing.", 4.0), ("He cooks rice.", "She reads a book.", 0.5),
+             ("A girl sings.", "A girl is singing.", 4.8), ("Cars drive fast.", "Birds fly south.", 0.1)]
+    rows = [header] + [f"{i}\tmain\tf\t2012\t{i}\tnone\tnone\t{a}\t{b}\t{s}" for i, (a, b, s) in enumerate(pairs)]
+    (folder / "train.tsv").write_text("\n".join(rows) + "\n")
+    (folder / "dev.tsv").write_text("\n".join(rows[:5]) + "\n")
+    result = CliRunner().invoke(app, ["train", "--task", "glue-stsb", "--data-dir", str(tmp_path / "glue"),
+                                      "--output-dir", str(tmp_path / "out"), "--seq-len", "16", "--max-steps", "2",
+                                      "--batch-size", "3", "--results", str(tmp_path / "runs.jsonl"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    stored = load(tmp_path / "runs.jsonl")
+    assert set(stored["metric"]) == {"pearson", "spearman"} and (stored["task"] == "STS-B").all()
+    model, _, meta = load_checkpoint(tmp_path / "out" / "fine-tune")
+    assert model.config.num_labels == 1 and model.config.problem_type == "regression"
+    assert stored["data_source"].iloc[0].endswith("dev.tsv")

@@ -76,3 +76,27 @@ def test_run_ids_follow_the_specification():
     spec = {"kind": "train", "task": "bbc-news", "seed": 0}
     assert records.run_id(spec) == records.run_id(dict(reversed(list(spec.items()))))
     assert records.run_id(spec) != records.run_id(dict(spec, seed=1))
+
+
+def test_the_best_evaluation_is_restored_and_a_search_keeps_its_last():
+    from types import SimpleNamespace
+
+    from fcabench.training.trainer import BestEpochCallback
+
+    def run(keep):
+        model = tiny_model()
+        callback = BestEpochCallback("accuracy", keep=keep)
+        states = {}
+        for epoch, score in [(1, 60.0), (2, 80.0), (3, 70.0)]:
+            with torch.no_grad():
+                model.classifier.bias.fill_(epoch)
+            states[epoch] = model.classifier.bias.clone()
+            callback.on_evaluate(None, SimpleNamespace(epoch=epoch, global_step=10 * epoch), None,
+                                 metrics={"eval_accuracy": score}, model=model)
+        callback.on_train_end(None, None, None, model=model)
+        return model.classifier.bias, callback
+
+    best, callback = run("best")
+    assert float(best[0]) == 2.0 and "epoch 2" in callback.description() and "3 evaluation" in callback.description()
+    last, callback = run("last")
+    assert float(last[0]) == 3.0 and "last evaluation" in callback.description()
