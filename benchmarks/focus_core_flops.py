@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-from pathlib import Path
 
 import torch
 
@@ -22,8 +21,7 @@ from fcabench import methods
 from fcabench.methods.focus_core import compare_conventions
 from fcabench.models import synthetic_batch
 from fcabench.profiler import prepare_model
-
-PUBLISHED = Path(__file__).resolve().parents[2] / "shared/reference/published"
+from fcabench.runs.published import TABLES
 
 
 def published() -> dict:
@@ -31,9 +29,7 @@ def published() -> dict:
     rows = {}
     for name, metric in (("focus_core_t3_efficiency.csv", "flops_relative_to_bert"),
                          ("focus_core_t5_combining_layer.csv", "flops_reduction_factor_vs_bert")):
-        path = PUBLISHED / name
-        if not path.exists():
-            continue
+        path = TABLES / name  # the published tables bundled in the package
         for row in csv.DictReader(path.open()):
             if row["metric"] == metric:
                 rows[(name[11:13], row["method"].split(" ")[0], row["setting"])] = row["value"]

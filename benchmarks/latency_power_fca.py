@@ -21,7 +21,7 @@ from fcabench.models import load_model, synthetic_batch
 
 def halving_schedule(name, n, extra, layers=12):
     """Ratios q^(l+1) with encoder MACs = vanilla / 2, by bisection on q (closed form via the profiler)."""
-    from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
+    from fcabench.flops.closed_form import Shape, encoder_macs_from_units, vanilla_encoder_macs
     from fcabench.models import preset_config
 
     shape = Shape.of(preset_config("bert-base"))
@@ -32,12 +32,13 @@ def halving_schedule(name, n, extra, layers=12):
         q = (low + high) / 2
         ratios = tuple(q ** (l + 1) for l in range(layers))
         config = methods.make_config(name, ratios=ratios, **extra)
-        macs, n_in = 0, n
+        units, n_in = [], n
         for layer in range(layers):  # unit counts an unpadded input of n tokens gets
             fine = min(int(config.counts(torch.tensor([n]), layer, layers)[0]), n_in)
             n_out = fine + min(getattr(config, "clusters", 0), n_in - fine)
-            macs += sum(method.layer_macs(shape, config, layer, n_in, n_out, shape.heads * n_in, n).values())
+            units.append((n_in, n_out, shape.heads * n_in))
             n_in = n_out
+        macs = encoder_macs_from_units(shape, n, units, (method, config))
         low, high = (q, high) if macs < target else (low, q)
     return ratios
 

@@ -31,14 +31,13 @@ import torch
 
 from fcabench import methods
 from fcabench.errors import FcabenchError
-from fcabench.flops.closed_form import Shape, standard_layer_macs
+from fcabench.flops.closed_form import Shape, encoder_macs_from_units
 from fcabench.flops.trace import COMPONENTS, count_by_module, rows_from_counts
-from fcabench.models import CLS_ID, base_model, check_lengths
+from fcabench.models import base_model, check_lengths, vocab_ids
 from fcabench.profiler import head_macs, prepare_model
 
 CONVENTIONS = ("real", "padded")
 QUANTILES = {"p10": 0.10, "p25": 0.25, "median": 0.50, "p75": 0.75, "p90": 0.90}
-SEP_ID = 102  # [SEP] in the bert-base-uncased vocabulary
 
 COLUMNS = [
     "example", "method", "length", "counted_length", "length_convention", "macs", "flops", "tokens_in", "tokens_out",
@@ -137,10 +136,10 @@ def _fast(model, rows: list[list[int]], batch_size: int, width: int | None) -> l
         results = []
         for ids in rows:
             n = width or len(ids)
-            macs = shape.layers * sum(standard_layer_macs(shape, n, n).values()) + outside
+            macs = encoder_macs_from_units(shape, n) + outside
             results.append((macs, [n] * shape.layers, [n] * shape.layers))
         return results
-    method, config = patched
+    method = patched[0]
     results: list = [None] * len(rows)
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # similar lengths together: less padding
     device = next(model.parameters()).device
@@ -165,10 +164,7 @@ def _fast(model, rows: list[list[int]], batch_size: int, width: int | None) -> l
                 t_in = [width if full else t for t, full in zip(t_in, full_in)]
                 t_out = [width if full else t for t, full in zip(t_out, full_out)]
                 k = [shape.heads * t for t in t_in]
-            macs = outside + sum(
-                sum(method.layer_macs(shape, config, layer, t_in[layer], t_out[layer], k[layer], n0).values())
-                for layer in range(shape.layers)
-            )
+            macs = outside + encoder_macs_from_units(shape, n0, zip(t_in, t_out, k), patched)
             results[i] = (macs, t_in, t_out)
     return results
 
@@ -243,15 +239,15 @@ def synthetic_lengths(spec: str, seed: int = 0) -> list[int]:
 def inputs_from_lengths(model, lengths: Sequence[int], seed: int = 0) -> list[list[int]]:
     """Random token ids of the given lengths: [CLS] first, [SEP] last, ordinary vocabulary between."""
     vocab = base_model(model).config.vocab_size
-    cls_id, sep_id = (CLS_ID, SEP_ID) if vocab > SEP_ID else (1, 2)
+    ids = vocab_ids(vocab)
     low = min(1000, vocab // 2)  # above the special tokens of the uncased vocabularies
     generator = torch.Generator().manual_seed(seed)
     rows = []
     for n in lengths:
         row = torch.randint(low, vocab, (int(n),), generator=generator)
-        row[0] = cls_id
+        row[0] = ids.cls
         if n >= 2:
-            row[-1] = sep_id
+            row[-1] = ids.sep
         rows.append(row.tolist())
     return rows
 

@@ -8,6 +8,7 @@ random weights, initialised quickly and reproducibly.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,7 +22,34 @@ PRESETS: dict[str, dict] = {
     "bert-large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
 }
 
-CLS_ID = 101  # [CLS] in the bert-base-uncased vocabulary
+# Special-token ids of the uncased BERT vocabulary (bert-base-uncased, bert-large-uncased); the cased
+# vocabularies give these four the same ids.
+UNK_ID = 100  # [UNK]
+CLS_ID = 101  # [CLS]
+SEP_ID = 102  # [SEP]
+MASK_ID = 103  # [MASK]
+SPECIAL_IDS = (CLS_ID, SEP_ID, MASK_ID, UNK_ID)  # the ids a method may be told never to drop
+
+# A vocabulary too small to hold those ids (the tests' tiny models) uses these instead.
+SMALL_VOCAB_CLS_ID = 1
+SMALL_VOCAB_SEP_ID = 2
+
+
+@dataclass(frozen=True)
+class VocabIds:
+    cls: int
+    sep: int
+    mask: int
+
+
+def vocab_ids(vocab_size: int) -> VocabIds:
+    """[CLS], [SEP] and [MASK] of a vocabulary of ``vocab_size`` ids: BERT's uncased ids where the vocabulary
+    holds them, else [CLS] 1, [SEP] 2 and [MASK] the last id."""
+    return VocabIds(
+        cls=CLS_ID if vocab_size > CLS_ID else SMALL_VOCAB_CLS_ID,
+        sep=SEP_ID if vocab_size > SEP_ID else SMALL_VOCAB_SEP_ID,
+        mask=MASK_ID if vocab_size > MASK_ID else vocab_size - 1,
+    )
 
 HEADS = {"base": BertModel, "sequence-classification": BertForSequenceClassification}
 
@@ -148,6 +176,6 @@ def synthetic_batch(model: torch.nn.Module, seq_len: int, batch_size: int = 1, s
     generator = torch.Generator().manual_seed(seed)
     low = min(1000, config.vocab_size // 2)  # above the special tokens of the uncased vocabularies
     row = torch.randint(low, config.vocab_size, (1, seq_len), generator=generator)
-    row[:, 0] = CLS_ID if config.vocab_size > CLS_ID else 1
+    row[:, 0] = vocab_ids(config.vocab_size).cls
     ids = row.expand(batch_size, -1).contiguous().to(device)
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from fcabench import methods
-from fcabench.flops.closed_form import Shape, outside_macs, standard_layer_macs
+from fcabench.flops.closed_form import Shape, layer_macs_from_units, outside_macs
 from fcabench.flops.trace import COMPONENTS, count_by_module, rows_from_counts
 from fcabench.models import PRESETS, base_model, check_lengths, load_model, synthetic_batch
 
@@ -106,17 +106,10 @@ def closed_form_table(model, seq_len: int, units: Iterable[tuple[int, int, int]]
     by a patched model (``methods.unit_record(model).example(i)``); default: an unpatched model on
     ``seq_len`` tokens.
     """
-    bert = base_model(model)
-    shape = Shape.of(bert.config)
     patched = methods.applied(model)
-    units = list(units) if units is not None else [(seq_len, seq_len, shape.heads * seq_len)] * shape.layers
     rows = [dict(module="embeddings", layer=None)]
-    for layer, (n_in, n_out, keys) in enumerate(units):
-        if patched:
-            macs = patched[0].layer_macs(shape, patched[1], layer, n_in, n_out, keys, seq_len)
-        else:
-            macs = standard_layer_macs(shape, n_in, n_out, keys)
-        rows.append(dict(module=f"encoder.layer.{layer}", layer=layer, tokens_in=n_in, tokens_out=n_out, **macs))
+    for row in layer_macs_from_units(Shape.of(base_model(model).config), seq_len, units, patched):
+        rows.append(dict(module=f"encoder.layer.{row['layer']}", **row))
     for name, macs in head_macs(model).items():
         if name != "embeddings":
             rows.append(dict(module=name, layer=None, macs_other=macs))

@@ -46,11 +46,10 @@ def patched(model, **options):
     return model
 
 
-@pytest.mark.parametrize("attn", ["sdpa", "eager"])
-@pytest.mark.parametrize("variant", ["P", "PF", "PFC"])
-def test_no_reduction_equals_vanilla(attn, variant, padded):
+@pytest.mark.parametrize("variant", ["P", "PFC"])  # the contract suite checks PF, with SDPA and eager
+def test_no_reduction_equals_vanilla(variant, padded):
     ids, mask = padded
-    model = tiny(attn=attn)
+    model = tiny()
     reference = model(input_ids=ids, attention_mask=mask).logits
     focus = patched(model, variant=variant, keep_ratio=1.0, num_combine_tokens=0)
     out = focus(input_ids=ids, attention_mask=mask).logits
@@ -110,7 +109,7 @@ def test_combining_output_shape_and_mean_pooler(padded):
     assert record.tokens_out[0].tolist() == [45, 45, 5, 5]
 
 
-@pytest.mark.parametrize("variant", ["PF", "C", "PFC"])
+@pytest.mark.parametrize("variant", ["PF", "C"])  # the contract suite checks PFC
 def test_padded_batch_equals_each_example_alone(variant, padded):
     ids, mask = padded
     model = patched(tiny(layers=4), variant=variant, keep_ratio=0.7, combine_layer=3)
@@ -123,30 +122,7 @@ def test_padded_batch_equals_each_example_alone(variant, padded):
         assert methods.unit_record(model).example(0) == batch_units.example(i)
 
 
-def test_training_reduces_loss_and_reaches_the_combining_module():
-    model = patched(tiny(layers=4, seed=2), variant="PFC", combine_layer=3, keep_ratio=0.8).train()
-    generator = torch.Generator().manual_seed(3)
-    ids = torch.randint(5, 99, (8, 24), generator=generator)
-    labels = torch.randint(0, 3, (8,), generator=generator)
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for step in range(8):
-        torch.manual_seed(step)
-        loss = model(input_ids=ids, labels=labels).loss
-        optimiser.zero_grad()
-        loss.backward()
-        if step == 0:
-            combine = model.bert.encoder.layer[2].combine
-            for name in ("query", "key", "value", "out"):
-                grad = getattr(combine, name).weight.grad
-                assert grad is not None and grad.abs().sum() > 0, name
-            assert model.bert.encoder.combination_tokens.grad.abs().sum() > 0
-        optimiser.step()
-        losses.append(loss.item())
-    assert sum(losses[-3:]) / 3 < losses[0]
-
-
-@pytest.mark.parametrize("variant", ["P", "PF", "C", "PFC"])
+@pytest.mark.parametrize("variant", ["P", "PF", "C"])  # the contract suite checks PFC
 def test_traced_macs_equal_closed_form(variant):
     model = patched(tiny(layers=4), variant=variant, keep_ratio=0.7, combine_layer=3)
     traced = fcabench.profile(model, seq_len=30)

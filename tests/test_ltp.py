@@ -40,23 +40,19 @@ def batch():
     return ids, mask
 
 
+def tiny_model_4(seed: int = 0):
+    from tests.conftest import tiny_model
+
+    return tiny_model(layers=4, seed=seed)
+
+
 def patched(model, **options):
     return methods.apply(copy.deepcopy(model), "ltp", **options)
 
 
-def test_thresholds_at_minus_infinity_equal_vanilla(vanilla, batch):
+def test_padded_batch_equals_each_example_alone_with_steep_thresholds(vanilla, batch):
     ids, mask = batch
-    model = patched(vanilla, thresholds=(-INF,) * 4)
-    out = model(input_ids=ids, attention_mask=mask)
-    ref = vanilla(input_ids=ids, attention_mask=mask)
-    torch.testing.assert_close(out.logits, ref.logits, atol=1e-5, rtol=1e-5)
-    assert methods.unit_record(model).tokens_out.tolist() == [[14] * 4, [10] * 4, [6] * 4, [14] * 4]
-
-
-@pytest.mark.parametrize("schedule", [None, STEEP])
-def test_padded_batch_equals_each_example_alone(vanilla, batch, schedule):
-    ids, mask = batch
-    model = patched(vanilla, thresholds=schedule)
+    model = patched(vanilla, thresholds=STEEP)
     out = model(input_ids=ids, attention_mask=mask)
     record = methods.unit_record(model)
     for i in range(4):
@@ -107,7 +103,7 @@ def test_soft_mask_passes_gradients_to_thresholds(vanilla, batch):
     assert record.tokens_out.tolist() == [[14] * 4, [10] * 4, [6] * 4, [14] * 4]  # soft: nothing removed
     assert (would_keep(model) < mask.sum(dim=1, keepdim=True)).any()
     penalty = ltp_penalty(model)
-    assert 0 < float(penalty.detach()) <= 0.1 * 4
+    assert 0 < float(penalty.detach()) <= LTPConfig().penalty_weight * 4  # one mean mask <= 1 per layer
     (out.logits.square().sum() + penalty).backward()
     grads = [layer.threshold.grad for layer in model.bert.encoder.layer]
     assert all(g is not None and torch.isfinite(g) for g in grads)
@@ -131,18 +127,40 @@ def test_soft_mode_in_eval_and_hard_mode_in_training(vanilla, batch):
     assert thresholds(hard) == pytest.approx(STEEP)  # float32 parameters
 
 
-@pytest.mark.parametrize("protect", [True, False])
-def test_cls_protection_and_at_least_one_unit(vanilla, batch, protect):
+def test_cls_protection_keeps_cls_and_at_least_one_unit_survives(vanilla, batch):
     ids, mask = batch
-    model = patched(vanilla, thresholds=(100.0,) * 4, protect_cls=protect)
-    out = model.bert(input_ids=ids, attention_mask=mask)
-    assert methods.unit_record(model).tokens_out.tolist() == [[1] * 4] * 4
-    assert out.last_hidden_state.shape[1] == 1
-    first = model.bert.encoder.layer[0]
-    assert first.threshold.requires_grad
-    if protect:  # the one survivor is [CLS]
-        ref = patched(vanilla, thresholds=(100.0,) * 4)
-        torch.testing.assert_close(ref.bert(input_ids=ids, attention_mask=mask).last_hidden_state, out.last_hidden_state)
+    reference = vanilla.bert(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[1]
+    first_layer = {}
+    for protect in (True, False):
+        model = patched(vanilla, thresholds=(100.0,) * 4, protect_cls=protect)  # no unit reaches theta
+        model.bert.encoder.layer[0].register_forward_hook(
+            lambda module, args, output, protect=protect: first_layer.update({protect: output[0]}))
+        out = model.bert(input_ids=ids, attention_mask=mask)
+        assert methods.unit_record(model).tokens_out.tolist() == [[1] * 4] * 4  # the best unit survives
+        assert out.last_hidden_state.shape[1] == 1
+    # layer 0 computes every unit before it prunes, so the survivor is vanilla's state of that unit
+    torch.testing.assert_close(first_layer[True][:, 0], reference[:, 0], atol=1e-5, rtol=1e-5)  # [CLS]
+    survivors = [any(torch.allclose(first_layer[False][b, 0], reference[b, j], atol=1e-5) for j in range(1, 14))
+                 for b in range(4)]
+    assert any(survivors)  # unprotected, the best-scoring unit survives, and for some input it is not [CLS]
+
+
+def test_default_penalty_trains_a_small_task_where_a_tenfold_one_collapses_to_cls():
+    from tests.test_method_contract import learnable_task, train_stage
+
+    kept = {}
+    for weight in (None, 0.1):
+        options = {} if weight is None else {"penalty_weight": weight}
+        model = methods.apply(tiny_model_4(seed=1).train(), "ltp", mode="soft", **options)
+        losses = train_stage(model, steps=40)
+        ids, mask, _ = learnable_task()
+        model(input_ids=ids, attention_mask=mask)
+        kept[weight] = (losses, would_keep(model).float().mean(dim=0))
+    losses, default_kept = kept[None]
+    assert losses[-1] < 0.3 * losses[0]
+    assert (default_kept > 1).all()  # every layer keeps more than [CLS] on average
+    losses, heavy_kept = kept[0.1]
+    assert (heavy_kept[1:] == 1).all() and losses[-1] > 2 * kept[None][0][-1]  # [CLS] alone after layer 1
 
 
 def test_raw_scores_option(vanilla, batch):

@@ -11,13 +11,16 @@ import pytest  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 import fcabench.runs as runs  # noqa: E402
+from fcabench.runs.published import TABLES  # noqa: E402
 from fcabench.cli.plot import app  # noqa: E402
 from fcabench.errors import FcabenchError  # noqa: E402
 from fcabench.plots import plot_layers, plot_pareto, plot_tokens, save_figure, tradeoff_points  # noqa: E402
 from fcabench.plots.style import METHOD_STYLES, method_style  # noqa: E402
+from fcabench.plots.tradeoff import CLAIM_LABEL, FRONT_LABEL, REFERENCE_LABEL  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-BUNDLED = REPO / "results" / "published.jsonl"
+KEYS = {FRONT_LABEL, REFERENCE_LABEL, CLAIM_LABEL}  # legend entries that explain the drawing, not a method
+
+BUNDLED = TABLES  # the published tables bundled in the package, read as runs
 UNIT_MARKERS = ("(%)", "(×", "(G", "relative to", "(M)", "(tokens")
 
 
@@ -27,7 +30,7 @@ def published():
 
 
 def closed_form_profile(method: str, tokens: list[int], d: int = 768) -> pd.DataFrame:
-    """A profile like fcabench.profile's, from FLOPS.md: layer l runs attention on n_l units and its FFN on
+    """A profile like fcabench.profile's, from docs/counting.md: layer l runs attention on n_l units and its FFN on
     n_{l+1} (PoWER-BERT placement), so the MACs are known without tracing anything."""
     rows = [dict(module="embeddings", layer=pd.NA, tokens_in=pd.NA, macs_attn_proj=0, macs_attn_matmul=0,
                  macs_ffn=0, macs_method=0, macs_other=0)]
@@ -72,7 +75,7 @@ def test_pareto_figure_files_units_and_legend(tmp_path, published, x):
         methods = sorted(points["method"].unique())
         labels = legend_labels(fig)
         # One legend entry per method drawn (plus the front), in each method's fixed label.
-        assert sorted(l for l in labels if l != "Pareto front") == sorted(method_style(m).label for m in methods)
+        assert sorted(l for l in labels if l not in KEYS) == sorted(method_style(m).label for m in methods)
         assert len(labels) == len(set(labels))
         visible = [ax for ax in fig.axes if ax.get_visible()]
         assert len(visible) == points["facet"].nunique()
@@ -92,7 +95,7 @@ def test_each_method_keeps_its_colour_in_every_figure(published):
         fig = plot_pareto(published, x=x)
         for legend in fig.legends:
             for handle, text in zip(legend.legend_handles, legend.get_texts()):
-                if text.get_text() != "Pareto front":
+                if text.get_text() not in KEYS:
                     colours.setdefault(text.get_text(), set()).add(matplotlib.colors.to_hex(handle.get_color()))
         plt.close(fig)
     assert all(len(c) == 1 for c in colours.values())
@@ -129,7 +132,7 @@ def test_layers_figure_stacks_components_per_layer(tmp_path):
         assert legend_labels(fig) == ["Attention projections (Q, K, V, O)", "Attention scores + context", "FFN"]
         ffn = heights[24:36]  # stacking order: projections, scores + context, FFN
         assert ffn[3] == pytest.approx(ffn[2] / 2) and ffn[7] == pytest.approx(ffn[6] / 2)
-        assert ffn[2] == pytest.approx(8 * 128 * 768**2 / 1e6)  # FLOPS.md: FFN = 8 n d^2, axis in M
+        assert ffn[2] == pytest.approx(8 * 128 * 768**2 / 1e6)  # docs/counting.md: FFN = 8 n d^2, axis in M
         ratio = POWER["macs"].sum() / VANILLA["macs"].sum()
         assert f"{ratio:.2f}× vanilla" in right.get_title()
         assert_figure_files(fig, tmp_path, "layers")
@@ -137,11 +140,13 @@ def test_layers_figure_stacks_components_per_layer(tmp_path):
         plt.close(fig)
 
 
-def test_tokens_figure_one_line_per_method(tmp_path):
+def test_tokens_figure_one_step_line_per_method(tmp_path):
     ax = plot_tokens([VANILLA, POWER])
     try:
         assert [line.get_ydata().tolist() for line in ax.get_lines()] == [[128] * 12, [128] * 4 + [64] * 4 + [32] * 4]
-        assert [t.get_text() for t in ax.get_legend().get_texts()] == [method_style("vanilla").label, "PoWER-BERT"]
+        assert all(line.get_drawstyle() == "steps-mid" for line in ax.get_lines())  # constant within a layer
+        assert legend_labels(ax.figure) == [method_style("vanilla").label, "PoWER-BERT"]
+        assert ax.get_legend() is None  # the legend sits below the axes, never on the lines
         assert "Units" in ax.get_ylabel()
         assert_figure_files(ax.figure, tmp_path, "tokens")
     finally:

@@ -1,6 +1,5 @@
 """PoWER-BERT and FCA: real removal, vanilla when keeping everything, exact closed-form FLOPs."""
 
-import copy
 
 import pytest
 import torch
@@ -8,7 +7,10 @@ import torch
 import fcabench
 from fcabench import methods
 from fcabench.errors import FcabenchError
-from fcabench.methods.power_bert import derive_retention, soft_extract_penalty
+from fcabench.methods import ops
+from fcabench.methods.attention import AttentionStats
+from fcabench.methods.base import ForwardState
+from fcabench.methods.power_bert import PowerBertConfig, derive_retention, soft_extract_penalty
 from fcabench.profiler import prepare_model
 from tests.conftest import padded_batch, tiny_model
 
@@ -19,18 +21,11 @@ def logits(model, ids, mask=None):
     return model(input_ids=ids, attention_mask=mask).logits
 
 
-@pytest.mark.parametrize("name", ["vanilla", "power-bert", "fca"])
-def test_keeping_everything_equals_vanilla(name, attn):
-    reference = tiny_model(attn=attn)
-    patched = methods.apply(copy.deepcopy(reference), name, **({} if name == "vanilla" else {"retention": (12, 12)}))
-    ids, mask = padded_batch([12, 9, 5])
-    torch.testing.assert_close(logits(patched, ids, mask), logits(reference, ids, mask), atol=1e-5, rtol=0)
-
-
-@pytest.mark.parametrize("name, options", [("power-bert", dict(retention=(5, 3))), ("fca", dict(retention=(5, 3), clusters=2)),
-                                           ("fca", dict(ratios=(0.6, 0.3), clusters=1))])
-def test_padded_batch_equals_each_example_alone(name, options, attn):
-    model = methods.apply(tiny_model(attn=attn), name, **options)
+@pytest.mark.parametrize("options", [dict(retention=(5, 3), clusters=2, aggregation="official"),
+                                     dict(retention=(5, 3), clusters=3, official_off_by_one=True),
+                                     dict(ratios=(0.6, 0.3), clusters=1, aggregation="mean")])
+def test_fca_variants_give_each_example_in_a_padded_batch_what_it_gets_alone(options):
+    model = methods.apply(tiny_model(), "fca", **options)
     lengths = [12, 9, 6]
     ids, mask = padded_batch(lengths)
     batched = logits(model, ids, mask)
@@ -63,6 +58,9 @@ def test_fca_with_fewer_tail_units_than_clusters_makes_no_empty_cluster():
     model = methods.apply(tiny_model(layers=2), "fca", retention=(10, 10), clusters=5)
     model(input_ids=padded_batch([12])[0])
     assert methods.unit_record(model).tokens_out[0].tolist() == [12, 12]  # 10 fine + 2 single-unit clusters
+    official = methods.apply(tiny_model(layers=2), "fca", retention=(10, 10), clusters=5, aggregation="official")
+    official(input_ids=padded_batch([12])[0])
+    assert methods.unit_record(official).tokens_out[0].tolist() == [15, 15]  # always k clusters, as the code
 
 
 def test_removed_units_reduce_the_traced_macs():
@@ -81,11 +79,13 @@ def assert_traced_equals_closed_form(model, seq_len):
     return traced
 
 
-@pytest.mark.parametrize("options", [dict(retention=(9, 6, 6, 2)), dict(ratios=(0.8, 0.5, 0.5, 0.25)), dict(retention=(9, 6, 6, 2), clusters=3),
-                                     dict(retention=(9, 6, 6, 2), clusters=1, aggregation="mean")])
-def test_profiled_macs_equal_the_closed_form_on_the_tiny_config(options, attn):
+@pytest.mark.parametrize("options", [dict(retention=(9, 6, 6, 2)), dict(retention=(9, 6, 6, 2), clusters=3),
+                                     dict(retention=(9, 6, 6, 2), clusters=1, aggregation="mean"),
+                                     dict(retention=(9, 6, 6, 2), clusters=5, aggregation="official"),
+                                     dict(retention=(9, 6, 6, 2), clusters=5, official_off_by_one=True)])
+def test_profiled_macs_equal_the_closed_form_for_fca_variants(options):
     name = "fca" if "clusters" in options else "power-bert"
-    model = methods.apply(tiny_model(layers=4, attn=attn), name, **options)
+    model = methods.apply(tiny_model(layers=4), name, **options)
     traced = assert_traced_equals_closed_form(model, 12)
     if name == "fca":
         assert (traced.loc[traced["layer"].notna(), "macs_method"] > 0).all()  # pooling has its own column
@@ -107,7 +107,7 @@ def test_bert_base_with_the_official_cola_configuration():
         n_in = k + min(5, n_in - k)
     assert fcabench.encoder_macs(traced) == expected
     vanilla = 12 * (12 * 64 * 768**2 + 2 * 64**2 * 768)
-    assert round(vanilla / expected, 2) == 1.76  # METHODS.md's worked example for 5 clusters
+    assert round(vanilla / expected, 2) == 1.76  # docs/methods.md's worked example for 5 clusters
 
 
 def test_real_minilm_checkpoint_patches_runs_and_profiles(minilm_path):
@@ -118,14 +118,6 @@ def test_real_minilm_checkpoint_patches_runs_and_profiles(minilm_path):
     assert torch.isfinite(out.last_hidden_state).all()
     assert methods.unit_record(model).tokens_out[:, -1].tolist() == [12 + 2, 8 + 2]
     assert_traced_equals_closed_form(model, 48)
-
-
-def test_training_mode_runs_and_backpropagates():
-    model = methods.apply(tiny_model(layers=2), "fca", retention=(8, 5), clusters=2).train()
-    ids, mask = padded_batch([12, 7])
-    loss = model(input_ids=ids, attention_mask=mask, labels=torch.tensor([0, 2])).loss
-    loss.backward()
-    assert model.bert.encoder.layer[0].attention.self.query.weight.grad.abs().sum() > 0
 
 
 def test_soft_extraction_learns_a_non_increasing_configuration():
@@ -145,10 +137,7 @@ def test_soft_extraction_learns_a_non_increasing_configuration():
     methods.apply(tiny_model(layers=3), "power-bert", retention=retention)  # usable for hard extraction
 
 
-def test_registry_lists_methods_and_rejects_bad_names_and_options():
-    assert {"vanilla", "power-bert", "fca"} <= set(methods.names())
-    with pytest.raises(FcabenchError, match="unknown method .fcb.; methods: vanilla, fca, focus-core, ltp, power-bert"):
-        methods.apply(tiny_model(), "fcb")
+def test_unknown_options_name_the_valid_ones():
     with pytest.raises(FcabenchError, match="valid options: retention, ratios, soft_length, soft_lambda, soft_lr, clusters, aggregation"):
         methods.apply(tiny_model(), "fca", cluster=3)
 
@@ -180,3 +169,85 @@ def test_patching_twice_is_refused():
     model = methods.apply(tiny_model(), "vanilla")
     with pytest.raises(FcabenchError, match="already patched"):
         methods.apply(model, "fca")
+
+
+def test_official_pooling_matches_a_hand_computed_example():
+    units = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [2.0, 2.0], [4.0, 0.0], [9.0, 9.0], [9.0, 9.0]],
+                          [[1.0, 1.0], [2.0, 0.0], [0.0, 2.0], [3.0, 3.0], [1.0, 0.0], [0.0, 1.0]]])
+    valid = torch.tensor([[True] * 4 + [False] * 2, [True] * 6])
+    weights = torch.tensor([[0.1, 0.2, 0.3, 0.4, 0.0, 0.0], [0.1, 0.1, 0.2, 0.2, 0.3, 0.1]])
+    pooled, pooled_keep = ops.pool_official(units, valid, weights, chunks=3)
+    # T = 4, k = 3: padded by 3 - 1 = 2 to 6, chunks of 2: (u0 u1) (u2 u3) (pad pad)
+    first = [[0.05, 0.1], [1.1, 0.3], [0.0, 0.0]]
+    # T = 6, k = 3: a multiple of k, padded by 3 to 9, chunks of 3: (u0 u1 u2) (u3 u4 u5) (pad pad pad)
+    second = [[(0.1 + 0.2) / 3, (0.1 + 0.4) / 3], [(0.6 + 0.3) / 3, (0.6 + 0.1) / 3], [0.0, 0.0]]
+    torch.testing.assert_close(pooled, torch.tensor([first, second]))
+    assert pooled_keep.tolist() == [[True] * 3] * 2  # always k clusters, mask bit 1
+
+
+def test_weighted_pooling_matches_a_hand_computed_example():
+    units = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [2.0, 2.0], [4.0, 0.0], [9.0, 9.0]]])
+    valid = torch.tensor([[True, True, True, True, False]])
+    weights = torch.tensor([[0.1, 0.3, 0.2, 0.4, 0.0]])
+    pooled, pooled_keep = ops.pool_chunks(units, valid, weights, chunks=2)
+    expected = [[[0.1 / 0.4, 0.3 / 0.4], [(0.4 + 1.6) / 0.6, 0.4 / 0.6]]]  # sum(w x) / sum(w) per chunk
+    torch.testing.assert_close(pooled, torch.tensor(expected))
+    assert pooled_keep.tolist() == [[True, True]]
+
+
+@pytest.mark.parametrize("off_by_one", [False, True])
+def test_fca_layer_appends_the_official_clusters_of_its_tail(off_by_one):
+    """One layer's reduce on chosen scores: fine units, the tail's softmax weights, official clusters."""
+    model = methods.apply(tiny_model(layers=2), "fca", retention=(4, 4), clusters=2, aggregation="official",
+                          official_off_by_one=off_by_one)
+    layer = model.bert.encoder.layer[0]
+    hidden = torch.randn(1, 8, 32, generator=torch.Generator().manual_seed(0))
+    keep = torch.ones(1, 8, dtype=torch.bool)
+    received = torch.tensor([[5.0, 0.1, 0.9, 0.3, 0.8, 0.2, 0.7, 0.4]]).expand(4, -1)[None]  # same in every head
+    stats = AttentionStats(received=received, self_prob=torch.zeros(1, 4, 8))
+    state = ForwardState()
+    state.begin(keep, num_layers=2, heads=4)
+    out, out_keep = layer.reduce(hidden, keep, stats, state)
+    fine = [0, 2, 4] if off_by_one else [0, 2, 4, 6]  # top 4 by score: 0 ([CLS]), 2, 4, 6; rank 3 is unit 6
+    tail = [1, 3, 5, 7]  # all but the top 4, in position order
+    w = torch.tensor([0.1, 0.3, 0.2, 0.4]).softmax(dim=0)
+    # T = 4, k = 2: padded by 2 to 6, chunks of 3: (t0 t1 t2) (t3 pad pad)
+    clusters = torch.stack([(w[0] * hidden[0, 1] + w[1] * hidden[0, 3] + w[2] * hidden[0, 5]) / 3,
+                            w[3] * hidden[0, 7] / 3])
+    torch.testing.assert_close(out[0], torch.cat([hidden[0, fine], clusters]))
+    assert out_keep.tolist() == [[True] * (len(fine) + 2)]
+
+
+def test_soft_extraction_weights_are_projected_after_each_step_not_clamped_in_the_forward_pass():
+    model = methods.apply(tiny_model(layers=2).train(), "power-bert", soft_extract=True, soft_length=12)
+    method, _ = methods.applied(model)
+    weights = [layer.rank_weights for layer in model.bert.encoder.layer]
+    with torch.no_grad():
+        weights[0][:] = 1.5  # out of range: a clamp in the forward pass would give it no gradient
+    ids, mask = padded_batch([12, 10])
+    loss = model(input_ids=ids, attention_mask=mask, labels=torch.tensor([0, 1])).loss + method.loss_term(model)
+    loss.backward()
+    assert (weights[0].grad[:10] != 0).all()  # every rank the inputs use gets a gradient
+    method.after_step(model)
+    assert all(float(w.detach().min()) >= 0 and float(w.detach().max()) <= 1 for w in weights)
+    assert method.parameter_groups(model)[0]["lr"] == methods.applied(model)[1].soft_lr
+
+
+def test_an_input_longer_than_soft_length_is_a_clear_error():
+    model = methods.apply(tiny_model(layers=2), "power-bert", soft_extract=True, soft_length=8)
+    with pytest.raises(FcabenchError, match="soft_length"):
+        model(input_ids=padded_batch([12])[0])
+
+
+def test_fca_trains_in_the_official_three_stages_with_the_searched_retention():
+    stages = methods.get("fca").stages(methods.make_config("fca", ratios=(0.5, 0.5), clusters=5))
+    assert [s.name for s in stages] == ["fine-tune", "search", "retrain"]
+    assert stages[0].config is None and stages[1].derive and stages[2].config is methods.DERIVED
+    assert stages[1].config == PowerBertConfig(soft_extract=True)  # PoWER-BERT's soft extraction searches
+    search = methods.apply(tiny_model(layers=2), stages[1].config)
+    for k, layer in zip((7.6, 3.2), search.bert.encoder.layer):
+        with torch.no_grad():
+            layer.rank_weights[:] = 0
+            layer.rank_weights[:10] = k / 10
+    derived = methods.get("fca").derive_config(search, methods.make_config("fca", ratios=(0.5, 0.5), clusters=5))
+    assert derived == methods.make_config("fca", retention=(7, 3), clusters=5)  # int(sum W), ratios dropped

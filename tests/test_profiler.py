@@ -11,11 +11,11 @@ from tests.conftest import tiny_model
 
 
 def bert_base_encoder_macs(n: int, d: int = 768, layers: int = 12) -> int:
-    """FLOPS.md: 12 n d^2 + 2 n^2 d per layer."""
+    """docs/counting.md: 12 n d^2 + 2 n^2 d per layer."""
     return layers * (12 * n * d * d + 2 * n * n * d)
 
 
-# FLOPS.md's table, copied as printed: the closed form above must reproduce it.
+# docs/counting.md's table of BERT-base encoder MACs: the closed form above must reproduce it.
 PRINTED = {64: 5_511_315_456, 128: 11_173_625_856, 256: 22_951_231_488, 384: 35_332_816_896, 512: 48_318_382_080}
 
 

@@ -1,25 +1,25 @@
-"""The bundled published runs: traceable to the copied tables, normalised by the stated rules."""
+"""The bundled published runs: stored once as the copied tables, normalised by the stated rules when read."""
 
 import csv
 import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import fcabench.runs as runs
-from fcabench.runs.published import convert_folder
+from fcabench.runs.published import TABLES, convert_folder
 from fcabench.runs.reference import bert_base_macs
 
 REPO = Path(__file__).resolve().parents[1]
-TABLES = REPO / "results" / "published"
-BUNDLED = REPO / "results" / "published.jsonl"
-PACKAGED = REPO / "fcabench" / "data" / "published_runs.jsonl"
+FOCUS_NAMES = {"variant", "keep_ratio", "combine_layer", "num_combine_tokens"}
 
 
 @pytest.fixture(scope="module")
 def published():
-    return runs.load(BUNDLED)
+    return runs.load(TABLES)
 
 
 def source_rows(name):
@@ -27,14 +27,51 @@ def source_rows(name):
         return list(csv.DictReader(handle))
 
 
-def test_bundled_runs_are_exactly_what_the_copied_tables_convert_to():
+def test_the_tables_are_the_only_stored_copy_and_live_inside_the_package():
+    assert TABLES.is_relative_to(REPO / "fcabench") and len(list(TABLES.glob("*.csv"))) == 17
+    assert not list((REPO / "fcabench" / "data").glob("*.jsonl"))
+    assert not list((REPO / "results").rglob("published*"))
+
+
+def test_default_load_gives_the_converted_tables_then_the_checkout_runs(published):
     converted, _ = convert_folder(TABLES)
-    stored = [json.loads(line) for line in BUNDLED.read_text().splitlines()]
-    assert stored == [runs.validate_record(dataclasses.asdict(r)) for r in converted]
+    default = runs.load()
+    assert len(published) == len(converted) == 272
+    bundled = default[default["store_file"].str.startswith(str(TABLES))].drop(columns=["store_file", "store_line"])
+    assert bundled.reset_index(drop=True).equals(runs.store.to_frame(
+        [runs.validate_record(dataclasses.asdict(r)) for r in converted]))
+    assert published["store_line"].isna().all()
+    assert (published["store_file"].map(lambda f: Path(f).name) == published["source_file"]).all()
 
 
-def test_the_package_copy_matches_the_repository_copy():
-    assert PACKAGED.read_bytes() == BUNDLED.read_bytes()
+def test_published_rows_load_from_an_installed_package_without_the_checkout(tmp_path):
+    """The wheel's layout: the package alone, no results/ beside it."""
+    import shutil
+
+    shutil.copytree(REPO / "fcabench", tmp_path / "fcabench", ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("import fcabench.runs as r; df = r.load(); print(len(df), r.default_results_dir(), "
+            "df.loc[df.run_id == 'powerbert-glue-test-cola-power-bert', 'score'].item())")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(tmp_path), "PATH": ""})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["272", "None", "52.3"]
+
+
+def test_one_name_for_the_unreduced_model():
+    assert "bert-base" not in set(runs.load(TABLES)["method"])
+
+
+def test_focus_core_configs_use_the_config_dataclass_field_names(published):
+    from fcabench.methods.focus_core import FocusCoreConfig
+
+    fields = {f.name for f in dataclasses.fields(FocusCoreConfig)}
+    configs = [json.loads(c) for c in published.loc[published["method"] == "focus-core", "method_config"]]
+    used = set().union(*configs)
+    assert FOCUS_NAMES <= used  # every table's setting is named
+    assert used - fields == {"inserted_without_replacing"}  # the paper's L11*: inserted, no layer replaced
+    t4 = published[(published["source_file"] == "focus_core_t4_preservation_ratio.csv")
+                   & (published["method"] == "focus-core")]
+    assert sorted(json.loads(c)["keep_ratio"] for c in t4["method_config"]) == [0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
 
 
 def test_every_row_cites_its_source(published):
@@ -59,7 +96,7 @@ def test_powerbert_rows_keep_scores_timings_and_are_wall_clock_only(published):
 
 
 def test_bert_base_references_get_the_closed_form_at_the_task_length(published):
-    ref = published[(published["method"] == "bert-base") & (published["source_file"] == "powerbert_glue_test.csv")]
+    ref = published[(published["method"] == "vanilla") & (published["source_file"] == "powerbert_glue_test.csv")]
     assert len(ref) == 9
     for row in ref.itertuples():
         assert row.macs == bert_base_macs(row.seq_len) and row.flops == 2 * row.macs
@@ -77,7 +114,7 @@ def test_focus_core_table5_reduction_factor_becomes_a_relative_flops(published):
 
 
 def test_table3_ratios_on_an_unstated_dataset_are_kept_as_printed_only(published):
-    t3 = published[(published["source_file"] == "focus_core_t3_efficiency.csv") & (published["method"] != "bert-base")]
+    t3 = published[(published["source_file"] == "focus_core_t3_efficiency.csv") & (published["method"] != "vanilla")]
     assert len(t3) == 9
     assert (t3["normalisation"] == "not-normalisable").all()
     assert t3["flops_rel_bert_base"].isna().all()

@@ -3,18 +3,17 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 import fcabench.runs as runs
+from fcabench.runs.published import TABLES
 from fcabench.cli.runs import app
 from fcabench.errors import FcabenchError
 
-REPO = Path(__file__).resolve().parents[1]
-BUNDLED = REPO / "results" / "published.jsonl"
+BUNDLED = TABLES  # the published tables bundled in the package, read as runs
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +69,9 @@ def test_cli_list_show_import_export(tmp_path):
     assert shown.exit_code == 0 and "latency_ms" in shown.output and "NVIDIA K80" in shown.output
 
     store = tmp_path / "pub.jsonl"
-    imported = cli.invoke(app, ["import", str(REPO / "results" / "published"), "--to", str(store)])
+    imported = cli.invoke(app, ["import", str(TABLES), "--to", str(store)])
     assert imported.exit_code == 0, imported.output
-    assert f"imported {sum(1 for _ in open(BUNDLED))} rows" in imported.output
+    assert f"imported {len(runs.load(TABLES))} rows" in imported.output
     assert "skipped powerbert_hparams.csv" in imported.output
 
     table = tmp_path / "t.tex"

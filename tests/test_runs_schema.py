@@ -17,7 +17,7 @@ def measured(**changes):
     return record
 
 
-# FLOPS.md, "Closed form for one encoder layer": BERT-base encoder MACs by length (a cited table).
+# docs/counting.md, "The closed form of one encoder layer": BERT-base encoder MACs by length (a cited table).
 @pytest.mark.parametrize("n, macs", [(64, 5_511_315_456), (128, 11_173_625_856), (256, 22_951_231_488),
                                      (384, 35_332_816_896), (512, 48_318_382_080)])
 def test_bert_base_reference_matches_the_published_closed_form(n, macs):

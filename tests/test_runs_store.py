@@ -121,7 +121,56 @@ def test_provenance_is_filled_in_automatically():
     assert record["flops_rel_bert_base"] == pytest.approx(1.0)
 
 
-def test_default_load_reads_the_bundled_results():
+def test_default_load_reads_the_bundled_tables_and_the_checkout_results(tmp_path, monkeypatch):
+    from fcabench.runs import store
+
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setattr(store, "REPO_RESULTS", results)
+    bundled = runs.load()
+    assert set(bundled["source"]) == {"published", "claim", "derived"}
+    assert bundled["store_file"].str.endswith(".csv").all()
+    runs.append(make_run("mine"), results / "runs.jsonl")
+    both = runs.load()
+    assert len(both) == len(bundled) + 1
+    assert both["run_id"].iloc[-1] == "mine" and both["store_file"].iloc[-1] == str(results / "runs.jsonl")
+
+
+def test_a_stored_copy_of_a_bundled_row_is_not_shown_twice(tmp_path, monkeypatch):
+    from fcabench.runs import store
+    from fcabench.runs.published import TABLES
+
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setattr(store, "REPO_RESULTS", results)
+    report = runs.import_runs(TABLES / "claims_fca.csv", results / "published.jsonl")
+    assert report.added == 1
     df = runs.load()
-    assert set(df["source"]) >= {"published", "claim", "derived"}
-    assert df["store_file"].str.endswith(".jsonl").all()
+    assert (df["source_file"] == "claims_fca.csv").sum() == 1
+    assert df.loc[df["source_file"] == "claims_fca.csv", "store_file"].item().endswith("claims_fca.csv")
+    assert len(runs.load(results)) == 1  # asked for the file itself, the copy is there
+
+
+def old_row(**changes) -> dict:
+    """A published row as older fcabench versions stored it."""
+    return dict(run_id="focus-core-t5-bbc-news-token-combining-l7", method="focus-core", model="bert-base-uncased",
+                task="BBC News", source="published", citation="Focus on the Core", source_note="Table 5",
+                method_config={"combining_layer": 7, "p": 0.9, "combination_tokens": 8}, **changes)
+
+
+def test_old_files_load_with_today_names(tmp_path):
+    store = tmp_path / "old.jsonl"
+    rows = [old_row(), dict(old_row(), run_id="ref", method="bert-base", method_config={})]
+    store.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    df = runs.load(store)
+    assert df["method"].tolist() == ["focus-core", "vanilla"]
+    assert json.loads(df["method_config"].iloc[0]) == {"combine_layer": 7, "keep_ratio": 0.9, "num_combine_tokens": 8}
+    assert store.read_text() == "".join(json.dumps(r) + "\n" for r in rows)  # read, never rewritten
+
+
+def test_new_rows_with_old_names_are_refused(tmp_path):
+    with pytest.raises(FcabenchError, match="'bert-base' is the old name of 'vanilla'"):
+        runs.append(dict(old_row(), method="bert-base", method_config={}), tmp_path / "runs.jsonl")
+    with pytest.raises(FcabenchError, match="'combining_layer' is the old name of 'combine_layer'"):
+        runs.append(old_row(), tmp_path / "runs.jsonl")
+    assert not (tmp_path / "runs.jsonl").exists()

@@ -47,11 +47,9 @@ def test_default_span_scales_the_papers_layers():
     assert TokenDropConfig(span=(1, 3)).span_for(12) == (1, 3)
 
 
-@pytest.mark.parametrize("importance", ["attention", "table"])
-def test_keep_everything_equals_vanilla(vanilla, batch, importance):
+def test_keep_everything_with_an_importance_table_equals_vanilla(vanilla, batch):
     ids, mask = batch
-    table = torch.arange(99, dtype=torch.float) if importance == "table" else None
-    model = patched(vanilla, keep_ratio=1.0, importance=importance, table=table)
+    model = patched(vanilla, keep_ratio=1.0, importance="table", table=torch.arange(99, dtype=torch.float))
     out, ref = model(input_ids=ids, attention_mask=mask), vanilla(input_ids=ids, attention_mask=mask)
     real = mask.bool()
     torch.testing.assert_close(out.last_hidden_state[real], ref.last_hidden_state[real], atol=1e-5, rtol=1e-5)
@@ -69,18 +67,6 @@ def test_output_has_full_length_and_span_runs_on_kept_tokens(vanilla, batch):
     assert record.tokens_in.tolist() == [[12, 12, 6, 12], [9, 9, 5, 9], [5, 5, 3, 5]]
     assert record.tokens_out.tolist() == record.tokens_in.tolist()
     assert record.masks_in[2].shape[1] == 6  # the span's tensors really are shorter
-
-
-def test_padded_batch_equals_each_example_alone(vanilla, batch):
-    ids, mask = batch
-    model = patched(vanilla, keep_ratio=0.4)
-    out = model(input_ids=ids, attention_mask=mask)
-    counts = methods.unit_record(model).tokens_in
-    for i in range(3):
-        n = int(mask[i].sum())
-        alone = model(input_ids=ids[i : i + 1, :n])
-        torch.testing.assert_close(alone.last_hidden_state[0], out.last_hidden_state[i, :n], atol=1e-5, rtol=1e-5)
-        assert methods.unit_record(model).tokens_in[0].tolist() == counts[i].tolist()
 
 
 def test_states_before_the_span_equal_vanilla(vanilla, batch):
@@ -145,14 +131,13 @@ def test_importance_table_built_from_losses_and_loaded_from_a_file(tmp_path):
     assert methods.unit_record(model).tokens_in[:, 1].tolist() == [8] * 4
 
 
-def test_traced_macs_equal_closed_form(vanilla):
+def test_only_the_span_is_cheaper_in_the_traced_count(vanilla):
     model = patched(vanilla, keep_ratio=0.3)
     table = fcabench.profile(model, seq_len=10)
-    closed = fcabench.closed_form_table(model, 10, methods.unit_record(model).example(0))
     assert table["tokens_in"].dropna().tolist() == [10, 10, 3, 10]
-    assert table["macs"].sum() == closed["macs"].sum()
-    assert fcabench.encoder_macs(table) == fcabench.encoder_macs(closed)
-    assert fcabench.encoder_macs(table) < fcabench.encoder_macs(fcabench.profile(vanilla, seq_len=10))
+    full = fcabench.profile(vanilla, seq_len=10).set_index("module")["macs"]
+    saved = full - table.set_index("module")["macs"]
+    assert saved.loc["encoder.layer.2"] > 0 and saved.drop("encoder.layer.2").abs().sum() == 0
 
 
 def test_cli_strings_parse():

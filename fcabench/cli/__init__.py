@@ -1,15 +1,18 @@
 """``fcabench`` command line: a thin layer that reads options and calls library functions.
 
-Each sub-command lives in its own module; this one only assembles them and turns
-:class:`~fcabench.errors.FcabenchError` into one clear line and exit code 2.
+Each sub-command lives in its own module and is registered with one line in :func:`_register`; this
+module only assembles them and turns every user error -- :class:`~fcabench.errors.FcabenchError` from the
+library and the parser's usage errors alike -- into one ``error: ...`` line and exit code 2.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Annotated, Optional
 
 import typer
 
+from fcabench import __version__
 from fcabench.errors import FcabenchError
 
 app = typer.Typer(
@@ -18,15 +21,29 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # the plain help formatter: flags show as flags (the rich one prints "<bool>")
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fcabench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Print the version and exit.")] = None,
+) -> None:
+    """What a token-reduction method for BERT really buys: exact FLOPs, accuracy, speed and memory."""
 
 
 def _register() -> None:
     from fcabench.cli import plot, profile, runs
 
-    app.command("profile", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
-        profile.profile_command
-    )
+    app.command("profile", cls=profile.ProfileCommand,
+                context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(profile.profile_command)
     app.add_typer(runs.app, name="runs")
     app.add_typer(plot.app, name="plot")
     from fcabench.cli import evaluate, tasks, train
@@ -39,31 +56,68 @@ def _register() -> None:
 _register()
 
 
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    """The parser's exception classes: typer >= 0.23 raises those of its bundled click copy (all derived
+    from ``typer.TyperException``); older typer raised click's own."""
+    classes: list[type[BaseException]] = [getattr(typer, "TyperException", FcabenchError)]
+    try:
+        import click
+
+        classes.append(click.ClickException)
+    except ImportError:  # typer's bundled click needs no separate install
+        pass
+    return tuple(classes)
+
+
+def _one_line(error: BaseException) -> str:
+    """A usage error as one line: the message, then where to look for help."""
+    message = error.format_message() if hasattr(error, "format_message") else str(error)
+    message = " ".join(message.split())  # click's messages may wrap; the user gets one line
+    ctx = getattr(error, "ctx", None)
+    if ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return message
+
+
 def _quiet_libraries() -> None:
-    """A CLI user gets fcabench's one error line, not the hub client's retries and warnings."""
+    """A CLI user gets fcabench's one error line and progress bars, not the hub client's retries, warnings
+    and weight-loading bars (those would land on stderr between fcabench's own lines)."""
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    from huggingface_hub.utils import disable_progress_bars
     from huggingface_hub.utils import logging as hub_logging
     from transformers.utils import logging as transformers_logging
 
     hub_logging.set_verbosity_error()
     transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    disable_progress_bars()
 
 
-def main() -> None:
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``fcabench`` script and of ``python -m fcabench``; covers every sub-command."""
     _quiet_libraries()
+    usage_errors = _usage_errors()
     try:
-        app(standalone_mode=False)
+        code = app(args=args, standalone_mode=False)  # returns the exit code a command asked for
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except FcabenchError as error:
-        typer.secho(f"error: {error}", fg="red", err=True)
+        typer.secho(f"error: {' '.join(str(error).split())}", fg="red", err=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         sys.exit(130)
     except typer.Exit as done:
         sys.exit(done.exit_code)
-    except Exception as click_error:  # click's usage errors carry their own exit code and message
-        import click
-
-        if isinstance(click_error, click.ClickException):
-            click_error.show()
-            sys.exit(click_error.exit_code)
-        raise
+    except usage_errors as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # `fcabench` or `fcabench runs` alone: the help
+            typer.echo(error.format_message())
+            sys.exit(0)
+        if type(error).__name__ == "Abort":
+            typer.echo("aborted", err=True)
+            sys.exit(130)
+        typer.secho(f"error: {_one_line(error)}", fg="red", err=True)
+        sys.exit(2)

@@ -7,18 +7,27 @@ from typing import Annotated, Optional
 
 import typer
 
+from fcabench.tables import OVERWRITE_NOTE
+
 app = typer.Typer(help="Figures: pareto (runs), layers and tokens (profiles).", no_args_is_help=True)
 
-Outputs = Annotated[Optional[list[Path]], typer.Option("--output", "-o", help="Figure file(s): .png, .svg or .pdf (repeatable).")]
+Outputs = Annotated[Optional[list[Path]], typer.Option("--output", "-o", help=f"Figure file(s): .png, .svg or .pdf (repeatable). {OVERWRITE_NOTE}")]
 Width = Annotated[Optional[float], typer.Option("--width", help="Figure width in inches (default: 3.3, one paper column; 6.9 for many panels).")]
 
 
-def _save(fig, outputs: list[Path] | None, default: str) -> None:
+def _targets(outputs: list[Path] | None, default: str) -> list[Path]:
+    """The files to write, checked before anything is read or drawn."""
+    from fcabench.plots.save import check_figure_path
+
+    return [check_figure_path(path) for path in outputs or [Path(default)]]
+
+
+def _save(fig, targets: list[Path]) -> None:
     import matplotlib.pyplot as plt
 
     from fcabench.plots import save_figure
 
-    for output in outputs or [Path(default)]:
+    for output in targets:
         typer.echo(f"wrote {save_figure(fig, output)}")
     plt.close(fig)
 
@@ -39,34 +48,48 @@ def pareto_command(
     method: Annotated[Optional[list[str]], typer.Option("--method", "-m", help="Only these methods, plus the reference.")] = None,
     labels: Annotated[bool, typer.Option("--labels", help="Write each point's configuration beside it.")] = False,
     claims: Annotated[bool, typer.Option("--claims", help="Add headline claims (hollow markers).")] = False,
+    other_modalities: Annotated[bool, typer.Option("--other-modalities", help="Also draw tasks that are not text "
+                                                   "classification (ImageNet, SQuAD claims).")] = False,
+    y_range: Annotated[Optional[str], typer.Option("--y-range", help="Score axis of every panel: LOW:HIGH, LOW: or "
+                                                   ":HIGH.")] = None,
     width: Width = None,
 ) -> None:
     """A metric against FLOPs or speed-up, one panel per task, each with its Pareto front."""
     from fcabench.plots import plot_pareto
+    from fcabench.plots.tradeoff import parse_range
     from fcabench.runs import load
 
+    targets = _targets(output, "pareto.png")
     fig = plot_pareto(load(runs or None), x=x, metric=metric, tasks=task, methods=method, labels=labels,
-                      include_claims=claims, width_in=width)
-    _save(fig, output, "pareto.png")
+                      include_claims=claims, width_in=width, y_range=parse_range(y_range),
+                      other_modalities=other_modalities)
+    _save(fig, targets)
 
 
 @app.command("layers")
 def layers_command(
     profiles: Annotated[list[Path], typer.Argument(help="Profiles from `fcabench profile --output` (.csv/.json/.parquet).")],
     output: Outputs = None, width: Width = None,
+    label: Annotated[Optional[list[str]], typer.Option("--label", help="Panel title of each profile, in order "
+                                                      "(repeatable); default: method and configuration.")] = None,
 ) -> None:
-    """Per-layer MACs stacked by component, one panel per profile (e.g. vanilla beside a method)."""
+    """Per-layer MACs stacked by component, one panel per profile, a row per length; each panel's ratio is to
+    vanilla at its own length."""
     from fcabench.plots import plot_layers
 
-    _save(plot_layers(_profiles(profiles), width_in=width), output, "layers.png")
+    targets = _targets(output, "layers.png")
+    _save(plot_layers(_profiles(profiles), width_in=width, labels=label), targets)
 
 
 @app.command("tokens")
 def tokens_command(
     profiles: Annotated[list[Path], typer.Argument(help="Profiles from `fcabench profile --output` (.csv/.json/.parquet).")],
     output: Outputs = None, width: Width = None,
+    label: Annotated[Optional[list[str]], typer.Option("--label", help="Legend text of each profile, in order "
+                                                      "(repeatable); default: method and configuration.")] = None,
 ) -> None:
-    """Units entering each layer's attention, one line per profile."""
+    """Units entering each layer's attention, one step line per profile; a colour per length."""
     from fcabench.plots import plot_tokens
 
-    _save(plot_tokens(_profiles(profiles), width_in=width).figure, output, "tokens.png")
+    targets = _targets(output, "tokens.png")
+    _save(plot_tokens(_profiles(profiles), width_in=width, labels=label).figure, targets)

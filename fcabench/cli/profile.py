@@ -1,11 +1,14 @@
-"""``fcabench profile``: the per-layer MAC table of a BERT model, optionally patched with a method.
+"""``fcabench profile``: the per-layer MAC table of a BERT model, for one or several methods.
 
-Method options are the fields of the method's config dataclass, given as ``--field value``
-(``--retention 34,33,32 --clusters 5``); they are read from the registry, not declared here.
+Method options are the fields of each method's config dataclass, read from the registry, not declared
+here: ``--clusters 5`` (every listed method that has it) or ``--fca.clusters 5`` (that method alone); see
+:mod:`fcabench.cli.options`. Every number printed comes from the traced count; the ratio to vanilla is
+against the unreduced model at the same length (closed form, which the trace equals exactly).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fcabench.errors import FcabenchError
+from fcabench.tables import OVERWRITE_NOTE, WRITERS, check_output
 
 SHOWN = [  # column, header (units in every header), scale: the method's own work is small, so in millions
     ("tokens_in", "units in", None),
@@ -28,6 +32,22 @@ SHOWN = [  # column, header (units in every header), scale: the method's own wor
     ("nonmatmul_ops", "non-matmul\nM ops", 1e6),
     ("nonmatmul_ops_method", "method non-\nmatmul M ops", 1e6),
 ]
+FORMATS = ("table", "json", "csv")
+EXAMPLE_CHUNK = 256  # examples per call of the per-example counter: one progress step, same integers
+# Methods whose unit counts follow attention scores, so that random weights give other counts than a trained
+# model would. A method may say so itself with a ``units_depend_on_weights`` attribute.
+WEIGHT_DEPENDENT = ("ltp", "focus-core")
+
+
+class ProfileCommand(typer.core.TyperCommand):
+    """``profile --help`` ends with every method's options, read from the registry only when asked."""
+
+    def format_epilog(self, ctx, formatter) -> None:
+        from fcabench.cli.options import methods_help
+
+        super().format_epilog(ctx, formatter)
+        with formatter.section("Method options (--NAME VALUE for every listed method, --METHOD.NAME VALUE for one)"):
+            formatter.write_text("\b\n" + methods_help())
 
 
 def profile_command(
@@ -35,102 +55,201 @@ def profile_command(
     model: str = typer.Option("bert-base", "--model", help="Preset (bert-base, bert-large), local folder or hub name."),
     seq_len: str = typer.Option("128", "--seq-len", "-n", help="Sequence length(s), comma-separated."),
     batch_size: int = typer.Option(1, "--batch-size", "-b", help="Sequences per traced forward pass."),
-    method: str = typer.Option(None, "--method", "-m", help="Token-reduction method (see --list-methods)."),
+    method: str = typer.Option(None, "--method", "-m", show_default="vanilla",
+                               help="Method(s), comma-separated: one table with a column per method "
+                                    "(e.g. vanilla,fca,power-bert). Options: see the end of this help."),
+    label: str = typer.Option(None, "--label", help="Name the configuration in the output's config_label "
+                                                    "column (plots use it); default: the options that differ from the defaults."),
     attn: str = typer.Option(None, "--attn", help="Attention implementation: sdpa or eager (default: the model's)."),
     head: str = typer.Option("auto", "--head", help="auto, base or sequence-classification."),
-    output: Path = typer.Option(None, "--output", "-o", help="Also write the table: .csv, .json, .parquet or .md."),
+    output: Path = typer.Option(None, "--output", "-o",
+                                help=f"Also write the table: {', '.join(WRITERS)}. {OVERWRITE_NOTE}"),
+    fmt: str = typer.Option("table", "--format", "-f", help="table (for people), or json / csv of every row on stdout."),
     check: bool = typer.Option(False, "--check", help="Compare with the closed form and torch's FlopCounterMode."),
-    text: Path = typer.Option(None, "--text", help="Per-example counts over a file of lines (real, unpadded lengths)."),
-    tokenizer: str = typer.Option(None, "--tokenizer", help="Tokenizer folder for --text (default: the model's)."),
+    text: Path = typer.Option(None, "--text", help="Per-example counts over a UTF-8 file, one example a line (real, unpadded lengths)."),
+    tokenizer: str = typer.Option(None, "--tokenizer", help="Tokenizer folder for --text (default: the model's; presets have none)."),
     lengths: str = typer.Option(None, "--lengths", help="Per-example counts over a length distribution, e.g. uniform:16:128:1000."),
     traced: bool = typer.Option(False, "--traced", help="With --text/--lengths: trace each example instead of the fast closed form."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr for per-example counts (terminals only)."),
     list_methods: bool = typer.Option(False, "--list-methods", help="List methods and their options, then exit."),
 ) -> None:
     """Exact per-layer multiply-adds (MACs; FLOPs = 2 x MACs) of one forward pass, per sequence."""
-    from fcabench import methods  # torch and transformers load here, not when the CLI starts
-    from fcabench.profiler import prepare_model, profile
-    from fcabench.tables import write_table
+    from fcabench.cli.options import method_list, options_per_method
 
     if list_methods:
-        _print_methods()
+        from fcabench.cli.options import methods_help
+
+        typer.echo(methods_help())
         return
+    # Everything the user typed is checked before anything is loaded or counted.
+    if fmt not in FORMATS:
+        raise FcabenchError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if attn not in (None, "sdpa", "eager"):
         raise FcabenchError(f"unknown attention implementation {attn!r}; choose sdpa or eager")
-    options = methods.parse_options(method, _extra_options(ctx.args)) if method else _no_extra(ctx.args)
-    prepared, label = prepare_model(model, method, attn_implementation=attn, head=head, **options)
+    if output is not None:
+        check_output(output)
+    names = method_list(method)
+    raw_options = options_per_method(names, ctx.args)
+    from fcabench import methods  # torch and transformers load here, not when the CLI starts
+
+    options = {name: methods.parse_options(name, raw) for name, raw in raw_options.items()}
     if text or lengths:
-        examples = _per_example(prepared, model, text, tokenizer, lengths, traced)
-        if output:
-            Console().print(f"wrote {write_table(examples, output)}")
-        return
-    table = profile(prepared, _parse_lengths(seq_len), batch_size)
-    table["model"] = label
-    console = Console()
-    if not console.is_terminal:  # pipes and files get the whole table, not an 80-column squeeze
-        console = Console(width=170)
-    for n, part in table.groupby("seq_len", sort=False):
-        console.print(_render(part, label, n, batch_size))
-        _print_totals(console, prepared, part, n, batch_size, check)
-    if output:
-        console.print(f"wrote {write_table(table, output)}")
-
-
-def _per_example(model, name: str, text, tokenizer, spec, traced: bool):
-    """Per-example MACs over a text file or a length distribution, with their summary."""
-    from fcabench import dynamic
-
-    if text and spec:
-        raise FcabenchError("give --text or --lengths, not both")
-    if text:
-        if not text.is_file():
-            raise FcabenchError(f"no text file at {text}")
-        from transformers import AutoTokenizer
-
-        try:
-            loaded = AutoTokenizer.from_pretrained(tokenizer or name)
-        except (OSError, ValueError):
-            raise FcabenchError(f"no tokenizer at {tokenizer or name!r}: pass --tokenizer FOLDER") from None
-        limit = model.config.max_position_embeddings
-        inputs = dynamic.inputs_from_texts(dynamic.read_texts(text), loaded, max_length=limit)
+        frame = _per_example(model, names, options, text, tokenizer, lengths, traced, attn, head, fmt, progress)
     else:
-        inputs = dynamic.inputs_from_lengths(model, dynamic.synthetic_lengths(spec))
-    examples = dynamic.profile_examples(model, inputs, fast=not traced)
-    summary = dynamic.summarize(examples)
-    console = Console(width=170)
-    console.print(f"{len(examples)} examples, {'traced one by one' if traced else 'recorded units + closed form'}; "
-                  f"length convention: {summary['length_convention'].iloc[0]}; macs = multiply-adds per sequence, flops = 2 x macs")
-    console.print(summary.to_string(float_format=lambda v: f"{v:,.1f}"))
-    return examples
+        frame = _per_layer(model, names, options, _parse_lengths(seq_len), batch_size, attn, head, fmt, check)
+    if label is not None:
+        frame["config_label"] = label
+    if fmt != "table":
+        _dump(frame, fmt)
+    if output:
+        _say(fmt, f"wrote {_write(frame, output)}")
+
+
+def _write(frame: pd.DataFrame, output: Path) -> Path:
+    from fcabench.tables import write_table
+
+    return write_table(frame, output)
+
+
+def _say(fmt: str, line: str) -> None:
+    """Human lines go to stdout with the table, to stderr when stdout carries JSON or CSV."""
+    typer.echo(line, err=fmt != "table")
+
+
+def _warn(text: str) -> None:
+    typer.secho(f"warning: {text}", fg="yellow", err=True)
+
+
+def _dump(frame: pd.DataFrame, fmt: str) -> None:
+    if fmt == "json":
+        sys.stdout.write(frame.to_json(orient="records", indent=1) + "\n")
+    else:
+        sys.stdout.write(frame.to_csv(index=False))
+
+
+def _load(model: str, name: str, options: dict, attn, head):
+    """A fresh model for ``name`` ("vanilla" is the unpatched model: weightless for presets)."""
+    from fcabench.profiler import prepare_model
+
+    try:
+        prepared, model_label = prepare_model(model, None if name == "vanilla" else name,
+                                              attn_implementation=attn, head=head, **options)
+    except OSError as error:  # a folder with a config but no (readable) weights, a truncated file, ...
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FcabenchError(f"cannot load the weights of model {model!r}: {first_line}") from None
+    return prepared, model_label
+
+
+def _config_columns(frame: pd.DataFrame, prepared) -> pd.DataFrame:
+    from fcabench import methods
+    from fcabench.cli.options import config_label, describe
+    from fcabench.models import base_model
+
+    patched = methods.applied(prepared)
+    frame["config"] = describe(patched[1], base_model(prepared).config) if patched else ""
+    frame["config_label"] = config_label(patched[1]) if patched else "default"
+    return frame
+
+
+def _note_random_weights(model: str, names: list[str], fmt: str) -> None:
+    from fcabench import methods
+    from fcabench.models import PRESETS
+
+    if model not in PRESETS:
+        return
+    for name in names:
+        if getattr(methods.get(name), "units_depend_on_weights", name in WEIGHT_DEPENDENT):
+            _warn(f"{name}'s unit counts depend on the weights, and preset {model!r} has random weights (seed 0): "
+                  f"the counts show the mechanism, not a trained model's savings; pass --model FOLDER of a trained checkpoint")
+
+
+# --- per layer: one synthetic sequence per length ---------------------------------------------------------
+
+
+def vanilla_macs(model, seq_len: int) -> int:
+    """Whole-model MACs of the unreduced ``model`` on ``seq_len`` tokens (the closed form; the profile's trace
+    of the unpatched model gives the same integer)."""
+    from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
+    from fcabench.models import base_model
+    from fcabench.profiler import head_macs
+
+    shape = Shape.of(base_model(model).config)
+    return vanilla_encoder_macs(shape, seq_len) + sum(head_macs(model).values())  # the embedding lookup costs 0
+
+
+def _per_layer(model, names, options, seq_lens, batch_size, attn, head, fmt, check) -> pd.DataFrame:
+    from fcabench.models import check_lengths
+    from fcabench.profiler import profile
+
+    frames, models, closed = [], {}, {}
+    for name in names:
+        prepared, model_label = _load(model, name, options[name], attn, head)
+        check_lengths(prepared, seq_lens, batch_size)
+        for n in seq_lens:  # one length at a time: the closed form reads the units of this very pass
+            frame = profile(prepared, n, batch_size)
+            frame["model"] = model_label
+            frames.append(_config_columns(frame, prepared))
+            closed[(name, n)] = _closed_form_encoder_macs(prepared, n)
+        models[name] = prepared
+    table = pd.concat(frames, ignore_index=True)
+    reference = {n: vanilla_macs(next(iter(models.values())), n) for n in seq_lens}
+    totals = table.groupby(["method", "seq_len"], sort=False)["macs"].sum()
+    table["macs_rel_vanilla"] = [totals[(m, n)] / reference[n] for m, n in zip(table["method"], table["seq_len"])]
+    _note_random_weights(model, names, fmt)
+    for name, part in table.groupby("method", sort=False):
+        _warn_no_saving(name, part, reference)
+    if fmt == "table":
+        console = Console() if Console().is_terminal else Console(width=170)  # pipes: the whole table
+        for n, rows in table.groupby("seq_len", sort=False):
+            if len(names) == 1:
+                _print_one(console, rows, models[names[0]], n, batch_size, reference[n], closed[(names[0], n)], check)
+            else:
+                console.print(_render_methods(rows, n, batch_size, reference[n]))
+                for name in names:
+                    _print_totals(console, models[name], rows[rows["method"] == name], n, batch_size, reference[n],
+                                  closed[(name, n)], check)
+    return table
+
+
+def _warn_no_saving(method: str, part: pd.DataFrame, reference: dict[int, int]) -> None:
+    """Say so when a configuration costs more than vanilla, or removes nothing, at some length."""
+    if method == "vanilla":
+        return
+    for n, rows in part.groupby("seq_len", sort=False):
+        layers = rows[rows["layer"].notna()]
+        total, ratio = int(rows["macs"].sum()), rows["macs"].sum() / reference[n]
+        removed_nothing = bool((layers["tokens_in"] == n).all() and (layers["tokens_out"] == n).all())
+        config = rows["config_label"].iloc[0]
+        if total > reference[n]:
+            _warn(f"{method} ({config}) at n = {n} costs {ratio:.3f}x vanilla ({total:,} vs {reference[n]:,} MACs): "
+                  f"it adds more work than it removes")
+        elif removed_nothing and total == reference[n]:
+            _warn(f"{method} ({config}) at n = {n} removes no unit in any layer: it costs what vanilla costs")
 
 
 def _parse_lengths(text: str) -> list[int]:
+    parts = [part.strip() for part in text.split(",")]
+    if any(not part for part in parts):
+        raise FcabenchError(f"--seq-len takes integers separated by commas, got {text!r} (an empty item)")
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        return [int(part) for part in parts]
     except ValueError:
         raise FcabenchError(f"--seq-len takes integers separated by commas, got {text!r}") from None
 
 
-def _extra_options(args: list[str]) -> dict[str, str]:
-    """``["--retention", "34,33", "--clusters", "5"]`` -> ``{"retention": "34,33", "clusters": "5"}``."""
-    options, i = {}, 0
-    while i < len(args):
-        key = args[i]
-        if not key.startswith("--") or i + 1 >= len(args) or args[i + 1].startswith("--"):
-            raise FcabenchError(f"method options come as --name value pairs; cannot read {key!r}")
-        options[key[2:].replace("-", "_")] = args[i + 1]
-        i += 2
-    return options
+def _closed_form_encoder_macs(model, seq_len: int) -> int:
+    """The closed form's encoder MACs for the units the model's last forward pass recorded."""
+    from fcabench import methods
+    from fcabench.profiler import closed_form_table, encoder_macs
+
+    units = methods.unit_record(model).example(0) if methods.applied(model) else None
+    return encoder_macs(closed_form_table(model, seq_len, units))
 
 
-def _no_extra(args: list[str]) -> dict:
-    if args:
-        raise FcabenchError(f"unexpected argument(s) {' '.join(args)}: method options need --method")
-    return {}
-
-
-def _render(part: pd.DataFrame, label: str, seq_len: int, batch_size: int) -> Table:
-    method = part["method"].iloc[0]
-    table = Table(title=f"{label} · {method} · n = {seq_len} · batch {batch_size} · per sequence", title_justify="left")
+def _print_one(console: Console, part: pd.DataFrame, model, n: int, batch_size: int, reference: int, closed: int,
+               check: bool):
+    label, method = part["model"].iloc[0], part["method"].iloc[0]
+    table = Table(title=f"{label} · {method} · n = {n} · batch {batch_size} · per sequence", title_justify="left")
     table.add_column("module")
     for _, header, _ in SHOWN:
         table.add_column(header, justify="right")
@@ -138,6 +257,33 @@ def _render(part: pd.DataFrame, label: str, seq_len: int, batch_size: int) -> Ta
         table.add_row(row["module"], *(_cell(row[column], scale) for column, _, scale in SHOWN))
     table.add_section()
     table.add_row("total", "", "", *(_cell(part[column].sum(), scale) for column, _, scale in SHOWN[2:]))
+    console.print(table)
+    if part["config"].iloc[0]:
+        console.print(f"configuration: {part['config'].iloc[0]}")
+    _print_totals(console, model, part, n, batch_size, reference, closed, check)
+
+
+def _render_methods(rows: pd.DataFrame, n: int, batch_size: int, reference: int) -> Table:
+    """One table, a pair of columns per method (units entering attention, GMACs), totals and ratios below."""
+    names = list(dict.fromkeys(rows["method"]))
+    label = rows["model"].iloc[0]
+    table = Table(title=f"{label} · n = {n} · batch {batch_size} · per sequence · GMACs (FLOPs = 2 x MACs)",
+                  title_justify="left")
+    table.add_column("module")
+    for name in names:
+        table.add_column(f"{name}\nunits in", justify="right")
+        table.add_column(f"{name}\nGMACs", justify="right")
+    by_method = {name: rows[rows["method"] == name].set_index("module") for name in names}
+    for module in dict.fromkeys(rows["module"]):
+        cells = []
+        for name in names:
+            row = by_method[name].loc[module] if module in by_method[name].index else None
+            cells += ["", ""] if row is None else [_cell(row["tokens_in"], None), _cell(row["macs"], 1e9)]
+        table.add_row(module, *cells)
+    table.add_section()
+    totals = {name: by_method[name]["macs"].sum() for name in names}
+    table.add_row("total", *[c for name in names for c in ("", _cell(totals[name], 1e9))])
+    table.add_row(f"× vanilla (n = {n})", *[c for name in names for c in ("", f"{totals[name] / reference:.3f}")])
     return table
 
 
@@ -147,24 +293,23 @@ def _cell(value, scale: float | None) -> str:
     return str(int(value)) if scale is None else f"{value / scale:.3f}"
 
 
-def _print_totals(console: Console, model, part: pd.DataFrame, seq_len: int, batch_size: int, check: bool) -> None:
-    from fcabench import methods
-    from fcabench.profiler import closed_form_table, encoder_macs
+def _print_totals(console: Console, model, part: pd.DataFrame, seq_len: int, batch_size: int, reference: int,
+                  closed: int, check: bool) -> None:
+    from fcabench.profiler import encoder_macs
 
-    patched = methods.applied(model)
-    units = methods.unit_record(model).example(0) if patched else None
     traced = encoder_macs(part)
-    closed = encoder_macs(closed_form_table(model, seq_len, units))
     verdict = "equal" if traced == closed else f"DIFFERENT by {traced - closed:,}"
+    total = int(part["macs"].sum())
+    name = part["method"].iloc[0]
     console.print(
-        f"encoder MACs {traced:,} (FLOPs {2 * traced:,}); closed form {closed:,}: {verdict}; "
-        f"whole model {int(part['macs'].sum()):,} MACs"
+        f"{name}: encoder MACs {traced:,} (FLOPs {2 * traced:,}); closed form {closed:,}: {verdict}; "
+        f"whole model {total:,} MACs = {total / reference:.3f}x vanilla at n = {seq_len}"
     )
     if check:
-        from fcabench.flops.check import cross_check
+        from fcabench.check import cross_check
 
         checks = cross_check(model, seq_len, batch_size)
-        table = Table(title=f"cross-check, n = {seq_len}: whole-model MACs per sequence", title_justify="left")
+        table = Table(title=f"cross-check, {name}, n = {seq_len}: whole-model MACs per sequence", title_justify="left")
         for header in ("counter", "MACs", "difference", "note"):
             table.add_column(header, justify="right" if header in ("MACs", "difference") else "left")
         for row in checks.itertuples():
@@ -172,12 +317,88 @@ def _print_totals(console: Console, model, part: pd.DataFrame, seq_len: int, bat
         console.print(table)
 
 
-def _print_methods() -> None:
-    import dataclasses
+# --- per example: a text file or a length distribution -----------------------------------------------------
 
-    from fcabench import methods
 
-    for name in methods.names():
-        fields = dataclasses.fields(methods.get(name).config_class)
-        options = ", ".join(f"--{f.name.replace('_', '-')} (default {f.default})" for f in fields) or "no options"
-        typer.echo(f"{name}: {options}")
+def _read_lines(text: Path) -> list[str]:
+    from fcabench import dynamic
+
+    try:
+        return dynamic.read_texts(text)
+    except UnicodeDecodeError as error:
+        raise FcabenchError(f"{text} is not UTF-8 text (byte {error.start}: {error.reason}); "
+                            f"convert it, e.g. iconv -t UTF-8") from None
+    except IsADirectoryError:
+        raise FcabenchError(f"{text} is a folder; --text takes a file of lines") from None
+
+
+def _load_tokenizer(model: str, tokenizer: str | None):
+    from fcabench.models import PRESETS
+
+    if tokenizer is None and model in PRESETS:
+        raise FcabenchError(f"preset {model!r} has no tokenizer: pass --tokenizer FOLDER (e.g. a bert-base-uncased "
+                            f"checkpoint folder) with --text")
+    from transformers import AutoTokenizer
+
+    source = tokenizer or model
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError):
+        raise FcabenchError(f"no tokenizer at {source!r}: pass --tokenizer FOLDER") from None
+
+
+def _per_example(model, names, options, text, tokenizer, spec, traced, attn, head, fmt, progress) -> pd.DataFrame:
+    from fcabench import dynamic
+    from fcabench.progress import progress_bar
+
+    if text and spec:
+        raise FcabenchError("give --text or --lengths, not both")
+    texts = _read_lines(text) if text else None
+    loaded_tokenizer = _load_tokenizer(model, tokenizer) if text else None
+    _note_random_weights(model, names, fmt)
+    frames = []
+    for name in names:
+        prepared, _ = _load(model, name, options[name], attn, head)
+        if traced and next(prepared.parameters()).is_meta:  # the unpatched preset: a trace runs the model
+            from fcabench.models import randomly_initialised
+
+            prepared = randomly_initialised(prepared)
+        limit = prepared.config.max_position_embeddings
+        cut, full = 0, None
+        if texts is not None:
+            inputs = dynamic.inputs_from_texts(texts, loaded_tokenizer, max_length=limit)
+            full = [len(ids) for ids in loaded_tokenizer(texts)["input_ids"]]
+            cut = sum(length > limit for length in full)
+        else:
+            inputs = dynamic.inputs_from_lengths(prepared, dynamic.synthetic_lengths(spec))
+        parts = []
+        with progress_bar(f"{name}: counting examples", total=len(inputs), enabled=progress) as advance:
+            for start in range(0, len(inputs), EXAMPLE_CHUNK):
+                chunk = inputs[start:start + EXAMPLE_CHUNK]
+                part = dynamic.profile_examples(prepared, chunk, fast=not traced)
+                part["example"] += start
+                parts.append(part)
+                advance(len(chunk))
+        examples = _config_columns(pd.concat(parts, ignore_index=True), prepared)
+        examples["cut_to_max_length"] = pd.Series(
+            [length > limit for length in full] if full is not None else [False] * len(examples))
+        frames.append(examples)
+        if fmt == "table":
+            _print_summary(examples, traced, cut, limit)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _print_summary(examples: pd.DataFrame, traced: bool, cut: int, limit: int) -> None:
+    from fcabench import dynamic
+
+    summary = dynamic.summarize(examples.drop(columns=["cut_to_max_length", "config", "config_label"]))
+    console = Console(width=170)
+    method, config = examples["method"].iloc[0], examples["config"].iloc[0]
+    cut_note = f" ({cut} cut at the model's maximum of {limit} tokens)" if cut else ""
+    if config:
+        console.print(f"configuration: {config}")
+    console.print(f"{method}: {len(examples)} examples{cut_note}, "
+                  f"{'traced one by one' if traced else 'recorded units + closed form'}; "
+                  f"length convention: {summary['length_convention'].iloc[0]}; "
+                  f"macs = multiply-adds per sequence, flops = 2 x macs")
+    console.print(summary.to_string(float_format=lambda v: f"{v:,.1f}"))

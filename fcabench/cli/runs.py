@@ -9,6 +9,7 @@ import pandas as pd
 import typer
 
 from fcabench.errors import FcabenchError
+from fcabench.tables import OVERWRITE_NOTE
 
 app = typer.Typer(help="Stored accuracy and FLOPs runs: list, show, import, export.", no_args_is_help=True)
 
@@ -32,11 +33,25 @@ def _load(paths, methods, tasks, sources, skip_invalid: bool) -> pd.DataFrame:
     return runs
 
 
+IMPORTABLE = (".jsonl", ".csv")  # run files; a folder holds published tables or .jsonl run files
+LIST_FORMATS = ("table", "json", "csv")
+
+
 @app.command("list")
 def list_command(runs_path: StorePath = None, method: Methods = None, task: Tasks = None, source: Sources = None,
-                 skip_invalid: SkipInvalid = False) -> None:
+                 skip_invalid: SkipInvalid = False,
+                 fmt: Annotated[str, typer.Option("--format", "-f", help="table (for people), or json / csv of every "
+                                                  "stored column on stdout.")] = "table") -> None:
     """One line per stored row (a run scored on several metrics has several)."""
+    if fmt not in LIST_FORMATS:
+        raise FcabenchError(f"unknown --format {fmt!r}; choose one of {', '.join(LIST_FORMATS)}")
     runs = _load(runs_path, method, task, source, skip_invalid)
+    if fmt == "json":
+        typer.echo(runs.to_json(orient="records", indent=1, default_handler=str))
+        return
+    if fmt == "csv":
+        typer.echo(runs.to_csv(index=False), nl=False)
+        return
     if runs.empty:
         typer.echo("no runs match")
         return
@@ -75,6 +90,13 @@ def import_command(
     from fcabench.runs.importing import import_runs
     from fcabench.runs.store import default_append_path
 
+    if source.is_file() and source.suffix.lower() not in IMPORTABLE:
+        raise FcabenchError(f"{source}: runs are imported from JSON Lines (.jsonl) or CSV (.csv) files, or from a "
+                            f"folder of published tables; not from a {source.suffix or 'suffix-less'!r} file")
+    if to is not None and to.suffix.lower() != ".jsonl":
+        raise FcabenchError(f"--to {to}: the store is a JSON Lines file; name a .jsonl file")
+    if to is not None and not to.parent.is_dir():
+        raise FcabenchError(f"--to {to}: folder {to.parent} does not exist")
     if to is None:
         target = default_append_path()
         to = target.with_name("published.jsonl") if published.is_published_table(source) else target
@@ -86,14 +108,17 @@ def import_command(
 
 @app.command("export")
 def export_command(
-    output: Annotated[Path, typer.Argument(help="File to write: .md or .tex (paper table), .csv or .parquet (all columns).")],
+    output: Annotated[Path, typer.Argument(help="File to write: .md or .tex (paper table), .csv or .parquet (all "
+                                            f"columns). {OVERWRITE_NOTE}")],
     runs_path: StorePath = None, method: Methods = None, task: Tasks = None, source: Sources = None,
     caption: Annotated[Optional[str], typer.Option(help="LaTeX caption.")] = None,
     skip_invalid: SkipInvalid = False,
 ) -> None:
     """Write the selected runs as a Markdown or LaTeX table, or as CSV / Parquet."""
-    from fcabench.runs.export import export
+    from fcabench.runs.export import FORMATS, export
+    from fcabench.tables import check_output
 
+    check_output(output, FORMATS)  # before reading the store
     runs = _load(runs_path, method, task, source, skip_invalid)
     if runs.empty:
         raise FcabenchError("no runs match the filters; nothing exported")

@@ -138,7 +138,7 @@ NONMATMUL_HANDLES: dict[str, Handle] = {
 }
 
 # Data movement and bookkeeping: no arithmetic. The embedding lookup is free here, not a dense matmul
-# (counting it as one inflates BERT-base by about 27% at n = 128; see FLOPS.md).
+# (counting it as one inflates BERT-base by about 27% at n = 128; see docs/counting.md).
 FREE_OPS: frozenset[str] = frozenset(
     f"aten::{op}"
     for op in """

@@ -5,15 +5,21 @@ k_l *fine* units; the units not kept are not thrown away but pooled, in position
 contiguous chunks, each becoming one *coarse* unit appended after the fine ones. Clusters are ordinary
 units afterwards: queries, keys and values, through the FFN, re-scored and possibly re-pooled.
 
-Decisions (METHODS.md's open points), each recorded here:
-- Off-by-one: the official code takes fine = ranks [0, k-1) and tail = ranks [k, N), silently dropping
-  rank k-1. Here fine = the top k_l and tail = all the rest, so nothing disappears.
+Decisions (docs/methods.md, "FCA"), each recorded here:
+- Off-by-one: the official code takes fine = ranks [0, k_l - 1) and tail = ranks [k_l, N), silently
+  dropping rank k_l - 1. By default fine = the top k_l and tail = all the rest, so nothing disappears;
+  ``official_off_by_one=True`` drops rank k_l - 1 as the code does (k_l - 1 fine units, [CLS] at least),
+  so both of the official code's five-cluster variants (FLAG 5 and FLAG 6) can be run.
 - Cluster scaling: the official ``mean(w_j x_j)`` with weights summing to one over the *whole* tail
   shrinks a cluster's norm by about 1/T. ``aggregation="weighted"`` (default) is the weighted mean per
-  chunk, sum(w x) / sum(w), with w the softmax of the tail's scores; ``"mean"`` is the plain mean;
-  ``"official"`` reproduces the code's sum(w x) / |chunk|.
-- A cluster's mask bit is 1: every cluster holds at least one real unit, because
-- with fewer than k tail units there are fewer clusters (one per unit), never empty ones.
+  chunk, sum(w x) / sum(w), with w the softmax of the tail's scores; ``"mean"`` is the plain mean.
+  Both cut the T tail units into g = min(k, T) chunks (unit r goes to chunk floor(r g / T)), so no chunk
+  is empty and every cluster's mask bit is 1; with fewer than k tail units there are fewer clusters.
+- ``aggregation="official"`` is the official arithmetic exactly (:func:`~fcabench.methods.ops.pool_official`):
+  the position-ordered tail is zero-padded by k - (T mod k) units (k when T is a multiple of k), cut into
+  k equal chunks of c = floor(T / k) + 1, and each cluster is sum(w x) over its chunk divided by c. There
+  are always k clusters; a chunk of padding alone gives an all-zero cluster whose mask bit is 1, because
+  the official code attends to and through every cluster it appends (and so computes on it).
 - ``clusters=0`` is plain dropping (PoWER-BERT); ``clusters=1`` one weighted summary.
 """
 
@@ -35,6 +41,7 @@ from fcabench.methods.registry import register
 class FCAConfig(RetentionConfig):
     clusters: int = 5  # k coarse units per layer, as in the official code (k = 1 and 0 are its variants)
     aggregation: Literal["weighted", "mean", "official"] = "weighted"  # how a chunk becomes one vector
+    official_off_by_one: bool = False  # drop rank k_l - 1 as the official code does (neither fine nor pooled)
 
     def __post_init__(self):
         super().__post_init__()
@@ -50,8 +57,12 @@ class FCALayer(PowerBertLayer):
     def reduce(self, hidden, keep, stats, state):
         config = self.method_config
         scores = ops.significance(stats, keep)
-        index, valid = ops.keep_top(scores, keep, kept_counts(self, keep, state))
-        fine, fine_keep = ops.gather_units(hidden, index, valid)
+        counts = kept_counts(self, keep, state)
+        index, valid = ops.keep_top(scores, keep, counts)
+        if config.official_off_by_one:  # fine = ranks [0, k_l - 1); rank k_l - 1 is left out of the tail too
+            fine, fine_keep = ops.gather_units(hidden, *ops.keep_top(scores, keep, fine_count(counts, True)))
+        else:
+            fine, fine_keep = ops.gather_units(hidden, index, valid)
         if config.clusters == 0:
             return fine, fine_keep
         tail_index, tail_valid = ops.rest_of(keep, index, valid)
@@ -61,9 +72,18 @@ class FCALayer(PowerBertLayer):
         else:
             tail_scores = scores.gather(1, tail_index).masked_fill(~tail_valid, torch.finfo(scores.dtype).min)
             weights = tail_scores.softmax(dim=-1)
-        per_unit = config.aggregation == "official"  # the code's sum(w x) / |chunk|
-        pooled, pooled_keep = ops.pool_chunks(tail, tail_valid, weights, config.clusters, per_unit)
+        if config.aggregation == "official":
+            pooled, pooled_keep = ops.pool_official(tail, tail_valid, weights, config.clusters)
+        else:
+            pooled, pooled_keep = ops.pool_chunks(tail, tail_valid, weights, config.clusters)
         return torch.cat([fine, pooled], dim=1), torch.cat([fine_keep, pooled_keep], dim=1)
+
+
+def fine_count(kept, off_by_one: bool):
+    """Fine units of a layer that selects ``kept`` (k_l, or what an example has): k_l, or k_l - 1 ([CLS] at least)."""
+    if not off_by_one:
+        return kept
+    return (kept - 1).clamp_min(1) if isinstance(kept, torch.Tensor) else max(1, kept - 1)
 
 
 @register
@@ -77,8 +97,9 @@ class FCA(RetentionMethod):
 
     def layer_macs(self, shape: Shape, config, layer, n_in, n_out, keys, n0):
         """Standard layer plus pooling: one g x T x d batched matmul (g clusters, T tail units)."""
-        fine = min(int(config.counts(torch.tensor([n0]), layer, shape.layers)[0]), n_in)
+        kept = min(int(config.counts(torch.tensor([n0]), layer, shape.layers)[0]), n_in)
         macs = standard_layer_macs(shape, n_in, n_out, keys)
         if config.clusters:
-            macs["macs_method"] = (n_out - fine) * (n_in - fine) * shape.hidden
+            clusters = n_out - fine_count(kept, config.official_off_by_one)
+            macs["macs_method"] = clusters * (n_in - kept) * shape.hidden
         return macs

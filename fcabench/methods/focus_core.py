@@ -17,7 +17,7 @@ fuzzy pruning, ``C`` token combining alone, ``PFC`` fuzzy pruning and combining 
   ``c + W_o(mean of W_v e over its tokens)``. After it only the m slots go on, and the pooler reads their
   mean (its dense + tanh weights kept).
 
-Decisions (METHODS.md's open points), each recorded here:
+Decisions (docs/methods.md, "Focus on the Core"), each recorded here:
 - Reading of the fuzzy rule: remove the usual count ``t - floor(p t)`` per head, lowest scores first, but
   only from the candidate set; remove fewer if the head has fewer candidates. The quantiles are taken per
   example over the scores of all (head, token key) pairs still attended; combination tokens are neither
@@ -56,7 +56,7 @@ from torch import nn
 from transformers.models.bert.modeling_bert import BertPooler
 
 from fcabench.errors import FcabenchError
-from fcabench.flops.closed_form import Shape, standard_layer_macs
+from fcabench.flops.closed_form import Shape, layer_macs_from_units, standard_layer_macs
 from fcabench.methods import ops
 from fcabench.methods.attention import AttentionNeeds
 from fcabench.methods.base import ForwardState, ReducingEncoder, ReducingLayer
@@ -329,16 +329,17 @@ def compare_conventions(model, seq_len: int, units=None) -> pd.DataFrame:
     bert = base_model(model)
     shape = Shape.of(bert.config)
     patched = applied(model)
-    units = list(units) if units is not None else [(seq_len, seq_len, shape.heads * seq_len)] * shape.layers
+    focus = patched if patched is not None and isinstance(patched[0], FocusCore) else None
+    combine = focus[1].combine_index(shape.layers) if focus else None
     rows = []
-    for layer, (n_in, n_out, keys) in enumerate(units):
-        focus = patched is not None and isinstance(patched[0], FocusCore)
-        if focus and layer == patched[1].combine_index(shape.layers):
-            macs, paper = combining_macs(shape, n_in, n_out)
+    for row in layer_macs_from_units(shape, seq_len, units, focus):
+        n_in, n_out = row["tokens_in"], row["tokens_out"]
+        if row["layer"] == combine:
+            paper = combining_macs(shape, n_in, n_out)[1]
         else:
-            parts = standard_layer_macs(shape, n_in, n_out, keys)
-            macs, paper = sum(parts.values()), parts["macs_attn_proj"] + parts["macs_ffn"]
-        rows.append(dict(layer=layer, tokens_in=n_in, tokens_out=n_out, keys=keys, macs=macs, macs_paper=paper))
+            paper = row["macs_attn_proj"] + row["macs_ffn"]
+        rows.append(dict(layer=row["layer"], tokens_in=n_in, tokens_out=n_out, keys=row["keys"], macs=row["macs"],
+                         macs_paper=paper))
     return pd.DataFrame(rows)
 
 

@@ -15,7 +15,7 @@ Modes (``mode``; ``"auto"`` = soft while ``model.training``, hard in eval):
   alone and the recorded per-example counts give its exact MACs. Thresholds are then frozen, as in
   LTP's second stage; use ``mode="hard"`` to fine-tune with hard pruning.
 
-Decisions:
+Decisions (docs/methods.md, "LTP"):
 - Scores are normalised: the received attention of a layer sums to 1 over its n real units, so a unit
   receiving the average attention scores 1/n; theta_l is compared with n x score (1.0 = the average), which
   makes one threshold mean the same at every length. ``normalized=False`` compares the raw score, as the
@@ -144,7 +144,8 @@ class LTP(Method):
     def setup(self, bert, config):
         device = bert.embeddings.word_embeddings.weight.device
         for layer, theta in zip(bert.encoder.layer, config.schedule(len(bert.encoder.layer))):
-            layer.threshold = torch.nn.Parameter(torch.tensor(theta, device=device))
+            # hard mode only reads the thresholds (LTP's second stage fixes them)
+            layer.threshold = torch.nn.Parameter(torch.tensor(theta, device=device), requires_grad=config.mode != "hard")
 
     def stages(self, config):
         soft = dataclasses.replace(config, mode="soft")
@@ -155,7 +156,10 @@ class LTP(Method):
         return ltp_penalty(model) if _state(model).soft_masks else None
 
     def parameter_groups(self, model):
+        """The thresholds with their own learning rate; none in hard mode, which fixes them."""
         bert = base_model(model)
+        if bert.fcabench_config.mode == "hard":
+            return []
         return [{"params": [layer.threshold for layer in bert.encoder.layer], "lr": bert.fcabench_config.threshold_lr}]
 
     def off_config(self, num_layers):

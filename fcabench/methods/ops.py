@@ -69,13 +69,12 @@ def ranks(scores: torch.Tensor, keep: torch.Tensor, protect_first: bool = True) 
     return order.argsort(dim=-1)
 
 
-def pool_chunks(units, valid, weights, chunks: int, per_unit: bool = False):
+def pool_chunks(units, valid, weights, chunks: int):
     """Pool each example's valid units into ``chunks`` contiguous groups by position.
 
     Unit r of an example with T valid units goes to group floor(r * g / T), g = min(chunks, T), so no
-    group is empty; each group is the weighted mean sum(w x) / sum(w), or sum(w x) / |group| with
-    ``per_unit``. Returns ``(pooled, pooled_valid)`` of width max g. The pooling is one batched matmul,
-    g x T x d multiply-adds per example.
+    group is empty; each group is the weighted mean sum(w x) / sum(w). Returns ``(pooled,
+    pooled_valid)`` of width max g. The pooling is one batched matmul, g x T x d multiply-adds per example.
     """
     total = valid.sum(dim=1, keepdim=True)  # (batch, 1)
     groups = total.clamp(max=chunks)
@@ -85,6 +84,23 @@ def pool_chunks(units, valid, weights, chunks: int, per_unit: bool = False):
     slots = torch.arange(width, device=units.device)
     assign = (group_of[:, None, :] == slots[None, :, None]) & valid[:, None, :]  # (batch, g, T)
     mass = assign * weights[:, None, :]
-    denominator = (assign if per_unit else mass).sum(dim=-1, keepdim=True)
-    pooled = torch.bmm(mass, units) / denominator.clamp_min(torch.finfo(units.dtype).tiny)
+    pooled = torch.bmm(mass, units) / mass.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(units.dtype).tiny)
     return pooled, slots[None, :] < groups
+
+
+def pool_official(units, valid, weights, chunks: int):
+    """FCA's official pooling: always ``chunks`` clusters, each sum(w x) over its chunk / the padded chunk length.
+
+    The T valid units (position order) are thought of as zero-padded by k - (T mod k) units (k when T is a
+    multiple of k) and cut into k equal chunks of c = floor(T / k) + 1; unit r goes to chunk floor(r / c).
+    A chunk of padding alone is an all-zero cluster. Every cluster's mask bit is 1 (see ``fca``). The zero
+    padding is never built: one batched matmul, k x T x d multiply-adds per example.
+    """
+    total = valid.sum(dim=1, keepdim=True)  # (batch, 1)
+    length = torch.div(total, chunks, rounding_mode="floor") + 1  # c, the padded chunk length
+    rank = valid.long().cumsum(dim=1) - 1
+    group_of = torch.div(rank, length, rounding_mode="floor")
+    slots = torch.arange(chunks, device=units.device)
+    assign = (group_of[:, None, :] == slots[None, :, None]) & valid[:, None, :]  # (batch, k, T)
+    pooled = torch.bmm(assign * weights[:, None, :], units) / length[..., None].to(units.dtype)
+    return pooled, torch.ones(units.shape[0], chunks, dtype=torch.bool, device=units.device)

@@ -5,7 +5,7 @@ by significance (attention received, averaged over heads, summed over real queri
 left out) and only the top k_l stay, [CLS] always, in original order. The FFN and all later layers run
 on those k_l units.
 
-Decisions (METHODS.md's open points):
+Decisions (docs/methods.md, "PoWER-BERT"):
 - Padded query rows do not add to the scores, and the padding mask is gathered with the units (the
   official code slices the first k entries, wrong for padded batches).
 - An input shorter than k_l keeps all its units (as if it had been padded to the configured length);

@@ -60,6 +60,11 @@ def discover() -> None:
     package = importlib.import_module("fcabench.methods")
     for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
         importlib.import_module(f"fcabench.methods.{module}")
+    load_entry_points()
+
+
+def load_entry_points() -> None:
+    """Register the Method subclasses that installed packages declare in the ``fcabench.methods`` group."""
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             loaded = entry.load()

@@ -5,7 +5,7 @@ token rejoin for layer 12. Here the layers that see only the kept tokens are a s
 0-based layer indices; the dropped tokens keep the hidden state they had after layer start-1 and rejoin,
 in their original positions, before layer ``end``. The output has the input's full length.
 
-Decisions (METHODS.md leaves these open; the paper is a *pretraining* method, applied here at
+Decisions (docs/methods.md, "Token dropping"; the paper is a *pretraining* method, applied here at
 fine-tuning and inference time):
 - Default span for depth L: [max(1, L//2), max(start+1, L-1)), i.e. the paper's 7-11 of 12 (0-based
   [6, 11)); [12, 23) for 24 layers, [1, 2) for 2 (there the span reaches the last layer and the
@@ -43,10 +43,7 @@ from fcabench.methods import ops
 from fcabench.methods.attention import AttentionNeeds
 from fcabench.methods.base import ForwardState, ReducingEncoder, ReducingLayer
 from fcabench.methods.registry import Method, register
-from fcabench.models import base_model
-
-UNCASED_SPECIAL_IDS = (101, 102, 103, 100)  # [CLS], [SEP], [MASK], [UNK] in bert-base-uncased
-UNCASED_MASK_ID = 103
+from fcabench.models import SPECIAL_IDS, base_model, vocab_ids
 
 
 @dataclass(frozen=True)
@@ -197,7 +194,7 @@ class TokenDrop(Method):
     def setup(self, bert, config):
         start, _ = config.span_for(len(bert.encoder.layer))
         device = bert.embeddings.word_embeddings.weight.device
-        specials = config.special_ids if config.special_ids is not None else UNCASED_SPECIAL_IDS
+        specials = config.special_ids if config.special_ids is not None else SPECIAL_IDS
         chooser = bert.encoder.layer[start - 1]
         chooser.register_buffer("special_ids", torch.tensor(specials, dtype=torch.long, device=device), persistent=False)
         if config.importance == "table":
@@ -233,8 +230,8 @@ def build_importance_table(
     """
     bert = base_model(model)
     vocab = bert.config.vocab_size
-    mask_id = mask_id if mask_id is not None else (UNCASED_MASK_ID if vocab > UNCASED_MASK_ID else vocab - 1)
-    specials = torch.tensor(special_ids if special_ids is not None else UNCASED_SPECIAL_IDS)
+    mask_id = mask_id if mask_id is not None else vocab_ids(vocab).mask
+    specials = torch.tensor(special_ids if special_ids is not None else SPECIAL_IDS)
     head = getattr(getattr(model, "cls", None), "predictions", None)
     device = bert.embeddings.word_embeddings.weight.device
     generator = torch.Generator().manual_seed(seed)

@@ -6,6 +6,7 @@ one DataFrame holding several methods) are split by (method, model, seq_len) and
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -15,10 +16,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from fcabench.errors import FcabenchError
-from fcabench.plots.style import COLUMN_WIDTH_IN, COMPONENTS, PAPER_RC, TEXT_WIDTH_IN, method_style
+from fcabench.plots.style import COLUMN_WIDTH_IN, COMPONENTS, PAPER_RC, REFERENCE_METHODS, TEXT_WIDTH_IN, method_style
 
 PROFILE_COLUMNS = ("method", "module", "layer", "tokens_in", "macs", *COMPONENTS)
 LAYER_COMPONENTS = [c for c in COMPONENTS if c != "macs_other"]  # macs_other is pooler/classifier only
+LAYER_PANELS_PER_ROW = 4  # at text width a panel stays about 1.7 in wide: titles and bars stay legible
 
 
 def read_profile(path: str | Path) -> pd.DataFrame:
@@ -55,23 +57,60 @@ def check_profile(frame: pd.DataFrame, name: str = "profile") -> pd.DataFrame:
     return frame
 
 
-def split_profiles(profiles) -> list[tuple[str, pd.DataFrame]]:
-    """(title, rows) per (method, model, seq_len), in the order given; titles say what differs."""
+@dataclass(frozen=True)
+class ProfileGroup:
+    """The rows of one profile: one method, configuration, model and length."""
+
+    method: str
+    config: str  # the configuration's label ("" when the profile does not say)
+    model: str
+    seq_len: object
+    title: str  # what tells this profile apart from the others drawn with it
+    rows: pd.DataFrame = field(compare=False, repr=False)
+
+
+KEYS = ("method", "config_label", "model", "seq_len")
+
+
+def split_profiles(profiles, labels=None) -> list[ProfileGroup]:
+    """One group per (method, configuration, model, seq_len), in the order given; titles name the method and
+    what differs between the groups (configuration, model, length), or the ``labels`` given, one per group."""
     frames = [profiles] if isinstance(profiles, pd.DataFrame) else list(profiles)
     if not frames:
         raise FcabenchError("no profiles to plot")
-    groups = []
+    raw = []
     for frame in frames:
         frame = check_profile(frame)
-        keys = [k for k in ("method", "model", "seq_len") if k in frame.columns]
-        for key, rows in frame.groupby(keys, sort=False):
-            groups.append((dict(zip(keys, key if isinstance(key, tuple) else (key,))), rows))
-    varying = [k for k in ("model", "seq_len") if len({g[0].get(k) for g in groups}) > 1]
-    titled = []
-    for key, rows in groups:
-        extra = [f"n = {key[k]}" if k == "seq_len" else str(key[k]) for k in varying]
-        titled.append((key["method"], " ".join([method_style(key["method"]).label] + ([f"({', '.join(extra)})"] if extra else [])), rows))
-    return titled
+        keys = [k for k in KEYS if k in frame.columns]
+        for key, rows in frame.groupby(keys, sort=False, dropna=False):
+            raw.append((dict(zip(keys, key if isinstance(key, tuple) else (key,))), rows))
+    if labels is not None and len(labels) != len(raw):
+        raise FcabenchError(f"{len(labels)} label(s) for {len(raw)} profile(s): give one --label per profile")
+    varying = [k for k in KEYS[1:] if len({str(g[0].get(k)) for g in raw}) > 1]
+    configs_of = {}  # method -> its configurations drawn here: "default" is named only beside another one
+    for key, _ in raw:
+        configs_of.setdefault(key["method"], set()).add(str(key.get("config_label")))
+    groups = []
+    for i, (key, rows) in enumerate(raw):
+        config = key.get("config_label")
+        config = "" if config is None or (isinstance(config, float) and config != config) else str(config)
+        if labels is not None:
+            title = labels[i]
+        else:
+            extra = [f"n = {key[k]}" if k == "seq_len" else str(key[k]) for k in varying
+                     if not (k == "config_label" and (config == "" or len(configs_of[key["method"]]) == 1))]
+            title = _with_details(method_style(key["method"]).label, extra)
+        groups.append(ProfileGroup(key["method"], config, str(key.get("model", "")), key.get("seq_len"), title, rows))
+    return groups
+
+
+def _with_details(label: str, details: list[str]) -> str:
+    """``FCA (clusters=1, n = 64)``; a label with its own parentheses takes the details inside them."""
+    if not details:
+        return label
+    if label.endswith(")"):
+        return f"{label[:-1]}, {', '.join(details)})"
+    return f"{label} ({', '.join(details)})"
 
 
 def _unit(max_value: float) -> tuple[float, str]:
@@ -81,34 +120,63 @@ def _unit(max_value: float) -> tuple[float, str]:
     return 1.0, ""
 
 
-def plot_layers(profiles, width_in: float | None = None) -> Figure:
+def vanilla_ratio(group: ProfileGroup, groups: list[ProfileGroup]) -> float | None:
+    """Total MACs of ``group`` over vanilla's at the SAME model and length: a vanilla profile drawn beside it,
+    else the ratio ``fcabench profile`` stored (``macs_rel_vanilla``); None when neither is there."""
+    if group.method in REFERENCE_METHODS:
+        return None
+    for other in groups:
+        if other.method in REFERENCE_METHODS and other.model == group.model and other.seq_len == group.seq_len:
+            return group.rows["macs"].sum() / other.rows["macs"].sum()
+    if "macs_rel_vanilla" in group.rows.columns and group.rows["macs_rel_vanilla"].notna().any():
+        return float(group.rows["macs_rel_vanilla"].dropna().iloc[0])
+    return None
+
+
+def plot_layers(profiles, width_in: float | None = None, labels=None) -> Figure:
     """Per-layer MACs stacked by component, one panel per profile, shared y axis (vanilla beside a method).
-    Only encoder layers are drawn (pooler and classifier are a constant in each panel's total)."""
-    groups = split_profiles(profiles)
-    components = [c for c in LAYER_COMPONENTS if any(rows[c].fillna(0).sum() > 0 for _, _, rows in groups)]
-    peak = max(_stack(rows, components).sum(axis=1).max() for _, _, rows in groups)
+    Only encoder layers are drawn (pooler and classifier are a constant in each panel's total). Panels wrap
+    into rows of at most LAYER_PANELS_PER_ROW; each title gives the total and the ratio to vanilla at the same
+    length."""
+    groups = split_profiles(profiles, labels)
+    lengths = list(dict.fromkeys(g.seq_len for g in groups))
+    groups.sort(key=lambda g: lengths.index(g.seq_len))  # a row per length when the profiles cover several
+    components = [c for c in LAYER_COMPONENTS if any(g.rows[c].fillna(0).sum() > 0 for g in groups)]
+    peak = max(_stack(g.rows, components).sum(axis=1).max() for g in groups)
     scale, prefix = _unit(peak)
     n = len(groups)
+    per_length = -(-n // len(lengths))
+    ncols = per_length if per_length <= LAYER_PANELS_PER_ROW and n % len(lengths) == 0 else min(n, LAYER_PANELS_PER_ROW)
+    nrows = -(-n // ncols)
     width = width_in or (COLUMN_WIDTH_IN if n <= 2 else TEXT_WIDTH_IN)
+    height = 1.9 * nrows + 0.35
     with plt.rc_context(PAPER_RC):
-        fig, axes = plt.subplots(1, n, figsize=(width, 2.1), sharey=True, squeeze=False, layout="constrained")
-        first_method, first_total = groups[0][0], groups[0][2]["macs"].sum()
-        for ax, (method, title, rows) in zip(axes[0], groups):
-            stacked = _stack(rows, components) / scale
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), sharey=True, squeeze=False,
+                                 layout="constrained")
+        for ax, group in zip(axes.flat, groups):
+            stacked = _stack(group.rows, components) / scale
             bottom = pd.Series(0.0, index=stacked.index)
             for component in components:
                 ax.bar(stacked.index, stacked[component], bottom=bottom, width=0.8,
                        color=COMPONENTS[component][1], linewidth=0)
                 bottom = bottom + stacked[component]
             ax.xaxis.get_major_locator().set_params(integer=True)
-            total = rows["macs"].sum()
-            ratio = f", {total / first_total:.2f}× {first_method}" if total != first_total and first_total else ""
-            ax.set_title(f"{title}\n{total / 1e9:.3g} GMACs in all{ratio}")
-            ax.set_xlabel("Encoder layer")
+            total = group.rows["macs"].sum()
+            ratio = vanilla_ratio(group, groups)
+            length = f"n = {group.seq_len}, " if group.seq_len is not None and "n = " not in group.title else ""
+            rel = f", {ratio:.2f}× vanilla" if ratio is not None else ""
+            ax.set_title(f"{group.title}\n{length}{total / 1e9:.2f} GMACs{rel}", fontsize=PAPER_RC["axes.titlesize"] - 1)
             ax.grid(axis="x", visible=False)
-        axes[0][0].set_ylabel(f"MACs per layer ({prefix})")
+        for index, ax in enumerate(axes.flat[:n]):  # one x label per column, under its lowest panel
+            if index + ncols >= n:
+                ax.set_xlabel("Encoder layer")
+        for row in axes:
+            row[0].set_ylabel(f"MACs per layer ({prefix})")
+        for ax in axes.flat[n:]:
+            ax.set_visible(False)
         handles = [Patch(color=COMPONENTS[c][1], label=COMPONENTS[c][0]) for c in components]
-        fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False)
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 2 if width < 4 else 4),
+                   frameon=False)
     return fig
 
 
@@ -119,20 +187,41 @@ def _stack(rows: pd.DataFrame, components: list[str]) -> pd.DataFrame:
     return table.astype(float)
 
 
-def plot_tokens(profiles, ax: Axes | None = None, width_in: float | None = None) -> Axes:
-    """Units entering each encoder layer's attention, one line per profile in its method's style."""
-    groups = split_profiles(profiles)
+LENGTH_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")  # Okabe-Ito
+LINE_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)))
+
+
+def plot_tokens(profiles, ax: Axes | None = None, width_in: float | None = None, labels=None) -> Axes:
+    """Units entering each encoder layer's attention, one step line per profile (the count is constant within
+    a layer and changes between layers). With one length, each method has its colour and marker; with
+    several, each length has a colour and each method/configuration a marker and line style. The legend
+    sits below the axes, off the lines."""
+    groups = split_profiles(profiles, labels)
+    lengths = list(dict.fromkeys(g.seq_len for g in groups))
+    variants = list(dict.fromkeys((g.method, g.config) for g in groups))
     with plt.rc_context(PAPER_RC):
-        if ax is None:
-            _, ax = plt.subplots(figsize=(width_in or COLUMN_WIDTH_IN, 2.0), layout="constrained")
-        for method, title, rows in groups:
-            layers = rows[rows["layer"].notna()].sort_values("layer")
-            style = method_style(method)
-            ax.plot(layers["layer"].astype(int), layers["tokens_in"], marker=style.marker, color=style.color,
-                    markersize=3.5, label=title)
+        own_figure = ax is None
+        if own_figure:
+            _, ax = plt.subplots(figsize=(width_in or COLUMN_WIDTH_IN, 2.0 + 0.12 * len(groups)), layout="constrained")
+        for group in groups:
+            layers = group.rows[group.rows["layer"].notna()].sort_values("layer")
+            style = method_style(group.method)
+            variant = variants.index((group.method, group.config))
+            if len(lengths) > 1:
+                color = LENGTH_COLORS[lengths.index(group.seq_len) % len(LENGTH_COLORS)]
+            else:
+                color = style.color
+            linestyle = LINE_STYLES[variant % len(LINE_STYLES)]  # one per method/configuration
+            ax.plot(layers["layer"].astype(int), layers["tokens_in"].astype(float), drawstyle="steps-mid",
+                    marker=style.marker, color=color, linestyle=linestyle, markersize=3.0,
+                    label=group.title, zorder=3 + variant)
         ax.set_xlabel("Encoder layer")
-        ax.set_ylabel("Units entering attention (tokens + clusters)")
+        ax.set_ylabel("Units entering attention\n(tokens + clusters)")
         ax.set_ylim(bottom=0)
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend(frameon=False)
+        if own_figure:  # below the axes, never on a line
+            ax.figure.legend(loc="outside lower center", frameon=False,
+                             ncol=1 if len(groups) <= 3 else 2)
+        else:  # the caller's figure: its layout is the caller's, so the legend stays inside
+            ax.legend(frameon=False)
     return ax

@@ -18,9 +18,8 @@ class MethodStyle:
 
 
 METHOD_STYLES: dict[str, MethodStyle] = {
-    # the references
-    "bert-base": MethodStyle("BERT-base", "#000000", "*"),
-    "vanilla": MethodStyle("BERT (fcabench vanilla)", "#555555", "o"),
+    # the reference: the unreduced model, published or measured
+    "vanilla": MethodStyle("BERT (no reduction)", "#000000", "*"),
     # methods fcabench implements
     "power-bert": MethodStyle("PoWER-BERT", "#0072B2", "s"),
     "fca": MethodStyle("FCA", "#D55E00", "D"),
@@ -36,7 +35,7 @@ METHOD_STYLES: dict[str, MethodStyle] = {
     "longformer": MethodStyle("Longformer", "#661100", "d"),
     "funnel": MethodStyle("Funnel (F-TFM)", "#6699CC", "8"),
 }
-REFERENCE_METHODS = ("bert-base", "vanilla")  # drawn as the reference in every facet
+REFERENCE_METHODS = ("vanilla",)  # drawn as the reference in every facet
 
 _FALLBACK_COLORS = ("#332288", "#117733", "#88CCEE", "#DDCC77", "#CC6677", "#AA4466", "#4477AA", "#228833")
 _FALLBACK_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "h")

@@ -35,6 +35,19 @@ COST_AXES = {
     "flops-rel": CostAxis("flops_rel_bert_base", "FLOPs relative to BERT-base", "lower"),
 }
 
+METRIC_SHORT = {  # y labels of a grid of small panels, where the long ones collide
+    "accuracy": "Acc. (%)",
+    "f1": "F1 (%)",
+    "f1_macro": "Macro-F1 (%)",
+    "f1_micro": "Micro-F1 (%)",
+    "matthews_corr": "MCC (×100)",
+    "spearman": "Spearman (×100)",
+    "top1_accuracy": "Top-1 (%)",
+}
+# Tasks that are not text classification with BERT, the setting fcabench measures: their claims (ToMe's
+# ImageNet, LAT's SQuAD) are drawn only when asked for.
+OTHER_MODALITIES = {"imagenet": "image classification", "squad": "question answering"}
+PANEL_MIN_WIDTH_IN = 1.6  # narrower panels cannot hold a title like "MNLI-mm, test, n = 128" and tick labels
 METRIC_LABELS = {
     "accuracy": "Accuracy (%)",
     "f1": "F1 (%)",
@@ -49,8 +62,15 @@ FRONT_STYLE = dict(color="0.35", linewidth=0.8, linestyle="--", zorder=1)
 FRONT_LABEL = "Pareto front"
 
 
-def metric_label(metric: str) -> str:
+def metric_label(metric: str, short: bool = False) -> str:
+    if short and metric in METRIC_SHORT:
+        return METRIC_SHORT[metric]
     return METRIC_LABELS.get(metric, f"{metric} (as stored)")
+
+
+def other_modality(task) -> bool:
+    """Whether ``task`` is of another modality than BERT text classification (ImageNet, SQuAD)."""
+    return isinstance(task, str) and any(key in task.lower() for key in OTHER_MODALITIES)
 
 
 def cost_axis(x: str) -> CostAxis:
@@ -76,16 +96,19 @@ def facet_title(task: str, split: str, seq_len) -> str:
 
 
 def tradeoff_points(runs: pd.DataFrame, x: str = "speedup", metric: str | None = None, tasks=None, methods=None,
-                    include_claims: bool = False) -> pd.DataFrame:
+                    include_claims: bool = False, other_modalities: bool = False) -> pd.DataFrame:
     """The rows to draw, one per point, with ``x_value``, ``facet``, ``facet_order`` and ``on_front`` added.
 
-    Keeps scored rows that have the cost ``x``; drops claims unless asked; keeps facets with at least one
-    point that is not the reference.
+    Keeps scored rows that have the cost ``x``; drops claims unless asked, and rows of other modalities
+    (ImageNet, SQuAD: see ``OTHER_MODALITIES``) unless asked; keeps facets with at least one point that is
+    not the reference.
     """
     axis = cost_axis(x)
     rows = runs[runs["score"].notna() & runs[axis.column].notna() & runs["metric"].notna()].copy()
     if not include_claims:
         rows = rows[rows["source"] != "claim"]
+    if not other_modalities:
+        rows = rows[~rows["task"].map(other_modality)]
     if tasks:
         from fcabench.tasks import titles  # a registry name ("bbc-news") selects its stored title ("BBC News")
 
@@ -115,8 +138,12 @@ def tradeoff_points(runs: pd.DataFrame, x: str = "speedup", metric: str | None =
     return points
 
 
-def draw_tradeoff(points: pd.DataFrame, x: str = "speedup", ax: Axes | None = None, labels: bool = False) -> Axes:
-    """One facet: points by method, the front as a staircase, the reference as dotted lines."""
+def draw_tradeoff(points: pd.DataFrame, x: str = "speedup", ax: Axes | None = None, labels: bool = False,
+                  short_labels: bool = False) -> Axes:
+    """One facet: points by method, the front as a staircase, the reference as dotted lines.
+
+    With ``labels``, each point's configuration is written beside it; call :func:`place_labels` once the
+    figure's layout is final to move them off each other, the points and the front."""
     axis = cost_axis(x)
     ax = ax if ax is not None else plt.gca()
     reference = points[points["method"].isin(REFERENCE_METHODS)]
@@ -127,6 +154,7 @@ def draw_tradeoff(points: pd.DataFrame, x: str = "speedup", ax: Axes | None = No
     if len(front) > 1:
         # The best score attainable at a given cost: a staircase, not a straight interpolation.
         ax.step(front["x_value"], front["score"], where="post" if axis.better == "lower" else "pre", **FRONT_STYLE)
+    texts = []
     for method in method_order(points["method"]):
         style = method_style(method)
         mine = points[points["method"] == method]
@@ -137,12 +165,102 @@ def draw_tradeoff(points: pd.DataFrame, x: str = "speedup", ax: Axes | None = No
         if labels:
             for row in mine.itertuples():
                 if isinstance(row.config_label, str) and row.config_label:
-                    ax.annotate(row.config_label, (row.x_value, row.score), xytext=(2, 2), textcoords="offset points",
-                                fontsize=4.5, color="0.25")
-    ax.set_ylabel(metric_label(points["metric"].iloc[0]))
+                    texts.append(ax.text(row.x_value, row.score, row.config_label, fontsize=4.5, color="0.2",
+                                         zorder=5, va="bottom", ha="left"))
+    ax.fcabench_labels = texts  # placed by place_labels() once the layout is final
+    ax.margins(x=0.08, y=0.1)  # markers on the extremes stay whole inside the frame
+    ax.set_ylabel(metric_label(points["metric"].iloc[0], short=short_labels))
     ax.set_xlabel(axis.label)
     ax.set_title(points["facet"].iloc[0])
     return ax
+
+
+LABEL_DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))  # NE first: reading order
+LABEL_RINGS = (1.0, 1.8, 2.6, 3.5, 4.5, 6.0, 8.0, 10.0, 13.0)  # offsets tried, in marker radii; beyond the first a leader line shows
+
+
+def place_labels(ax: Axes, points: pd.DataFrame, x: str) -> None:
+    """Put each configuration label of ``ax`` where it overlaps no other label, no point and no segment of
+    the Pareto front, inside the axes: candidate spots around the point, nearest first (greedy, deterministic).
+    A label that had to move away from its point gets a thin leader line. Call once the layout is final."""
+    texts = getattr(ax, "fcabench_labels", [])
+    if not texts:
+        return
+    from matplotlib.transforms import Bbox
+
+    renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    radius = 3.0 * ax.figure.dpi / 72  # about a marker's radius, in pixels
+    to_display = ax.transData.transform
+    obstacles = [Bbox.from_extents(px - radius, py - radius, px + radius, py + radius)
+                 for px, py in to_display(points[["x_value", "score"]].to_numpy(float))]
+    for line in ax.get_lines():  # the front staircase, sampled densely (dotted reference lines may be crossed)
+        if line.get_linestyle() != "--":
+            continue
+        vertices = line._get_transformed_path().get_fully_transformed_path().vertices  # display space, steps drawn
+        for (x0, y0), (x1, y1) in zip(vertices[:-1], vertices[1:]):
+            steps = max(12, int(math.hypot(x1 - x0, y1 - y0) / 2))
+            for t in [i / steps for i in range(steps + 1)]:
+                px, py = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+                obstacles.append(Bbox.from_extents(px - 1, py - 1, px + 1, py + 1))
+    anchors = to_display(points[["x_value", "score"]].to_numpy(float))
+    placed: list = []
+    for text in sorted(texts, key=lambda t: (-t.get_position()[1], t.get_position()[0])):
+        anchor = to_display(text.get_position())
+        box = text.get_window_extent(renderer)
+        width, height = box.width, box.height
+        choice, least = None, None
+        for ring in LABEL_RINGS:
+            for dx, dy in LABEL_DIRECTIONS:
+                cx, cy = anchor[0] + dx * ring * radius, anchor[1] + dy * ring * radius
+                x0 = cx if dx > 0 else cx - width if dx < 0 else cx - width / 2
+                y0 = cy if dy > 0 else cy - height if dy < 0 else cy - height / 2
+                candidate = Bbox.from_bounds(x0, y0, width, height)
+                inside = (frame.x0 <= candidate.x0 and candidate.x1 <= frame.x1
+                          and frame.y0 <= candidate.y0 and candidate.y1 <= frame.y1)
+                if not inside:
+                    continue
+                overlap = sum(_overlap_area(candidate, other) for other in placed + obstacles)
+                if overlap == 0:
+                    choice = (candidate, ring)
+                    break
+                if least is None or overlap < least[0]:
+                    least = (overlap, (candidate, ring))
+            if choice:
+                break
+        if choice is None:  # nowhere free: the spot that covers the least
+            choice = least[1] if least else (Bbox.from_bounds(anchor[0] + radius, anchor[1] + radius, width, height),
+                                             LABEL_RINGS[0])
+        candidate, ring = choice
+        placed.append(candidate)
+        text.set_position(ax.transData.inverted().transform((candidate.x0, candidate.y0)))
+        text.set_horizontalalignment("left")
+        text.set_verticalalignment("bottom")
+        if ring > LABEL_RINGS[0] or _closer_to_another(candidate, anchor, anchors):
+            nearest = (min(max(anchor[0], candidate.x0), candidate.x1), min(max(anchor[1], candidate.y0), candidate.y1))
+            ends = ax.transData.inverted().transform([anchor, nearest])
+            ax.plot(ends[:, 0], ends[:, 1], color="0.6", linewidth=0.3, zorder=2)
+
+
+def _distance(box, point) -> float:
+    dx = max(box.x0 - point[0], 0.0, point[0] - box.x1)
+    dy = max(box.y0 - point[1], 0.0, point[1] - box.y1)
+    return math.hypot(dx, dy)
+
+
+def _closer_to_another(box, anchor, anchors) -> bool:
+    """Whether a label box sits nearer another point than its own (then it needs a leader line)."""
+    own = _distance(box, anchor)
+    return any(_distance(box, other) < own - 0.5 for other in anchors
+               if abs(other[0] - anchor[0]) + abs(other[1] - anchor[1]) > 0.5)
+
+
+def _overlap_area(a, b) -> float:
+    return max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0)) * max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
+
+
+CLAIM_LABEL = "Hollow: headline claim"
+REFERENCE_LABEL = "Dotted: reference level"
 
 
 def method_handles(methods) -> list[Line2D]:
@@ -155,37 +273,74 @@ def method_handles(methods) -> list[Line2D]:
     return handles
 
 
-def grid_shape(n: int) -> tuple[int, int]:
-    ncols = 1 if n == 1 else 2 if n <= 4 else 3
+def grid_shape(n: int, width_in: float | None = None) -> tuple[int, int]:
+    """(rows, columns) of a grid of ``n`` panels: as many columns as the width holds at PANEL_MIN_WIDTH_IN."""
+    ncols = 1 if n == 1 else 2 if n <= 4 else 3 if n <= 9 else 4
+    if width_in is not None:
+        ncols = max(1, min(ncols, int(width_in // PANEL_MIN_WIDTH_IN)))
     return math.ceil(n / ncols), ncols
 
 
+def parse_range(text: str | None) -> tuple[float | None, float | None] | None:
+    """``"80:95"``, ``"80:"`` or ``":95"`` -> (low, high) with None for an open end."""
+    if text is None:
+        return None
+    parts = text.split(":")
+    try:
+        if len(parts) != 2 or not any(p.strip() for p in parts):
+            raise ValueError
+        low, high = (float(p) if p.strip() else None for p in parts)
+    except ValueError:
+        raise FcabenchError(f"cannot read range {text!r}; use LOW:HIGH, LOW: or :HIGH (numbers)") from None
+    if low is not None and high is not None and low >= high:
+        raise FcabenchError(f"range {text!r}: LOW must be below HIGH")
+    return low, high
+
+
 def plot_pareto(runs: pd.DataFrame, x: str = "speedup", metric: str | None = None, tasks=None, methods=None,
-                labels: bool = False, include_claims: bool = False, width_in: float | None = None) -> Figure:
-    """Score against cost per facet (task, split, length), each with its Pareto front and BERT-base as
-    reference (dotted); one legend entry per method. Claims, if included, are hollow markers.
+                labels: bool = False, include_claims: bool = False, width_in: float | None = None,
+                y_range: tuple[float | None, float | None] | None = None, other_modalities: bool = False) -> Figure:
+    """Score against cost per facet (task, split, length), each with its Pareto front and the unreduced model
+    as reference (dotted); one legend entry per method. Claims, if included, are hollow markers; tasks of
+    other modalities (ImageNet, SQuAD) only with ``other_modalities``.
 
     ``x``: "speedup" (default: the one cost every bundled table reports), "flops" or "flops-rel".
+    ``y_range``: (low, high) of every panel's score axis, None for an end left automatic.
     """
-    points = tradeoff_points(runs, x=x, metric=metric, tasks=tasks, methods=methods, include_claims=include_claims)
+    points = tradeoff_points(runs, x=x, metric=metric, tasks=tasks, methods=methods, include_claims=include_claims,
+                             other_modalities=other_modalities)
     facets = [f for _, f in points.groupby("facet_order", sort=True)]
-    nrows, ncols = grid_shape(len(facets))
-    width = width_in or (COLUMN_WIDTH_IN if ncols <= 2 else TEXT_WIDTH_IN)
+    default_cols = grid_shape(len(facets))[1]
+    width = width_in or (COLUMN_WIDTH_IN if default_cols <= 2 else TEXT_WIDTH_IN)
+    nrows, ncols = grid_shape(len(facets), width)
     panel = width / ncols
+    grid = len(facets) > 1
     with plt.rc_context(PAPER_RC):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(width, panel * 0.75 * nrows + 0.5), squeeze=False,
+        aspect = 1.0 if labels else 0.8  # labelled panels get more height to put their labels in
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width, panel * aspect * nrows + 0.45), squeeze=False,
                                  layout="constrained")
         for ax, facet in zip(axes.flat, facets):
-            draw_tradeoff(facet, x=x, ax=ax, labels=labels)
-            if len(facets) > 1:
+            draw_tradeoff(facet, x=x, ax=ax, labels=labels, short_labels=grid)
+            if y_range is not None:
+                ax.set_ylim(*y_range)
+            if grid:
                 ax.set_xlabel("")  # one shared x label below the grid instead of one per panel
-        if len(facets) > 1:
+                ax.title.set_fontsize(PAPER_RC["axes.titlesize"] - (1 if panel < 2 else 0))
+        if grid:
             fig.supxlabel(cost_axis(x).label, fontsize=PAPER_RC["axes.labelsize"])
         for ax in axes.flat[len(facets):]:
             ax.set_visible(False)
         handles = method_handles(points["method"])
         if points["on_front"].sum() > 1:
             handles.append(Line2D([], [], **FRONT_STYLE, label=FRONT_LABEL))
-        fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 3 if width < 4 else 5),
+        handles.append(Line2D([], [], color="0.6", linewidth=0.6, linestyle=":", label=REFERENCE_LABEL))
+        if (points["source"] == "claim").any():
+            handles.append(Line2D([], [], linestyle="", marker="o", markerfacecolor="none", markeredgecolor="0.3",
+                                  markersize=4, label=CLAIM_LABEL))
+        fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 2 if width < 4 else 4),
                    frameon=False, handletextpad=0.3, columnspacing=1.0)
+        if labels:
+            fig.draw_without_rendering()  # final axes positions first: labels are placed in display space
+            for ax, facet in zip(axes.flat, facets):
+                place_labels(ax, facet, x)
     return fig

@@ -1,7 +1,7 @@
 """Stored runs: accuracy and cost of method configurations, measured by fcabench or published.
 
 >>> import fcabench.runs as runs
->>> df = runs.load()                      # the checkout's results/ (or the published runs shipped inside)
+>>> df = runs.load()                      # the bundled published tables and the checkout's results/*.jsonl
 >>> runs.append(runs.measured_run("fca", cfg, "bert-base-uncased", "SST-2", seq_len=64, macs=..., ...))
 
 The schema (one documented field per column, units in the names) is :class:`fcabench.runs.schema.Run`.

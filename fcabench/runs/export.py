@@ -85,17 +85,13 @@ def to_latex(runs: pd.DataFrame, caption: str | None = None, label: str | None =
 
 def export(runs: pd.DataFrame, path: str | Path, caption: str | None = None) -> Path:
     """Write ``runs`` to ``path``; the format follows the suffix: .md, .tex (paper tables), .csv, .parquet
-    (every stored column, ``method_config`` as JSON text)."""
-    path = Path(path)
-    if path.suffix not in FORMATS:
-        raise FcabenchError(f"{path}: unknown export format {path.suffix!r} (use one of {', '.join(FORMATS)})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".md":
-        path.write_text(to_markdown(runs), encoding="utf-8")
-    elif path.suffix == ".tex":
-        path.write_text(to_latex(runs, caption=caption), encoding="utf-8")
-    elif path.suffix == ".csv":
-        runs.to_csv(path, index=False)
-    else:
-        runs.to_parquet(path, index=False)
-    return path
+    (every stored column, ``method_config`` as JSON text). The folder must exist; an existing file is
+    replaced (``fcabench.tables``' policy)."""
+    from fcabench.tables import check_output, write_table, write_text
+
+    path = check_output(path, FORMATS)
+    if path.suffix.lower() == ".md":
+        return write_text(to_markdown(runs), path, FORMATS)
+    if path.suffix.lower() == ".tex":
+        return write_text(to_latex(runs, caption=caption), path, FORMATS)
+    return write_table(runs, path)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from fcabench.errors import FcabenchError
 from fcabench.runs import published
+from fcabench.runs.legacy import upgrade
 from fcabench.runs.schema import COLUMNS, RowError, validate_record
 from fcabench.runs.store import append, existing_row_keys, read_records, row_key
 
@@ -44,7 +45,7 @@ def _csv_records(path: Path) -> list[dict]:
                 continue
             record[name] = text
         try:
-            records.append(validate_record(_typed(record)))
+            records.append(validate_record(upgrade(_typed(record))))
         except RowError as error:
             raise FcabenchError(f"{path}:{number}: {error}") from None
     return records

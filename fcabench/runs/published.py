@@ -1,4 +1,11 @@
-"""Turn the bundled published tables (``results/published/*.csv``, numbers as printed) into runs.
+"""Turn the bundled published tables (``fcabench/data/published/*.csv``, numbers as printed) into runs.
+
+The tables are the one stored copy of the published numbers: :func:`fcabench.runs.load` converts them when
+it reads them, so a change to a rule below reaches every published row at once.
+
+Naming: the unreduced reference is the method ``vanilla``, as for a measured run; a Focus-on-the-Core
+configuration uses the field names of ``FocusCoreConfig`` (``variant``, ``keep_ratio``, ``combine_layer``,
+``num_combine_tokens``), so that measured and published runs of one configuration group together.
 
 Normalisation rules (one convention: FLOPs = 2 x MACs, at the padded task length, relative to BERT-base):
   * BERT-base reference rows get the closed-form encoder MACs at the task's padded length ("exact") and
@@ -33,6 +40,8 @@ SKIPPED_FILES = {
     "focus_core_t1_datasets.csv": "data-set statistics, not results",
 }
 BERT_MODEL = "bert-base-uncased"
+REFERENCE_METHOD = "vanilla"  # the unreduced model, as measured runs call it
+TABLES = Path(__file__).resolve().parents[1] / "data" / "published"  # the bundled tables, inside the package
 CLOSED_FORM_NOTE = "BERT-base is the reference: closed-form encoder MACs at the padded length (not printed by the source)"
 CLOSED_FORM_SCOPE = "encoder matmuls (closed form)"
 
@@ -157,7 +166,7 @@ def powerbert_glue_test(rows: list[Row], file: str) -> list[Run]:
                         speedup_basis="inference wall-clock, K80 GPU, batch 128")
         runs.append(Run(
             run_id=slug(file[:-4], row["task"], row["method"]),
-            method="bert-base" if is_reference else "power-bert", method_label=row["method"], model=BERT_MODEL,
+            method=REFERENCE_METHOD if is_reference else "power-bert", method_label=row["method"], model=BERT_MODEL,
             task=row["task"], split="test", metric=metric_key(row["metric"]), score=number(row["value"]),
             seq_len=seq_len, batch_size=128 if latency is not None else None, latency_ms=latency,
             hardware="NVIDIA K80 (as published)" if latency is not None else None,
@@ -173,7 +182,7 @@ FOCUS_BASELINES = {  # printed name -> (method key, model)
     "Longformer": ("longformer", "Longformer"),
     "F-TFM": ("funnel", "Funnel Transformer (F-TFM)"),
     "Transkimmer": ("transkimmer", BERT_MODEL),
-    "BERT": ("bert-base", BERT_MODEL),
+    "BERT": (REFERENCE_METHOD, BERT_MODEL),
 }
 FOCUS_NO_COST = "no FLOPs in this table (Table 3 gives ratios on an unstated data set)"
 FOCUS_SPEEDUP_BASIS = "wall-clock ratio to BERT; probably training time (paper: 'accelerating the training speed')"
@@ -191,15 +200,15 @@ def focus_variant(method: str, setting: str) -> tuple[str, str, dict]:
         config["variant"] = variant.group(1)
     layer = re.search(r"layer (\d+)", setting)
     if layer:
-        config["combining_layer"] = int(layer.group(1))  # 1-based, as in the paper
+        config["combine_layer"] = int(layer.group(1))  # 1-based, as in the paper and FocusCoreConfig
     if "(*)" in setting:
-        config["inserted_without_replacing"] = True
+        config["inserted_without_replacing"] = True  # the paper's L11*: no FocusCoreConfig field runs it
     ratio = re.search(r"p=([\d.]+)", setting)
     if ratio:
-        config["p"] = float(ratio.group(1))
+        config["keep_ratio"] = float(ratio.group(1))  # the paper's preservation ratio p
     tokens = re.search(r"m=(\d+)", setting)
     if tokens:
-        config["combination_tokens"] = int(tokens.group(1))
+        config["num_combine_tokens"] = int(tokens.group(1))  # the paper's m
     return "focus-core", BERT_MODEL, config
 
 
@@ -207,12 +216,12 @@ def focus_label(config: dict) -> str | None:
     parts = []
     if "variant" in config:
         parts.append(config["variant"])
-    if "combining_layer" in config:
-        parts.append(f"L{config['combining_layer']}" + ("*" if config.get("inserted_without_replacing") else ""))
-    if "p" in config:
-        parts.append(f"p={config['p']:g}")
-    if "combination_tokens" in config:
-        parts.append(f"m={config['combination_tokens']}")
+    if "combine_layer" in config:
+        parts.append(f"L{config['combine_layer']}" + ("*" if config.get("inserted_without_replacing") else ""))
+    if "keep_ratio" in config:
+        parts.append(f"p={config['keep_ratio']:g}")
+    if "num_combine_tokens" in config:
+        parts.append(f"m={config['num_combine_tokens']}")
     return " ".join(parts) or None
 
 
@@ -227,7 +236,7 @@ def focus_core(rows: list[Row], file: str) -> list[Run]:
         seq_len = integer_prefix(group_rows[0]["seq_len"])
         common = source_fields(group_rows[0], file)
         cost: dict = dict(normalisation="not-normalisable", normalisation_note=FOCUS_NO_COST)
-        if key == "bert-base":
+        if key == REFERENCE_METHOD:
             cost = reference_cost(seq_len)
         speed = metrics.get("speedup_vs_bert")
         if speed is not None and number(speed["value"]) is not None:
@@ -236,7 +245,7 @@ def focus_core(rows: list[Row], file: str) -> list[Run]:
         memory = metrics.get("memory_cost_relative_to_bert")
         if memory is not None:
             cost["mem_rel_bert_base"] = number(memory["value"])
-        if "flops_relative_to_bert" in metrics and key != "bert-base":  # Table 3: data set not stated
+        if "flops_relative_to_bert" in metrics and key != REFERENCE_METHOD:  # Table 3: data set not stated
             cost.update(flops_as_printed=printed(metrics["flops_relative_to_bert"]["value"]),
                         flops_unit_as_printed="FLOPs relative to BERT (Table 3)",
                         normalisation_note="ratio to BERT on an unstated data set, by a counter that gives "
@@ -300,7 +309,7 @@ def claims(rows: list[Row], file: str, skipped: list[str]) -> list[Run]:
         common = source_fields(row, file)
         metric_text, value, speed = row["metric"], printed(row["value"]), printed(row["speedup"])
         is_reference = row["method"].lower().startswith("bert")
-        fields: dict = dict(method="bert-base" if is_reference else method_key, method_label=row["method"],
+        fields: dict = dict(method=REFERENCE_METHOD if is_reference else method_key, method_label=row["method"],
                             model=BERT_MODEL if is_reference else model, task=row["task"], source="claim",
                             seq_len=integer_prefix(row["seq_len"]), normalisation="not-normalisable",
                             speedup_as_printed=speed)
@@ -369,7 +378,7 @@ def bert_base_derived(rows: list[Row], file: str) -> list[Run]:
         cost = reference_cost(seq_len)
         del cost["speedup"], cost["speedup_basis"]
         cost["normalisation_note"] = "closed form; printed (rounded) value kept in flops_as_printed"
-        runs.append(Run(run_id=slug(file[:-4], seq_len), method="bert-base", method_label=row["method"],
+        runs.append(Run(run_id=slug(file[:-4], seq_len), method=REFERENCE_METHOD, method_label=row["method"],
                         model=BERT_MODEL, task="any", seq_len=seq_len, source="derived",
                         flops_as_printed=row["value"], flops_unit_as_printed="encoder MACs",
                         **cost, **dict(source_fields(row, file), citation=f"{row['paper']}: {BERT_BASE_CITATION}")))

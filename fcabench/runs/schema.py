@@ -23,6 +23,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from fcabench.runs.legacy import LEGACY_CONFIG_KEYS, LEGACY_METHODS
+
 SCHEMA_VERSION = 1
 
 SOURCES = ("measured", "published", "claim", "derived")
@@ -48,7 +50,7 @@ class Run:
 
     # --- what was run ---
     run_id: str  # shared by the rows (metrics) of one run; unique per run
-    method: str  # method key, e.g. "fca", "power-bert", "bert-base" (the reference); lower-case, hyphens
+    method: str  # method key, e.g. "fca", "power-bert", "vanilla" (the unreduced reference); lower-case, hyphens
     model: str  # backbone checkpoint or architecture, e.g. "bert-base-uncased", "roberta-base"
     task: str  # data set, e.g. "SST-2", "BBC News"; "any" for task-independent costs
     source: str  # one of SOURCES
@@ -205,6 +207,12 @@ def validate_record(record: dict[str, Any]) -> dict[str, Any]:
             raise RowError(name, "must not be empty")
     if not METHOD_KEY.match(out["method"]):
         raise RowError("method", f"{out['method']!r} is not a method key (lower-case letters, digits, hyphens)")
+    if out["method"] in LEGACY_METHODS:  # old files are translated when read (fcabench.runs.legacy)
+        raise RowError("method", f"{out['method']!r} is the old name of {LEGACY_METHODS[out['method']]!r}")
+    old_keys = sorted(LEGACY_CONFIG_KEYS.get(out["method"], {}).keys() & out["method_config"].keys())
+    if old_keys:
+        renames = LEGACY_CONFIG_KEYS[out["method"]]
+        raise RowError("method_config", ", ".join(f"{k!r} is the old name of {renames[k]!r}" for k in old_keys))
     for name, allowed in (("source", SOURCES), ("normalisation", NORMALISATIONS), ("count_length", COUNT_LENGTHS)):
         if out[name] not in allowed:
             raise RowError(name, f"{out[name]!r} is not one of {', '.join(allowed)}")

@@ -1,10 +1,14 @@
-"""The run store: JSON Lines files under ``results/``, appended to and never rewritten.
+"""The run store: JSON Lines files under ``results/``, appended to and never rewritten, and the published
+tables bundled in the package (``fcabench/data/published``), converted to runs when read.
 
 * One JSON object per line (pandas reads the files directly: ``pd.read_json(path, lines=True)``).
 * :func:`append` validates every row first, then writes all of them with one ``write`` under an
   inter-process file lock, so concurrent writers neither interleave nor lose lines.
 * :func:`load` validates every line; a malformed one is reported with its file, line and field, and the
-  file is never touched. ``errors="warn"`` loads the valid rows and warns about the rest.
+  file is never touched. ``errors="warn"`` loads the valid rows and warns about the rest. Rows written by
+  older versions are read with today's names (:mod:`fcabench.runs.legacy`).
+* By default :func:`load` reads the bundled published tables and every ``results/*.jsonl`` of the checkout;
+  the published tables are stored only there (as printed), never as converted rows.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ import pandas as pd
 from filelock import FileLock
 
 from fcabench.errors import FcabenchError
+from fcabench.runs import published
+from fcabench.runs.legacy import upgrade
 from fcabench.runs.schema import COLUMNS, Run, RowError, validate_record
 
 REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"  # the checkout's results/ (editable install)
-PACKAGED_RUNS = Path(__file__).resolve().parents[1] / "data" / "published_runs.jsonl"  # copy shipped in the wheel
 DEFAULT_RUNS_FILE = "runs.jsonl"  # where measured runs go inside results/
 LOCK_TIMEOUT_S = 60
 
@@ -38,10 +43,16 @@ def default_results_dir() -> Path | None:
     return REPO_RESULTS if REPO_RESULTS.is_dir() else None
 
 
+def default_sources() -> list[Path]:
+    """The bundled published tables, then the checkout's ``results/*.jsonl`` (none outside a checkout)."""
+    results = default_results_dir()
+    return [published.TABLES] + (sorted(results.glob("*.jsonl")) if results else [])
+
+
 def _files(path: str | os.PathLike | Iterable | None) -> list[Path]:
+    """Run files (``.jsonl``) and published tables (``.csv``) to read, a folder expanded to its files."""
     if path is None:
-        results = default_results_dir()
-        return sorted(results.glob("*.jsonl")) if results else [PACKAGED_RUNS]
+        path = default_sources()
     if isinstance(path, (str, os.PathLike)):
         path = [path]
     files: list[Path] = []
@@ -49,8 +60,10 @@ def _files(path: str | os.PathLike | Iterable | None) -> list[Path]:
         item = Path(item)
         if item.is_dir():
             found = sorted(item.glob("*.jsonl"))
+            if not found and published.is_published_table(item):
+                found = sorted(item.glob("*.csv"))
             if not found:
-                raise FcabenchError(f"{item}: no .jsonl run files in this folder")
+                raise FcabenchError(f"{item}: no .jsonl run files or published tables in this folder")
             files.extend(found)
         elif item.is_file():
             files.append(item)
@@ -66,21 +79,39 @@ def _parse_line(text: str) -> dict:
         raise RowError("<json>", f"not valid JSON ({error.msg} at column {error.colno})") from None
 
 
+def _published_records(table: Path) -> list[dict]:
+    """The runs of one published table (converted and validated); ``store_line`` is empty: a run may come
+    from several printed rows, ``source_note`` says which."""
+    records = [validate_record(dataclasses.asdict(run)) for run in published.convert_table(table)]
+    for record in records:
+        record["store_file"], record["store_line"] = str(table), None
+    return records
+
+
 def read_records(path: str | os.PathLike | Iterable | None = None, errors: str = "raise") -> list[dict]:
     """Validated records with their ``store_file`` and ``store_line``; see :func:`load` for ``errors``."""
     if errors not in ("raise", "warn", "ignore"):
         raise FcabenchError(f"errors must be 'raise', 'warn' or 'ignore', not {errors!r}")
     records, problems = [], []
+    bundled: set = set()  # (run_id, metric) of the bundled published rows, by default only
     for file in _files(path):
+        if published.is_published_table(file):
+            found = _published_records(file)
+            if path is None:
+                bundled.update(row_key(record) for record in found)
+            records.extend(found)
+            continue
         with open(file, encoding="utf-8") as handle:
             for number, text in enumerate(handle, start=1):
                 if not text.strip():
                     continue  # blank lines carry nothing
                 try:
-                    record = validate_record(_parse_line(text))
+                    record = validate_record(upgrade(_parse_line(text)))
                 except RowError as error:
                     problems.append(f"{file}:{number}: {error}")
                     continue
+                if row_key(record) in bundled:
+                    continue  # a copy of a bundled published row (`fcabench runs import`): the tables are the source
                 record["store_file"], record["store_line"] = str(file), number
                 records.append(record)
     if problems and errors == "raise":
@@ -112,8 +143,10 @@ def to_frame(records: list[dict]) -> pd.DataFrame:
 def load(path: str | os.PathLike | Iterable | None = None, errors: str = "raise") -> pd.DataFrame:
     """Load and validate runs.
 
-    ``path``: a ``.jsonl`` file, a folder (all its ``*.jsonl``), or a list of them; default: the checkout's
-    ``results/``, or the published runs shipped inside the package when there is no checkout.
+    ``path``: a ``.jsonl`` file, a published table (``.csv``), a folder (all its ``*.jsonl``, or all its
+    published tables), or a list of them; default: the published tables bundled in the package and the
+    checkout's ``results/*.jsonl`` (only the tables when fcabench is installed without a checkout). A row
+    of a store file that repeats a bundled published row (same run_id and metric) is left out by default.
     ``errors``: ``"raise"`` (default) raises :class:`~fcabench.errors.FcabenchError` naming file, line and
     field of every malformed row; ``"warn"`` loads the valid rows and warns; ``"ignore"`` just skips.
     """
