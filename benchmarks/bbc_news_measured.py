@@ -7,6 +7,7 @@ through all of its stages, scored on the validation and test splits and stored u
     python benchmarks/bbc_news_measured.py ltp          # soft -> hard thresholds
     python benchmarks/bbc_news_measured.py evaluate     # test-split scores, MACs and latency of every final model
                                                         #   (evaluate-vanilla: the vanilla one alone)
+    python benchmarks/bbc_news_measured.py figure       # the final models beside the published rows
     python benchmarks/bbc_news_measured.py budget       # print the budget below
 
 Budget (CPU only: a 2-core machine shared with other work, ~100-300 MiniLM-L6 training tokens per second):
@@ -86,9 +87,23 @@ def evaluate(names=tuple(FINAL)):
     return runs
 
 
+def figure():
+    """The Pareto figure of the final models (vanilla, retrain, hard) beside the published BBC News rows."""
+    import json
+    import subprocess
+
+    final = OUT / "final_runs.jsonl"
+    rows = [line for line in open(RESULTS) if json.loads(line)["stage"] in ("fine-tune", "retrain", "hard")]
+    final.write_text("".join(rows))
+    published = ROOT / "fcabench" / "data" / "published"
+    subprocess.run([sys.executable, "-m", "fcabench", "plot", "pareto", str(final), str(published), "--task", "bbc-news",
+                    "--x", "flops-rel", "--width", "6.9", "-o", str(OUT / "pareto_bbc_news.png")], check=True)
+    return []
+
+
 STEPS = {"vanilla": vanilla, "power-bert": lambda: searched("power-bert", SEARCH),
          "fca": lambda: searched("fca", dict(SEARCH, clusters=5)), "ltp": ltp, "evaluate": evaluate,
-         "evaluate-vanilla": lambda: evaluate(["vanilla"])}
+         "evaluate-vanilla": lambda: evaluate(["vanilla"]), "figure": figure}
 
 
 def main(argv: list[str]) -> None:

@@ -152,7 +152,8 @@ def train(model: str, task, method: str = "vanilla", *, method_options: dict | N
             "stage": stage.name, "run_id": identifier, "model": model, "parent_run_id": parent_id,
         })
         fields = dict(
-            seed=seed, stage=stage.name, parent_run_id=parent_id, checkpoint_sha256=ckpt.checkpoint_hash(folder),
+            seed=seed, stage=stage.name, config_label=stage.name,  # the full configuration is in method_config
+            parent_run_id=parent_id, checkpoint_sha256=ckpt.checkpoint_hash(folder),
             source_note=note, **records.data_fields(eval_split.fingerprint, task),
         )
         if trained:
