@@ -41,6 +41,11 @@ def get(name_or_task: str | Task) -> Task:
     return _REGISTRY[name_or_task]
 
 
+def titles(names) -> set[str]:
+    """The titles stored runs carry (``Run.task``) of those ``names`` that are registered tasks."""
+    return {_REGISTRY[name].title for name in names if name in _REGISTRY}
+
+
 def describe():
     """The registry as a DataFrame, one row per task."""
     import pandas as pd
@@ -51,4 +56,4 @@ def describe():
 for _task in [*packaged.TASKS, *glue.TASKS]:
     register(_task)
 
-__all__ = ["Example", "Task", "TaskSplit", "compute_metrics", "describe", "from_file", "get", "names", "register"]
+__all__ = ["Example", "Task", "TaskSplit", "compute_metrics", "describe", "from_file", "get", "names", "register", "titles"]

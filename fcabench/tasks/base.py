@@ -8,6 +8,7 @@ records so that two runs on different data are never mistaken for one another.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ class Example:
     text: str
     label: Any  # class name (str) or number (regression); None where a split has no labels (GLUE test)
     text_pair: str | None = None
+    row: int | None = None  # line or row number in the source file, for error messages
 
 
 @dataclass(frozen=True)
@@ -100,20 +102,21 @@ class Task:
 
     def _checked(self, example: Example, origin: str) -> Example:
         """Label names become ids; a label outside the set is an error naming the row."""
+        where = f"{origin}, row {example.row if example.row is not None else example.id}"
         if example.label is None:
             return example
         if self.regression:
             try:
                 value = float(example.label)
             except (TypeError, ValueError):
-                raise FcabenchError(f"{origin}, row {example.id}, field label: {example.label!r} is not a number") from None
-            return Example(example.id, example.text, value, example.text_pair)
+                raise FcabenchError(f"{where}, field label: {example.label!r} is not a number") from None
+            return dataclasses.replace(example, label=value)
         label = str(example.label)
         if label not in self.labels:
             raise FcabenchError(
-                f"{origin}, row {example.id}, field label: {label!r} is not one of {', '.join(self.labels)}"
+                f"{where}, field label: {label!r} is not one of {', '.join(self.labels)}"
             )
-        return Example(example.id, example.text, self.labels.index(label), example.text_pair)
+        return dataclasses.replace(example, label=self.labels.index(label))
 
     def _dataset(self, examples: Sequence[Example]):
         import datasets

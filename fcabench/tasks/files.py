@@ -56,12 +56,14 @@ def _examples(path: Path, frame: pd.DataFrame, text: str, pair: str | None, labe
         for column in (text, pair):
             if column is not None and not isinstance(values[column], str):
                 raise FcabenchError(f"{path}, row {number}, field {column}: expected text, got {values[column]!r}")
+            if column is not None and not values[column].strip():
+                raise FcabenchError(f"{path}, row {number}, field {column}: empty text")
         value = values[label]
         if value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip()):
             raise FcabenchError(f"{path}, row {number}, field {label}: empty label")
         examples.append(Example(id=f"{path.name}:{number}", text=values[text],
                                 text_pair=values[pair] if pair else None,
-                                label=value if not isinstance(value, str) else value.strip()))
+                                label=value if not isinstance(value, str) else value.strip(), row=number))
     return examples
 
 

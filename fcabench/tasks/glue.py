@@ -108,7 +108,7 @@ def read_tsv(path: Path, layout: GlueLayout, split: str, name: str) -> list[Exam
             raise FcabenchError(f"{path}, row {number}, field {layout.label}: empty label")
         examples.append(Example(
             id=f"{path.name}:{number}", text=row[index[text]],
-            text_pair=row[index[pair]] if pair else None, label=label,
+            text_pair=row[index[pair]] if pair else None, label=label, row=number,
         ))
     return examples
 

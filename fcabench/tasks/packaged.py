@@ -95,7 +95,7 @@ def _tweets_all(path: Path) -> tuple[Example, ...]:
             if text in seen:
                 continue  # a repeated tweet: the first occurrence is kept
             seen.add(text)
-            examples.append(Example(id=f"row-{row_number}", text=text, label=row["sentiment"]))
+            examples.append(Example(id=f"row-{row_number}", text=text, label=row["sentiment"], row=row_number))
     return tuple(examples)
 
 

@@ -9,7 +9,6 @@ model, applies the method with the stored configuration and restores its paramet
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -22,18 +21,7 @@ META_FILE = "fcabench.json"
 METHOD_STATE_FILE = "method_state.safetensors"
 
 
-def config_to_dict(config) -> dict:
-    helper = getattr(methods, "config_to_dict", None)
-    if helper:
-        return helper(config)
-    return dataclasses.asdict(config)
-
-
-def config_from_dict(name: str, values: dict):
-    helper = getattr(methods, "config_from_dict", None)
-    if helper:
-        return helper(name, values)
-    return methods.make_config(name, **values)
+config_to_dict, config_from_dict = methods.config_to_dict, methods.config_from_dict
 
 
 def save_checkpoint(model, tokenizer, folder: str | Path, meta: dict) -> Path:

@@ -7,7 +7,7 @@ def tokenize(split, tokenizer, seq_len: int):
     """The split's Dataset with ``input_ids``, ``attention_mask``, ``token_type_ids`` and ``labels``.
 
     Inputs are truncated to ``seq_len`` tokens ([CLS] and [SEP] included; pairs: longest first) and
-    padded later, per batch, by :func:`collator`: short inputs cost no padding in training.
+    padded later, per batch, by :func:`collator`.
     """
     dataset = split.dataset
     pair = "text_pair" in dataset.column_names
@@ -29,10 +29,12 @@ def tokenize(split, tokenizer, seq_len: int):
             datasets.enable_progress_bars()
 
 
-def collator(tokenizer):
+def collator(tokenizer, seq_len: int):
+    """Batches padded to ``seq_len``: the fixed length N that PoWER-BERT's and FCA's retention counts and
+    soft-extract weights refer to, and the length scoring pads to."""
     from transformers import DataCollatorWithPadding
 
-    return DataCollatorWithPadding(tokenizer)
+    return DataCollatorWithPadding(tokenizer, padding="max_length", max_length=seq_len)
 
 
 def input_ids(encoded) -> list[list[int]]:

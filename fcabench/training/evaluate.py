@@ -52,6 +52,7 @@ def evaluate(checkpoint: str, task, split: str = "validation", *, seq_len: int |
     runs = records.stage_runs(
         method=method, config=config, model=meta.get("model") or str(checkpoint), task=task, split=split,
         seq_len=seq_len, scores=scores, costs=costs, spec=spec, device=device, stage=meta.get("stage"),
+        config_label=meta.get("stage"),
         parent_run_id=meta.get("run_id"), checkpoint_sha256=digest,
         **records.data_fields(examples.fingerprint, task), **timing,
     )

@@ -1,52 +1,43 @@
-"""The training hooks of a method (its stages, loss term, parameter groups, post-step projection).
+"""A method's training procedure as the trainer sees it, all through the method contract
+(``fcabench.methods.Method``): no training code ever names a method.
 
-Methods define them (``fcabench.methods``); a method that defines none is fine-tuned in one stage with
-its configuration applied and no extra loss.
+The hooks that act during a stage (loss term, parameter groups, after-step) are those of the method the
+stage's config belongs to, i.e. of ``methods.applied(model)`` once the config is applied (FCA's search is
+PoWER-BERT's soft extraction); ``derive_config`` is the trained method's own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from fcabench import methods
+from fcabench.methods import DERIVED, Stage
+
+__all__ = ["DERIVED", "Stage", "after_step", "derive_config", "loss_term", "parameter_groups", "stages"]
 
 
-@dataclass(frozen=True)
-class Stage:
-    name: str  # "fine-tune", "search", "retrain", "soft", "hard"
-    config: Any | None  # method config while training this stage; None = the unpatched model
-    derive: bool = False  # after this stage, derive_config gives the config of DERIVED stages
+def stages(method, config) -> list[Stage]:
+    return list(method.stages(config))
 
 
-DERIVED = getattr(methods, "DERIVED", "derived")  # the config derive_config returned
+def _acting(model):
+    patched = methods.applied(model)
+    return patched[0] if patched else None
 
 
-def stages(method, config) -> list:
-    hook = getattr(method, "stages", None)
-    return list(hook(config)) if hook else [Stage("fine-tune", config)]
+def loss_term(model):
+    method = _acting(model)
+    return method.loss_term(model) if method else None
 
 
-def loss_term(method, model):
-    hook = getattr(method, "loss_term", None)
-    return hook(model) if hook else None
+def parameter_groups(model) -> list[dict]:
+    method = _acting(model)
+    return list(method.parameter_groups(model)) if method else []
 
 
-def parameter_groups(method, model) -> list[dict]:
-    hook = getattr(method, "parameter_groups", None)
-    return list(hook(model)) if hook else []
-
-
-def after_step(method, model) -> None:
-    hook = getattr(method, "after_step", None)
-    if hook:
-        hook(model)
+def after_step(model) -> None:
+    method = _acting(model)
+    if method:
+        method.after_step(model)
 
 
 def derive_config(method, model, target_config):
-    hook = getattr(method, "derive_config", None)
-    if hook is None:
-        from fcabench.errors import FcabenchError
-
-        raise FcabenchError(f"{method.name} cannot derive a configuration from a trained model")
-    return hook(model, target_config)
+    return method.derive_config(model, target_config)

@@ -83,7 +83,10 @@ def train(model: str, task, method: str = "vanilla", *, method_options: dict | N
     seq_len = seq_len or task.seq_len
     device = default_device(device)
     method_obj = methods.get(method)
-    user_config = methods.make_config(method, **(method_options or {}))
+    options = dict(method_options or {})
+    if "soft_length" in _fields(method_obj.config_class) and options.get("soft_length") is None:
+        options["soft_length"] = seq_len  # soft-extract weights cover the training length N, not 512 ranks
+    user_config = methods.make_config(method, **options)
     plan = plan_stages(method_obj, user_config, stages, from_checkpoint, training_free)
     output = Path(output_dir)
 
@@ -92,12 +95,14 @@ def train(model: str, task, method: str = "vanilla", *, method_options: dict | N
     eval_split = task.load("validation", data_dir=data_dir, hub=hub, max_examples=max_eval_examples, seed=seed)
 
     parent_id, derived, source = None, None, None
+    deriving_stages = {s.name for s in hooks.stages(method_obj, user_config) if s.derive}
     if from_checkpoint:
         meta = ckpt.read_meta(from_checkpoint)
         if meta.get("task") and meta["task"] != task.name:
             raise FcabenchError(f"{from_checkpoint} was trained on {meta['task']}, not {task.name}")
         parent_id, source = meta.get("run_id"), str(from_checkpoint)
-        if plan[0].config is hooks.DERIVED:  # e.g. --stages retrain --from a search checkpoint
+        model = meta.get("model") or model  # runs name the backbone the checkpoint was trained from
+        if plan[0].config is hooks.DERIVED and meta.get("stage") in deriving_stages:  # --stages retrain --from a search
             searched, _, _ = ckpt.load_checkpoint(from_checkpoint)
             derived = hooks.derive_config(method_obj, searched, user_config)
         current, tokenizer, _ = ckpt.load_checkpoint(from_checkpoint, patched=False)
@@ -112,8 +117,8 @@ def train(model: str, task, method: str = "vanilla", *, method_options: dict | N
         note = None
         if config is hooks.DERIVED:
             if derived is None:
-                raise FcabenchError(f"stage {stage.name} needs a derived configuration: run the search stage "
-                                    "first, or start --from a search checkpoint")
+                raise FcabenchError(f"stage {stage.name} needs a derived configuration: run the stage that derives "
+                                    f"it first, or start --from its checkpoint (a {'/'.join(sorted(deriving_stages))} checkpoint)")
             config = derived
             if macs_ratio is not None:
                 config, achieved = _fit(current, config, seq_len, macs_ratio)
@@ -124,8 +129,8 @@ def train(model: str, task, method: str = "vanilla", *, method_options: dict | N
             methods.apply(model_obj, config)
         trained = None
         if stage.name != "training-free":
-            trained = _train_stage(model_obj, method_obj if config is not None else None, task, encoded_train,
-                                   encoded_eval, tokenizer, output / stage.name, stage, device, progress,
+            trained = _train_stage(model_obj, task, encoded_train,
+                                   encoded_eval, tokenizer, output / stage.name, stage, device, progress, seq_len,
                                    epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                                    learning_rate=learning_rate, seed=seed, weight_decay=weight_decay,
                                    report_to=report_to)
@@ -133,8 +138,8 @@ def train(model: str, task, method: str = "vanilla", *, method_options: dict | N
             derived = hooks.derive_config(method_obj, model_obj, user_config)
         model_obj.to(device).eval()
         scores, costs = scoring.score(task, model_obj, encoded_eval, seq_len, max(batch_size, 32), device)
-        run_method = method if config is not None else "vanilla"
-        run_config = config if config is not None else methods.make_config("vanilla")
+        acting = methods.applied(model_obj)  # FCA's search runs PoWER-BERT's soft extraction: store what ran
+        run_method, run_config = (acting[0].name, acting[1]) if acting else ("vanilla", methods.make_config("vanilla"))
         spec = {"kind": "train", "model": model, "task": task.name, "method": run_method,
                 "config": ckpt.config_to_dict(run_config), "stage": stage.name, "seed": seed, "seq_len": seq_len,
                 "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "learning_rate": learning_rate,
@@ -147,7 +152,8 @@ def train(model: str, task, method: str = "vanilla", *, method_options: dict | N
             "stage": stage.name, "run_id": identifier, "model": model, "parent_run_id": parent_id,
         })
         fields = dict(
-            seed=seed, stage=stage.name, parent_run_id=parent_id, checkpoint_sha256=ckpt.checkpoint_hash(folder),
+            seed=seed, stage=stage.name, config_label=stage.name,  # the full configuration is in method_config
+            parent_run_id=parent_id, checkpoint_sha256=ckpt.checkpoint_hash(folder),
             source_note=note, **records.data_fields(eval_split.fingerprint, task),
         )
         if trained:
@@ -164,14 +170,20 @@ def train(model: str, task, method: str = "vanilla", *, method_options: dict | N
     return runs
 
 
+def _fields(config_class) -> set[str]:
+    import dataclasses
+
+    return {f.name for f in dataclasses.fields(config_class)}
+
+
 def _fit(model, config, seq_len, ratio):
     from fcabench.training.fitting import fit_retention
 
     return fit_retention(model, config, seq_len, ratio)
 
 
-def _train_stage(model, method, task, encoded_train, encoded_eval, tokenizer, folder: Path, stage, device: str,
-                 progress: bool, *, epochs, max_steps, batch_size, learning_rate, seed, weight_decay, report_to):
+def _train_stage(model, task, encoded_train, encoded_eval, tokenizer, folder: Path, stage, device: str,
+                 progress: bool, seq_len: int, *, epochs, max_steps, batch_size, learning_rate, seed, weight_decay, report_to):
     """Train one stage; returns the run fields describing it (budget, steps, wall time, epoch choice)."""
     import numpy as np
     from transformers import PrinterCallback, TrainingArguments
@@ -182,9 +194,7 @@ def _train_stage(model, method, task, encoded_train, encoded_eval, tokenizer, fo
     keep = "last" if stage.derive else "best"
     choose = keep == "best" and max_steps is None and epochs > 1
     best = BestEpochCallback(metric, greater_is_better=True, keep=keep)
-    callbacks = [best]
-    if method is not None:
-        callbacks.append(AfterStepCallback(method))
+    callbacks = [best, AfterStepCallback()]
     if progress:
         callbacks.append(RichProgressCallback(f"{stage.name}"))
     args = TrainingArguments(
@@ -200,8 +210,7 @@ def _train_stage(model, method, task, encoded_train, encoded_eval, tokenizer, fo
         return tasks.compute_metrics(task.metrics, prediction.predictions, np.asarray(prediction.label_ids))
 
     trainer = MethodTrainer(model=model, args=args, train_dataset=encoded_train, eval_dataset=encoded_eval,
-                            data_collator=data.collator(tokenizer), compute_metrics=compute, callbacks=callbacks,
-                            method=method)
+                            data_collator=data.collator(tokenizer, seq_len), compute_metrics=compute, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # progress and runs report instead of printed log dicts
     start = time.perf_counter()
     trainer.train()

@@ -19,14 +19,10 @@ from fcabench.training import hooks
 class MethodTrainer(Trainer):
     """Modifications: ``compute_loss`` adds the method's loss term; ``create_optimizer`` adds its groups."""
 
-    def __init__(self, *args, method=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.method = method
-
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
-        if self.method is not None and model.training:
-            extra = hooks.loss_term(self.method, model)
+        if model.training:
+            extra = hooks.loss_term(model)
             if extra is not None:
                 loss = loss + extra
         return (loss, outputs) if return_outputs else loss
@@ -35,7 +31,7 @@ class MethodTrainer(Trainer):
         if self.optimizer is not None:
             return self.optimizer
         model = model or self.model
-        extra = hooks.parameter_groups(self.method, model) if self.method is not None else []
+        extra = hooks.parameter_groups(model)
         own = {id(p) for group in extra for p in group["params"]}
         decay = set(self.get_decay_parameter_names(model))
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and id(p) not in own]
@@ -50,12 +46,9 @@ class MethodTrainer(Trainer):
 
 
 class AfterStepCallback(TrainerCallback):
-    def __init__(self, method):
-        self.method = method
-
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if model is not None:
-            hooks.after_step(self.method, model)
+            hooks.after_step(model)
 
 
 class BestEpochCallback(TrainerCallback):
