@@ -40,7 +40,7 @@ def _root(
 
 
 def _register() -> None:
-    from fcabench.cli import plot, profile, runs, sweep
+    from fcabench.cli import bench, plot, profile, runs, sweep
 
     app.command("profile", cls=profile.ProfileCommand,
                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(profile.profile_command)
@@ -52,6 +52,7 @@ def _register() -> None:
     app.add_typer(tasks.app, name="tasks")
     app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train.train_command)
     app.command("evaluate")(evaluate.evaluate_command)
+    app.command("bench")(bench.bench_command)
 
 
 _register()
