@@ -17,6 +17,10 @@ _LAZY = {
     "models": None,
     "runs": None,
     "plots": None,
+    "tasks": None,
+    "train": "fcabench.training",
+    "evaluate": "fcabench.training",
+    "load_checkpoint": "fcabench.training",
 }
 
 __all__ = ["__version__", *_LAZY]

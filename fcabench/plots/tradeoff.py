@@ -110,7 +110,9 @@ def tradeoff_points(runs: pd.DataFrame, x: str = "speedup", metric: str | None =
     if not other_modalities:
         rows = rows[~rows["task"].map(other_modality)]
     if tasks:
-        rows = rows[rows["task"].isin(tasks)]
+        from fcabench.tasks import titles  # a registry name ("bbc-news") selects its stored title ("BBC News")
+
+        rows = rows[rows["task"].isin(set(tasks) | titles(tasks))]
     if methods:
         rows = rows[rows["method"].isin(set(methods) | set(REFERENCE_METHODS))]
     if metric:

@@ -96,6 +96,36 @@ class Run:
     date_utc: str | None = None  # ISO 8601, e.g. "2025-01-31T12:00:00Z"
     hardware: str | None = None  # GPU name or CPU model the timing ran on (also for published timings)
 
+    # --- training and evaluation by fcabench (fcabench.train / fcabench.evaluate) ---
+    seed: int | None = None  # random seed of training: head initialisation, data order, dropout
+    stage: str | None = None  # stage that produced the scored model: "fine-tune", "search", "retrain", "soft",
+    #                           "hard"; "training-free" = a method applied to a fine-tuned checkpoint, no training
+    parent_run_id: str | None = None  # run_id of the stage whose checkpoint this one started from
+    train_epochs: float | None = None  # epochs the stage was given
+    train_max_steps: int | None = None  # cap on optimizer steps, when one was set
+    train_steps: int | None = None  # optimizer steps actually taken
+    train_batch_size: int | None = None  # examples per optimizer step
+    train_learning_rate: float | None = None  # peak learning rate of the backbone (linear decay, AdamW)
+    train_examples: int | None = None  # training examples used
+    train_wall_time_s: float | None = None  # wall-clock seconds of the stage's training, evaluation excluded
+    epoch_selection: str | None = None  # how the scored weights were chosen, e.g. "best validation accuracy
+    #                                      of 3 evaluation(s): epoch 2.0, step 224"
+    data_source: str | None = None  # where the scored examples come from (package and file, local file, hub set)
+    data_examples: int | None = None  # number of scored examples
+    data_sha256: str | None = None  # SHA-256 of the scored examples (ids, texts, labels, in order)
+    data_split_note: str | None = None  # how the split was made where the data set has no official one
+    checkpoint_sha256: str | None = None  # SHA-256 of the scored checkpoint's weight files
+    macs_real_mean: float | None = None  # mean MACs per sequence, each scored example at its real length
+    macs_real_p10: float | None = None  # 10th percentile of those per-example MACs
+    macs_real_median: float | None = None  # median of those per-example MACs
+    macs_real_p90: float | None = None  # 90th percentile of those per-example MACs
+    length_real_mean: float | None = None  # mean real length of the scored examples (tokens, after truncation)
+    latency_device: str | None = None  # device latency_ms / peak_mem_mb were taken on, e.g. "cpu", "cuda:0"
+    latency_threads: int | None = None  # torch intra-op threads during the timing
+    latency_warmup: int | None = None  # untimed passes before the timed ones
+    latency_repeats: int | None = None  # timed passes; latency_ms is their median
+    latency_note: str | None = None  # the rest of the protocol: inputs, statistic, how memory was read
+
     schema_version: int = SCHEMA_VERSION
 
     def to_record(self) -> dict[str, Any]:
@@ -189,7 +219,8 @@ def validate_record(record: dict[str, Any]) -> dict[str, Any]:
     if out["schema_version"] > SCHEMA_VERSION:
         raise RowError("schema_version", f"{out['schema_version']} is newer than this fcabench ({SCHEMA_VERSION})")
 
-    for name in ("macs", "flops", "flops_rel_bert_base", "latency_ms", "peak_mem_mb", "mem_rel_bert_base", "speedup"):
+    for name in ("macs", "flops", "flops_rel_bert_base", "latency_ms", "peak_mem_mb", "mem_rel_bert_base", "speedup",
+                 "train_wall_time_s", "macs_real_mean", "macs_real_p10", "macs_real_median", "macs_real_p90"):
         if out[name] is not None and out[name] < 0:
             raise RowError(name, f"must not be negative, got {out[name]}")
     for name in ("seq_len", "batch_size"):

@@ -1,0 +1,98 @@
+"""``fcabench sweep SPEC``: expand a sweep specification, run its jobs (here or on Ray), merge the runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def sweep_command(
+    spec: Annotated[Path, typer.Argument(help="Sweep specification (TOML), e.g. sweeps/bbc-news-minilm.toml.")],
+    list_jobs: Annotated[bool, typer.Option("--list", help="Print the jobs with their ids and status; run nothing.")] = False,
+    ray: Annotated[bool, typer.Option("--ray", help="Run each job as a Ray task (pip install 'fcabench[ray]').")] = False,
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster to join, e.g. auto or ray://head:10001 (implies --ray); default: a local Ray.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for job files and checkpoints; default: the spec's sweep.out, else out/sweeps/<name>.")] = None,
+    results: Annotated[Optional[Path], typer.Option(help="Run store to merge into; default: the spec's sweep.results, else results/runs.jsonl.")] = None,
+    merge_only: Annotated[bool, typer.Option("--merge-only", help="Only merge the runs of finished jobs into the store.")] = False,
+    no_merge: Annotated[bool, typer.Option("--no-merge", help="Run the jobs but leave their runs in the job files.")] = False,
+    table: Annotated[bool, typer.Option("--table", help="Print, per task, each method's best accuracy at about 2x fewer "
+                                        "MACs (0.4-0.6x vanilla), retrained and training-free, from the store.")] = False,
+    figure: Annotated[Optional[Path], typer.Option("--figure", help="Write the study's figure (accuracy against MACs / "
+                                                   "vanilla, one panel per task) to this .png/.svg/.pdf.")] = None,
+) -> None:
+    """Run every job of a sweep specification, skipping those already done, then merge their runs."""
+    from fcabench import sweep
+
+    spec_ = sweep.load_spec(spec)
+    folder = out or spec_.out_dir
+    store = results or spec_.results
+    if list_jobs:
+        _print_jobs(sweep.expand(spec_), folder)
+        return
+    if table or figure:
+        if table:
+            _print_tables(spec_, store)
+        if figure:
+            _write_figure(spec_, store, figure)
+        return
+    if merge_only:
+        typer.echo(str(sweep.merge(folder, store, job_ids=[j.job_id for j in sweep.expand(spec_)])))
+        return
+    executor = "ray" if (ray or address) else "local"
+    sweep.run(spec_, executor=executor, address=address, out=folder, store=store, echo=typer.echo,
+              do_merge=not no_merge)
+
+
+def _print_jobs(jobs, folder: Path) -> None:
+    import pandas as pd
+
+    from fcabench.sweep import read_status
+
+    rows = []
+    for job in jobs:
+        status = read_status(folder, job.job_id) or {}
+        rows.append(dict(job_id=job.job_id, status=status.get("status", "pending"), model=job.model, task=job.task,
+                         seed=job.seed, entry=job.entry, budget=job.budget_target,
+                         macs_closed_form=job.budget_closed_form,
+                         options=", ".join(f"{k}={v}" for k, v in job.options.items()), start=job.depends_on or "",
+                         run_ids=" ".join(status.get("run_ids", []))))
+    table = pd.DataFrame(rows)
+    with pd.option_context("display.max_colwidth", 70, "display.width", 250, "display.max_rows", None):
+        typer.echo(table.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3g}"))
+    counts = table["status"].value_counts().to_dict()
+    typer.echo(f"{len(table)} jobs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f"; folder {folder}")
+
+
+def _points(spec, store):
+    """(task, points) of the spec's tasks, from its store, restricted to its models and length."""
+    from fcabench.runs import load
+    from fcabench.sweep import study
+
+    stored = load(store) if store is not None else load()
+    for task in spec.tasks:
+        points = study.study_points(stored, task)
+        yield task, points[points["model"].isin(spec.models) & points["seq_len"].isin([spec.train.get("seq_len")])]
+
+
+def _write_figure(spec, store, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from fcabench.plots import save_figure
+    from fcabench.sweep import study
+
+    panels = list(_points(spec, store))
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.5), squeeze=False)
+    for ax, (task, points) in zip(axes[0], panels):
+        study.plot_study(points, ax=ax, title=f"{task}: {', '.join(spec.models)}, n = {spec.train.get('seq_len')}")
+    typer.echo(f"wrote {save_figure(fig, path)}")
+    plt.close(fig)
+
+
+def _print_tables(spec, store) -> None:
+    from fcabench.sweep import study
+
+    for task, points in _points(spec, store):
+        typer.echo(f"{task}: {len(points)} scored models; best accuracy at about 2x fewer encoder MACs (MACs / vanilla)")
+        typer.echo(study.summary_table(points).to_markdown(index=False))

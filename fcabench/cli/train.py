@@ -1,0 +1,70 @@
+"""``fcabench train``: train a method on a task through its stages; every stage appends a run.
+
+Method options are the fields of the method's config dataclass, given as ``--field value``
+(``--clusters 5 --lam 0.002``), read from the registry like ``fcabench profile``'s.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from fcabench.errors import FcabenchError
+
+
+def _task_options(text_column, pair_column, label_column) -> dict | None:
+    options = {k: v for k, v in (("text", text_column), ("pair", pair_column), ("label", label_column)) if v}
+    return options or None
+
+
+def train_command(
+    ctx: typer.Context,
+    model: str = typer.Option("minilm-l6", "--model", help="BERT folder, hub name, or minilm-l6 (shipped, offline)."),
+    task: str = typer.Option(..., "--task", "-t", help="Task name (fcabench tasks list) or a CSV/TSV/JSONL/Parquet file."),
+    method: str = typer.Option("vanilla", "--method", "-m", help="Token-reduction method (fcabench profile --list-methods)."),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Checkpoint folders go here, one per stage."),
+    stages: str = typer.Option(None, "--stages", help="Only these stages, comma-separated (e.g. search,retrain)."),
+    from_checkpoint: str = typer.Option(None, "--from", help="Start from this fine-tuned checkpoint folder."),
+    training_free: bool = typer.Option(False, "--training-free", help="Apply the method to --from without training."),
+    seq_len: int = typer.Option(None, "--seq-len", "-n", help="Padded length in tokens (default: the task's)."),
+    epochs: float = typer.Option(3.0, "--epochs", help="Epochs per stage."),
+    max_steps: int = typer.Option(None, "--max-steps", help="Optimizer steps per stage (overrides --epochs)."),
+    batch_size: int = typer.Option(16, "--batch-size", "-b"),
+    learning_rate: float = typer.Option(2e-5, "--lr", help="Peak learning rate of the backbone."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)."),
+    max_train_examples: int = typer.Option(None, "--max-train-examples", help="A fixed random subset of the training split."),
+    max_eval_examples: int = typer.Option(None, "--max-eval-examples", help="A fixed random subset of the validation split."),
+    macs_ratio: float = typer.Option(None, "--macs-ratio", help="Scale a derived retention to this fraction of vanilla encoder MACs."),
+    results: Path = typer.Option(None, "--results", help="Run file to append to (default: results/runs.jsonl)."),
+    data_dir: str = typer.Option(None, "--data-dir", help="Local GLUE folder (standard TSV layout)."),
+    hub: bool = typer.Option(False, "--hub", help="Allow downloading the data set from the Hugging Face hub."),
+    text_column: str = typer.Option(None, "--text-column", help="Data file: the text column (default text)."),
+    pair_column: str = typer.Option(None, "--pair-column", help="Data file: the second text column, if any."),
+    label_column: str = typer.Option(None, "--label-column", help="Data file: the label column (default label)."),
+    report_to: str = typer.Option(None, "--report-to", help="Trainer loggers (tensorboard, wandb...); default none."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Train MODEL on TASK with METHOD, stage by stage; store one run per stage."""
+    from fcabench import methods
+    from fcabench.cli._runs_table import print_runs
+    from fcabench.cli.profile import _extra_options
+    from fcabench.training import train
+
+    if method not in methods.names():
+        methods.get(method)  # one error with the list of methods
+    options = methods.parse_options(method, _extra_options(ctx.args)) if ctx.args else {}
+    stage_list = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
+    if stages is not None and not stage_list:
+        raise FcabenchError("--stages needs at least one stage name")
+    runs = train(
+        model, task, method, method_options=options, stages=stage_list, from_checkpoint=from_checkpoint,
+        output_dir=str(output_dir), seq_len=seq_len, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
+        learning_rate=learning_rate, seed=seed, device=device, max_train_examples=max_train_examples,
+        max_eval_examples=max_eval_examples, training_free=training_free,
+        results=str(results) if results else None, progress=progress, data_dir=data_dir, hub=hub,
+        task_options=_task_options(text_column, pair_column, label_column), macs_ratio=macs_ratio,
+        report_to=report_to,
+    )
+    print_runs(runs, f"stored {len(runs)} row(s); checkpoints under {output_dir}")

@@ -1,0 +1,42 @@
+"""Sweeps: many trainings from one TOML specification, run here or on Ray, merged into the run store.
+
+>>> from fcabench import sweep
+>>> spec = sweep.load_spec("sweeps/bbc-news-minilm.toml")
+>>> jobs = sweep.expand(spec)                       # deterministic order and ids
+>>> sweep.run(spec)                                 # local; resumes; then merges into the store
+>>> sweep.run(spec, executor="ray", address="auto") # each job a Ray task with its own CPU/GPU request
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fcabench.sweep.executors import execute_job, run_local, run_ray, train_job
+from fcabench.sweep.jobs import Job, expand, job_id
+from fcabench.sweep.merge import MergeReport, merge
+from fcabench.sweep.spec import SweepSpec, load_spec, parse_spec
+from fcabench.sweep.state import read_status
+
+__all__ = ["Job", "MergeReport", "SweepSpec", "execute_job", "expand", "job_id", "load_spec", "merge", "parse_spec",
+           "read_status", "run", "run_local", "run_ray", "train_job"]
+
+
+def run(spec: SweepSpec, *, executor: str = "local", address: str | None = None, out: str | Path | None = None,
+        store: str | Path | None = None, job_function=train_job, echo=print, do_merge: bool = True):
+    """Expand ``spec``, run its pending jobs, merge the done ones into the store; return the MergeReport
+    (or the jobs' status records when ``do_merge`` is False)."""
+    from fcabench.errors import FcabenchError
+
+    out = Path(out) if out is not None else spec.out_dir
+    jobs = expand(spec)
+    if executor == "local":
+        records = run_local(jobs, out, job_function, echo=echo)
+    elif executor == "ray":
+        records = run_ray(jobs, out, job_function, address=address, echo=echo)
+    else:
+        raise FcabenchError(f"unknown executor {executor!r}: local or ray")
+    if not do_merge:
+        return records
+    report = merge(out, store if store is not None else spec.results, job_ids=[j.job_id for j in jobs])
+    echo(str(report))
+    return report

@@ -1,0 +1,212 @@
+"""Turning a cost target ("encoder MACs = 0.5 x vanilla's") into a method option, by bisection.
+
+The cost of a configuration is the closed form (:func:`fcabench.closed_form_table`) of the units a
+patched model really processes on one sequence of the padded length: a forward pass records the units
+per layer, the method's ``layer_macs`` prices them (pooling, combining and other method work
+included). The knob is one option of the method's config:
+
+* a float in an interval (``keep_ratio`` of token dropping and Focus on the Core): the option itself;
+* a per-layer ratio schedule (``ratios`` of PoWER-BERT and FCA): ``x`` gives r_l = x^((l+1)/L), a
+  geometric decay ending at ``x`` in the last layer, so one number spans every cost from vanilla down;
+* an integer (e.g. tokens merged per layer): the option itself, rounded.
+
+The cost must not depend on the weights (it is checked on two random initialisations): for methods
+that choose by learned thresholds (LTP) a MAC budget means nothing before training, and the
+specification lists their options instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import functools
+import types
+import typing
+
+import torch
+
+from fcabench.errors import FcabenchError
+
+# The option each method's budget turns, unless the specification names another (budget.knob).
+DEFAULT_KNOBS = {"power-bert": "ratios", "fca": "ratios", "token-drop": "keep_ratio", "focus-core": "keep_ratio",
+                 "tome": "r"}
+BISECTION_STEPS = 20  # float knobs: the interval shrinks 2^-20, far below one token's worth of cost
+KNOB_DIGITS = 4  # decimals kept of a float knob, so configurations stay readable in run records
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    """One budget target turned into options."""
+
+    options: dict  # the method options that meet the target (knob included)
+    target: float  # the requested encoder MACs / vanilla's
+    achieved: float  # what the options cost, same ratio, by the closed form at seq_len
+    knob: str
+    value: float  # the knob's scalar (for schedules: the last layer's ratio)
+
+
+def resolve(model: str, method: str, options: dict, targets, seq_len: int, *, knob: str | None = None,
+            interval: tuple[float, float] | None = None, tolerance: float = 0.05) -> list[Resolved]:
+    """Options meeting each of ``targets`` (fractions of vanilla's encoder MACs at ``seq_len``)."""
+    from fcabench import methods
+
+    knob = knob or DEFAULT_KNOBS.get(method)
+    if knob is None:
+        raise FcabenchError(f"{method} has no budget knob (its cost depends on learned values); list its options instead")
+    config_class = methods.get(method).config_class
+    hints = typing.get_type_hints(config_class)
+    if knob not in hints:
+        raise FcabenchError(f"{method} has no option {knob!r} to meet a budget with")
+    if knob in options:
+        raise FcabenchError(f"{method}: option {knob!r} is set by the budget; remove it from options/grid/configs")
+    kind = _kind(hints[knob])
+    low, high = interval or ((1e-4, 1.0) if kind in ("float", "schedule") else (0.0, None))
+    if kind == "int" and high is None:
+        raise FcabenchError(f"{method}: give budget.range = [low, high] for the integer option {knob!r}")
+    cost = functools.partial(_relative_cost, model, method, tuple(sorted(options.items())), knob, kind, seq_len)
+    _check_weight_independent(model, method, options, knob, kind, seq_len, (low + high) / 2)
+    ends = {low: cost(low), high: cost(high)}
+    rising = ends[high] >= ends[low]
+    resolved = []
+    for target in targets:
+        value, achieved = _bisect(cost, low, high, target, rising, integer=(kind == "int"))
+        if abs(achieved - target) > tolerance * target:
+            reach = f"{min(ends.values()):.3f}..{max(ends.values()):.3f}"
+            raise FcabenchError(
+                f"{method} with {dict(options) or 'default options'} cannot reach encoder MACs {target} x vanilla "
+                f"at length {seq_len} by turning {knob!r} (closest {achieved:.3f}; reachable {reach})"
+            )
+        resolved.append(Resolved({**options, knob: _knob_value(kind, value, _layers(model))}, target, achieved, knob, value))
+    return resolved
+
+
+def _kind(hint) -> str:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    base = args[0] if typing.get_origin(hint) in (typing.Union, types.UnionType) else hint
+    if typing.get_origin(base) is tuple:
+        return "schedule"
+    if base is float:
+        return "float"
+    if base is int:
+        return "int"
+    raise FcabenchError(f"cannot meet a budget by turning an option of type {hint}")
+
+
+def _knob_value(kind: str, value: float, layers: int):
+    if kind == "int":
+        return int(round(value))
+    if kind == "schedule":
+        return tuple(round(value ** ((l + 1) / layers), KNOB_DIGITS) for l in range(layers))
+    return round(value, KNOB_DIGITS)
+
+
+def _bisect(cost, low: float, high: float, target: float, rising: bool, integer: bool) -> tuple[float, float]:
+    """The knob value whose cost is closest to ``target`` (cost monotone in the knob)."""
+    tried = {}
+    for _ in range(BISECTION_STEPS):
+        middle = (low + high) / 2
+        if integer:
+            middle = float(int(middle))
+        tried[middle] = cost(middle)
+        if (tried[middle] < target) == rising:
+            low = middle
+        else:
+            high = middle
+        if integer and high - low <= 1:
+            break
+    for end in (low, high):
+        tried.setdefault(end, cost(end))
+    best = min(tried, key=lambda v: (abs(tried[v] - target), v))
+    return best, tried[best]
+
+
+@functools.lru_cache(maxsize=4096)
+def _relative_cost(model: str, method: str, options: tuple, knob: str, kind: str, seq_len: int, value: float,
+                   seed: int = 0) -> float:
+    """Encoder MACs of the method with knob = value, over vanilla's, on one sequence of seq_len tokens."""
+    from fcabench import methods
+    from fcabench.flops.closed_form import Shape, encoder_macs_from_units, vanilla_encoder_macs
+    from fcabench.models import synthetic_batch
+
+    config = _architecture(model)
+    narrow = _narrow_model(model, seed)
+    method_config = methods.make_config(method, **dict(options), **{knob: _knob_value(kind, value, config.num_hidden_layers)})
+    with _patched(narrow, method_config):
+        methods.get(method).check_input(method_config, seq_len)
+        with torch.no_grad():
+            narrow(**synthetic_batch(narrow, seq_len, 1))
+        units = methods.unit_record(narrow).example(0)
+    shape = Shape.of(config)  # the real model's dimensions price the units the narrow copy recorded
+    macs = encoder_macs_from_units(shape, seq_len, units, (methods.get(method), method_config))
+    return macs / vanilla_encoder_macs(shape, seq_len)
+
+
+@contextlib.contextmanager
+def _patched(model: torch.nn.Module, method_config):
+    """Apply a method to the cached narrow model, and undo it afterwards (classes, attributes, added
+    parameters and submodules), which is much faster than copying or rebuilding the model each time."""
+    from fcabench import methods
+
+    saved = [(m, m.__class__, set(vars(m)), set(m._parameters), set(m._buffers), set(m._modules))
+             for m in model.modules()]
+    try:
+        methods.apply(model, method_config)
+        yield model
+    finally:
+        for module, cls, attributes, parameters, buffers, children in saved:
+            module.__class__ = cls
+            for name in set(vars(module)) - attributes:
+                delattr(module, name)
+            for registry, before in ((module._parameters, parameters), (module._buffers, buffers), (module._modules, children)):
+                for name in set(registry) - before:
+                    del registry[name]
+
+
+def _check_weight_independent(model, method, options, knob, kind, seq_len, value) -> None:
+    args = (model, method, tuple(sorted(options.items())), knob, kind, seq_len, value)
+    if abs(_relative_cost(*args, seed=0) - _relative_cost(*args, seed=1)) > 1e-12:
+        raise FcabenchError(
+            f"{method}'s cost depends on the weights (it differs between two random initialisations), so a MAC "
+            "budget cannot be met before training; list its options instead"
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _narrow_model(name: str, seed: int):
+    """A copy of the architecture with the same depth, heads, vocabulary and lengths but 4 dimensions per
+    head, randomly initialised: the units these methods keep depend on neither widths nor values (checked
+    on two seeds), and a forward pass of it costs little."""
+    from transformers import BertForSequenceClassification
+
+    from fcabench.models import randomly_initialised
+
+    config = _architecture(name)
+    narrow = copy.deepcopy(config)
+    narrow.hidden_size, narrow.intermediate_size = 4 * config.num_attention_heads, 8 * config.num_attention_heads
+    narrow._attn_implementation = "eager"
+    with torch.device("meta"):
+        model = BertForSequenceClassification(narrow)
+    return randomly_initialised(model, seed=seed).eval()
+
+
+@functools.lru_cache(maxsize=8)
+def _architecture(name: str):
+    """The named model's configuration (nothing but the config file is read)."""
+    from transformers import AutoConfig
+
+    from fcabench import models
+
+    if name in models.PRESETS:
+        return models.preset_config(name)
+    from fcabench.training.backbones import resolve as resolve_named
+
+    path = resolve_named(name)  # named models such as "minilm-l6" live in their wheel's folder
+    try:
+        return AutoConfig.from_pretrained(str(path))
+    except (OSError, ValueError) as error:
+        raise FcabenchError(f"cannot read the configuration of model {name!r}: {str(error).splitlines()[0]}") from None
+
+
+def _layers(model: str) -> int:
+    return _architecture(model).num_hidden_layers

@@ -1,0 +1,191 @@
+"""Running a sweep's jobs: one after another here, or as Ray tasks on a cluster.
+
+Both executors skip every job whose status file says "done" (an interrupted sweep resumes where it
+stopped; a failed job runs again), run each job through :func:`execute_job`, which never raises, and
+store each outcome in the job's own files (:mod:`fcabench.sweep.state`). A job whose ``from`` job
+failed fails too, with that reason. ``job_function`` is what a job does; the default trains with
+``fcabench.train``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from fcabench.errors import FcabenchError
+from fcabench.sweep import state
+from fcabench.sweep.jobs import Job
+
+TRACEBACK_CHARS = 6000  # the end of a traceback is what says what went wrong
+
+JobFunction = Callable[..., "str | None"]
+# job_function(job, *, output_dir, results, from_checkpoint) -> the job's final checkpoint folder (or None);
+# it appends the runs it measures to the run file ``results``.
+
+
+def train_job(job: Job, *, output_dir: str, results: str, from_checkpoint: str | None) -> str | None:
+    """The default job: ``fcabench.train`` with the job's settings; returns its final checkpoint."""
+    import fcabench
+
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in job.options.items()}
+    runs = fcabench.train(
+        job.model, job.task, job.method, method_options=options or None,
+        stages=list(job.stages) if job.stages else None, from_checkpoint=from_checkpoint, output_dir=output_dir,
+        seed=job.seed, training_free=job.training_free, results=results, progress=False, **job.train,
+    )
+    return final_checkpoint(output_dir, runs)
+
+
+def final_checkpoint(output_dir: str, runs) -> str | None:
+    """The folder a later job starts from: ``fcabench.train`` saves each stage in <output_dir>/<stage>."""
+    stages = [run.stage for run in runs if getattr(run, "stage", None)]
+    return str(Path(output_dir) / stages[-1]) if stages else None
+
+
+def execute_job(job: Job, out: str | Path, from_checkpoint: str | None = None,
+                job_function: JobFunction = train_job) -> dict:
+    """Run one job; return its outcome (status, error, rows, checkpoint, timing). Never raises."""
+    started, clock = _now(), time.perf_counter()
+    outcome = dict(job_id=job.job_id, job=job.to_dict(), status=state.FAILED, error=None, traceback=None,
+                   checkpoint=None, run_ids=[], rows=[], started_utc=started, host=platform.node(),
+                   pid=os.getpid())
+    with tempfile.TemporaryDirectory(prefix=f"fcabench-{job.job_id}-") as scratch:
+        results = Path(scratch) / "runs.jsonl"  # node-local: the collecting process writes the job's file
+        try:
+            output_dir = state.checkpoint_dir(Path(out), job.job_id)
+            output_dir.parent.mkdir(parents=True, exist_ok=True)
+            start = from_checkpoint or job.from_checkpoint
+            checkpoint = job_function(job, output_dir=str(output_dir), results=str(results), from_checkpoint=start)
+            outcome["rows"] = _read_rows(results)
+            if not outcome["rows"]:
+                raise FcabenchError("the job finished without storing a run")
+            outcome.update(status=state.DONE, checkpoint=str(checkpoint) if checkpoint else None)
+        except BaseException as error:  # noqa: BLE001 - a job's failure is data; Ctrl-C still stops the sweep
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            outcome["rows"] = _read_rows(results, strict=False)
+            outcome["error"] = f"{type(error).__name__}: {error}"
+            outcome["traceback"] = traceback.format_exc()[-TRACEBACK_CHARS:]
+    outcome["run_ids"] = sorted({r["run_id"] for r in outcome["rows"]})
+    outcome["finished_utc"], outcome["wall_s"] = _now(), round(time.perf_counter() - clock, 3)
+    return outcome
+
+
+def dependency_failed(job: Job, reason: str) -> dict:
+    """The outcome of a job that cannot start because the job it starts from did not finish."""
+    now = _now()
+    return dict(job_id=job.job_id, job=job.to_dict(), status=state.FAILED,
+                error=f"not run: the job it starts from ({job.depends_on}) {reason}", traceback=None,
+                checkpoint=None, run_ids=[], rows=[], started_utc=now, finished_utc=now, wall_s=0.0,
+                host=platform.node(), pid=os.getpid())
+
+
+def _read_rows(path: Path, strict: bool = True) -> list[dict]:
+    from fcabench.runs.store import LOCATION_COLUMNS, read_records
+
+    if not path.is_file():
+        return []
+    try:
+        records = read_records(path)
+    except FcabenchError:
+        if strict:
+            raise
+        return []
+    return [{k: v for k, v in r.items() if k not in LOCATION_COLUMNS} for r in records]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pending(jobs: Sequence[Job], out: Path) -> list[Job]:
+    """The jobs without a "done" status (failed ones run again)."""
+    return [job for job in jobs if (state.read_status(out, job.job_id) or {}).get("status") != state.DONE]
+
+
+def run_local(jobs: Sequence[Job], out: str | Path, job_function: JobFunction = train_job,
+              echo: Callable[[str], None] = print) -> list[dict]:
+    """Run the pending jobs one after another in this process; return their status records."""
+    out = Path(out)
+    todo = pending(jobs, out)
+    echo(f"{len(jobs) - len(todo)} of {len(jobs)} jobs already done; running {len(todo)}")
+    records = []
+    for number, job in enumerate(todo, start=1):
+        parent = state.read_status(out, job.depends_on) if job.depends_on else None
+        if job.depends_on and (parent is None or parent["status"] != state.DONE):
+            outcome = dependency_failed(job, "failed" if parent else "has not run")
+        else:
+            echo(f"[{number}/{len(todo)}] {job.job_id} {job.model} {job.task} seed {job.seed}: {job.label}")
+            outcome = execute_job(job, out, parent["checkpoint"] if parent else None, job_function)
+        records.append(state.write_outcome(out, outcome))
+        echo(_summary(records[-1]))
+    return records
+
+
+def _summary(record: dict) -> str:
+    if record["status"] == state.DONE:
+        return f"  done {record['job_id']} in {record['wall_s']:.1f} s: {len(record['run_ids'])} run(s)"
+    return f"  FAILED {record['job_id']}: {record['error']}"
+
+
+def run_ray(jobs: Sequence[Job], out: str | Path, job_function: JobFunction = train_job, address: str | None = None,
+            echo: Callable[[str], None] = print) -> list[dict]:
+    """Run the pending jobs as Ray tasks, each with its own resource request; return their status records.
+
+    Connects to ``address`` (e.g. "auto" or "ray://head:10001"), or uses the Ray instance this process
+    already started, or starts a local one. A job that starts from another job's checkpoint is given that
+    job's result, so Ray runs it after; checkpoints must then be on storage every node sees. Outcomes
+    (the run rows included) come back to this process, which writes each job's files.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise FcabenchError("Ray is not installed; install the extra: pip install 'fcabench[ray]'") from None
+    out = Path(out).resolve()
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False, log_to_driver=True)
+    try:
+        todo = pending(jobs, out)
+        echo(f"{len(jobs) - len(todo)} of {len(jobs)} jobs already done; submitting {len(todo)} to Ray")
+        task = ray.remote(_ray_job)
+        refs: dict[str, object] = {}
+        for job in todo:
+            parent_ref = refs.get(job.depends_on) if job.depends_on else None
+            parent = state.read_status(out, job.depends_on) if job.depends_on and parent_ref is None else None
+            request = _ray_request(job.resources)
+            refs[job.job_id] = task.options(max_retries=0, **request).remote(
+                job.to_dict(), str(out), job_function, parent_ref, parent,
+            )
+        records, waiting = [], list(refs.values())
+        while waiting:
+            ready, waiting = ray.wait(waiting, num_returns=1)
+            records.append(state.write_outcome(out, ray.get(ready[0])))
+            echo(_summary(records[-1]))
+        return records
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _ray_request(resources: dict) -> dict:
+    request = {k: resources[k] for k in ("num_cpus", "num_gpus", "memory") if k in resources}
+    if "memory" in request:
+        request["memory"] = int(request["memory"])
+    return request
+
+
+def _ray_job(job: dict, out: str, job_function: JobFunction, parent_outcome: dict | None,
+             parent_status: dict | None) -> dict:
+    """Body of one Ray task (Ray resolves ``parent_outcome`` first: the job's ``from`` job)."""
+    job = Job.from_dict(job)
+    parent = parent_outcome or parent_status
+    if job.depends_on and (parent is None or parent["status"] != state.DONE):
+        return dependency_failed(job, "failed" if parent else "has not run")
+    return execute_job(job, out, parent["checkpoint"] if parent else None, job_function)

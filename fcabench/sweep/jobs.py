@@ -1,0 +1,178 @@
+"""Expanding a specification into jobs: one job = one ``fcabench.train`` call (all its stages).
+
+The expansion is deterministic: entries in dependency order (a ``from`` before its dependents, else file
+order), then models, tasks, seeds and points in the order the file gives them. A job's id is a hash of
+everything that changes its result (model, task, seed, method, options, stages, training settings, and
+the id of the job whose checkpoint it starts from), so the same specification always gives the same
+ids, and editing one entry changes the ids of that entry's jobs (and their dependents) only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+
+from fcabench.errors import FcabenchError
+from fcabench.sweep.spec import MethodEntry, SweepSpec
+
+ID_PREFIX = "job-"
+ID_HEX = 12  # 48 bits: no collision among the jobs of any realistic sweep
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training (or training-free evaluation) of one configuration."""
+
+    job_id: str  # hash of the fields below that change the result
+    entry: str  # the [[methods]] entry it comes from
+    model: str
+    task: str
+    seed: int
+    method: str
+    options: dict  # method options, JSON-ready (lists for tuples)
+    stages: tuple[str, ...] | None  # None: all of the method's stages
+    training_free: bool
+    train: dict  # fcabench.train keywords (seq_len, max_steps, ...)
+    depends_on: str | None = None  # job id whose final checkpoint this job starts from
+    from_checkpoint: str | None = None  # a fixed starting checkpoint folder
+    resources: dict = field(default_factory=dict)  # Ray request; does not change the result
+    budget_target: float | None = None  # requested encoder MACs / vanilla's, when set by a budget
+    budget_closed_form: float | None = None  # what the resolved options cost by the closed form; None when
+    #                                           a search derives the configuration and train scales it (macs_ratio)
+
+    @property
+    def label(self) -> str:
+        """A short readable name: entry, options, budget."""
+        options = ", ".join(f"{k}={_short(v)}" for k, v in self.options.items())
+        budget = f" @{self.budget_target:g}x" if self.budget_target is not None else ""
+        return f"{self.entry}{budget}" + (f" [{options}]" if options else "")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "Job":
+        record = dict(record)
+        record["stages"] = tuple(record["stages"]) if record.get("stages") else None
+        return cls(**record)
+
+
+def _short(value) -> str:
+    if isinstance(value, list):
+        return "(" + ",".join(_short(v) for v in value) + ")"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def job_id(fields: dict) -> str:
+    """The id of a job: a hash of the canonical JSON of what changes its result."""
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return ID_PREFIX + hashlib.sha256(text.encode("utf-8")).hexdigest()[:ID_HEX]
+
+
+def expand(spec: SweepSpec) -> list[Job]:
+    """All jobs of ``spec`` in execution order (every job after the job it starts from)."""
+    jobs: list[Job] = []
+    first_job: dict[tuple[str, str, str, int], Job] = {}  # (entry, model, task, seed) -> its single job
+    seen: dict[str, Job] = {}
+    for entry in spec.methods:
+        train = {**spec.train, **entry.train}
+        resources = {**spec.resources, **entry.resources}
+        for model in spec.models:
+            points = _points(entry, model, train, spec)
+            for task, seed in itertools.product(spec.tasks, spec.seeds):
+                depends_on = None
+                if entry.depends_on:
+                    parent = first_job.get((entry.depends_on, model, task, seed))
+                    if parent is None:
+                        raise FcabenchError(f"{spec.source}: key 'methods.{entry.name}.from': entry {entry.depends_on!r} has no job")
+                    depends_on = parent.job_id
+                for options, target, achieved in points:
+                    job_train = train
+                    if target is not None and achieved is None:  # the search derives it: train scales to the budget
+                        job_train = {**train, "macs_ratio": target}
+                    fields = dict(model=model, task=task, seed=seed, method=entry.method, options=options,
+                                  stages=list(entry.stages) if entry.stages else None,
+                                  training_free=entry.training_free, train=job_train, depends_on=depends_on,
+                                  from_checkpoint=entry.from_checkpoint)
+                    job = Job(job_id=job_id(fields), entry=entry.name, model=model, task=task, seed=seed,
+                              method=entry.method, options=options, stages=entry.stages,
+                              training_free=entry.training_free, train=job_train, depends_on=depends_on,
+                              from_checkpoint=entry.from_checkpoint, resources=resources, budget_target=target,
+                              budget_closed_form=achieved)
+                    if job.job_id in seen:
+                        raise FcabenchError(
+                            f"{spec.source}: key 'methods.{entry.name}': the same job as in entry {seen[job.job_id].entry!r} "
+                            f"({job.label}); remove one"
+                        )
+                    seen[job.job_id] = job
+                    jobs.append(job)
+                    first_job.setdefault((entry.name, model, task, seed), job)
+                if entry.name in _dependency_names(spec) and len(points) != 1:
+                    raise FcabenchError(
+                        f"{spec.source}: key 'methods.{entry.name}': other entries start from it ('from'), so it must be "
+                        f"a single configuration, not {len(points)}"
+                    )
+    return jobs
+
+
+def _dependency_names(spec: SweepSpec) -> set[str]:
+    return {e.depends_on for e in spec.methods if e.depends_on}
+
+
+def _points(entry: MethodEntry, model: str, train: dict, spec: SweepSpec) -> list[tuple[dict, float | None, float | None]]:
+    """(options, budget target, closed-form cost) of each configuration of an entry, in file order."""
+    from fcabench import methods
+
+    keys = list(entry.grid)
+    combos = [dict(zip(keys, values)) for values in itertools.product(*(entry.grid[k] for k in keys))]
+    configs = list(entry.configs) or [{}]
+    points = []
+    for config, combo in itertools.product(configs, combos):
+        options = {**entry.options, **config, **combo}
+        try:
+            methods.make_config(entry.method, **_as_config_values(options))
+        except FcabenchError as error:
+            raise FcabenchError(f"{spec.source}: key 'methods.{entry.name}': {error}") from None
+        points.append(_json_ready(options))
+    if entry.budget is None:
+        return [(p, None, None) for p in points]
+    if not entry.training_free and _derives(entry):
+        # The configuration these jobs end with is derived by their search stage; the budget scales it
+        # (fcabench.train's macs_ratio), so there is nothing to resolve here.
+        return [(p, t, None) for p in points for t in entry.budget.encoder_macs]
+    if "seq_len" not in train:
+        raise FcabenchError(f"{spec.source}: key 'train.seq_len': a budget is a cost at the padded length; set it")
+    from fcabench.sweep.budget import resolve
+
+    resolved = []
+    for options in points:
+        try:
+            found = resolve(model, entry.method, _as_config_values(options), entry.budget.encoder_macs,
+                            train["seq_len"], knob=entry.budget.knob, interval=entry.budget.range,
+                            tolerance=entry.budget.tolerance)
+        except FcabenchError as error:
+            raise FcabenchError(f"{spec.source}: key 'methods.{entry.name}.budget': {error}") from None
+        resolved += [(_json_ready(r.options), r.target, round(r.achieved, 6)) for r in found]
+    return resolved
+
+
+def _derives(entry: MethodEntry) -> bool:
+    """Whether a stage of this entry trains with a configuration derived by an earlier stage."""
+    from fcabench import methods
+
+    method = methods.get(entry.method)
+    config = methods.make_config(entry.method, **_as_config_values(entry.options))
+    plan = [s for s in method.stages(config) if entry.stages is None or s.name in entry.stages]
+    return any(s.config is methods.DERIVED for s in plan)
+
+
+def _as_config_values(options: dict) -> dict:
+    """TOML lists become the tuples config dataclasses hold."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+
+
+def _json_ready(options: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}

@@ -1,0 +1,139 @@
+"""Reading a measured trade-off study back: one point per job, its cost relative to vanilla, the table.
+
+A job's runs are the stages it trained (PoWER-BERT: search, retrain); the point that stands for the job
+is its final stage (the intermediate ``search`` and ``soft`` stages score models that are not the
+method's end product). Costs are relative to the vanilla run of the same model, task and length:
+``macs_rel`` at the padded length, ``macs_real_rel`` at each example's real length (mean).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+INTERMEDIATE_STAGES = ("search", "soft")  # stages whose model is not the method's result
+REGIMES = {"training-free": "training-free"}  # stage -> regime; every other final stage is "retrained"
+
+
+def variant(method: str, config: dict) -> str:
+    """The name a study compares under: FCA by cluster count, Focus on the Core by ablation."""
+    if method == "fca":
+        return f"fca-{config.get('clusters', 5)}"
+    if method == "focus-core":
+        return f"focus-core-{config.get('variant', 'PFC')}"
+    return method
+
+
+def _title(task: str) -> str:
+    """Runs store a registered task under its title ("bbc-news" -> "BBC News")."""
+    from fcabench import tasks
+
+    return tasks.get(task).title if task in tasks.names() else task
+
+
+def study_points(runs: pd.DataFrame, task: str | None = None, metric: str = "accuracy") -> pd.DataFrame:
+    """One row per scored model of a study (final stages only), with ``variant``, ``regime``, ``macs_rel``,
+    ``macs_real_rel`` and the vanilla score beside it; empty when there are no measured runs with stages."""
+    columns = ["variant", "regime", "method", "config_label", "score", "macs_rel", "macs_real_rel", "vanilla_score",
+               "seq_len", "model", "task", "stage", "run_id", "method_config"]
+    if "stage" not in runs:
+        return pd.DataFrame(columns=columns)
+    rows = runs[(runs["source"] == "measured") & (runs["metric"] == metric) & runs["stage"].notna()
+                & ~runs["stage"].isin(INTERMEDIATE_STAGES) & runs["macs"].notna()]
+    if task is not None:
+        rows = rows[rows["task"].isin({task, _title(task)})]
+    rows = rows.drop_duplicates("run_id", keep="last").copy()
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    configs = [json.loads(c) if isinstance(c, str) else dict(c) for c in rows["method_config"]]
+    rows["variant"] = [variant(m, c) for m, c in zip(rows["method"], configs)]
+    rows["regime"] = ["fine-tuned" if m == "vanilla" else REGIMES.get(s, "retrained")
+                      for m, s in zip(rows["method"], rows["stage"])]
+    vanilla = (rows[rows["method"] == "vanilla"].groupby(["model", "task", "seq_len"])
+               [["macs", "macs_real_mean", "score"]].last())
+    keys = list(zip(rows["model"], rows["task"], rows["seq_len"]))
+    found = [k in vanilla.index for k in keys]
+    rows = rows[found]
+    keys = [k for k, f in zip(keys, found) if f]
+    base = vanilla.loc[keys]
+    rows["macs_rel"] = rows["macs"].to_numpy() / base["macs"].to_numpy()
+    rows["macs_real_rel"] = rows["macs_real_mean"].to_numpy() / base["macs_real_mean"].to_numpy()
+    rows["vanilla_score"] = base["score"].to_numpy()
+    return rows[columns].sort_values(["variant", "regime", "macs_rel"]).reset_index(drop=True)
+
+
+def best_at(points: pd.DataFrame, target: float = 0.5, band: tuple[float, float] = (0.4, 0.6)) -> pd.DataFrame:
+    """For each variant and regime: the best score among its points whose padded-length MACs are within
+    ``band`` x vanilla's (about ``target``); variants with no point in the band get an empty score and
+    their point closest to the target, so the table says what they reached instead."""
+    rows = []
+    for (name, regime), group in points[points["method"] != "vanilla"].groupby(["variant", "regime"]):
+        inside = group[group["macs_rel"].between(*band)]
+        if inside.empty:
+            closest = group.loc[(group["macs_rel"] - target).abs().idxmin()]
+            rows.append(dict(variant=name, regime=regime, score=None, macs_rel=None, config_label=None,
+                             closest_macs_rel=closest["macs_rel"], closest_score=closest["score"], points=len(group)))
+        else:
+            best = inside.loc[inside["score"].idxmax()]
+            rows.append(dict(variant=name, regime=regime, score=best["score"], macs_rel=best["macs_rel"],
+                             config_label=best["config_label"], closest_macs_rel=None, closest_score=None,
+                             points=len(group)))
+    table = pd.DataFrame(rows, columns=["variant", "regime", "score", "macs_rel", "config_label", "closest_macs_rel",
+                                        "closest_score", "points"])
+    return table.sort_values(["variant", "regime"]).reset_index(drop=True)
+
+
+def summary_table(points: pd.DataFrame, target: float = 0.5, band: tuple[float, float] = (0.4, 0.6)) -> pd.DataFrame:
+    """The study's table: one row per variant, the best score at about ``target`` x vanilla's MACs,
+    retrained and training-free, as text cells "score (MACs x)"; the vanilla row first."""
+    best = best_at(points, target, band)
+
+    def cell(row) -> str:
+        if row is None:
+            return "not run"
+        if pd.notna(row["score"]):
+            return f"{row['score']:.1f} ({row['macs_rel']:.2f}x)"
+        return f"none in band; closest {row['closest_macs_rel']:.2f}x: {row['closest_score']:.1f}"
+
+    rows = []
+    vanilla = points[points["method"] == "vanilla"]
+    if not vanilla.empty:
+        text = f"{vanilla['score'].iloc[-1]:.1f} (1.00x)"
+        rows.append({"method": "vanilla", "retrained": text, "training-free": text})
+    for name, group in best.groupby("variant", sort=True):
+        by_regime = {r["regime"]: r for _, r in group.iterrows()}
+        rows.append({"method": name, "retrained": cell(by_regime.get("retrained")),
+                     "training-free": cell(by_regime.get("training-free"))})
+    return pd.DataFrame(rows, columns=["method", "retrained", "training-free"])
+
+
+def plot_study(points: pd.DataFrame, published: pd.DataFrame | None = None, ax=None, title: str | None = None):
+    """Accuracy against MACs / vanilla, one line per variant: solid and filled retrained, dotted and hollow
+    training-free, the vanilla star; ``published`` rows (score, flops_rel_bert_base) as crosses. Returns
+    the Axes; writing files is the caller's business."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.5))
+    names = sorted(n for n in points["variant"].unique() if n != "vanilla")
+    colors = dict(zip(names, plt.cm.tab20.colors))
+    for (name, regime), group in points.groupby(["variant", "regime"]):
+        group = group.sort_values("macs_rel")
+        if name == "vanilla":
+            ax.plot(group["macs_rel"], group["score"], marker="*", markersize=14, linestyle="none", color="black",
+                    label="vanilla (fine-tuned)")
+            continue
+        filled = regime == "retrained"
+        ax.plot(group["macs_rel"], group["score"], marker="o", markersize=5, linestyle="-" if filled else ":",
+                color=colors[name], markerfacecolor=colors[name] if filled else "white", label=f"{name}, {regime}")
+    if published is not None and not published.empty:
+        ax.scatter(published["flops_rel_bert_base"], published["score"], marker="x", color="grey",
+                   label="Focus on the Core, published (BERT-base, n = 512)")
+    ax.set_xlabel("MACs / vanilla's (padded length)")
+    ax.set_ylabel("validation accuracy (%)")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, ncol=2, loc="lower right")
+    return ax

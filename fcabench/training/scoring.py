@@ -1,0 +1,113 @@
+"""Scoring a model on a task split: its metrics and its MACs, from one pass over the examples.
+
+Every batch is padded to the run's length ``seq_len`` (as at training time, and as PoWER-BERT and FCA
+count), and the patched encoder records the units each example kept in each layer
+(:class:`~fcabench.methods.base.UnitRecord`); the closed form turns them into MACs per example under the
+two conventions of :mod:`fcabench.dynamic`: at the padded length (padding slots cost what real units cost
+for as long as a layer still runs on the padded layout) and at the example's real length. One pass gives
+the predictions and both counts (``fcabench.dynamic.profile_examples`` runs a pass of its own; here a
+slow CPU would pay for three).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from fcabench import methods
+from fcabench.flops.closed_form import Shape, standard_layer_macs
+from fcabench.models import base_model
+from fcabench.tasks import compute_metrics
+
+
+@dataclass
+class Scored:
+    predictions: np.ndarray  # (examples, outputs) logits, or scores for regression
+    macs_padded: np.ndarray  # (examples,) MACs per sequence at the padded length
+    macs_real: np.ndarray  # (examples,) MACs per sequence at the example's real length
+    lengths: np.ndarray  # (examples,) real lengths (tokens, after truncation)
+
+
+def _layer_total(method, config, shape, layer, t_in, t_out, keys, n0):
+    if method is None:
+        return sum(standard_layer_macs(shape, t_in, t_out, keys).values())
+    return sum(method.layer_macs(shape, config, layer, t_in, t_out, keys, n0).values())
+
+
+def run_pass(model, encoded, seq_len: int, batch_size: int, device: str) -> Scored:
+    """Predictions and per-example MACs (padded and real length) from one pass, batches padded to ``seq_len``."""
+    from fcabench.profiler import head_macs
+
+    ids = [list(x) for x in encoded["input_ids"]]
+    types = [list(x) for x in encoded["token_type_ids"]] if "token_type_ids" in encoded.column_names else None
+    shape = Shape.of(base_model(model).config)
+    outside = sum(head_macs(model).values())
+    patched = methods.applied(model)
+    method, config = patched if patched else (None, None)
+    predictions: list = [None] * len(ids)
+    padded, real = np.zeros(len(ids)), np.zeros(len(ids))
+    model.to(device).eval()
+    with torch.no_grad():
+        for start in range(0, len(ids), batch_size):
+            chunk = range(start, min(start + batch_size, len(ids)))
+            input_ids = torch.zeros(len(chunk), seq_len, dtype=torch.long)
+            mask = torch.zeros_like(input_ids)
+            token_types = torch.zeros_like(input_ids)
+            for row, i in enumerate(chunk):
+                n = len(ids[i])
+                input_ids[row, :n] = torch.tensor(ids[i])
+                mask[row, :n] = 1
+                if types:
+                    token_types[row, :n] = torch.tensor(types[i])
+            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                           token_type_ids=token_types.to(device)).logits
+            if patched:
+                record = methods.unit_record(model)
+                t_in, t_out, keys = record.tokens_in.tolist(), record.tokens_out.tolist(), record.keys_total.tolist()
+                original = record.masks_in[0]
+                layout_in = [m is original for m in record.masks_in]  # layer still runs on the padded layout
+                layout_out = [m is original for m in record.masks_out]
+            for row, i in enumerate(chunk):
+                predictions[i] = logits[row].float().cpu().numpy()
+                n0 = len(ids[i])
+                if not patched:
+                    per_layer_real = [(n0, n0, shape.heads * n0)] * shape.layers
+                    per_layer_padded = [(seq_len, seq_len, shape.heads * seq_len)] * shape.layers
+                else:
+                    per_layer_real = list(zip(t_in[row], t_out[row], keys[row]))
+                    per_layer_padded = [
+                        (seq_len if full_in else a, seq_len if full_out else b,
+                         shape.heads * (seq_len if full_in else a) if (full_in and l not in record.keys) else k)
+                        for l, ((a, b, k), full_in, full_out) in enumerate(zip(per_layer_real, layout_in, layout_out))
+                    ]
+                real[i] = outside + sum(_layer_total(method, config, shape, l, *u, n0) for l, u in enumerate(per_layer_real))
+                padded[i] = outside + sum(_layer_total(method, config, shape, l, *u, n0) for l, u in enumerate(per_layer_padded))
+    return Scored(np.stack(predictions), padded, real, np.array([len(x) for x in ids]))
+
+
+def score(task, model, encoded, seq_len: int, batch_size: int, device: str) -> tuple[dict[str, float], dict[str, float]]:
+    """(metrics, cost fields of a run) of ``model`` on the tokenised split ``encoded``."""
+    scored = run_pass(model, encoded, seq_len, batch_size, device)
+    metrics = compute_metrics(task.metrics, scored.predictions, np.asarray(encoded["labels"]))
+    real = scored.macs_real
+    costs = {
+        "macs": float(scored.macs_padded.mean()),
+        "macs_real_mean": float(real.mean()),
+        "macs_real_p10": float(np.quantile(real, 0.10)),
+        "macs_real_median": float(np.quantile(real, 0.50)),
+        "macs_real_p90": float(np.quantile(real, 0.90)),
+        "length_real_mean": float(scored.lengths.mean()),
+    }
+    return metrics, costs
+
+
+def encoder_macs_at(model, seq_len: int) -> int:
+    """Encoder MACs of one full-length synthetic sequence (no padding), from recorded units + closed form."""
+    from fcabench import dynamic
+    from fcabench.profiler import head_macs
+
+    inputs = dynamic.inputs_from_lengths(model, [seq_len])
+    total = int(dynamic.profile_examples(model, inputs)["macs"].iloc[0])
+    return total - sum(head_macs(model).values())

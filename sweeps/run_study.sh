@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the measured study (both tasks, one after the other) in the background, at low priority; each
+# `fcabench sweep` resumes where an interrupted one stopped and merges its runs into results/study.jsonl.
+# Usage (from the repository root): nohup sweeps/run_study.sh > out/study.log 2>&1 &
+# It runs a snapshot of the package (out/study-code/, copied at start), so that editing or merging the
+# checkout while the study runs cannot mix two versions of the code inside one job.
+set -u
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python}
+if [ -z "${STUDY_CODE:-}" ]; then
+    rm -rf out/study-code && mkdir -p out/study-code && cp -r fcabench out/study-code/
+    git rev-parse HEAD > out/study-code/COMMIT 2>/dev/null
+    STUDY_CODE=out/study-code
+fi
+export PYTHONPATH="$PWD/$STUDY_CODE"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+for spec in sweeps/bbc-news-minilm.toml sweeps/tweet-sentiment-minilm.toml; do
+    echo "== $(date -u +%FT%TZ) $spec"
+    nice -n 10 "$PYTHON" -m fcabench sweep "$spec"
+done
+echo "== $(date -u +%FT%TZ) done"

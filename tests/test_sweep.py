@@ -1,0 +1,256 @@
+"""Sweeps: expansion and ids, budgets, bad specifications, the local executor (resume, failures,
+dependencies), merging into the store, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fcabench import methods, runs, sweep
+from fcabench.cli import app
+from fcabench.errors import FcabenchError
+from fcabench.sweep import state
+from tests.conftest import tiny_model
+
+SEQ_LEN = 16
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory) -> str:
+    """A saved tiny BERT classifier: the model every job of these tests starts from."""
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    model = tiny_model(layers=4)
+    model.config.architectures = ["BertForSequenceClassification"]
+    model.save_pretrained(folder)
+    return str(folder)
+
+
+def measure_job(job, *, output_dir, results, from_checkpoint):
+    """A real job that needs no training: load the start model, apply the method, run one sequence,
+    store its closed-form MACs as a measured run; a vanilla job saves the model for its dependents."""
+    from fcabench.models import load_model, synthetic_batch
+    from fcabench.profiler import closed_form_table, encoder_macs
+
+    model = load_model(from_checkpoint or job.model, head="sequence-classification")
+    if job.method == "vanilla":
+        model.save_pretrained(output_dir)
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in job.options.items()}
+    config = methods.make_config(job.method, **options)
+    methods.apply(model, config)
+    seq_len = job.train["seq_len"]
+    model(**synthetic_batch(model, seq_len))
+    macs = encoder_macs(closed_form_table(model, seq_len, methods.unit_record(model).example(0)))
+    run = runs.measured_run(job.method, config, job.model, job.task, seq_len, macs, run_id=job.job_id,
+                            source_note=f"start: {from_checkpoint}")
+    runs.append(run, results)
+    return output_dir if job.method == "vanilla" else None
+
+
+def write_spec(tmp_path: Path, model: str, body: str, seeds="[0]") -> Path:
+    path = tmp_path / "spec.toml"
+    path.write_text(textwrap.dedent(f"""
+        [sweep]
+        name = "test"
+        models = ["{model}"]
+        tasks = ["bbc-news"]
+        seeds = {seeds}
+        out = "{tmp_path / 'out'}"
+        results = "{tmp_path / 'store.jsonl'}"
+        [train]
+        seq_len = {SEQ_LEN}
+        max_steps = 2
+        """) + textwrap.dedent(body))
+    return path
+
+
+STUDY = """
+    [[methods]]
+    name = "power-bert"
+    method = "power-bert"
+    from = "vanilla"
+    stages = ["search", "retrain"]
+    budget = { encoder_macs = [0.75, 0.5] }
+    [[methods]]
+    name = "vanilla"
+    method = "vanilla"
+    [[methods]]
+    name = "power-bert-free"
+    method = "power-bert"
+    from = "vanilla"
+    training_free = true
+    budget = { encoder_macs = [0.75, 0.5] }
+    [[methods]]
+    name = "drop"
+    method = "token-drop"
+    from = "vanilla"
+    training_free = true
+    grid = { keep_ratio = [0.5, 0.25], span = [[1, 4], [2, 4]] }
+    """
+
+
+def test_expansion_is_deterministic_and_ordered(tmp_path, tiny_folder):
+    spec = sweep.load_spec(write_spec(tmp_path, tiny_folder, STUDY, seeds="[0, 1]"))
+    jobs = sweep.expand(spec)
+    assert [j.job_id for j in jobs] == [j.job_id for j in sweep.expand(sweep.load_spec(spec.source))]
+    assert len(jobs) == 2 * (1 + 2 + 2 + 4)  # seeds x (vanilla + 2 x 2 budgets + 2x2 grid)
+    assert len({j.job_id for j in jobs}) == len(jobs)
+    position = {j.job_id: i for i, j in enumerate(jobs)}
+    for job in jobs:  # the entry "from" names comes first although the file lists it second
+        if job.depends_on:
+            parent = jobs[position[job.depends_on]]
+            assert position[job.depends_on] < position[job.job_id]
+            assert (parent.entry, parent.seed, parent.task) == ("vanilla", job.seed, job.task)
+    drop = [j for j in jobs if j.entry == "drop" and j.seed == 0]
+    assert [(j.options["keep_ratio"], j.options["span"]) for j in drop] == [(0.5, [1, 4]), (0.5, [2, 4]), (0.25, [1, 4]), (0.25, [2, 4])]
+
+
+def test_ids_change_with_what_changes_the_result(tmp_path, tiny_folder):
+    base = sweep.expand(sweep.load_spec(write_spec(tmp_path, tiny_folder, STUDY)))
+    ids = {(j.entry, json.dumps(j.options, sort_keys=True)): j.job_id for j in base}
+    # Resources do not change a result: same ids.
+    more_cpus = STUDY + '\n[resources]\nnum_cpus = 2\n'
+    same = sweep.expand(sweep.load_spec(write_spec(tmp_path, tiny_folder, more_cpus)))
+    assert [j.job_id for j in same] == [j.job_id for j in base]
+    # A longer training of the vanilla entry changes its id and, through "from", its dependents' ids.
+    longer = STUDY.replace('method = "vanilla"', 'method = "vanilla"\ntrain = { max_steps = 3 }')
+    changed = sweep.expand(sweep.load_spec(write_spec(tmp_path, tiny_folder, longer)))
+    assert all(ids[(j.entry, json.dumps(j.options, sort_keys=True))] != j.job_id for j in changed)
+
+
+def test_budget_matches_the_closed_form_of_the_real_model(tmp_path, tiny_folder):
+    from fcabench.models import load_model, synthetic_batch
+    from fcabench.profiler import closed_form_table, encoder_macs
+
+    jobs = sweep.expand(sweep.load_spec(write_spec(tmp_path, tiny_folder, STUDY)))
+    # Retrained PoWER-BERT ends with the configuration its search derives: train scales that to the budget.
+    searched = [j for j in jobs if j.entry == "power-bert"]
+    assert [j.train.get("macs_ratio") for j in searched] == [0.75, 0.5] and all("ratios" not in j.options for j in searched)
+    jobs = [j for j in jobs if j.entry == "power-bert-free"]
+    assert [j.budget_target for j in jobs] == [0.75, 0.5]
+    vanilla = encoder_macs(closed_form_table(load_model(tiny_folder), SEQ_LEN))
+    for job in jobs:
+        model = methods.apply(load_model(tiny_folder), "power-bert", ratios=tuple(job.options["ratios"]))
+        model(**synthetic_batch(model, SEQ_LEN))
+        ratio = encoder_macs(closed_form_table(model, SEQ_LEN, methods.unit_record(model).example(0))) / vanilla
+        assert ratio == pytest.approx(job.budget_closed_form, abs=1e-6)
+        assert abs(ratio - job.budget_target) <= 0.05 * job.budget_target
+        assert list(job.options["ratios"]) == sorted(job.options["ratios"], reverse=True)
+
+
+def test_budget_refused_where_cost_depends_on_values(tmp_path, tiny_folder):
+    body = """
+        [[methods]]
+        method = "focus-core"
+        options = { variant = "PFC", combine_layer = 3 }
+        budget = { encoder_macs = [0.5] }
+        """
+    with pytest.raises(FcabenchError, match="methods.focus-core.budget.*depends on the weights"):
+        sweep.expand(sweep.load_spec(write_spec(tmp_path, tiny_folder, body)))
+
+
+@pytest.mark.parametrize("body, key", [
+    ('[[methods]]\nmethod = "vanilla"\ncolour = "red"\n', "methods[0].colour"),
+    ('[[methods]]\nmethod = "no-such"\n', "methods[0].method"),
+    ('[[methods]]\nmethod = "fca"\noptions = { clusterz = 5 }\n', "methods[0].clusterz"),
+    ('[[methods]]\nmethod = "fca"\nbudget = { encoder_macs = [1.5] }\n', "methods[0].budget.encoder_macs"),
+    ('[[methods]]\nmethod = "fca"\nfrom = "nothing"\n', "methods[0].from"),
+    ('[[methods]]\nmethod = "fca"\ntraining_free = true\n', "methods[0].training_free"),
+    ('[[methods]]\nmethod = "fca"\n[[methods]]\nmethod = "fca"\n', "methods[1].name"),
+    ('[[methods]]\nmethod = "fca"\ntrain = { max_steps = -1 }\n', "methods[0].train.max_steps"),
+    ('[[methods]]\nmethod = "fca"\ngrid = { clusters = [1, 5] }\n[[methods]]\nname = "b"\nmethod = "ltp"\nfrom = "fca"\n',
+     "methods.fca"),  # a start for other jobs must be one configuration
+    ('[[methods]]\nmethod = "vanilla"\n[[methods]]\nname = "again"\nmethod = "vanilla"\n', "methods.again"),
+])
+def test_bad_spec_error_names_the_key(tmp_path, tiny_folder, body, key):
+    with pytest.raises(FcabenchError) as error:
+        sweep.expand(sweep.load_spec(write_spec(tmp_path, tiny_folder, body)))
+    assert f"key '{key}'" in str(error.value)
+
+
+def test_cli_bad_spec_is_one_error_line_and_exit_code_2(tmp_path, tiny_folder):
+    spec = write_spec(tmp_path, tiny_folder, '[[methods]]\nmethod = "fca"\nbudget = { encoder_macs = "half" }\n')
+    result = subprocess.run([sys.executable, "-m", "fcabench", "sweep", str(spec), "--list"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {spec}: key 'methods[0].budget.encoder_macs': expected fractions of vanilla's encoder MACs in (0, 1], got 'half'"
+    ]
+    assert result.stdout == ""
+
+
+def test_local_run_resumes_records_failures_and_merges(tmp_path, tiny_folder):
+    body = STUDY + """
+        [[methods]]
+        name = "broken"
+        method = "token-drop"
+        from = "vanilla"
+        training_free = true
+        options = { span = [2, 9] }   # the model has 4 layers: fails when applied, not when expanded
+        """
+    spec = sweep.load_spec(write_spec(tmp_path, tiny_folder, body))
+    out, store = spec.out_dir, Path(spec.results)
+    report = sweep.run(spec, job_function=measure_job, echo=lambda _: None)
+    jobs = sweep.expand(spec)
+    statuses = {j.job_id: sweep.read_status(out, j.job_id) for j in jobs}
+    broken = next(j for j in jobs if j.entry == "broken")
+    assert statuses[broken.job_id]["status"] == "failed" and "span" in statuses[broken.job_id]["error"]
+    assert "Traceback" in statuses[broken.job_id]["traceback"]
+    done = [j for j in jobs if j.entry != "broken"]
+    assert all(statuses[j.job_id]["status"] == "done" for j in done)
+    # Dependents started from the vanilla job's checkpoint.
+    vanilla = next(j for j in jobs if j.entry == "vanilla")
+    stored = runs.load(store)
+    assert set(stored["run_id"]) == {j.job_id for j in done}
+    assert (stored[stored["method"] != "vanilla"]["source_note"] == f"start: {statuses[vanilla.job_id]['checkpoint']}").all()
+    assert report.rows_added == len(done) and [f["job_id"] for f in report.failed] == [broken.job_id]
+    failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
+    assert [f["job_id"] for f in failures] == [broken.job_id]
+    listing = CliRunner().invoke(app, ["sweep", spec.source, "--list"])
+    assert f"{len(done)} done" in listing.output and "1 failed" in listing.output
+    line = listing.output.splitlines()[1 + jobs.index(vanilla)]
+    assert line.split()[:2] == [vanilla.job_id, "done"]
+
+    # Interrupted sweep: one job's files are gone; a re-run runs that job and the failed one only.
+    victim = next(j for j in jobs if j.entry == "drop")
+    state.status_path(out, victim.job_id).unlink()
+    ran = []
+
+    def counting_job(job, **kwargs):
+        ran.append(job.job_id)
+        return measure_job(job, **kwargs)
+
+    report = sweep.run(spec, job_function=counting_job, echo=lambda _: None)
+    assert sorted(ran) == sorted([victim.job_id, broken.job_id])
+    assert report.rows_added == 0 and report.rows_present == len(done)  # merged once, never twice
+    assert len(runs.load(store)) == len(done)
+
+
+def test_failed_start_fails_its_dependents(tmp_path):
+    body = """
+        [[methods]]
+        method = "vanilla"
+        [[methods]]
+        method = "token-drop"
+        from = "vanilla"
+        """
+    spec = sweep.load_spec(write_spec(tmp_path, str(tmp_path / "missing-model"), body))
+    report = sweep.run(spec, job_function=measure_job, echo=lambda _: None)
+    errors = {f["entry"]: f["error"] for f in report.failed}
+    assert "missing-model" in errors["vanilla"]
+    assert errors["token-drop"].startswith("not run: the job it starts from")
+    assert not Path(spec.results).exists() or runs.load(spec.results).empty
+
+
+def test_cli_lists_jobs_with_ids_and_status(tmp_path, tiny_folder):
+    spec = write_spec(tmp_path, tiny_folder, STUDY)
+    jobs = sweep.expand(sweep.load_spec(spec))
+    result = CliRunner().invoke(app, ["sweep", str(spec), "--list"])
+    assert result.exit_code == 0, result.output
+    for job in jobs:
+        assert job.job_id in result.output
+    assert f"{len(jobs)} jobs: {len(jobs)} pending" in result.output

@@ -1,0 +1,74 @@
+"""Reading a study back: one point per job (final stages), MACs relative to vanilla, the best accuracy in
+the band around 2x fewer MACs, and the CLI's table and figure."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from fcabench import runs
+from fcabench.cli import app
+from fcabench.sweep import study
+
+VANILLA_MACS = 1_000_000.0
+
+
+def row(method, stage, score, macs, config=None, real=None):
+    return runs.measured_run(method, config or {}, "minilm-l6", "BBC News", 64, macs, metric="accuracy", score=score,
+                             split="validation", stage=stage, macs_real_mean=real or macs)
+
+
+@pytest.fixture
+def store(tmp_path):
+    path = tmp_path / "study.jsonl"
+    runs.append([
+        row("vanilla", "fine-tune", 98.0, VANILLA_MACS, real=800_000.0),
+        row("power-bert", "search", 99.0, VANILLA_MACS),  # an intermediate stage: not a point
+        row("power-bert", "retrain", 90.0, 0.5 * VANILLA_MACS, real=400_000.0),
+        row("power-bert", "retrain", 97.0, 0.7 * VANILLA_MACS),  # better, but outside the band
+        row("power-bert", "training-free", 93.0, 0.45 * VANILLA_MACS),
+        row("power-bert", "training-free", 91.0, 0.55 * VANILLA_MACS),
+        row("fca", "training-free", 95.0, 0.5 * VANILLA_MACS, config={"clusters": 1}),
+        row("focus-core", "fine-tune", 96.0, 0.97 * VANILLA_MACS, config={"variant": "PF"}),
+    ], path)
+    return path
+
+
+def test_points_are_final_stages_relative_to_vanilla(store):
+    points = study.study_points(runs.load(store), "bbc-news")  # the registry name finds the stored title
+    assert "search" not in set(points["stage"]) and len(points) == 7
+    retrained = points[(points["variant"] == "power-bert") & (points["regime"] == "retrained")]
+    assert sorted(retrained["macs_rel"]) == pytest.approx([0.5, 0.7])
+    assert retrained.loc[retrained["macs_rel"].round(2) == 0.5, "macs_real_rel"].item() == pytest.approx(0.5)
+    assert set(points["variant"]) == {"vanilla", "power-bert", "fca-1", "focus-core-PF"}
+
+
+def test_table_takes_the_best_point_inside_the_band(store):
+    table = study.summary_table(study.study_points(runs.load(store), "bbc-news")).set_index("method")
+    assert table.loc["power-bert", "retrained"] == "90.0 (0.50x)"  # not the 97.0 at 0.70x
+    assert table.loc["power-bert", "training-free"] == "93.0 (0.45x)"
+    assert table.loc["fca-1", "retrained"] == "not run"
+    assert table.loc["focus-core-PF", "retrained"] == "none in band; closest 0.97x: 96.0"
+    assert table.index[0] == "vanilla"
+
+
+def test_cli_prints_the_table_and_writes_the_figure(tmp_path, store):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(textwrap.dedent(f"""
+        [sweep]
+        name = "s"
+        models = ["minilm-l6"]
+        tasks = ["bbc-news"]
+        results = "{store}"
+        [train]
+        seq_len = 64
+        [[methods]]
+        method = "vanilla"
+        """))
+    figure = tmp_path / "study.png"
+    result = CliRunner().invoke(app, ["sweep", str(spec), "--table", "--figure", str(figure)])
+    assert result.exit_code == 0, result.output
+    assert "| power-bert" in result.output and "90.0 (0.50x)" in result.output
+    assert figure.stat().st_size > 10_000

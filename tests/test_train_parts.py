@@ -1,0 +1,102 @@
+"""The pieces of training and evaluation on tiny random BERTs (fast): the one-pass scorer against
+fcabench.dynamic, the MAC-budget fit of a retention against a traced count, checkpoint folders that
+rebuild a method with its own parameters, run ids derived from the specification."""
+
+import datasets
+import pytest
+import torch
+
+from tests.conftest import tiny_model
+from fcabench import dynamic, methods, profiler
+from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
+from fcabench.training import checkpoint, records
+from fcabench.training.fitting import fit_retention
+from fcabench.training.scoring import run_pass
+
+
+def encoded(lengths, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    rows = [[1] + torch.randint(5, 99, (n - 1,), generator=generator).tolist() for n in lengths]
+    return rows, datasets.Dataset.from_dict({"input_ids": rows, "labels": [0] * len(rows)})
+
+
+@pytest.mark.parametrize("name, options", [
+    (None, {}), ("vanilla", {}), ("power-bert", dict(retention=(12, 6))), ("fca", dict(retention=(12, 6), clusters=2)),
+    ("ltp", {}), ("token-drop", None),
+])
+def test_one_pass_counts_equal_the_dynamic_profiler(name, options):
+    model = tiny_model()
+    if name:
+        config = methods.get(name).example_config(2) if options is None else methods.make_config(name, **options)
+        methods.apply(model, config)
+    rows, data = encoded([15, 17, 30, 19, 30, 12])
+    scored = run_pass(model, data, 30, 4, "cpu")
+    real = dynamic.profile_examples(model, rows)["macs"].to_numpy()
+    padded = dynamic.profile_examples(model, rows, length_convention="padded", pad_to=30)["macs"].to_numpy()
+    assert (scored.macs_real == real).all() and (scored.macs_padded == padded).all()
+    assert scored.predictions.shape == (6, 3)
+
+
+def test_fitted_retention_meets_the_mac_budget_by_a_traced_count():
+    model = tiny_model(layers=4)
+    shape = Shape.of(model.config)
+    searched = methods.make_config("fca", retention=(40, 30, 20, 10), clusters=2)
+    fitted, achieved = fit_retention(model, searched, 48, 0.5)
+    assert fitted.retention[0] <= 48 and fitted.clusters == 2  # the search's other options stay
+    assert all(a >= b for a, b in zip(fitted.retention, fitted.retention[1:]))
+    patched = methods.apply(tiny_model(layers=4), fitted)
+    table = profiler.profile(patched, 48)  # fvcore's trace of one full-length input
+    traced = profiler.encoder_macs(table)
+    assert traced / vanilla_encoder_macs(shape, 48) == pytest.approx(achieved)
+    assert abs(achieved - 0.5) < 0.05
+    with pytest.raises(Exception, match="retention"):
+        fit_retention(model, methods.make_config("ltp"), 48, 0.5)
+
+
+def test_checkpoint_rebuilds_a_method_with_its_own_parameters(tmp_path, minilm_path):
+    from transformers import AutoTokenizer
+
+    model = tiny_model()
+    methods.apply(model, "ltp", mode="hard")
+    with torch.no_grad():
+        for i, layer in enumerate(model.bert.encoder.layer):
+            layer.threshold.fill_(0.3 + i)  # learned values, not the configured start
+    checkpoint.save_checkpoint(model, AutoTokenizer.from_pretrained(minilm_path), tmp_path / "ckpt", {"stage": "hard"})
+    rebuilt, _, meta = checkpoint.load_checkpoint(tmp_path / "ckpt")
+    assert methods.applied(rebuilt)[0].name == "ltp" and meta["stage"] == "hard"
+    assert [float(l.threshold.detach()) for l in rebuilt.bert.encoder.layer] == pytest.approx([0.3, 1.3])
+    ids = torch.tensor([[1, 5, 6, 7, 8, 9, 10]])
+    assert torch.equal(model(input_ids=ids).logits, rebuilt(input_ids=ids).logits)
+    bare, _, _ = checkpoint.load_checkpoint(tmp_path / "ckpt", patched=False)
+    assert methods.applied(bare) is None
+    assert len(checkpoint.checkpoint_hash(tmp_path / "ckpt")) == 64
+
+
+def test_run_ids_follow_the_specification():
+    spec = {"kind": "train", "task": "bbc-news", "seed": 0}
+    assert records.run_id(spec) == records.run_id(dict(reversed(list(spec.items()))))
+    assert records.run_id(spec) != records.run_id(dict(spec, seed=1))
+
+
+def test_the_best_evaluation_is_restored_and_a_search_keeps_its_last():
+    from types import SimpleNamespace
+
+    from fcabench.training.trainer import BestEpochCallback
+
+    def run(keep):
+        model = tiny_model()
+        callback = BestEpochCallback("accuracy", keep=keep)
+        states = {}
+        for epoch, score in [(1, 60.0), (2, 80.0), (3, 70.0)]:
+            with torch.no_grad():
+                model.classifier.bias.fill_(epoch)
+            states[epoch] = model.classifier.bias.clone()
+            callback.on_evaluate(None, SimpleNamespace(epoch=epoch, global_step=10 * epoch), None,
+                                 metrics={"eval_accuracy": score}, model=model)
+        callback.on_train_end(None, None, None, model=model)
+        return model.classifier.bias, callback
+
+    best, callback = run("best")
+    assert float(best[0]) == 2.0 and "epoch 2" in callback.description() and "3 evaluation" in callback.description()
+    last, callback = run("last")
+    assert float(last[0]) == 3.0 and "last evaluation" in callback.description()
