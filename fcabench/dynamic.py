@@ -4,8 +4,14 @@ A traced count (``fcabench.profile``) follows the path of one input; a method th
 number of units for every input has to be counted per input and summarised over a data set. Two
 paths give the same integers:
 
-- fast (default): batched padded forward passes record each example's units per layer
-  (:class:`~fcabench.methods.base.UnitRecord`), and the closed form turns them into MACs;
+- fast (default): batched forward passes record each example's units per layer
+  (:class:`~fcabench.methods.base.UnitRecord`), and the closed form turns them into MACs. Batches are
+  bucketed by length (``bucketed=True``): full batches of one length run unpadded and without an
+  attention mask, the few examples left over per length are packed in length order; examples of the
+  same length share the closed-form work whenever they keep the same units; the last layer's FFN and
+  the task head, whose outputs no count reads, are skipped.
+  ``bucketed=False`` is the earlier path (length-sorted padded batches, every layer whole), kept for
+  comparison; both give identical integers;
 - traced: fvcore counts each example alone (batch 1), as ``fcabench.profile`` does.
 
 Length conventions (``length_convention``; every result carries it in a column of that name):
@@ -52,6 +58,8 @@ def profile_examples(
     batch_size: int = 32,
     length_convention: str = "real",
     pad_to: int | None = None,
+    bucketed: bool = True,
+    device: str | None = None,
     method: str | None = None,
     **method_options,
 ) -> pd.DataFrame:
@@ -61,9 +69,10 @@ def profile_examples(
     ``model_or_name``: a loaded model (patched or not) or a preset/checkpoint name, patched with
     ``method`` and its options as in ``fcabench.profile``. ``inputs``: token-id lists, [CLS] first
     (see :func:`inputs_from_lengths`, :func:`inputs_from_texts`). ``fast`` picks the recorded-counts
-    path; ``batch_size`` only affects its speed, never its numbers.
+    path; ``batch_size`` (examples per forward pass) and ``bucketed`` only affect its speed, never its
+    numbers. ``device``: where the forward passes run (see ``fcabench.profiler.prepare_model``).
     """
-    model, _ = prepare_model(model_or_name, method, **method_options)
+    model, _ = prepare_model(model_or_name, method, device=device, **method_options)
     if length_convention not in CONVENTIONS:
         raise FcabenchError(f"unknown length convention {length_convention!r}; conventions: {', '.join(CONVENTIONS)}")
     rows = [list(map(int, ids)) for ids in inputs]
@@ -86,7 +95,7 @@ def profile_examples(
     model.eval()
     try:
         if fast:
-            results = _fast(model, rows, batch_size, width)
+            results = _fast(model, rows, batch_size, width, bucketed)
         else:
             results = [_traced(model, ids, width) for ids in rows]
     finally:
@@ -126,7 +135,7 @@ def summarize(per_example: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _fast(model, rows: list[list[int]], batch_size: int, width: int | None) -> list[tuple[int, list, list]]:
+def _fast(model, rows: list[list[int]], batch_size: int, width: int | None, bucketed: bool = True) -> list[tuple[int, list, list]]:
     """(macs, tokens_in, tokens_out) per example from recorded units and the closed form."""
     bert = base_model(model)
     shape = Shape.of(bert.config)
@@ -141,32 +150,74 @@ def _fast(model, rows: list[list[int]], batch_size: int, width: int | None) -> l
         return results
     method = patched[0]
     results: list = [None] * len(rows)
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # similar lengths together: less padding
     device = next(model.parameters()).device
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        ids, mask = _pad([rows[i] for i in chunk], width, device)
-        with torch.no_grad():
-            model(input_ids=ids, attention_mask=mask)
-        record = methods.unit_record(model)
-        tokens_in, tokens_out = record.tokens_in.tolist(), record.tokens_out.tolist()
-        keys = record.keys_total.tolist()
-        if width is not None:
-            if record.keys:
-                raise FcabenchError(f"{method.name} prunes keys: count the padded convention with fast=False")
-            original = record.masks_in[0]  # the input's padded layout, as long as a layer still runs on it
-            full_in = [m is original for m in record.masks_in]
-            full_out = [m is original for m in record.masks_out]
-        for row, i in enumerate(chunk):
-            n0 = len(rows[i])
-            t_in, t_out, k = tokens_in[row], tokens_out[row], keys[row]
+    cache: dict[tuple, int] = {}  # (n0, units per layer) -> MACs: same-length examples often keep the same units
+    forward = bert if bucketed else model  # the task head reads nothing a count needs
+    with _last_ffn_skipped(bert, bucketed), torch.inference_mode():
+        for chunk in _batches(rows, batch_size, bucketed):
+            ids, mask = _pad([rows[i] for i in chunk], width, device)
+            same_length = width is None and len({len(rows[i]) for i in chunk}) == 1
+            forward(input_ids=ids, attention_mask=None if bucketed and same_length else mask)
+            record = methods.unit_record(model)
+            tokens_in, tokens_out = record.tokens_in.tolist(), record.tokens_out.tolist()
+            keys = record.keys_total.tolist()
             if width is not None:
-                t_in = [width if full else t for t, full in zip(t_in, full_in)]
-                t_out = [width if full else t for t, full in zip(t_out, full_out)]
-                k = [shape.heads * t for t in t_in]
-            macs = outside + encoder_macs_from_units(shape, n0, zip(t_in, t_out, k), patched)
-            results[i] = (macs, t_in, t_out)
+                if record.keys:
+                    raise FcabenchError(f"{method.name} prunes keys: count the padded convention with fast=False")
+                original = record.masks_in[0]  # the input's padded layout, as long as a layer still runs on it
+                full_in = [m is original for m in record.masks_in]
+                full_out = [m is original for m in record.masks_out]
+            for row, i in enumerate(chunk):
+                n0 = len(rows[i])
+                t_in, t_out, k = tokens_in[row], tokens_out[row], keys[row]
+                if width is not None:
+                    t_in = [width if full else t for t, full in zip(t_in, full_in)]
+                    t_out = [width if full else t for t, full in zip(t_out, full_out)]
+                    k = [shape.heads * t for t in t_in]
+                key = (n0, tuple(t_in), tuple(t_out), tuple(k))
+                if key not in cache:
+                    cache[key] = outside + encoder_macs_from_units(shape, n0, zip(t_in, t_out, k), patched)
+                results[i] = (cache[key], t_in, t_out)
     return results
+
+
+def _batches(rows: list[list[int]], batch_size: int, bucketed: bool) -> list[list[int]]:
+    """Example indices per forward pass.
+
+    Bucketed: full batches of one length first (no padding); the examples left over from each length
+    (fewer than ``batch_size``) are then packed in length order into padded batches, so that data with
+    few examples per length still runs in full batches. Unbucketed: length-sorted runs.
+    """
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # similar lengths together: less padding
+    if not bucketed:
+        return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    buckets: dict[int, list[int]] = {}
+    for i in order:
+        buckets.setdefault(len(rows[i]), []).append(i)
+    batches, rest = [], []
+    for bucket in buckets.values():
+        full = len(bucket) - len(bucket) % batch_size
+        batches += [bucket[start:start + batch_size] for start in range(0, full, batch_size)]
+        rest += bucket[full:]
+    return batches + [rest[start:start + batch_size] for start in range(0, len(rest), batch_size)]
+
+
+class _last_ffn_skipped:
+    """Within the block, the last layer returns its attention output unchanged: the units it keeps are
+    decided before its FFN, so no count reads the FFN's output."""
+
+    def __init__(self, bert, active: bool):
+        self.layer = bert.encoder.layer[-1] if active else None
+
+    def __enter__(self):
+        if self.layer is not None:
+            self.layer.feed_forward_chunk = lambda attended: attended
+        return self
+
+    def __exit__(self, *exc):
+        if self.layer is not None:
+            del self.layer.feed_forward_chunk
+        return False
 
 
 def _traced(model, ids: list[int], width: int | None) -> tuple[int, list, list]:
@@ -186,13 +237,14 @@ def _traced(model, ids: list[int], width: int | None) -> tuple[int, list, list]:
 
 
 def _pad(rows: list[list[int]], width: int | None, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, mask) of the rows padded to ``width`` (default: the longest), built on the host, moved once."""
     width = width or max(len(r) for r in rows)
     ids = torch.zeros(len(rows), width, dtype=torch.long)
     mask = torch.zeros(len(rows), width, dtype=torch.long)
     for b, r in enumerate(rows):
         ids[b, : len(r)] = torch.tensor(r)
         mask[b, : len(r)] = 1
-    return ids.to(device), mask.to(device)
+    return ids.to(device, non_blocking=True), mask.to(device, non_blocking=True)
 
 
 # --- where the inputs come from: a text file, or a stated distribution of lengths -----------------

@@ -27,22 +27,45 @@ COLUMNS = [
 
 def prepare_model(
     model_or_name, method: str | None = None, *, attn_implementation: str | None = None, head: str = "auto",
-    **method_options,
+    device: str | None = None, **method_options,
 ) -> tuple[torch.nn.Module, str]:
-    """A model ready to profile, and its label: loaded (weightless presets when nothing reads values), patched."""
+    """A model ready to profile, and its label: loaded (weightless presets when nothing reads values), patched.
+
+    ``device`` ("cpu", "cuda", "cuda:N"): where a loaded model is built, or where a given model is moved;
+    None keeps a given model where it is and builds a loaded one on the CPU.
+    """
+    if device is not None:
+        device = str(_checked_device(device))
     if isinstance(model_or_name, torch.nn.Module):
         model, label = model_or_name, type(model_or_name).__name__
         base_model(model)  # refuses a model that is not BERT
         if attn_implementation:
             model.config._attn_implementation = attn_implementation
+        if device is not None:
+            model.to(device)
     else:
         label = str(model_or_name)
         weightless = label in PRESETS and method is None
-        model = load_model(label, head=head, attn_implementation=attn_implementation, device="meta" if weightless else "cpu")
+        model = load_model(label, head=head, attn_implementation=attn_implementation,
+                           device="meta" if weightless else (device or "cpu"))
     if method is not None:
         if method_options or methods.applied(model) is None:
             methods.apply(model, method, **method_options)
     return model, label
+
+
+def _checked_device(device: str) -> torch.device:
+    from fcabench.errors import FcabenchError
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise FcabenchError(f"unknown device {device!r}; use cpu or cuda[:N]") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise FcabenchError(f"device {device!r}: CUDA is not available on this machine")
+    if parsed.type not in ("cpu", "cuda"):
+        raise FcabenchError(f"device {device!r}: use cpu or cuda[:N]")
+    return parsed
 
 
 def profile(
@@ -53,6 +76,7 @@ def profile(
     method: str | None = None,
     attn_implementation: str | None = None,
     head: str = "auto",
+    device: str | None = None,
     **method_options,
 ) -> pd.DataFrame:
     """Per-layer MACs of ``model_or_name`` (a preset, a folder or hub name, or a loaded model).
@@ -60,10 +84,11 @@ def profile(
     One row per module of interest: ``embeddings``, ``encoder.layer.<i>``, ``pooler``, the task head,
     and ``other`` if anything runs outside them. ``seq_len`` may be a list; ``method`` and its options
     patch the model first (a model already patched is profiled as it is). Inputs are ``batch_size``
-    copies of one random unpadded sequence, so every count is an exact per-sequence integer.
+    copies of one random unpadded sequence, so every count is an exact per-sequence integer. ``device``:
+    see :func:`prepare_model` (the counts do not depend on it).
     """
     model, label = prepare_model(
-        model_or_name, method, attn_implementation=attn_implementation, head=head, **method_options
+        model_or_name, method, attn_implementation=attn_implementation, head=head, device=device, **method_options
     )
     lengths = [seq_len] if isinstance(seq_len, int) else list(seq_len)
     check_lengths(model, lengths, batch_size)

@@ -124,3 +124,55 @@ def test_errors(vanilla, inputs):
         dynamic.profile_examples(vanilla, [])
     with pytest.raises(FcabenchError, match="max_position_embeddings"):
         dynamic.profile_examples(vanilla, [[1] * 600])
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("ltp", dict(thresholds=(0.95, 1.0))),
+        ("power-bert", dict(ratios=(0.7, 0.4))),
+        ("fca", dict(ratios=(0.7, 0.4), clusters=2)),
+        ("token-drop", dict(keep_ratio=0.4)),
+        ("focus-core", dict(variant="PF", keep_ratio=0.6)),
+    ],
+)
+@pytest.mark.parametrize("convention", ["real", "padded"])
+def test_bucketed_equals_unbucketed(vanilla, name, options, convention):
+    if name == "focus-core" and convention == "padded":
+        pytest.skip("key pruning: the padded convention is traced")
+    lengths = [5, 9, 5, 14, 9, 9, 3, 14, 5, 11]  # repeated lengths: buckets hold several examples
+    rows = dynamic.inputs_from_lengths(vanilla, lengths, seed=4)
+    model = patched(vanilla, name, **options)
+    common = dict(length_convention=convention, batch_size=3)
+    bucketed = dynamic.profile_examples(model, rows, bucketed=True, **common)
+    plain = dynamic.profile_examples(model, rows, bucketed=False, **common)
+    assert bucketed["macs"].tolist() == plain["macs"].tolist()
+    assert bucketed["tokens_in"].tolist() == plain["tokens_in"].tolist()
+    assert bucketed["tokens_out"].tolist() == plain["tokens_out"].tolist()
+    if name == "ltp":
+        assert bucketed["macs"].nunique() > 1  # counts really depend on the example
+
+
+def test_full_batches_hold_one_length_and_leftovers_are_packed():
+    rows = [[1] * n for n in (4, 2, 4, 4, 2, 7)]
+    batches = dynamic._batches(rows, 2, bucketed=True)
+    assert batches == [[1, 4], [0, 2], [3, 5]]  # lengths 2, 2 | 4, 4 | leftovers 4 and 7 packed
+    assert sorted(i for b in batches for i in b) == list(range(6))
+
+
+def test_profile_examples_device_argument(vanilla, inputs):
+    model = patched(vanilla, "ltp", thresholds=(0.95, 1.0))
+    cpu = dynamic.profile_examples(model, inputs, device="cpu")
+    assert next(model.parameters()).device.type == "cpu" and len(cpu) == len(inputs)
+    with pytest.raises(FcabenchError, match="device"):
+        dynamic.profile_examples(model, inputs, device="tpu")
+    if torch.cuda.is_available():
+        gpu = dynamic.profile_examples(copy.deepcopy(model), inputs, device="cuda")
+        assert gpu["macs"].tolist() == cpu["macs"].tolist()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_profile_on_cuda_equals_cpu():
+    cpu = fcabench.profile("bert-base", seq_len=16, method="ltp")
+    gpu = fcabench.profile("bert-base", seq_len=16, method="ltp", device="cuda")
+    assert gpu["macs"].tolist() == cpu["macs"].tolist()

@@ -40,14 +40,13 @@ def _root(
 
 
 def _register() -> None:
-    from fcabench.cli import plot, profile, runs
+    from fcabench.cli import bench, evaluate, plot, profile, runs, tasks, train
 
     app.command("profile", cls=profile.ProfileCommand,
                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(profile.profile_command)
     app.add_typer(runs.app, name="runs")
     app.add_typer(plot.app, name="plot")
-    from fcabench.cli import evaluate, tasks, train
-
+    app.command("bench")(bench.bench_command)
     app.add_typer(tasks.app, name="tasks")
     app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train.train_command)
     app.command("evaluate")(evaluate.evaluate_command)

@@ -71,6 +71,7 @@ def profile_command(
     lengths: str = typer.Option(None, "--lengths", help="Per-example counts over a length distribution, e.g. uniform:16:128:1000."),
     traced: bool = typer.Option(False, "--traced", help="With --text/--lengths: trace each example instead of the fast closed form."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr for per-example counts (terminals only)."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N: where the counted forward passes run (counts do not change)."),
     list_methods: bool = typer.Option(False, "--list-methods", help="List methods and their options, then exit."),
 ) -> None:
     """Exact per-layer multiply-adds (MACs; FLOPs = 2 x MACs) of one forward pass, per sequence."""
@@ -94,9 +95,9 @@ def profile_command(
 
     options = {name: methods.parse_options(name, raw) for name, raw in raw_options.items()}
     if text or lengths:
-        frame = _per_example(model, names, options, text, tokenizer, lengths, traced, attn, head, fmt, progress)
+        frame = _per_example(model, names, options, text, tokenizer, lengths, traced, attn, head, fmt, progress, device)
     else:
-        frame = _per_layer(model, names, options, _parse_lengths(seq_len), batch_size, attn, head, fmt, check)
+        frame = _per_layer(model, names, options, _parse_lengths(seq_len), batch_size, attn, head, fmt, check, device)
     if label is not None:
         frame["config_label"] = label
     if fmt != "table":
@@ -127,13 +128,13 @@ def _dump(frame: pd.DataFrame, fmt: str) -> None:
         sys.stdout.write(frame.to_csv(index=False))
 
 
-def _load(model: str, name: str, options: dict, attn, head):
+def _load(model: str, name: str, options: dict, attn, head, device=None):
     """A fresh model for ``name`` ("vanilla" is the unpatched model: weightless for presets)."""
     from fcabench.profiler import prepare_model
 
     try:
         prepared, model_label = prepare_model(model, None if name == "vanilla" else name,
-                                              attn_implementation=attn, head=head, **options)
+                                              attn_implementation=attn, head=head, device=device, **options)
     except OSError as error:  # a folder with a config but no (readable) weights, a truncated file, ...
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise FcabenchError(f"cannot load the weights of model {model!r}: {first_line}") from None
@@ -177,13 +178,13 @@ def vanilla_macs(model, seq_len: int) -> int:
     return vanilla_encoder_macs(shape, seq_len) + sum(head_macs(model).values())  # the embedding lookup costs 0
 
 
-def _per_layer(model, names, options, seq_lens, batch_size, attn, head, fmt, check) -> pd.DataFrame:
+def _per_layer(model, names, options, seq_lens, batch_size, attn, head, fmt, check, device=None) -> pd.DataFrame:
     from fcabench.models import check_lengths
     from fcabench.profiler import profile
 
     frames, models, closed = [], {}, {}
     for name in names:
-        prepared, model_label = _load(model, name, options[name], attn, head)
+        prepared, model_label = _load(model, name, options[name], attn, head, device)
         check_lengths(prepared, seq_lens, batch_size)
         for n in seq_lens:  # one length at a time: the closed form reads the units of this very pass
             frame = profile(prepared, n, batch_size)
@@ -347,7 +348,7 @@ def _load_tokenizer(model: str, tokenizer: str | None):
         raise FcabenchError(f"no tokenizer at {source!r}: pass --tokenizer FOLDER") from None
 
 
-def _per_example(model, names, options, text, tokenizer, spec, traced, attn, head, fmt, progress) -> pd.DataFrame:
+def _per_example(model, names, options, text, tokenizer, spec, traced, attn, head, fmt, progress, device=None) -> pd.DataFrame:
     from fcabench import dynamic
     from fcabench.progress import progress_bar
 
@@ -358,7 +359,7 @@ def _per_example(model, names, options, text, tokenizer, spec, traced, attn, hea
     _note_random_weights(model, names, fmt)
     frames = []
     for name in names:
-        prepared, _ = _load(model, name, options[name], attn, head)
+        prepared, _ = _load(model, name, options[name], attn, head, device)
         if traced and next(prepared.parameters()).is_meta:  # the unpatched preset: a trace runs the model
             from fcabench.models import randomly_initialised
 

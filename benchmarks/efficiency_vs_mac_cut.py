@@ -1,0 +1,212 @@
+"""Does each method's MAC cut show up on the clock and in memory? Every method beside vanilla, one run.
+
+    python benchmarks/efficiency_vs_mac_cut.py                       # CPU, 2 threads, the issue's grid
+    python benchmarks/efficiency_vs_mac_cut.py --memory-first --points 512x1,128x8,512x8 --output efficiency.csv
+
+BERT-base with random weights (shapes, not values, set the cost; the value-dependent methods, LTP and
+Focus on the Core's fuzzy cap, prune what these weights make them prune). For every n, the methods are
+configured for about 2x fewer encoder MACs where the method allows it:
+
+- PoWER-BERT, FCA (5 clusters): keep ratios q^(l+1), q bisected on the closed form
+  (:func:`fcabench.bench.ratio_schedule_for_cut`);
+- token-drop: span [1, 12) (every layer after the first sees only the kept tokens), keep ratio
+  bisected on the closed form;
+- LTP: thresholds c (l + 1) / L, c bisected on the MACs the model records on the benchmark input;
+- Focus on the Core PFC@7 (keep 0.9, combining at layer 7): the paper's configuration, its own cut;
+- ToMe when a method of that name is registered: its ``example_config``.
+
+Then :func:`fcabench.bench.bench` times all models interleaved at n in {128, 512} x batch in {1, 8}
+(inference), and measures inference peak memory; efficiency = speed-up / encoder MAC cut. A training
+step (forward + backward) of vanilla and PFC@7 gives the speed-up and memory ratio to set beside the
+paper's 1.64x and 0.61x. Every figure carries its protocol; the script prints the load average before
+and after (the machine may be shared: the interleaving keeps ratios fair, not absolute times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import pandas as pd
+import torch
+
+from fcabench import bench, methods
+from fcabench.flops.closed_form import Shape
+from fcabench.models import preset_config
+
+PAPER_FOCUS_TRAIN = {"speedup": 1.64, "mem_ratio": 0.61}  # Focus on the Core, PFC: training speed-up, memory
+
+
+def token_drop_for_cut(n: int, cut: float, layers: int = 12) -> dict:
+    """span [1, L) and the keep ratio whose closed-form encoder MACs are vanilla's / ``cut``."""
+    from fcabench.flops.closed_form import vanilla_encoder_macs
+
+    shape = Shape.of(preset_config("bert-base"))
+    target = vanilla_encoder_macs(shape, n) / cut
+    method = methods.get("token-drop")
+    low, high = 0.01, 1.0
+    for _ in range(30):
+        ratio = (low + high) / 2
+        config = methods.make_config("token-drop", keep_ratio=ratio, span=(1, layers))
+        kept = min(n, int(config.counts(torch.tensor([n]))[0]))
+        units = [n] + [kept] * (layers - 1)
+        macs = sum(sum(method.layer_macs(shape, config, l, units[l], units[l], shape.heads * units[l], n).values())
+                   for l in range(layers))
+        low, high = (ratio, high) if macs < target else (low, ratio)
+    return dict(keep_ratio=round(ratio, 4), span=(1, layers))
+
+
+def ltp_for_cut(reference, n: int, cut: float, layers: int = 12) -> dict:
+    """Thresholds c (l+1)/L with c bisected on the encoder MACs recorded on the benchmark input."""
+    import copy
+
+    from fcabench.models import synthetic_batch
+
+    inputs = synthetic_batch(reference, n, 1)
+    vanilla_macs = _vanilla_encoder(n)
+    low, high = 0.0, 3.0
+    best = None
+    for _ in range(6):
+        c = (low + high) / 2
+        thresholds = tuple(c * (l + 1) / layers for l in range(layers))
+        model = methods.apply(copy.deepcopy(reference), "ltp", thresholds=thresholds)
+        with torch.inference_mode():
+            model(**inputs)
+        macs, _ = bench.macs_of_last_pass(model, n)
+        best = (c, macs / vanilla_macs)
+        low, high = (low, c) if macs < vanilla_macs / cut else (c, high)
+    return dict(thresholds=tuple(round(best[0] * (l + 1) / layers, 5) for l in range(layers)))
+
+
+def _vanilla_encoder(n: int) -> int:
+    from fcabench.flops.closed_form import vanilla_encoder_macs
+
+    return vanilla_encoder_macs(Shape.of(preset_config("bert-base")), n)
+
+
+def setups_for(n: int, cut: float, reference) -> list[bench.Setup]:
+    setups = [
+        bench.Setup.of("vanilla"),
+        bench.Setup.of("PoWER-BERT", "power-bert", ratios=bench.ratio_schedule_for_cut("power-bert", n, cut)),
+        bench.Setup.of("FCA", "fca", clusters=5, ratios=bench.ratio_schedule_for_cut("fca", n, cut, clusters=5)),
+        bench.Setup.of("token-drop", "token-drop", **token_drop_for_cut(n, cut)),
+        bench.Setup.of("LTP", "ltp", **ltp_for_cut(reference, n, cut)),
+        bench.Setup.of("PFC@7", "focus-core", variant="PFC", combine_layer=7),
+    ]
+    if "tome" in methods.names() and hasattr(methods.get("tome"), "example_config"):
+        config = methods.get("tome").example_config(12)
+        import dataclasses
+
+        setups.append(bench.Setup.of("ToMe", "tome", **{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}))
+    return setups
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", default="128x1,512x1,128x8,512x8", help="NxBATCH inference points, run in this order")
+    parser.add_argument("--cut", type=float, default=2.0, help="target encoder MAC cut of the configurable methods")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3, help="timed inference steps per model (interleaved)")
+    parser.add_argument("--memory-point", default="512x8", help="NxBATCH where inference peak memory is measured")
+    parser.add_argument("--memory-first", action="store_true",
+                        help="measure memory (deterministic, one untimed step per model) before any timing")
+    parser.add_argument("--train-point", default="512x1", help="NxBATCH of the PFC@7 training step ('' skips it)")
+    parser.add_argument("--train-repeats", type=int, default=2)
+    parser.add_argument("--output", default=None, help="also write the whole table (.csv, .md, ...)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    begin = time.perf_counter()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()}", flush=True)
+    reference = bench.build_models([bench.Setup.of("vanilla")])["vanilla"]
+    points = [_point(p) for p in args.points.split(",") if p]
+    memory_point = _point(args.memory_point)
+    train_point = _point(args.train_point) if args.train_point else None
+    tables, models_at = [], {}
+
+    def models_for(n):
+        if n not in models_at:
+            setups = setups_for(n, args.cut, reference)
+            for setup in setups:
+                print(f"n={n} {setup.label}: {dict(setup.options)}", flush=True)
+            models_at[n] = bench.build_models(setups)
+        return models_at[n]
+
+    def run(n, batch, mode, protocol, labels=None):
+        models = models_for(n)
+        chosen = {label: models[label] for label in (labels or models)}
+        table = bench.bench(chosen, [n], [batch], [mode], protocol)
+        tables.append(table)
+        print(_view(table).to_string(index=False), f"\n  load average {os.getloadavg()}", flush=True)
+        return table
+
+    if args.memory_first:
+        memory = _memory_only(models_for(memory_point[0]), *memory_point)
+        tables.append(memory)
+        print(memory[["label", "seq_len", "batch_size", "encoder_macs", "mac_cut", "peak_mem_mb", "mem_ratio"]].round(3).to_string(index=False), flush=True)
+    if train_point:
+        table = run(*train_point, "train", bench.Protocol(threads=args.threads, warmup=1, repeats=args.train_repeats),
+                    labels=["vanilla", "PFC@7"])
+        row = table[table["label"] == "PFC@7"].iloc[0]
+        print(f"PFC@7 training step: speed-up {row['speedup']:.2f}x (paper {PAPER_FOCUS_TRAIN['speedup']}x), "
+              f"memory {row['mem_ratio']:.2f}x vanilla (paper {PAPER_FOCUS_TRAIN['mem_ratio']}x)", flush=True)
+    for point in points:  # in the order given; each length's models are built once
+        memory = point == memory_point and not args.memory_first
+        run(*point, "inference", bench.Protocol(threads=args.threads, warmup=args.warmup, repeats=args.repeats, memory=memory))
+        if args.output:
+            _write(tables, args.output)
+    frame = pd.concat(tables, ignore_index=True)
+    timed = frame[(frame["mode"] == "inference") & frame["latency_ms"].notna()] if "latency_ms" in frame else frame.iloc[:0]
+    if len(timed):
+        print("\nefficiency = speed-up / encoder MAC cut (target >= 0.9)")
+        print(timed.pivot_table(index="label", columns=["seq_len", "batch_size"], values="efficiency", sort=False).round(2).to_string())
+        print("\nspeed-up over vanilla (target >= 1.0)")
+        print(timed.pivot_table(index="label", columns=["seq_len", "batch_size"], values="speedup", sort=False).round(2).to_string())
+    if args.output:
+        _write(tables, args.output)
+    print(f"\ntotal {time.perf_counter() - begin:.0f} s; load average at the end {os.getloadavg()}")
+
+
+def _point(text: str) -> tuple[int, int]:
+    n, batch = text.lower().split("x")
+    return int(n), int(batch)
+
+
+def _memory_only(models, n, batch) -> pd.DataFrame:
+    """Inference peak memory (deterministic: one untimed step per model) and encoder MACs at one point."""
+    from fcabench.models import synthetic_batch
+
+    inputs = synthetic_batch(next(iter(models.values())), n, batch)
+    rows = []
+    for label, model in models.items():
+        model.eval()
+        peak = bench.peak_memory_mb(model, inputs, "inference")
+        encoder, _ = bench.macs_of_last_pass(model, n)
+        rows.append(dict(label=label, mode="inference", seq_len=n, batch_size=batch, peak_mem_mb=peak, encoder_macs=encoder))
+        print(f"  memory {label}: {peak:.1f} MiB", flush=True)
+    frame = pd.DataFrame(rows)
+    frame["mac_cut"] = frame["encoder_macs"].iloc[0] / frame["encoder_macs"]
+    frame["mem_ratio"] = frame["peak_mem_mb"] / frame["peak_mem_mb"].iloc[0]
+    frame["protocol"] = ("peak of torch CPU allocations during one forward (inference_mode) beyond those held before; "
+                         "profiler memory trace; deterministic, untimed")
+    return frame
+
+
+def _write(tables, path) -> None:
+    from fcabench.tables import write_table
+
+    frame = pd.concat(tables, ignore_index=True)
+    write_table(frame.drop(columns=[c for c in ("config",) if c in frame]), path)
+
+
+def _view(table: pd.DataFrame) -> pd.DataFrame:
+    columns = ["label", "mode", "seq_len", "batch_size", "latency_ms", "latency_p90_ms", "speedup", "encoder_macs",
+               "mac_cut", "efficiency", "peak_mem_mb", "mem_ratio"]
+    view = table[columns].copy()
+    view["encoder_macs"] = (view["encoder_macs"] / 1e9).round(2)
+    return view.round(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,358 @@
+"""Wall-clock latency and peak memory of vanilla BERT and token-reduction methods, side by side.
+
+``fcabench.bench`` times every model on the same input, **interleaved**: each repeat runs every model
+once, in an order that rotates from repeat to repeat, so load from other processes on a shared machine
+falls on all models alike and the ratios to vanilla hold even when the absolute times drift.
+
+Protocol (every figure carries it, see :class:`Protocol` and the ``protocol`` column):
+
+- inputs: ``batch_size`` copies of one random unpadded sequence of ``seq_len`` tokens
+  (:func:`fcabench.models.synthetic_batch`), so every sequence costs the same;
+- ``mode="inference"``: one forward pass under ``torch.inference_mode``, model in eval mode;
+  ``mode="train"``: one training step = forward with labels (train mode: dropout, the method's training
+  behaviour) and backward; no optimiser step (the same for every method, it would only dilute the ratio);
+  gradients stay allocated from the warm-up (``zero_grad(set_to_none=False)``), so memory is activations;
+- ``warmup`` untimed steps per model, then ``repeats`` timed ones; statistics: median and 90th percentile;
+- CUDA: ``torch.cuda.synchronize`` before starting and before stopping the clock;
+- ``threads``: ``torch.set_num_threads`` for the measurement (CPU intra-op threads);
+- ``dtype``: fp32, bf16 or fp16 weights and activations (``model.to(dtype)``).
+
+Peak memory (``peak_mem_mb``, MiB) is what one step allocates beyond what was held when it started
+(activations and temporaries; weights, and in training their already-allocated gradients, excluded):
+
+- CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``, minus the bytes held before;
+- CPU: the peak of torch's own allocations during one step, replayed from the ``[memory]`` events of a
+  ``torch.profiler`` trace. Chosen over peak RSS growth of a fresh process because it counts exactly the
+  tensors the step creates, as the CUDA figure does: it does not depend on glibc's arena reuse, on
+  MKL/oneDNN workspaces or on pages left from an earlier step, it is the same on every run (no repeats
+  needed), and it runs in the benchmark's own process. It leaves out the framework's non-tensor memory,
+  which is the same for every method. The trace slows that step, so memory is measured in a separate,
+  untimed step.
+
+Encoder MACs come from the closed form on the units the model recorded in that step (equal to the
+traced count, ``fcabench.profile``), per sequence.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import pandas as pd
+import torch
+
+from fcabench import methods
+from fcabench.errors import FcabenchError
+from fcabench.models import base_model, check_lengths, load_model, synthetic_batch
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+MODES = ("inference", "train")
+
+COLUMNS = [
+    "label", "method", "mode", "seq_len", "batch_size", "latency_ms", "latency_p90_ms", "speedup",
+    "peak_mem_mb", "mem_ratio", "encoder_macs", "macs", "mac_cut", "efficiency", "device", "threads", "dtype",
+    "warmup", "repeats", "protocol",
+]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a figure was measured; stored with it."""
+
+    device: str = "cpu"  # "cpu", "cuda" or "cuda:N"
+    threads: int | None = None  # torch intra-op threads for the measurement; None = torch's current setting
+    dtype: Literal["fp32", "bf16", "fp16"] = "fp32"  # weights and activations
+    warmup: int = 2  # untimed steps per model before timing (allocator, oneDNN/cuBLAS kernel choice)
+    repeats: int = 10  # timed steps per model, interleaved across models
+    memory: bool = True  # also measure peak memory (one extra untimed step per model)
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise FcabenchError(f"unknown dtype {self.dtype!r}; dtypes: {', '.join(DTYPES)}")
+        if self.repeats < 1 or self.warmup < 0:
+            raise FcabenchError("repeats must be >= 1 and warmup >= 0")
+        if self.threads is not None and self.threads < 1:
+            raise FcabenchError(f"threads must be >= 1, got {self.threads}")
+        check_device(self.device)
+
+    def describe(self, mode: str, seq_len: int, batch_size: int) -> str:
+        """One line that says how a figure was measured."""
+        threads = self.threads or torch.get_num_threads()
+        where = f"{self.device}" + ("" if is_cuda(self.device) else f" {threads} threads")
+        memory = "cuda max_memory_allocated growth" if is_cuda(self.device) else "torch CPU allocator peak growth (profiler trace)"
+        step = "forward, inference_mode" if mode == "inference" else "train step: forward with labels + backward"
+        return (f"{step}; {where}, {self.dtype}; batch {batch_size} x {seq_len} tokens (unpadded copies); "
+                f"{self.warmup} warm-up + {self.repeats} timed steps per model, interleaved (rotating order); "
+                f"median and p90 wall-clock{'; cuda synchronised' if is_cuda(self.device) else ''}; memory: {memory}")
+
+
+def is_cuda(device: str | torch.device) -> bool:
+    return str(device).startswith("cuda")
+
+
+def check_device(device: str) -> torch.device:
+    """The torch device for ``device``, or one clear error when it is not usable here."""
+    from fcabench.profiler import _checked_device
+
+    return _checked_device(device)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One model to benchmark: a label, a method (None = vanilla) and its options."""
+
+    label: str
+    method: str | None = None
+    options: tuple[tuple[str, object], ...] = ()
+
+    @classmethod
+    def of(cls, label: str, method: str | None = None, **options) -> "Setup":
+        return cls(label, method, tuple(options.items()))
+
+
+def build_models(setups: Sequence[Setup], preset: str = "bert-base", *, head: str = "sequence-classification",
+                 device: str = "cpu", dtype: str = "fp32", seed: int = 0) -> dict[str, torch.nn.Module]:
+    """One model per setup, all with the same random weights (shapes, not values, set the cost)."""
+    labels = [s.label for s in setups]
+    if len(set(labels)) != len(labels):
+        raise FcabenchError(f"setup labels must be unique, got {labels}")
+    torch.manual_seed(seed)
+    reference = load_model(preset, head=head, device="cpu")
+    models = {}
+    for setup in setups:
+        model = copy.deepcopy(reference)
+        if setup.method is not None and setup.method != "vanilla":
+            methods.apply(model, setup.method, **dict(setup.options))
+        models[setup.label] = model.to(device=check_device(device), dtype=DTYPES[dtype])
+    return models
+
+
+def _synchronize(device) -> None:
+    if is_cuda(device):
+        torch.cuda.synchronize(device)
+
+
+def _step(model, inputs: dict, mode: str) -> None:
+    if mode == "inference":
+        with torch.inference_mode():
+            model(**inputs)
+        return
+    model.zero_grad(set_to_none=False)  # gradients stay allocated (from the warm-up): the peak is activations
+    labels = torch.zeros(inputs["input_ids"].shape[0], dtype=torch.long, device=inputs["input_ids"].device)
+    output = model(**inputs, labels=labels) if hasattr(model, "classifier") else model(**inputs)
+    loss = output.loss if getattr(output, "loss", None) is not None else output.last_hidden_state.float().pow(2).mean()
+    loss.backward()
+
+
+def time_interleaved(models: dict[str, torch.nn.Module], inputs: dict, mode: str, protocol: Protocol,
+                     progress=None) -> dict[str, list[float]]:
+    """Milliseconds of ``protocol.repeats`` steps per model; each repeat runs every model once, rotating."""
+    device = check_device(protocol.device)
+    labels = list(models)
+    for label in labels:
+        models[label].train(mode == "train")
+        for _ in range(protocol.warmup):
+            _step(models[label], inputs, mode)
+    times: dict[str, list[float]] = {label: [] for label in labels}
+    for repeat in range(protocol.repeats):
+        shift = repeat % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            _synchronize(device)
+            start = time.perf_counter()
+            _step(models[label], inputs, mode)
+            _synchronize(device)
+            times[label].append(1000 * (time.perf_counter() - start))
+        if progress is not None:
+            progress()
+    return times
+
+
+def peak_memory_mb(model: torch.nn.Module, inputs: dict, mode: str, device: str = "cpu") -> float:
+    """MiB one step allocates beyond what was held when it started (see the module docstring)."""
+    if is_cuda(device):
+        _synchronize(device)
+        held = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        _step(model, inputs, mode)
+        _synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - held) / 2**20
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as trace:
+        _step(model, inputs, mode)
+    with tempfile.NamedTemporaryFile(suffix=".json") as file:
+        trace.export_chrome_trace(file.name)
+        events = json.loads(open(file.name).read())["traceEvents"]
+    held = peak = 0
+    for event in sorted((e for e in events if e.get("name") == "[memory]"), key=lambda e: e["ts"]):
+        if event["args"].get("Device Type", 0) == 0:  # 0 = CPU
+            held += event["args"]["Bytes"]
+            peak = max(peak, held)
+    return peak / 2**20
+
+
+def macs_of_last_pass(model: torch.nn.Module, seq_len: int) -> tuple[int, int]:
+    """(encoder, whole-model) MACs per sequence of the model's last forward pass: the closed form on the
+    units it recorded (equal to the traced count, ``fcabench.profile``)."""
+    from fcabench.profiler import closed_form_table, encoder_macs
+
+    units = methods.unit_record(model).example(0) if methods.applied(model) else None
+    table = closed_form_table(model, seq_len, units)
+    return encoder_macs(table), int(table["macs"].sum())
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(torch.tensor(values, dtype=torch.float64).quantile(q))
+
+
+def bench(
+    models: dict[str, torch.nn.Module],
+    seq_lens: Iterable[int] = (128,),
+    batch_sizes: Iterable[int] = (1,),
+    modes: Iterable[str] = ("inference",),
+    protocol: Protocol = Protocol(),
+    *,
+    baseline: str | None = "vanilla",
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Latency (median, p90), peak memory and encoder MACs of every model at every point, interleaved.
+
+    ``models``: label -> model (e.g. from :func:`build_models`), already on ``protocol.device`` in its
+    dtype. ``baseline``: the label ratios are taken against (``speedup`` = its median / the model's,
+    ``mem_ratio`` = the model's peak / its peak, ``mac_cut`` = its encoder MACs / the model's,
+    ``efficiency`` = speedup / mac_cut); None for no ratios. One row per (mode, seq_len, batch, model).
+    """
+    if not models:
+        raise FcabenchError("nothing to benchmark: no models")
+    if baseline is not None and baseline not in models:
+        raise FcabenchError(f"baseline {baseline!r} is not among the models ({', '.join(models)})")
+    modes, seq_lens, batch_sizes = list(modes), list(seq_lens), list(batch_sizes)
+    for mode in modes:
+        if mode not in MODES:
+            raise FcabenchError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
+    first = next(iter(models.values()))
+    check_lengths(first, seq_lens, max(batch_sizes) if batch_sizes else 0)
+    for model in models.values():
+        patched = methods.applied(model)
+        for n in seq_lens:
+            if patched:
+                patched[0].check_input(patched[1], n)
+    previous_threads = torch.get_num_threads()
+    if protocol.threads:
+        torch.set_num_threads(protocol.threads)
+    points = [(m, n, b) for m in modes for n in seq_lens for b in batch_sizes]
+    rows = []
+    try:
+        with _progress_bar(progress, len(points) * protocol.repeats) as advance:
+            for mode, n, batch in points:
+                inputs = synthetic_batch(first, n, batch)
+                times = time_interleaved(models, inputs, mode, protocol, progress=advance)
+                for label, model in models.items():
+                    model.eval()
+                    if mode != "inference":  # the units of this input in eval mode (a timed inference step left them)
+                        with torch.inference_mode():
+                            model(**inputs)
+                    encoder, total = macs_of_last_pass(model, n)
+                    memory = peak_memory_mb(model.train(mode == "train"), inputs, mode, protocol.device) if protocol.memory else None
+                    patched = methods.applied(model)
+                    rows.append(dict(
+                        label=label, method=patched[0].name if patched else "vanilla", mode=mode, seq_len=n,
+                        batch_size=batch, latency_ms=statistics.median(times[label]),
+                        latency_p90_ms=_percentile(times[label], 0.9), peak_mem_mb=memory, encoder_macs=encoder, macs=total,
+                        device=protocol.device, threads=None if is_cuda(protocol.device) else (protocol.threads or torch.get_num_threads()),
+                        dtype=protocol.dtype, warmup=protocol.warmup, repeats=protocol.repeats,
+                        protocol=protocol.describe(mode, n, batch),
+                        config=_config(patched),
+                    ))
+                    model.eval()
+    finally:
+        torch.set_num_threads(previous_threads)
+    frame = pd.DataFrame(rows)
+    frame["speedup"] = frame["mac_cut"] = frame["efficiency"] = frame["mem_ratio"] = float("nan")
+    if baseline is not None:
+        for _, group in frame.groupby(["mode", "seq_len", "batch_size"], sort=False):
+            base = group[group["label"] == baseline].iloc[0]
+            index = group.index
+            frame.loc[index, "speedup"] = base["latency_ms"] / group["latency_ms"]
+            frame.loc[index, "mac_cut"] = base["encoder_macs"] / group["encoder_macs"]
+            if protocol.memory:
+                frame.loc[index, "mem_ratio"] = group["peak_mem_mb"] / base["peak_mem_mb"]
+        frame["efficiency"] = frame["speedup"] / frame["mac_cut"]
+    return frame[COLUMNS + ["config"]]
+
+
+def _config(patched) -> dict:
+    if not patched:
+        return {}
+    return {k: v for k, v in asdict(patched[1]).items() if isinstance(v, (int, float, str, bool, tuple, list, type(None)))}
+
+
+class _progress_bar:
+    """A rich progress bar over the timed steps (or nothing)."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled, self.total = enabled, total
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.progress import Progress
+
+        self.bar = Progress(transient=True)
+        self.bar.__enter__()
+        task = self.bar.add_task("benchmarking (interleaved repeats)", total=self.total)
+        return lambda: self.bar.advance(task)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.__exit__(*exc)
+        return False
+
+
+def ratio_schedule_for_cut(name: str, seq_len: int, cut: float = 2.0, preset: str = "bert-base", **options) -> tuple[float, ...]:
+    """Keep ratios q^(l+1) per layer for a ratio-scheduled method (PoWER-BERT, FCA), with q bisected so that
+    the closed-form encoder MACs of an unpadded ``seq_len``-token input are vanilla's / ``cut``."""
+    from fcabench.flops.closed_form import Shape, encoder_macs_from_units, vanilla_encoder_macs
+    from fcabench.models import preset_config
+
+    shape = Shape.of(preset_config(preset))
+    target = vanilla_encoder_macs(shape, seq_len) / cut
+    method = methods.get(name)
+    low, high = 0.0, 1.0
+    for _ in range(40):
+        q = (low + high) / 2
+        ratios = tuple(q ** (l + 1) for l in range(shape.layers))
+        config = methods.make_config(name, ratios=ratios, **options)
+        units, n_in = [], seq_len
+        for layer in range(shape.layers):  # unit counts an unpadded input of seq_len tokens gets
+            fine = min(int(config.counts(torch.tensor([seq_len]), layer, shape.layers)[0]), n_in)
+            n_out = fine + min(getattr(config, "clusters", 0), n_in - fine)
+            units.append((n_in, n_out, shape.heads * n_in))
+            n_in = n_out
+        macs = encoder_macs_from_units(shape, seq_len, units, (method, config))
+        low, high = (q, high) if macs < target else (low, q)
+    return ratios
+
+
+def to_runs(frame: pd.DataFrame, model: str = "bert-base") -> list:
+    """Measured runs (:func:`fcabench.runs.measured_run`) of a :func:`bench` table, protocol attached."""
+    from fcabench.runs import measured_run
+
+    runs = []
+    for row in frame.itertuples():
+        vanilla = row.method == "vanilla"
+        basis = f"{'inference' if row.mode == 'inference' else 'training step'}, {row.device}, {row.dtype}, batch {row.batch_size}"
+        runs.append(measured_run(
+            row.method, row.config, model, "any", int(row.seq_len), macs=int(row.macs), latency_ms=float(row.latency_ms),
+            peak_mem_mb=None if pd.isna(row.peak_mem_mb) else float(row.peak_mem_mb), batch_size=int(row.batch_size),
+            speedup=None if vanilla or pd.isna(row.speedup) else float(row.speedup),
+            speedup_basis=None if vanilla or pd.isna(row.speedup) else basis + "; vs vanilla in the same interleaved run",
+            device=row.device, source_note=f"fcabench bench ({row.label}): {row.protocol}",
+        ))
+    return runs

@@ -1,0 +1,115 @@
+"""``fcabench bench``: latency and peak memory of vanilla BERT and methods, interleaved, as a table.
+
+Each ``--method`` is ``NAME`` or ``"[LABEL=]NAME key=value key=value ..."`` (a method's config fields,
+as ``fcabench profile`` takes them: ``--method "fca ratios=0.9,0.8 clusters=5"``). Vanilla is always
+measured too: it is the baseline of every ratio. Options in, :mod:`fcabench.bench` out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from fcabench.errors import FcabenchError
+
+SHOWN = [  # column, header (units in every header), format
+    ("label", "model", "{}"),
+    ("latency_ms", "median\nms", "{:.1f}"),
+    ("latency_p90_ms", "p90\nms", "{:.1f}"),
+    ("speedup", "speed-up\nx", "{:.2f}"),
+    ("encoder_macs", "encoder\nGMACs", None),
+    ("mac_cut", "MAC cut\nx", "{:.2f}"),
+    ("efficiency", "speed-up /\nMAC cut", "{:.2f}"),
+    ("peak_mem_mb", "peak mem\nMiB", "{:.1f}"),
+    ("mem_ratio", "mem\nx vanilla", "{:.2f}"),
+]
+
+
+def bench_command(
+    model: Annotated[str, typer.Option("--model", help="Preset (bert-base, bert-large) or local folder; random weights for presets.")] = "bert-base",
+    method: Annotated[Optional[list[str]], typer.Option("--method", "-m", help='Method to time beside vanilla (repeatable): NAME or "[LABEL=]NAME key=value ...".')] = None,
+    seq_len: Annotated[str, typer.Option("--seq-len", "-n", help="Sequence length(s), comma-separated.")] = "128",
+    batch_size: Annotated[str, typer.Option("--batch-size", "-b", help="Batch size(s), comma-separated.")] = "1",
+    mode: Annotated[str, typer.Option("--mode", help="inference, train, or both comma-separated.")] = "inference",
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")] = "cpu",
+    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads (default: torch's).")] = None,
+    dtype: Annotated[str, typer.Option("--dtype", help="fp32, bf16 or fp16.")] = "fp32",
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed steps per model first.")] = 2,
+    repeats: Annotated[int, typer.Option("--repeats", "-r", help="Timed steps per model, interleaved.")] = 10,
+    memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Also measure peak memory.")] = True,
+    store: Annotated[bool, typer.Option("--store/--no-store", help="Append the figures to the run store.")] = True,
+    results: Annotated[Optional[Path], typer.Option("--results", help="Run file to append to (default: results/runs.jsonl).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the table: .csv, .json, .parquet or .md.")] = None,
+) -> None:
+    """Wall-clock latency (median, p90) and peak memory, every model interleaved with vanilla."""
+    from rich.console import Console
+
+    from fcabench import bench
+    from fcabench.tables import write_table
+
+    protocol = bench.Protocol(device=device, threads=threads, dtype=dtype, warmup=warmup, repeats=repeats, memory=memory)
+    setups = [bench.Setup.of("vanilla")] + [_setup(spec) for spec in method or []]
+    models = bench.build_models(setups, model, device=device, dtype=dtype)
+    table = bench.bench(models, _ints(seq_len, "--seq-len"), _ints(batch_size, "--batch-size"),
+                        [m.strip() for m in mode.split(",") if m.strip()], protocol, progress=True)
+    console = Console() if Console().is_terminal else Console(width=170)
+    _print(console, table)
+    if output:
+        console.print(f"wrote {write_table(table.drop(columns=['config']), output)}")
+    if store:
+        from fcabench.runs import append
+
+        count = append(bench.to_runs(table, model), results)
+        console.print(f"appended {count} measured runs to {results or 'results/runs.jsonl'}")
+
+
+def _setup(spec: str):
+    from fcabench import bench, methods
+
+    parts = spec.split()
+    if not parts:
+        raise FcabenchError("--method needs a method name")
+    label, _, name = parts[0].rpartition("=")
+    raw = {}
+    for part in parts[1:]:
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise FcabenchError(f"method option {part!r} is not key=value (in --method {spec!r})")
+        raw[key.replace("-", "_")] = value
+    options = methods.parse_options(name, raw)
+    methods.make_config(name, **options)  # refuses unknown or invalid options now, before any model is built
+    return bench.Setup.of(label or spec.strip(), name, **options)
+
+
+def _ints(text: str, option: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise FcabenchError(f"{option} takes integers separated by commas, got {text!r}") from None
+    if not values:
+        raise FcabenchError(f"{option} needs at least one value")
+    return values
+
+
+def _print(console, table) -> None:
+    from rich.table import Table
+
+    for (mode, n, batch), part in table.groupby(["mode", "seq_len", "batch_size"], sort=False):
+        view = Table(title=f"{mode} · n = {n} · batch {batch}", title_justify="left",
+                     caption=part["protocol"].iloc[0], caption_justify="left")
+        for _, header, _ in SHOWN:
+            view.add_column(header, justify="left" if header == "model" else "right")
+        for _, row in part.iterrows():
+            cells = []
+            for column, _, fmt in SHOWN:
+                value = row[column]
+                if value is None or value != value:
+                    cells.append("")
+                elif fmt is None:
+                    cells.append(f"{value / 1e9:.2f}")
+                else:
+                    cells.append(fmt.format(value))
+            view.add_row(*cells)
+        console.print(view)

@@ -1,0 +1,103 @@
+"""fcabench.bench and `fcabench bench`: interleaved timing, memory, ratios, protocol, store rows."""
+
+import copy
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from fcabench import bench, methods
+from fcabench.cli import app
+from fcabench.errors import FcabenchError
+from fcabench.runs import validate_record
+from tests.conftest import tiny_model
+
+
+def _models():
+    vanilla = tiny_model(layers=2)
+    drop = methods.apply(copy.deepcopy(vanilla), "token-drop", keep_ratio=0.5, span=(1, 2))
+    return {"vanilla": vanilla, "drop": drop}
+
+
+def test_interleaved_timing_runs_every_model_every_repeat():
+    models = _models()
+    calls = []
+    for label, model in models.items():
+        model.register_forward_hook(lambda *args, label=label: calls.append(label))
+    inputs = {"input_ids": torch.ones(1, 8, dtype=torch.long), "attention_mask": torch.ones(1, 8, dtype=torch.long)}
+    times = bench.time_interleaved(models, inputs, "inference", bench.Protocol(warmup=1, repeats=3))
+    assert {k: len(v) for k, v in times.items()} == {"vanilla": 3, "drop": 3}
+    timed = calls[2:]  # after one warm-up step each
+    assert timed == ["vanilla", "drop", "drop", "vanilla", "vanilla", "drop"]  # the order rotates
+
+
+@pytest.mark.parametrize("mode", ["inference", "train"])
+def test_bench_table_ratios_and_protocol(mode):
+    table = bench.bench(_models(), [16], [2], [mode], bench.Protocol(warmup=1, repeats=2, threads=1))
+    assert list(table["label"]) == ["vanilla", "drop"]
+    base, drop = table.iloc[0], table.iloc[1]
+    assert base["speedup"] == 1.0 and base["mac_cut"] == 1.0 and base["mem_ratio"] == 1.0
+    assert drop["encoder_macs"] < base["encoder_macs"]  # token dropping removes units in layer 2
+    assert drop["mac_cut"] == pytest.approx(base["encoder_macs"] / drop["encoder_macs"])
+    assert drop["efficiency"] == pytest.approx(drop["speedup"] / drop["mac_cut"])
+    assert (table["peak_mem_mb"] > 0).all() and (table["latency_p90_ms"] >= table["latency_ms"]).all()
+    assert (table["threads"] == 1).all() and (table["repeats"] == 2).all()
+    assert "interleaved" in base["protocol"] and "batch 2 x 16" in base["protocol"]
+
+
+def test_cpu_peak_memory_grows_with_the_batch():
+    model = tiny_model(layers=2)
+    small = {"input_ids": torch.ones(1, 32, dtype=torch.long)}
+    large = {"input_ids": torch.ones(8, 32, dtype=torch.long)}
+    assert bench.peak_memory_mb(model, large, "inference") > 4 * bench.peak_memory_mb(model, small, "inference")
+
+
+def test_runs_carry_the_protocol_and_validate():
+    table = bench.bench(_models(), [16], [1], protocol=bench.Protocol(warmup=0, repeats=1, memory=False))
+    runs = bench.to_runs(table, "tiny")
+    records = [validate_record(run.to_record()) for run in runs]
+    assert records[0]["speedup"] is None and records[1]["speedup"] == pytest.approx(table.iloc[1]["speedup"])
+    assert all("interleaved" in r["source_note"] for r in records)
+    assert records[1]["macs"] == table.iloc[1]["macs"] and records[1]["method_config"]["keep_ratio"] == 0.5
+
+
+def test_bad_input_is_one_error():
+    with pytest.raises(FcabenchError, match="dtype"):
+        bench.Protocol(dtype="int8")
+    with pytest.raises(FcabenchError, match="baseline"):
+        bench.bench({"x": tiny_model()}, [8], [1])
+    if not torch.cuda.is_available():
+        with pytest.raises(FcabenchError, match="CUDA is not available"):
+            bench.Protocol(device="cuda")
+
+
+def test_cli_prints_table_and_stores(tmp_path):
+    folder = tmp_path / "tiny"
+    tiny_model(layers=2).save_pretrained(folder)
+    store = tmp_path / "runs.jsonl"
+    args = ["bench", "--model", str(folder), "-m", "td=token-drop keep_ratio=0.5 span=1,2", "-n", "16", "-b", "1",
+            "--warmup", "0", "-r", "1", "--no-memory", "--results", str(store)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "vanilla" in result.output and "td" in result.output
+    rows = [json.loads(line) for line in store.read_text().splitlines()]
+    assert [r["method"] for r in rows] == ["vanilla", "token-drop"] and rows[1]["source"] == "measured"
+    result = CliRunner().invoke(app, args[:-2] + ["--no-store"])
+    assert result.exit_code == 0 and len(store.read_text().splitlines()) == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bench_uses_the_allocator_peak():
+    models = {k: m.cuda() for k, m in _models().items()}
+    table = bench.bench(models, [16], [2], protocol=bench.Protocol(device="cuda", warmup=1, repeats=2))
+    assert (table["peak_mem_mb"] > 0).all() and (table["device"] == "cuda").all()
+
+
+def test_profile_cli_device_option():
+    result = CliRunner().invoke(app, ["profile", "--model", "bert-base", "-n", "8", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    if not torch.cuda.is_available():
+        with pytest.raises(FcabenchError, match="CUDA is not available"):
+            CliRunner().invoke(app, ["profile", "--model", "bert-base", "-n", "8", "--device", "cuda"],
+                               catch_exceptions=False)
