@@ -10,6 +10,8 @@ from transformers import BertConfig
 
 import fcabench.runs as runs
 from fcabench.cli import main
+from fcabench.errors import FcabenchError
+from fcabench.models import load_model
 from fcabench.runs.published import TABLES
 
 BUNDLED = TABLES  # the published tables bundled in the package, read as runs
@@ -101,6 +103,8 @@ def test_model_folder_with_a_config_but_no_weights(capsys, tmp_path):
     code, out, err = cli(capsys, "profile", "--model", folder, "--seq-len", "8")
     assert_one_line_error(code, out, err, "cannot load the weights of model")
     assert sorted(p.name for p in folder.iterdir()) == ["config.json"]
+    with pytest.raises(FcabenchError, match="cannot load the weights of model"):  # the library says the same
+        load_model(folder)
 
 
 def test_runs_import_of_a_file_that_is_not_jsonl_or_csv(capsys, tmp_path):
@@ -112,6 +116,9 @@ def test_runs_import_of_a_file_that_is_not_jsonl_or_csv(capsys, tmp_path):
     code, out, err = cli(capsys, "runs", "import", source, "--to", store)
     assert_one_line_error(code, out, err, "runs are imported from JSON Lines (.jsonl) or CSV (.csv) files")
     assert store.read_bytes() == before and source.read_text() == "not runs\n"
+    with pytest.raises(FcabenchError, match=r"runs are imported from JSON Lines"):  # the library says the same
+        runs.import_runs(source, store)
+    assert store.read_bytes() == before
 
 
 @pytest.mark.parametrize("case", ["missing folder", "unknown extension", "folder"])

@@ -88,6 +88,8 @@ def test_list_methods_shows_their_options_with_resolved_defaults():
     assert "--clusters int (default: 5)" in result.output
     # PoWER-BERT's unset schedule is shown as what it means: 2^-floor(3 l / L) for BERT-base's 12 layers.
     assert "--ratios float,... (default: 1,1,1,1,0.5,0.5,0.5,0.5,0.25,0.25,0.25,0.25 for bert-base)" in result.output
+    # token-drop's span scales the paper's layers 7-11 of 12: [6, 11) 0-based for BERT-base.
+    assert "--span int,... (default: 6,11 for bert-base)" in result.output
     assert "None" not in result.output.replace("is None", "").replace("None =", "")
 
 

@@ -226,3 +226,18 @@ def test_a_method_outside_the_package_runs_through_the_cli(tmp_path, monkeypatch
         main()
     error = capsys.readouterr().err
     assert exit_info.value.code == 2 and error.startswith("error: ") and "Traceback" not in error
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_method_whose_counts_follow_the_weights_says_so(name):
+    """Units, keys included, under several weight draws: a method that does not declare
+    ``units_depend_on_weights`` records the same counts under all of them (the CLI warns about the others)."""
+    ids, mask = padded_batch([24, 17, 9])
+    counts = set()
+    for seed in range(4):
+        model = patched(name, seed=seed)
+        model(input_ids=ids, attention_mask=mask)
+        record = methods.unit_record(model)
+        counts.add((str(record.tokens_out.tolist()), str(record.keys_total.tolist())))
+    if not methods.get(name).units_depend_on_weights:
+        assert len(counts) == 1, f"{name}'s counts change with the weights: set units_depend_on_weights = True"

@@ -110,7 +110,7 @@ def field_comments(config_class: type) -> dict[str, str]:
 
 def resolved_fields(config, model_config) -> dict[str, object]:
     """Every field of ``config``, with a ``None`` that stands for a computed default replaced by its value
-    for this model (the per-layer schedule, the combining layer, the training length)."""
+    for this model (the per-layer schedule, the combining layer, token-drop's span, the training length)."""
     values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     layers = model_config.num_hidden_layers
     hints = typing.get_type_hints(type(config))
@@ -122,6 +122,8 @@ def resolved_fields(config, model_config) -> dict[str, object]:
     if "combine_layer" in values and values["combine_layer"] is None and callable(getattr(config, "combine_index", None)):
         index = config.combine_index(layers)
         values["combine_layer"] = None if index is None else index + 1  # shown 1-based, as the field is
+    if "span" in values and values["span"] is None and callable(getattr(config, "span_for", None)):
+        values["span"] = tuple(config.span_for(layers))  # token-drop's span scales with the depth
     if values.get("soft_length", 0) is None:
         values["soft_length"] = model_config.max_position_embeddings
     return values

@@ -4,6 +4,7 @@ Method options are the fields of each method's config dataclass, read from the r
 here: ``--clusters 5`` (every listed method that has it) or ``--fca.clusters 5`` (that method alone); see
 :mod:`fcabench.cli.options`. Every number printed comes from the traced count; the ratio to vanilla is
 against the unreduced model at the same length (closed form, which the trace equals exactly).
+Per-example counts (``--text``, ``--lengths``) are :mod:`fcabench.cli.profile_examples`.
 """
 
 from __future__ import annotations
@@ -33,10 +34,6 @@ SHOWN = [  # column, header (units in every header), scale: the method's own wor
     ("nonmatmul_ops_method", "method non-\nmatmul M ops", 1e6),
 ]
 FORMATS = ("table", "json", "csv")
-EXAMPLE_CHUNK = 256  # examples per call of the per-example counter: one progress step, same integers
-# Methods whose unit counts follow attention scores, so that random weights give other counts than a trained
-# model would. A method may say so itself with a ``units_depend_on_weights`` attribute.
-WEIGHT_DEPENDENT = ("ltp", "focus-core")
 
 
 class ProfileCommand(typer.core.TyperCommand):
@@ -95,7 +92,9 @@ def profile_command(
 
     options = {name: methods.parse_options(name, raw) for name, raw in raw_options.items()}
     if text or lengths:
-        frame = _per_example(model, names, options, text, tokenizer, lengths, traced, attn, head, fmt, progress, device)
+        from fcabench.cli.profile_examples import per_example
+
+        frame = per_example(model, names, options, text, tokenizer, lengths, traced, attn, head, fmt, progress, device)
     else:
         frame = _per_layer(model, names, options, _parse_lengths(seq_len), batch_size, attn, head, fmt, check, device)
     if label is not None:
@@ -132,13 +131,8 @@ def _load(model: str, name: str, options: dict, attn, head, device=None):
     """A fresh model for ``name`` ("vanilla" is the unpatched model: weightless for presets)."""
     from fcabench.profiler import prepare_model
 
-    try:
-        prepared, model_label = prepare_model(model, None if name == "vanilla" else name,
-                                              attn_implementation=attn, head=head, device=device, **options)
-    except OSError as error:  # a folder with a config but no (readable) weights, a truncated file, ...
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise FcabenchError(f"cannot load the weights of model {model!r}: {first_line}") from None
-    return prepared, model_label
+    return prepare_model(model, None if name == "vanilla" else name, attn_implementation=attn, head=head,
+                         device=device, **options)
 
 
 def _config_columns(frame: pd.DataFrame, prepared) -> pd.DataFrame:
@@ -159,7 +153,7 @@ def _note_random_weights(model: str, names: list[str], fmt: str) -> None:
     if model not in PRESETS:
         return
     for name in names:
-        if getattr(methods.get(name), "units_depend_on_weights", name in WEIGHT_DEPENDENT):
+        if methods.get(name).units_depend_on_weights:
             _warn(f"{name}'s unit counts depend on the weights, and preset {model!r} has random weights (seed 0): "
                   f"the counts show the mechanism, not a trained model's savings; pass --model FOLDER of a trained checkpoint")
 
@@ -316,90 +310,3 @@ def _print_totals(console: Console, model, part: pd.DataFrame, seq_len: int, bat
         for row in checks.itertuples():
             table.add_row(row.counter, f"{row.macs:,}", f"{row.difference:+,}", row.note)
         console.print(table)
-
-
-# --- per example: a text file or a length distribution -----------------------------------------------------
-
-
-def _read_lines(text: Path) -> list[str]:
-    from fcabench import dynamic
-
-    try:
-        return dynamic.read_texts(text)
-    except UnicodeDecodeError as error:
-        raise FcabenchError(f"{text} is not UTF-8 text (byte {error.start}: {error.reason}); "
-                            f"convert it, e.g. iconv -t UTF-8") from None
-    except IsADirectoryError:
-        raise FcabenchError(f"{text} is a folder; --text takes a file of lines") from None
-
-
-def _load_tokenizer(model: str, tokenizer: str | None):
-    from fcabench.models import PRESETS
-
-    if tokenizer is None and model in PRESETS:
-        raise FcabenchError(f"preset {model!r} has no tokenizer: pass --tokenizer FOLDER (e.g. a bert-base-uncased "
-                            f"checkpoint folder) with --text")
-    from transformers import AutoTokenizer
-
-    source = tokenizer or model
-    try:
-        return AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError):
-        raise FcabenchError(f"no tokenizer at {source!r}: pass --tokenizer FOLDER") from None
-
-
-def _per_example(model, names, options, text, tokenizer, spec, traced, attn, head, fmt, progress, device=None) -> pd.DataFrame:
-    from fcabench import dynamic
-    from fcabench.progress import progress_bar
-
-    if text and spec:
-        raise FcabenchError("give --text or --lengths, not both")
-    texts = _read_lines(text) if text else None
-    loaded_tokenizer = _load_tokenizer(model, tokenizer) if text else None
-    _note_random_weights(model, names, fmt)
-    frames = []
-    for name in names:
-        prepared, _ = _load(model, name, options[name], attn, head, device)
-        if traced and next(prepared.parameters()).is_meta:  # the unpatched preset: a trace runs the model
-            from fcabench.models import randomly_initialised
-
-            prepared = randomly_initialised(prepared)
-        limit = prepared.config.max_position_embeddings
-        cut, full = 0, None
-        if texts is not None:
-            inputs = dynamic.inputs_from_texts(texts, loaded_tokenizer, max_length=limit)
-            full = [len(ids) for ids in loaded_tokenizer(texts)["input_ids"]]
-            cut = sum(length > limit for length in full)
-        else:
-            inputs = dynamic.inputs_from_lengths(prepared, dynamic.synthetic_lengths(spec))
-        parts = []
-        with progress_bar(f"{name}: counting examples", total=len(inputs), enabled=progress) as advance:
-            for start in range(0, len(inputs), EXAMPLE_CHUNK):
-                chunk = inputs[start:start + EXAMPLE_CHUNK]
-                part = dynamic.profile_examples(prepared, chunk, fast=not traced)
-                part["example"] += start
-                parts.append(part)
-                advance(len(chunk))
-        examples = _config_columns(pd.concat(parts, ignore_index=True), prepared)
-        examples["cut_to_max_length"] = pd.Series(
-            [length > limit for length in full] if full is not None else [False] * len(examples))
-        frames.append(examples)
-        if fmt == "table":
-            _print_summary(examples, traced, cut, limit)
-    return pd.concat(frames, ignore_index=True)
-
-
-def _print_summary(examples: pd.DataFrame, traced: bool, cut: int, limit: int) -> None:
-    from fcabench import dynamic
-
-    summary = dynamic.summarize(examples.drop(columns=["cut_to_max_length", "config", "config_label"]))
-    console = Console(width=170)
-    method, config = examples["method"].iloc[0], examples["config"].iloc[0]
-    cut_note = f" ({cut} cut at the model's maximum of {limit} tokens)" if cut else ""
-    if config:
-        console.print(f"configuration: {config}")
-    console.print(f"{method}: {len(examples)} examples{cut_note}, "
-                  f"{'traced one by one' if traced else 'recorded units + closed form'}; "
-                  f"length convention: {summary['length_convention'].iloc[0]}; "
-                  f"macs = multiply-adds per sequence, flops = 2 x macs")
-    console.print(summary.to_string(float_format=lambda v: f"{v:,.1f}"))

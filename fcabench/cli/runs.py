@@ -33,7 +33,6 @@ def _load(paths, methods, tasks, sources, skip_invalid: bool) -> pd.DataFrame:
     return runs
 
 
-IMPORTABLE = (".jsonl", ".csv")  # run files; a folder holds published tables or .jsonl run files
 LIST_FORMATS = ("table", "json", "csv")
 
 
@@ -87,12 +86,10 @@ def import_command(
 ) -> None:
     """Append rows to the store; rows already there (same run_id and metric) are skipped."""
     from fcabench.runs import published
-    from fcabench.runs.importing import import_runs
+    from fcabench.runs.importing import check_source, import_runs
     from fcabench.runs.store import default_append_path
 
-    if source.is_file() and source.suffix.lower() not in IMPORTABLE:
-        raise FcabenchError(f"{source}: runs are imported from JSON Lines (.jsonl) or CSV (.csv) files, or from a "
-                            f"folder of published tables; not from a {source.suffix or 'suffix-less'!r} file")
+    check_source(source)  # before the --to checks: a wrong source is the first thing to say
     if to is not None and to.suffix.lower() != ".jsonl":
         raise FcabenchError(f"--to {to}: the store is a JSON Lines file; name a .jsonl file")
     if to is not None and not to.parent.is_dir():

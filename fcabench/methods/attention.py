@@ -164,6 +164,7 @@ def attend_blocked(q, k, v, key_keep, query_keep, *, scale, dropout_p, training,
         received = part if received is None else received + part
         if not per_head:
             diagonals.append(probs.diagonal(offset=start, dim1=-2, dim2=-1).clone())  # a view would keep the block alive
+        del probs, attended  # else this block's probabilities live on beside the next block's scores and probabilities
     if not in_place:
         context = contexts[0] if len(contexts) == 1 else torch.cat(contexts, dim=2)
     self_prob = None if per_head else (diagonals[0] if len(diagonals) == 1 else torch.cat(diagonals, dim=-1))

@@ -166,7 +166,9 @@ class ReducingLayer(BertLayer):
             need_keys=self.needs.keys,
         )
         attended = self.attention.output(context, hidden)
+        del context  # dead after the residual: the FFN should not run beside it
         attended, keep = self.reduce(attended, keep, stats, state)
+        del stats  # may hold the key vectors (ToMe); free them before the FFN too
         return self.feed_forward_chunk(attended), keep
 
     def attention_keys(self, keep, state: ForwardState):

@@ -256,6 +256,7 @@ class FocusCore(Method):
     layer_class = FocusLayer
     encoder_class = FocusEncoder
     state_class = FocusState
+    units_depend_on_weights = True  # the fuzzy cap keeps as many keys as score above the quantile threshold
 
     def validate(self, config, model_config):
         layers = model_config.num_hidden_layers

@@ -133,6 +133,7 @@ class LTP(Method):
     layer_class = LTPLayer
     state_class = LTPState
     needs = AttentionNeeds(stats=True)
+    units_depend_on_weights = True  # units scoring below a threshold are removed: how many follows the scores
 
     def validate(self, config, model_config):
         layers = model_config.num_hidden_layers

@@ -67,6 +67,9 @@ class Method:
     state_class: type[ForwardState] = ForwardState
     reads_input_ids: bool = False  # whether the layers read ForwardState.input_ids
     needs: AttentionNeeds = AttentionNeeds()  # what reduce() reads from attention, in every layer
+    # Whether the units a layer keeps follow the values (attention scores), not only the shapes: then a model
+    # with random weights gives other counts than a trained one would (the CLI says so).
+    units_depend_on_weights: bool = False
 
     # --- patching -------------------------------------------------------------------------------
 

@@ -73,10 +73,22 @@ def _typed(record: dict) -> dict:
     return out
 
 
-def source_records(source: str | Path) -> tuple[list[dict], list[str]]:
+IMPORTABLE = (".jsonl", ".csv")  # run files; a folder holds published tables or .jsonl run files
+
+
+def check_source(source: str | Path) -> Path:
+    """``source`` as a Path, or one clear error when it is not a file or folder runs can come from."""
     source = Path(source)
     if not source.exists():
         raise FcabenchError(f"{source}: no such file or folder")
+    if source.is_file() and source.suffix.lower() not in IMPORTABLE:
+        raise FcabenchError(f"{source}: runs are imported from JSON Lines (.jsonl) or CSV (.csv) files, or from a "
+                            f"folder of published tables; not from a {source.suffix or 'suffix-less'!r} file")
+    return source
+
+
+def source_records(source: str | Path) -> tuple[list[dict], list[str]]:
+    source = check_source(source)
     if published.is_published_table(source):
         if source.is_dir():
             runs, skipped = published.convert_folder(source)
