@@ -63,6 +63,7 @@ def test_checkpoint_rebuilds_the_model_and_evaluate_scores_it(bbc):
     assert run.split == "test" and run.parent_run_id == runs[0].run_id
     assert run.checkpoint_sha256 == runs[0].checkpoint_sha256  # the checkpoint scored is the one trained
     assert run.latency_ms > 0 and run.latency_repeats == 10 and run.latency_device == "cpu" and run.batch_size == 8
+    assert run.peak_mem_mb > 0 and "real examples, padded" in run.latency_note
     again = fcabench.evaluate(str(checkpoint), "bbc-news", "test", max_examples=40, batch_size=8,
                               measure_latency=False, results=str(results))
     assert by_metric(again)["accuracy"].score == run.score

@@ -40,19 +40,17 @@ def _root(
 
 
 def _register() -> None:
-    from fcabench.cli import bench, plot, profile, runs, sweep
+    from fcabench.cli import bench, evaluate, plot, profile, runs, sweep, tasks, train
 
     app.command("profile", cls=profile.ProfileCommand,
                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(profile.profile_command)
     app.add_typer(runs.app, name="runs")
     app.add_typer(plot.app, name="plot")
-    app.command("sweep")(sweep.sweep_command)
-    from fcabench.cli import evaluate, tasks, train
-
     app.add_typer(tasks.app, name="tasks")
     app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train.train_command)
     app.command("evaluate")(evaluate.evaluate_command)
     app.command("bench")(bench.bench_command)
+    app.command("sweep")(sweep.sweep_command)
 
 
 _register()

@@ -49,12 +49,12 @@ def train_command(
     """Train MODEL on TASK with METHOD, stage by stage; store one run per stage."""
     from fcabench import methods
     from fcabench.cli._runs_table import print_runs
-    from fcabench.cli.profile import _extra_options
+    from fcabench.cli.options import options_per_method
     from fcabench.training import train
 
     if method not in methods.names():
         methods.get(method)  # one error with the list of methods
-    options = methods.parse_options(method, _extra_options(ctx.args)) if ctx.args else {}
+    options = methods.parse_options(method, options_per_method([method], ctx.args)[method]) if ctx.args else {}
     stage_list = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
     if stages is not None and not stage_list:
         raise FcabenchError("--stages needs at least one stage name")

@@ -41,8 +41,7 @@ def evaluate(checkpoint: str, task, split: str = "validation", *, seq_len: int |
         timing = dict(latency_ms=ms, peak_mem_mb=peak, batch_size=protocol["batch_size"],
                       latency_device=protocol["device"], latency_threads=protocol["threads"],
                       latency_warmup=protocol["warmup"], latency_repeats=protocol["repeats"],
-                      latency_note=f"{protocol['timer']}: median of the timed passes, {protocol['inputs']}, "
-                                   f"no gradients; peak memory: {protocol['peak_memory']}")
+                      latency_note=f"{protocol['timer']}: {protocol['description']}")
     patched = methods.applied(model)
     method, config = (patched[0].name, patched[1]) if patched else ("vanilla", methods.make_config("vanilla"))
     digest = ckpt.checkpoint_hash(checkpoint)
