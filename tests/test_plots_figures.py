@@ -115,6 +115,18 @@ def test_front_points_in_a_facet_are_undominated(published):
     assert "L7" in set(front["config_label"])
 
 
+def test_intermediate_training_stages_are_not_drawn(published):
+    """A search stage scores a model that is not the method's result: only the stage after it is a point."""
+    measured = pd.DataFrame([
+        dict(published.iloc[0], run_id=f"m-{stage}", source="measured", task="BBC News", split="validation",
+             seq_len=128, method=method, metric="accuracy", score=score, flops_rel_bert_base=rel, stage=stage)
+        for method, stage, score, rel in [("vanilla", "fine-tune", 96.0, 0.13), ("power-bert", "search", 91.0, 0.13),
+                                          ("power-bert", "retrain", 97.0, 0.06)]
+    ])
+    points = tradeoff_points(measured, x="flops-rel", tasks=["bbc-news"])
+    assert sorted(points["stage"]) == ["fine-tune", "retrain"]
+
+
 def test_no_drawable_runs_is_a_user_error(published):
     with pytest.raises(FcabenchError, match="no scored runs"):
         plot_pareto(published, x="flops", tasks=["CoLA"])  # PoWER-BERT published wall-clock only

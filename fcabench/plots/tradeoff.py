@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D
 
 from fcabench.errors import FcabenchError
 from fcabench.plots.pareto import pareto_front
+from fcabench.runs.schema import INTERMEDIATE_STAGES
 from fcabench.plots.style import COLUMN_WIDTH_IN, PAPER_RC, REFERENCE_METHODS, TEXT_WIDTH_IN, method_order, method_style
 
 
@@ -99,12 +100,15 @@ def tradeoff_points(runs: pd.DataFrame, x: str = "speedup", metric: str | None =
                     include_claims: bool = False, other_modalities: bool = False) -> pd.DataFrame:
     """The rows to draw, one per point, with ``x_value``, ``facet``, ``facet_order`` and ``on_front`` added.
 
-    Keeps scored rows that have the cost ``x``; drops claims unless asked, and rows of other modalities
+    Keeps scored rows that have the cost ``x``, except those of intermediate training stages (a search's
+    model is not the method's result); drops claims unless asked, and rows of other modalities
     (ImageNet, SQuAD: see ``OTHER_MODALITIES``) unless asked; keeps facets with at least one point that is
     not the reference.
     """
     axis = cost_axis(x)
     rows = runs[runs["score"].notna() & runs[axis.column].notna() & runs["metric"].notna()].copy()
+    if "stage" in rows:
+        rows = rows[~rows["stage"].isin(INTERMEDIATE_STAGES)]
     if not include_claims:
         rows = rows[rows["source"] != "claim"]
     if not other_modalities:

@@ -33,6 +33,10 @@ SOURCES = ("measured", "published", "claim", "derived")
 # claim:     a headline claim (abstract, README, author's reply): a single point, not a table
 # derived:   computed here from a closed form, not measured and not published
 
+INTERMEDIATE_STAGES = ("search", "soft")
+# stages whose scored model is not the method's result (a configuration search, LTP's soft thresholds):
+# a trade-off plot or a study table shows the stages after them
+
 NORMALISATIONS = ("exact", "converted", "not-normalisable")
 # exact:            ``macs``/``flops`` counted in fcabench's convention (measured or closed form)
 # converted:        derived from the printed value by the rule in ``normalisation_note`` (x2, 1/factor, ...)

@@ -12,7 +12,8 @@ import json
 
 import pandas as pd
 
-INTERMEDIATE_STAGES = ("search", "soft")  # stages whose model is not the method's result
+from fcabench.runs.schema import INTERMEDIATE_STAGES
+
 REGIMES = {"training-free": "training-free"}  # stage -> regime; every other final stage is "retrained"
 
 
