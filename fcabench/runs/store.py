@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import typing
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,8 +35,18 @@ LOCK_TIMEOUT_S = 60
 
 # Extra columns load() adds so that every row can be traced back to its line.
 LOCATION_COLUMNS = ("store_file", "store_line")
-_INT_COLUMNS = ("seq_len", "batch_size", "schema_version", "store_line")
-_FLOAT_COLUMNS = ("score", "macs", "flops", "flops_rel_bert_base", "speedup", "latency_ms", "peak_mem_mb", "mem_rel_bert_base")
+_DTYPES = {int: "Int64", float: "float64", str: "str"}  # a missing whole number stays a whole number
+
+
+def _column_dtypes() -> dict[str, str]:
+    """The pandas dtype of every typed schema column, read from its annotation, so that a frame's types never
+    depend on which rows it happens to hold (a column that is empty in every row included)."""
+    dtypes = {}
+    for name, hint in typing.get_type_hints(Run).items():
+        kinds = [k for k in typing.get_args(hint) or (hint,) if k is not type(None)]
+        if len(kinds) == 1 and kinds[0] in _DTYPES:
+            dtypes[name] = _DTYPES[kinds[0]]
+    return dtypes | {"store_file": "str", "store_line": "Int64"}
 
 
 def default_results_dir() -> Path | None:
@@ -132,12 +143,7 @@ def to_frame(records: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records, columns=columns)
     # Canonical JSON text (sorted keys) so configurations can be grouped, compared and written to CSV.
     frame["method_config"] = [json.dumps(c, sort_keys=True) for c in frame["method_config"]]
-    for name in _INT_COLUMNS:
-        if name in frame:
-            frame[name] = frame[name].astype("Int64")
-    for name in _FLOAT_COLUMNS:
-        frame[name] = frame[name].astype("float64")
-    return frame
+    return frame.astype({name: dtype for name, dtype in _column_dtypes().items() if name in frame})
 
 
 def load(path: str | os.PathLike | Iterable | None = None, errors: str = "raise") -> pd.DataFrame:
