@@ -1,6 +1,6 @@
 """Does each method's MAC cut show up on the clock and in memory? Every method beside vanilla, one run.
 
-    python benchmarks/efficiency_vs_mac_cut.py                       # CPU, 2 threads, the issue's grid
+    python benchmarks/efficiency_vs_mac_cut.py                       # CPU, 2 threads: n 128, 512 x batch 1, 8
     python benchmarks/efficiency_vs_mac_cut.py --memory-first --points 512x1,128x8,512x8 --output efficiency.csv
 
 BERT-base with random weights (shapes, not values, set the cost; the value-dependent methods, LTP and
