@@ -6,7 +6,9 @@
 The model is LTP with its default thresholds on random weights (counts vary with the input). The
 paths run alternately (``--repeats`` rounds, bucketed and unbucketed in turn), so load from other
 processes hits both alike; the script asserts identical per-example integers and prints the median
-time of each path and their ratio. ``--traced`` adds the fvcore trace of every input alone (slow).
+time of each path and their ratio, then the arithmetic floor: the multiply-adds every example's
+layers but the last must do before its units are known, at the best rate this machine's matrix
+library reaches on the model's shapes (the fastest any exact path could go). ``--traced`` adds the fvcore trace of every input alone (slow).
 ``miniature`` is the 12-layer, hidden-128, 2-head BERT (Turc et al. 2019's
 ``bert_uncased_L-12_H-128_A-2`` shape): the same layer graph as BERT-base at about 1/40 of the arithmetic.
 """
@@ -21,7 +23,7 @@ import torch
 from transformers import BertConfig, BertModel
 
 from fcabench import dynamic, methods
-from fcabench.models import preset_config, randomly_initialised
+from fcabench.models import base_model, preset_config, randomly_initialised
 
 SHAPES = {
     "miniature": dict(hidden_size=128, num_hidden_layers=12, num_attention_heads=2, intermediate_size=512),
@@ -72,6 +74,15 @@ def main() -> None:
     print(f"speed-up: {median['unbucketed'] / median['bucketed']:.2f}x; per-example integers identical "
           f"({len(fast)} examples, {fast['macs'].nunique()} distinct MAC counts)")
 
+    floor_macs = necessary_macs(model, fast)
+    rate = best_gemm_rate(base_model(model).config)
+    floor_s = 2 * floor_macs / rate
+    print(f"arithmetic floor: {floor_macs / 1e12:.2f} T multiply-adds no exact path can skip (every example's "
+          f"layers 1-{base_model(model).config.num_hidden_layers - 1}: the units a layer keeps follow from the "
+          f"activations before it); at the best rate measured here for the model's matrix products "
+          f"({rate / 1e9:.0f} GFLOP/s) that is {floor_s:.1f} s, so no exact path runs more than "
+          f"{median['unbucketed'] / floor_s:.2f}x faster than the unbucketed one")
+
     if args.traced:
         start = time.perf_counter()
         traced = dynamic.profile_examples(model, inputs, fast=False)
@@ -82,6 +93,37 @@ def main() -> None:
     summary = dynamic.summarize(fast)
     print()
     print(summary.to_string())
+
+
+def necessary_macs(model, per_example) -> int:
+    """MACs of every example's layers but the last, from its recorded units: work any exact count repeats."""
+    from fcabench.flops.closed_form import Shape, encoder_macs_from_units
+
+    shape = Shape.of(base_model(model).config)
+    patched = methods.applied(model)
+    total = 0
+    for length, t_in, t_out in per_example[["length", "tokens_in", "tokens_out"]].itertuples(index=False):
+        units = [(a, b, shape.heads * a) for a, b in zip(t_in, t_out)][:-1]  # LTP prunes no keys
+        total += encoder_macs_from_units(shape, length, units, patched)
+    return total
+
+
+def best_gemm_rate(config, repeats: int = 5) -> float:
+    """The best FLOP/s measured here for the model's three linear-layer shapes at 128 to 4,096 rows.
+
+    Best of ``repeats`` each: the rate the forward passes' matrix products cannot beat on average."""
+    hidden, ffn = config.hidden_size, config.intermediate_size
+    best = 0.0
+    for out_features, in_features in [(hidden, hidden), (ffn, hidden), (hidden, ffn)]:
+        weight = torch.randn(out_features, in_features)
+        for rows in (128, 512, 1024, 4096):
+            x = torch.randn(rows, in_features)
+            torch.nn.functional.linear(x, weight)
+            for _ in range(repeats):
+                start = time.perf_counter()
+                torch.nn.functional.linear(x, weight)
+                best = max(best, 2 * rows * in_features * out_features / (time.perf_counter() - start))
+    return best
 
 
 if __name__ == "__main__":

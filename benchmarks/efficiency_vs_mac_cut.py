@@ -2,30 +2,38 @@
 
     python benchmarks/efficiency_vs_mac_cut.py                       # CPU, 2 threads: n 128, 512 x batch 1, 8
     python benchmarks/efficiency_vs_mac_cut.py --memory-first --points 512x1,128x8,512x8 --output efficiency.csv
+    python benchmarks/efficiency_vs_mac_cut.py --configs default     # every method as its defaults configure it
 
 BERT-base with random weights (shapes, not values, set the cost; the value-dependent methods, LTP and
-Focus on the Core's fuzzy cap, prune what these weights make them prune). For every n, the methods are
-configured for about 2x fewer encoder MACs where the method allows it:
+Focus on the Core's fuzzy cap, prune what these weights make them prune). With ``--configs cut`` (the
+default), for every n the methods are configured for about 2x fewer encoder MACs where the method allows it:
 
 - PoWER-BERT, FCA (5 clusters): keep ratios q^(l+1), q bisected on the closed form
   (:func:`fcabench.bench.ratio_schedule_for_cut`);
 - token-drop: span [1, 12) (every layer after the first sees only the kept tokens), keep ratio
   bisected on the closed form;
 - LTP: thresholds c (l + 1) / L, c bisected on the MACs the model records on the benchmark input;
-- Focus on the Core PFC@7 (keep 0.9, combining at layer 7): the paper's configuration, its own cut;
-- ToMe when a method of that name is registered: its ``example_config``.
+- ToMe: the smallest constant r (merges per layer) whose recorded cut reaches 2x;
+- Focus on the Core PFC@7 (keep 0.9, combining at layer 7): the paper's configuration, its own cut.
+
+``--configs default`` runs every method on its defaults instead, as a new user first meets them.
 
 Then :func:`fcabench.bench.bench` times all models interleaved at n in {128, 512} x batch in {1, 8}
-(inference), and measures inference peak memory; efficiency = speed-up / encoder MAC cut. A training
-step (forward + backward) of vanilla and PFC@7 gives the speed-up and memory ratio to set beside the
-paper's 1.64x and 0.61x. Every figure carries its protocol; the script prints the load average before
-and after (the machine may be shared: the interleaving keeps ratios fair, not absolute times).
+(inference), and measures inference peak memory; efficiency = speed-up / encoder MAC cut.
+``--linear-bound`` also times the encoder's linear layers alone, at the row counts each model gave them
+(:class:`EncoderLinears`): where even they fall short of their MAC cut, the matrix library's rate on
+fewer rows, not the method, sets the limit. A training step (forward + backward) of vanilla and PFC@7
+gives the speed-up and memory ratio to set beside the paper's 1.64x and 0.61x. Every figure carries its
+protocol; the script prints the load average before and after (the machine may be shared: the
+interleaving keeps ratios fair, not absolute times).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import statistics
 import time
 
 import pandas as pd
@@ -57,26 +65,38 @@ def token_drop_for_cut(n: int, cut: float, layers: int = 12) -> dict:
     return dict(keep_ratio=round(ratio, 4), span=(1, layers))
 
 
-def ltp_for_cut(reference, n: int, cut: float, layers: int = 12) -> dict:
-    """Thresholds c (l+1)/L with c bisected on the encoder MACs recorded on the benchmark input."""
+def recorded_cut(reference, n: int, name: str, **options) -> float:
+    """Encoder MAC cut the method makes on the benchmark input (one example of n tokens), as recorded."""
     import copy
 
     from fcabench.models import synthetic_batch
 
-    inputs = synthetic_batch(reference, n, 1)
-    vanilla_macs = _vanilla_encoder(n)
+    model = methods.apply(copy.deepcopy(reference), name, **options)
+    with torch.inference_mode():
+        model(**synthetic_batch(reference, n, 1))
+    macs, _ = bench.macs_of_last_pass(model, n)
+    return _vanilla_encoder(n) / macs
+
+
+def ltp_for_cut(reference, n: int, cut: float, layers: int = 12) -> dict:
+    """Thresholds c (l+1)/L with c bisected on the encoder MACs recorded on the benchmark input."""
+    def thresholds(c):
+        return tuple(round(c * (l + 1) / layers, 5) for l in range(layers))
+
     low, high = 0.0, 3.0
-    best = None
     for _ in range(6):
         c = (low + high) / 2
-        thresholds = tuple(c * (l + 1) / layers for l in range(layers))
-        model = methods.apply(copy.deepcopy(reference), "ltp", thresholds=thresholds)
-        with torch.inference_mode():
-            model(**inputs)
-        macs, _ = bench.macs_of_last_pass(model, n)
-        best = (c, macs / vanilla_macs)
-        low, high = (low, c) if macs < vanilla_macs / cut else (c, high)
-    return dict(thresholds=tuple(round(best[0] * (l + 1) / layers, 5) for l in range(layers)))
+        low, high = (low, c) if recorded_cut(reference, n, "ltp", thresholds=thresholds(c)) > cut else (c, high)
+    return dict(thresholds=thresholds(c))
+
+
+def tome_for_cut(reference, n: int, cut: float) -> dict:
+    """The smallest constant r (merges per layer) whose recorded encoder MAC cut reaches ``cut``."""
+    low, high = 0, n // 2  # r = n // 2 merges all it can from the first layer on
+    while low < high:
+        r = (low + high) // 2
+        low, high = (low, r) if recorded_cut(reference, n, "tome", r=r) >= cut else (r + 1, high)
+    return dict(r=low)
 
 
 def _vanilla_encoder(n: int) -> int:
@@ -86,26 +106,79 @@ def _vanilla_encoder(n: int) -> int:
 
 
 def setups_for(n: int, cut: float, reference) -> list[bench.Setup]:
-    setups = [
+    """Every method configured for about ``cut`` x fewer encoder MACs at n tokens (PFC@7: the paper's own)."""
+    return [
         bench.Setup.of("vanilla"),
         bench.Setup.of("PoWER-BERT", "power-bert", ratios=bench.ratio_schedule_for_cut("power-bert", n, cut)),
         bench.Setup.of("FCA", "fca", clusters=5, ratios=bench.ratio_schedule_for_cut("fca", n, cut, clusters=5)),
         bench.Setup.of("token-drop", "token-drop", **token_drop_for_cut(n, cut)),
         bench.Setup.of("LTP", "ltp", **ltp_for_cut(reference, n, cut)),
         bench.Setup.of("PFC@7", "focus-core", variant="PFC", combine_layer=7),
+        bench.Setup.of("ToMe", "tome", **tome_for_cut(reference, n, cut)),
     ]
-    if "tome" in methods.names() and hasattr(methods.get("tome"), "example_config"):
-        config = methods.get("tome").example_config(12)
-        import dataclasses
 
-        setups.append(bench.Setup.of("ToMe", "tome", **{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}))
-    return setups
+
+def default_setups() -> list[bench.Setup]:
+    """Every method with its defaults, as a new user first runs it (PFC@7: the paper's configuration)."""
+    return [
+        bench.Setup.of("vanilla"),
+        *(bench.Setup.of(label, name) for label, name in
+          [("PoWER-BERT", "power-bert"), ("FCA", "fca"), ("token-drop", "token-drop"), ("LTP", "ltp")]),
+        bench.Setup.of("PFC@7", "focus-core", variant="PFC", combine_layer=7),
+        bench.Setup.of("ToMe", "tome"),
+    ]
+
+
+class EncoderLinears(torch.nn.Module):
+    """The encoder's Linear layers alone, each on as many rows as the model gave it in its last pass.
+
+    Timing these beside vanilla's separates what the matrix library makes of fewer rows from what the
+    method itself costs: at batch 1 a BLAS runs small row counts at a lower rate, so even the linears
+    alone fall short of their MAC cut.
+    """
+
+    def __init__(self, model, n: int, batch: int):
+        super().__init__()
+        from fcabench.models import base_model, synthetic_batch
+
+        with torch.inference_mode():
+            model(**synthetic_batch(model, n, batch))
+        record = methods.unit_record(model) if methods.applied(model) else None
+        self.work, self.macs = [], 0
+        for l, layer in enumerate(base_model(model).encoder.layer):
+            width_in = record.masks_in[l].shape[1] if record else n
+            width_out = record.masks_out[l].shape[1] if record else n
+            attention = layer.attention
+            for linear, width in [(attention.self.query, width_in), (attention.self.key, width_in),
+                                  (attention.self.value, width_in), (attention.output.dense, width_in),
+                                  (layer.intermediate.dense, width_out), (layer.output.dense, width_out)]:
+                self.work.append((torch.randn(batch * width, linear.in_features), linear))
+                self.macs += batch * width * linear.in_features * linear.out_features
+
+    def forward(self, **inputs):
+        for rows, linear in self.work:
+            linear(rows)
+
+
+def linear_bound(models, n: int, batch: int, protocol: bench.Protocol) -> pd.DataFrame:
+    """Speed-up and efficiency of the encoder's linear layers alone at each model's row counts."""
+    linears = {label: EncoderLinears(model, n, batch) for label, model in models.items()}
+    times = bench.time_interleaved(linears, {}, "inference", protocol)
+    base_ms, base_macs = statistics.median(times["vanilla"]), linears["vanilla"].macs
+    rows = []
+    for label, work in linears.items():
+        speedup, cut = base_ms / statistics.median(times[label]), base_macs / work.macs
+        rows.append(dict(label=label, seq_len=n, batch_size=batch, linear_speedup=speedup, linear_mac_cut=cut,
+                         linear_efficiency=speedup / cut))
+    return pd.DataFrame(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", default="128x1,512x1,128x8,512x8", help="NxBATCH inference points, run in this order")
     parser.add_argument("--cut", type=float, default=2.0, help="target encoder MAC cut of the configurable methods")
+    parser.add_argument("--configs", choices=["cut", "default"], default="cut",
+                        help="cut: every method bisected to --cut (default); default: every method's defaults")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="timed inference steps per model (interleaved)")
@@ -114,6 +187,8 @@ def main() -> None:
                         help="measure memory (deterministic, one untimed step per model) before any timing")
     parser.add_argument("--train-point", default="512x1", help="NxBATCH of the PFC@7 training step ('' skips it)")
     parser.add_argument("--train-repeats", type=int, default=2)
+    parser.add_argument("--linear-bound", action="store_true",
+                        help="also time the encoder's linear layers alone at each model's row counts (see EncoderLinears)")
     parser.add_argument("--output", default=None, help="also write the whole table (.csv, .md, ...)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -127,7 +202,7 @@ def main() -> None:
 
     def models_for(n):
         if n not in models_at:
-            setups = setups_for(n, args.cut, reference)
+            setups = setups_for(n, args.cut, reference) if args.configs == "cut" else default_setups()
             for setup in setups:
                 print(f"n={n} {setup.label}: {dict(setup.options)}", flush=True)
             models_at[n] = bench.build_models(setups)
@@ -153,7 +228,11 @@ def main() -> None:
               f"memory {row['mem_ratio']:.2f}x vanilla (paper {PAPER_FOCUS_TRAIN['mem_ratio']}x)", flush=True)
     for point in points:  # in the order given; each length's models are built once
         memory = point == memory_point and not args.memory_first
-        run(*point, "inference", bench.Protocol(threads=args.threads, warmup=args.warmup, repeats=args.repeats, memory=memory))
+        protocol = bench.Protocol(threads=args.threads, warmup=args.warmup, repeats=args.repeats, memory=memory)
+        table = run(*point, "inference", protocol)
+        if args.linear_bound:
+            bound = linear_bound(models_for(point[0]), *point, dataclasses.replace(protocol, memory=False))
+            tables[-1] = table.merge(bound, on=["label", "seq_len", "batch_size"], how="left")
         if args.output:
             _write(tables, args.output)
     frame = pd.concat(tables, ignore_index=True)
@@ -161,6 +240,9 @@ def main() -> None:
     if len(timed):
         print("\nefficiency = speed-up / encoder MAC cut (target >= 0.9)")
         print(timed.pivot_table(index="label", columns=["seq_len", "batch_size"], values="efficiency", sort=False).round(2).to_string())
+        if "linear_efficiency" in timed:
+            print("\nthe encoder's linear layers alone at each model's row counts: speed-up / their MAC cut")
+            print(timed.pivot_table(index="label", columns=["seq_len", "batch_size"], values="linear_efficiency", sort=False).round(2).to_string())
         print("\nspeed-up over vanilla (target >= 1.0)")
         print(timed.pivot_table(index="label", columns=["seq_len", "batch_size"], values="speedup", sort=False).round(2).to_string())
     if args.output:

@@ -197,14 +197,20 @@ def peak_memory_mb(model: torch.nn.Module, inputs: dict, mode: str, device: str 
     return peak / 2**20
 
 
-def macs_of_last_pass(model: torch.nn.Module, seq_len: int) -> tuple[int, int]:
-    """(encoder, whole-model) MACs per sequence of the model's last forward pass: the closed form on the
-    units it recorded (equal to the traced count, ``fcabench.profile``)."""
+def macs_of_last_pass(model: torch.nn.Module, seq_len: int) -> tuple[float, float]:
+    """(encoder, whole-model) MACs per sequence of the model's last forward pass, averaged over its examples:
+    the closed form on the units each recorded (equal to the traced count, ``fcabench.profile``). A method
+    whose examples keep different counts is credited with their mean cut; padding the batch to its widest
+    example is then a cost the timing shows."""
     from fcabench.profiler import closed_form_table, encoder_macs
 
-    units = methods.unit_record(model).example(0) if methods.applied(model) else None
-    table = closed_form_table(model, seq_len, units)
-    return encoder_macs(table), int(table["macs"].sum())
+    if not methods.applied(model):
+        table = closed_form_table(model, seq_len, None)
+        return encoder_macs(table), int(table["macs"].sum())
+    record = methods.unit_record(model)
+    tables = [closed_form_table(model, seq_len, record.example(i)) for i in range(record.masks_in[0].shape[0])]
+    encoder = statistics.mean(encoder_macs(table) for table in tables)
+    return encoder, statistics.mean(int(table["macs"].sum()) for table in tables)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -349,7 +355,7 @@ def to_runs(frame: pd.DataFrame, model: str = "bert-base") -> list:
         vanilla = row.method == "vanilla"
         basis = f"{'inference' if row.mode == 'inference' else 'training step'}, {row.device}, {row.dtype}, batch {row.batch_size}"
         runs.append(measured_run(
-            row.method, row.config, model, "any", int(row.seq_len), macs=int(row.macs), latency_ms=float(row.latency_ms),
+            row.method, row.config, model, "any", int(row.seq_len), macs=float(row.macs), latency_ms=float(row.latency_ms),
             peak_mem_mb=None if pd.isna(row.peak_mem_mb) else float(row.peak_mem_mb), batch_size=int(row.batch_size),
             speedup=None if vanilla or pd.isna(row.speedup) else float(row.speedup),
             speedup_basis=None if vanilla or pd.isna(row.speedup) else basis + "; vs vanilla in the same interleaved run",

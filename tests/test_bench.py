@@ -11,7 +11,7 @@ from fcabench import bench, methods
 from fcabench.cli import app
 from fcabench.errors import FcabenchError
 from fcabench.runs import validate_record
-from tests.conftest import tiny_model
+from tests.conftest import padded_batch, tiny_model
 
 
 def _models():
@@ -101,3 +101,16 @@ def test_profile_cli_device_option():
         with pytest.raises(FcabenchError, match="CUDA is not available"):
             CliRunner().invoke(app, ["profile", "--model", "bert-base", "-n", "8", "--device", "cuda"],
                                catch_exceptions=False)
+
+
+def test_macs_of_a_batch_are_the_mean_of_its_examples():
+    from fcabench.profiler import closed_form_table, encoder_macs
+
+    model = methods.apply(tiny_model(layers=2), "ltp", thresholds=(0.9, 1.0))
+    with torch.inference_mode():
+        model(input_ids=padded_batch([24] * 4)[0])
+    record = methods.unit_record(model)
+    per_example = [encoder_macs(closed_form_table(model, 24, record.example(i))) for i in range(4)]
+    assert len(set(per_example)) > 1  # the examples keep different counts: the mean is not example 0's
+    encoder, _ = bench.macs_of_last_pass(model, 24)
+    assert encoder == pytest.approx(sum(per_example) / 4)

@@ -184,3 +184,13 @@ def test_options_and_errors():
         methods.make_config("ltp", temperature=0)
     with pytest.raises(FcabenchError, match="patched with ltp"):
         ltp_penalty(BertForSequenceClassification(tiny_config(2)))
+
+
+def test_a_layer_that_removes_nothing_copies_nothing():
+    from tests.conftest import padded_batch, tiny_model
+
+    model = methods.apply(tiny_model(layers=2), "ltp", thresholds=(float("-inf"),) * 2)
+    with torch.inference_mode():
+        model(input_ids=padded_batch([12, 12])[0])
+    record = methods.unit_record(model)
+    assert all(mask is record.masks_in[0] for mask in record.masks_out)  # the input's tensor, never regathered

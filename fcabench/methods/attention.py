@@ -140,11 +140,14 @@ def attend_blocked(q, k, v, key_keep, query_keep, *, scale, dropout_p, training,
     key_mask = None if on_cpu and bool(key_keep.all()) else ~(key_keep[:, :, None, :] if per_head else key_keep[:, None, None, :])
     weights = None if on_cpu and bool(query_keep.all()) else query_keep[:, None, :, None].to(q.dtype)
     block = block or query_block(batch, heads, n_keys, n, q.shape[-1])
-    keys_t = k.transpose(-1, -2)
+    # A batched matmul copies strided k and v (projections seen as (batch, heads, n, d)) once per block
+    # to fold batch and heads; contiguous ones it reads as they are (ReducingSelfAttention passes those).
+    keys_t, v = k.contiguous().transpose(-1, -2), v.contiguous()
     lowest = torch.finfo(q.dtype).min
-    # Without autograd the context rows are written in place (no list of blocks to concatenate).
+    # Without autograd the context rows are written in place (no list of blocks to concatenate), into
+    # (batch, n, heads, d) memory: the caller's merge of the heads is then a view, not a copy.
     in_place = not (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad))
-    context = q.new_empty(batch, heads, n, v.shape[-1]) if in_place else None
+    context = q.new_empty(batch, n, heads, v.shape[-1]).transpose(1, 2) if in_place else None
     contexts, diagonals, received = [], [], None
     for start in range(0, n, block):
         stop = min(n, start + block)

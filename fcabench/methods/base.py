@@ -127,10 +127,13 @@ class ReducingSelfAttention(BertSelfAttention):
         batch, n, _ = hidden.shape
         heads, head_dim = self.num_attention_heads, self.attention_head_size
 
-        def split(x):
-            return x.view(batch, n, heads, head_dim).transpose(1, 2)
+        def split(x, contiguous=False):
+            x = x.view(batch, n, heads, head_dim).transpose(1, 2)
+            return x.contiguous() if contiguous else x
 
-        q, k, v = split(self.query(hidden)), split(self.key(hidden)), split(self.value(hidden))
+        # The statistics are computed block by block, and each block's matmul would copy strided keys and
+        # values; copied here once instead, the projections' own layout is freed at once.
+        q, k, v = split(self.query(hidden)), split(self.key(hidden), need_stats), split(self.value(hidden), need_stats)
         key_keep = keep  # (batch, n): the keys are the queries' own units
         if kv_index is not None:
             index = kv_index[..., None].expand(-1, -1, -1, head_dim)

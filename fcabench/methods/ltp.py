@@ -121,6 +121,8 @@ class LTPLayer(ReducingLayer):
             state.would_keep[self.index] = ((scores >= self.threshold) | protected) & keep
             return hidden * mask[..., None].to(hidden.dtype), keep
         above = ((scores >= self.threshold.detach()) | protected) & keep
+        if bool(above.all()):  # no padding and nothing below theta: gathering would copy the units unchanged
+            return hidden, keep
         counts = above.sum(dim=1).clamp_min(1)  # the best unit survives if none reaches theta
         index, valid = ops.keep_top(scores, keep, counts, protect_first=config.protect_cls)
         return ops.gather_units(hidden, index, valid)

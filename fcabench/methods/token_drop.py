@@ -164,7 +164,7 @@ class TokenDropEncoder(ReducingEncoder):
 
     @staticmethod
     def rejoin(hidden, state):
-        full_hidden, full_keep = state.full
+        (full_hidden, full_keep), state.full = state.full, None  # else the old states outlive the rejoin
         return rejoin(full_hidden, hidden, *state.selection), full_keep
 
 
