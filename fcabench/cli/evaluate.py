@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from fcabench.cli.data_options import DataDir, Hub, LabelColumn, PairColumn, TextColumn, task_options
+
 
 def evaluate_command(
     checkpoint: str = typer.Argument(..., help="Checkpoint folder (written by fcabench train)."),
@@ -17,18 +19,17 @@ def evaluate_command(
     max_examples: int = typer.Option(None, "--max-examples", help="A fixed random subset of the split."),
     latency: bool = typer.Option(True, "--latency/--no-latency", help="Time forward passes (median of repeats)."),
     results: Path = typer.Option(None, "--results", help="Run file to append to (default: results/runs.jsonl)."),
-    data_dir: str = typer.Option(None, "--data-dir", help="Local GLUE folder (standard TSV layout)."),
-    hub: bool = typer.Option(False, "--hub", help="Allow downloading the data set from the Hugging Face hub."),
-    text_column: str = typer.Option(None, "--text-column"),
-    pair_column: str = typer.Option(None, "--pair-column"),
-    label_column: str = typer.Option(None, "--label-column"),
+    data_dir: DataDir = None,
+    hub: Hub = False,
+    text_column: TextColumn = None,
+    pair_column: PairColumn = None,
+    label_column: LabelColumn = None,
 ) -> None:
     """Score CHECKPOINT on a task split and store the run (one row per metric)."""
     from fcabench.cli._runs_table import print_runs
-    from fcabench.cli.train import _task_options
     from fcabench.training import evaluate
 
     runs = evaluate(checkpoint, task, split, seq_len=seq_len, batch_size=batch_size, device=device,
                     max_examples=max_examples, measure_latency=latency, results=str(results) if results else None,
-                    data_dir=data_dir, hub=hub, task_options=_task_options(text_column, pair_column, label_column))
+                    data_dir=data_dir, hub=hub, task_options=task_options(text_column, pair_column, label_column))
     print_runs(runs, f"stored {len(runs)} row(s)")

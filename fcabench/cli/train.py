@@ -10,12 +10,8 @@ from pathlib import Path
 
 import typer
 
+from fcabench.cli.data_options import DataDir, Hub, LabelColumn, PairColumn, TextColumn, task_options
 from fcabench.errors import FcabenchError
-
-
-def _task_options(text_column, pair_column, label_column) -> dict | None:
-    options = {k: v for k, v in (("text", text_column), ("pair", pair_column), ("label", label_column)) if v}
-    return options or None
 
 
 def train_command(
@@ -38,11 +34,11 @@ def train_command(
     max_eval_examples: int = typer.Option(None, "--max-eval-examples", help="A fixed random subset of the validation split."),
     macs_ratio: float = typer.Option(None, "--macs-ratio", help="Scale a derived retention to this fraction of vanilla encoder MACs."),
     results: Path = typer.Option(None, "--results", help="Run file to append to (default: results/runs.jsonl)."),
-    data_dir: str = typer.Option(None, "--data-dir", help="Local GLUE folder (standard TSV layout)."),
-    hub: bool = typer.Option(False, "--hub", help="Allow downloading the data set from the Hugging Face hub."),
-    text_column: str = typer.Option(None, "--text-column", help="Data file: the text column (default text)."),
-    pair_column: str = typer.Option(None, "--pair-column", help="Data file: the second text column, if any."),
-    label_column: str = typer.Option(None, "--label-column", help="Data file: the label column (default label)."),
+    data_dir: DataDir = None,
+    hub: Hub = False,
+    text_column: TextColumn = None,
+    pair_column: PairColumn = None,
+    label_column: LabelColumn = None,
     report_to: str = typer.Option(None, "--report-to", help="Trainer loggers (tensorboard, wandb...); default none."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
@@ -64,7 +60,7 @@ def train_command(
         learning_rate=learning_rate, seed=seed, device=device, max_train_examples=max_train_examples,
         max_eval_examples=max_eval_examples, training_free=training_free,
         results=str(results) if results else None, progress=progress, data_dir=data_dir, hub=hub,
-        task_options=_task_options(text_column, pair_column, label_column), macs_ratio=macs_ratio,
+        task_options=task_options(text_column, pair_column, label_column), macs_ratio=macs_ratio,
         report_to=report_to,
     )
     print_runs(runs, f"stored {len(runs)} row(s); checkpoints under {output_dir}")
