@@ -208,9 +208,13 @@ def macs_of_last_pass(model: torch.nn.Module, seq_len: int) -> tuple[float, floa
         table = closed_form_table(model, seq_len, None)
         return encoder_macs(table), int(table["macs"].sum())
     record = methods.unit_record(model)
-    tables = [closed_form_table(model, seq_len, record.example(i)) for i in range(record.masks_in[0].shape[0])]
-    encoder = statistics.mean(encoder_macs(table) for table in tables)
-    return encoder, statistics.mean(int(table["macs"].sum()) for table in tables)
+    examples = [tuple(record.example(i)) for i in range(record.masks_in[0].shape[0])]
+    totals = {}  # one closed form per distinct unit record: bench's batches are copies of one sequence
+    for units in set(examples):
+        table = closed_form_table(model, seq_len, list(units))
+        totals[units] = encoder_macs(table), int(table["macs"].sum())
+    return (statistics.mean(totals[units][0] for units in examples),
+            statistics.mean(totals[units][1] for units in examples))
 
 
 def _percentile(values: list[float], q: float) -> float:
