@@ -251,3 +251,19 @@ def test_fca_trains_in_the_official_three_stages_with_the_searched_retention():
             layer.rank_weights[:10] = k / 10
     derived = methods.get("fca").derive_config(search, methods.make_config("fca", ratios=(0.5, 0.5), clusters=5))
     assert derived == methods.make_config("fca", retention=(7, 3), clusters=5)  # int(sum W), ratios dropped
+
+
+@pytest.mark.parametrize("name, options, regathers", [
+    ("power-bert", dict(ratios=(1.0, 0.5)), False),
+    ("fca", dict(ratios=(1.0, 0.5), clusters=2), False),
+    ("fca", dict(ratios=(1.0, 0.5), clusters=2, aggregation="official"), True),  # appends its k clusters even then
+])
+def test_a_layer_that_keeps_every_unit_copies_nothing(name, options, regathers):
+    model = methods.apply(tiny_model(layers=2), name, **options)
+    with torch.inference_mode():
+        model(input_ids=padded_batch([12, 12])[0])
+    record = methods.unit_record(model)
+    assert (record.masks_out[0] is not record.masks_in[0]) == regathers
+    assert record.masks_out[1] is not record.masks_in[1]  # layer 2 keeps half: a new layout
+    expected = [12 + 2 * regathers, 6 + 2] if name == "fca" else [12, 6]  # fca: 6 fine units and 2 clusters
+    assert record.tokens_out.tolist() == [expected] * 2

@@ -33,7 +33,7 @@ import torch
 
 from fcabench.flops.closed_form import Shape, standard_layer_macs
 from fcabench.methods import ops
-from fcabench.methods.power_bert import PowerBertLayer, RetentionConfig, RetentionMethod, kept_counts
+from fcabench.methods.power_bert import PowerBertLayer, RetentionConfig, RetentionMethod, keeps_everything, kept_counts
 from fcabench.methods.registry import register
 
 
@@ -58,6 +58,8 @@ class FCALayer(PowerBertLayer):
         config = self.method_config
         scores = ops.significance(stats, keep)
         counts = kept_counts(self, keep, state)
+        if config.aggregation != "official" and not config.official_off_by_one and keeps_everything(counts, keep):
+            return hidden, keep  # no tail to pool (the official arithmetic appends its k clusters even then)
         index, valid = ops.keep_top(scores, keep, counts)
         if config.official_off_by_one:  # fine = ranks [0, k_l - 1); rank k_l - 1 is left out of the tail too
             fine, fine_keep = ops.gather_units(hidden, *ops.keep_top(scores, keep, fine_count(counts, True)))

@@ -113,6 +113,12 @@ def kept_counts(layer: ReducingLayer, keep: torch.Tensor, state) -> torch.Tensor
     return torch.minimum(wanted, keep.sum(dim=1))
 
 
+def keeps_everything(counts: torch.Tensor, keep: torch.Tensor) -> bool:
+    """True when every example keeps all ``keep.shape[1]`` units (so none is padding): gathering them
+    would copy the units unchanged, and a new keep mask would only add to the peak memory."""
+    return bool((counts == keep.shape[1]).all())
+
+
 class PowerBertLayer(ReducingLayer):
     """Modifications: ``reduce`` keeps the k_l most significant units (or, soft, weights them by rank)."""
 
@@ -126,8 +132,10 @@ class PowerBertLayer(ReducingLayer):
                 )
             weights = self.rank_weights[ops.ranks(scores, keep)]
             return hidden * weights[..., None], keep
-        index, valid = ops.keep_top(scores, keep, kept_counts(self, keep, state))
-        return ops.gather_units(hidden, index, valid)
+        counts = kept_counts(self, keep, state)
+        if keeps_everything(counts, keep):
+            return hidden, keep
+        return ops.gather_units(hidden, *ops.keep_top(scores, keep, counts))
 
 
 class RetentionMethod(Method):
