@@ -33,6 +33,22 @@ def test_bipartite_merge_matches_a_hand_computed_example():
     assert out_sizes.tolist() == [[1.0, 5.0, 2.0]]
 
 
+def test_several_units_merging_into_one_give_its_size_weighted_average():
+    keys = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]])  # 2 and 4 both match 1
+    hidden = torch.tensor([[[9.0, 9.0], [1.0, 0.0], [4.0, 4.0], [5.0, 6.0], [0.0, 8.0]]])
+    sizes = torch.tensor([[1.0, 2.0, 1.0, 1.0, 3.0]])
+    out, keep, out_sizes = bipartite_merge(hidden, torch.ones(1, 5, dtype=torch.bool), keys, sizes, r=2)
+    merged = [(2 * 1.0 + 4.0 + 0.0) / 6, (0.0 + 4.0 + 3 * 8.0) / 6]
+    torch.testing.assert_close(out[0], torch.tensor([[9.0, 9.0], merged, [5.0, 6.0]]))
+    assert out_sizes.tolist() == [[1.0, 6.0, 1.0]] and keep.all()
+
+
+def test_a_lone_cls_token_has_nothing_to_merge():
+    model = methods.apply(tiny_model(layers=2), "tome", r=2)
+    model(input_ids=torch.tensor([[1]]))
+    assert methods.unit_record(model).tokens_out.tolist() == [[1, 1]]
+
+
 def test_padding_is_never_merged_and_sizes_add_up_to_the_real_tokens():
     model = methods.apply(tiny_model(layers=4), "tome", r=3)
     lengths = [12, 9, 6]

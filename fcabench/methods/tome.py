@@ -73,6 +73,8 @@ def bipartite_merge(hidden, keep, keys, sizes, r: int):
     Returns ``(hidden, keep, sizes)`` of the survivors, in position order, padded behind.
     """
     batch, n, d = hidden.shape
+    if n < 2:  # [CLS] alone: no B unit to merge into
+        return hidden, keep, sizes
     keys = keys * (keys * keys).sum(dim=-1, keepdim=True).clamp_min(1e-12).rsqrt()  # unit length: cosine
     similarity = torch.matmul(keys[:, ::2], keys[:, 1::2].transpose(1, 2))  # (batch, |A|, |B|)
     similarity = similarity.masked_fill(~keep[:, None, 1::2], float("-inf"))
@@ -81,21 +83,37 @@ def bipartite_merge(hidden, keep, keys, sizes, r: int):
     mergeable[:, 0] = False  # [CLS]
     best = best.masked_fill(~mergeable, float("-inf"))
     wanted = ((keep.sum(dim=1) - 1) // 2).clamp(min=0, max=r)  # r_b: at most every mergeable A unit
-    rank = best.sort(dim=-1, descending=True, stable=True).indices.argsort(dim=-1)
-    merged_a = (rank < wanted[:, None]) & mergeable  # (batch, |A|)
+    # The r_b best A units merge (stable sort: ties go to the earlier position); slots past r_b are idle.
+    chosen = best.sort(dim=-1, descending=True, stable=True).indices[:, : int(wanted.max())]  # (batch, r) A indices
+    active = torch.arange(chosen.shape[1], device=hidden.device) < wanted[:, None]
+    survive = keep.clone()
+    survive[:, ::2] = keep[:, ::2] & ~torch.zeros_like(mergeable).scatter(1, chosen, active)
     positions = torch.arange(n, device=hidden.device).expand(batch, n)
-    merged = torch.zeros_like(keep)
-    merged[:, ::2] = merged_a
-    target = positions.clone()
-    target[:, ::2] = torch.where(merged_a, 2 * partner + 1, positions[:, ::2])
-    total = torch.zeros_like(hidden).scatter_add(1, target[..., None].expand(-1, -1, d), hidden * sizes[..., None])
-    mass = torch.zeros_like(sizes).scatter_add(1, target, sizes)
-    survive = keep & ~merged
     width = int(survive.sum(dim=1).max())
     order = torch.where(survive, positions, positions + n).sort(dim=-1).values[:, :width]  # survivors first, by position
     index, valid = order % n, order < n
-    mass = mass.gather(1, index).clamp_min(1)  # >= 1 on survivors; 1 on padding slots (no 0/0)
-    out = total.gather(1, index[..., None].expand(-1, -1, d)) / mass[..., None]
+    # Survivors are copied as they are; only the B units that receive change, to the size-weighted average
+    # (s_b x_b + sum s_a x_a) / (s_b + sum s_a), computed on those r rows alone (read from ``hidden``, so
+    # that ``out`` is written once, in place, and autograd still holds). Entry i's sums are collected at
+    # the first entry with its receiver; idle entries write
+    # [CLS] (slot 0, never a receiver) back as it is.
+    out = hidden.gather(1, index[..., None].expand(-1, -1, d))
+    a_pos, b_pos = 2 * chosen, 2 * partner.gather(1, chosen) + 1  # (batch, r) positions
+    same = (b_pos[:, :, None] == b_pos[:, None, :]) & active[:, None, :]  # (batch, r, r): same receiver
+    first = same.int().argmax(dim=-1) if same.shape[-1] else b_pos  # an active entry finds itself at the latest
+    weight = sizes.gather(1, a_pos) * active
+    weighted = hidden.gather(1, a_pos[..., None].expand(-1, -1, d)) * weight[..., None]
+    merged_in = torch.zeros_like(weighted).scatter_add(1, first[..., None].expand(-1, -1, d), weighted)
+    mass_in = torch.zeros_like(weight).scatter_add(1, first, weight)
+    s_b = sizes.gather(1, b_pos)
+    received = s_b + mass_in.gather(1, first)
+    rows = (hidden.gather(1, b_pos[..., None].expand(-1, -1, d)) * s_b[..., None]
+            + merged_in.gather(1, first[..., None].expand(-1, -1, d))) / received[..., None]
+    rows = torch.where(active[..., None], rows, hidden[:, :1])
+    slot = survive.long().cumsum(dim=1) - 1  # (batch, n): each survivor's place in ``out``
+    receiver = torch.where(active, slot.gather(1, b_pos), 0)
+    out.scatter_(1, receiver[..., None].expand(-1, -1, d), rows)
+    mass = sizes.gather(1, index).scatter(1, receiver, torch.where(active, received, sizes[:, :1]))
     return out, valid, mass
 
 
