@@ -127,6 +127,15 @@ def test_intermediate_training_stages_are_not_drawn(published):
     assert sorted(points["stage"]) == ["fine-tune", "retrain"]
 
 
+def test_a_missing_cost_names_the_costs_the_runs_have(published):
+    """Measured runs have FLOPs but no speed-up: the default x axis fails with the axes that would work."""
+    measured = published.iloc[:2].assign(source="measured", task="BBC News", seq_len=128, metric="accuracy",
+                                          method=["vanilla", "ltp"], score=[96.0, 95.0], speedup=None,
+                                          flops=[2.0e9, 1.0e9], flops_rel_bert_base=None)
+    with pytest.raises(FcabenchError, match="these runs have --x flops$"):
+        tradeoff_points(measured)
+
+
 def test_no_drawable_runs_is_a_user_error(published):
     with pytest.raises(FcabenchError, match="no scored runs"):
         plot_pareto(published, x="flops", tasks=["CoLA"])  # PoWER-BERT published wall-clock only

@@ -106,7 +106,7 @@ def tradeoff_points(runs: pd.DataFrame, x: str = "speedup", metric: str | None =
     not the reference.
     """
     axis = cost_axis(x)
-    rows = runs[runs["score"].notna() & runs[axis.column].notna() & runs["metric"].notna()].copy()
+    rows = runs[runs["score"].notna() & runs["metric"].notna()].copy()
     if "stage" in rows:
         rows = rows[~rows["stage"].isin(INTERMEDIATE_STAGES)]
     if not include_claims:
@@ -121,6 +121,9 @@ def tradeoff_points(runs: pd.DataFrame, x: str = "speedup", metric: str | None =
         rows = rows[rows["method"].isin(set(methods) | set(REFERENCE_METHODS))]
     if metric:
         rows = rows[rows["metric"] == metric]
+    other_axes = [name for name, other in COST_AXES.items()
+                  if name != x and other.column in rows and rows[other.column].notna().any()]
+    rows = rows[rows[axis.column].notna()]
     rows["x_value"] = rows[axis.column] * axis.scale
     rows["split"] = rows["split"].fillna("")
     facets = []
@@ -135,7 +138,8 @@ def tradeoff_points(runs: pd.DataFrame, x: str = "speedup", metric: str | None =
         what = f" for tasks {', '.join(tasks)}" if tasks else ""
         raise FcabenchError(f"no scored runs with '{axis.column}'{what} beside a reference to draw "
                             f"(x={x!r}{', metric=' + repr(metric) if metric else ''}"
-                            f"{'' if include_claims else ', claims excluded'})")
+                            f"{'' if include_claims else ', claims excluded'})"
+                            f"{'; these runs have --x ' + ' or '.join(other_axes) if other_axes else ''}")
     points = pd.concat(facets, ignore_index=True)
     order = {name: i for i, name in enumerate(dict.fromkeys(points["facet"]))}
     points["facet_order"] = points["facet"].map(order)
