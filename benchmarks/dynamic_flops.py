@@ -22,7 +22,7 @@ import time
 import torch
 from transformers import BertConfig, BertModel
 
-from fcabench import dynamic, methods
+from fcabench import bench, dynamic, methods
 from fcabench.models import base_model, preset_config, randomly_initialised
 
 SHAPES = {
@@ -71,7 +71,8 @@ def main() -> None:
     median = {label: statistics.median(t) for label, t in times.items()}
     print(f"unbucketed (length-sorted padded batches): {median['unbucketed']:.1f} s (median)")
     print(f"bucketed (one length per batch):           {median['bucketed']:.1f} s (median)")
-    print(f"speed-up: {median['unbucketed'] / median['bucketed']:.2f}x; per-example integers identical "
+    print(f"speed-up: {bench.paired_speedup(times['unbucketed'], times['bucketed']):.2f}x (median of the rounds' "
+          f"ratios); per-example integers identical "
           f"({len(fast)} examples, {fast['macs'].nunique()} distinct MAC counts)")
 
     floor_macs = necessary_macs(model, fast)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import statistics
 import time
 
 import pandas as pd
@@ -164,10 +163,9 @@ def linear_bound(models, n: int, batch: int, protocol: bench.Protocol) -> pd.Dat
     """Speed-up and efficiency of the encoder's linear layers alone at each model's row counts."""
     linears = {label: EncoderLinears(model, n, batch) for label, model in models.items()}
     times = bench.time_interleaved(linears, {}, "inference", protocol)
-    base_ms, base_macs = statistics.median(times["vanilla"]), linears["vanilla"].macs
     rows = []
     for label, work in linears.items():
-        speedup, cut = base_ms / statistics.median(times[label]), base_macs / work.macs
+        speedup, cut = bench.paired_speedup(times["vanilla"], times[label]), linears["vanilla"].macs / work.macs
         rows.append(dict(label=label, seq_len=n, batch_size=batch, linear_speedup=speedup, linear_mac_cut=cut,
                          linear_efficiency=speedup / cut))
     return pd.DataFrame(rows)

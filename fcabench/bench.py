@@ -2,7 +2,8 @@
 
 ``fcabench.bench`` times every model on the same input, **interleaved**: each repeat runs every model
 once, in an order that rotates from repeat to repeat, so load from other processes on a shared machine
-falls on all models alike and the ratios to vanilla hold even when the absolute times drift.
+falls on all models alike, and each ratio to vanilla is the median of the ratios within a repeat
+(:func:`paired_speedup`), so it holds even when the absolute times drift.
 
 Protocol (every figure carries it, see :class:`Protocol` and the ``protocol`` column):
 
@@ -13,6 +14,7 @@ Protocol (every figure carries it, see :class:`Protocol` and the ``protocol`` co
   behaviour) and backward; no optimiser step (the same for every method, it would only dilute the ratio);
   gradients stay allocated from the warm-up (``zero_grad(set_to_none=False)``), so memory is activations;
 - ``warmup`` untimed steps per model, then ``repeats`` timed ones; statistics: median and 90th percentile;
+  speed-up: the median over repeats of the baseline's time / the model's in the same repeat;
 - CUDA: ``torch.cuda.synchronize`` before starting and before stopping the clock;
 - ``threads``: ``torch.set_num_threads`` for the measurement (CPU intra-op threads);
 - ``dtype``: fp32, bf16 or fp16 weights and activations (``model.to(dtype)``).
@@ -89,7 +91,8 @@ class Protocol:
         step = "forward, inference_mode" if mode == "inference" else "train step: forward with labels + backward"
         return (f"{step}; {where}, {self.dtype}; batch {batch_size} x {seq_len} tokens (unpadded copies); "
                 f"{self.warmup} warm-up + {self.repeats} timed steps per model, interleaved (rotating order); "
-                f"median and p90 wall-clock{'; cuda synchronised' if is_cuda(self.device) else ''}; memory: {memory}")
+                f"median and p90 wall-clock; speed-up: median of per-repeat ratios"
+                f"{'; cuda synchronised' if is_cuda(self.device) else ''}; memory: {memory}")
 
 
 def is_cuda(device: str | torch.device) -> bool:
@@ -173,6 +176,13 @@ def time_interleaved(models: dict[str, torch.nn.Module], inputs: dict, mode: str
     return times
 
 
+def paired_speedup(baseline_ms: Sequence[float], model_ms: Sequence[float]) -> float:
+    """Median over repeats of the baseline's time / the model's in the same interleaved repeat. The two
+    ran seconds apart, so a drift of the machine's speed (seen here at 20% within a minute) cancels in
+    each ratio; a ratio of the two medians keeps it when the drift falls unevenly on their repeats."""
+    return statistics.median(base / model for base, model in zip(baseline_ms, model_ms, strict=True))
+
+
 def peak_memory_mb(model: torch.nn.Module, inputs: dict, mode: str, device: str = "cpu") -> float:
     """MiB one step allocates beyond what was held when it started (see the module docstring)."""
     if is_cuda(device):
@@ -234,7 +244,7 @@ def bench(
     """Latency (median, p90), peak memory and encoder MACs of every model at every point, interleaved.
 
     ``models``: label -> model (e.g. from :func:`build_models`), already on ``protocol.device`` in its
-    dtype. ``baseline``: the label ratios are taken against (``speedup`` = its median / the model's,
+    dtype. ``baseline``: the label ratios are taken against (``speedup``: :func:`paired_speedup`,
     ``mem_ratio`` = the model's peak / its peak, ``mac_cut`` = its encoder MACs / the model's,
     ``efficiency`` = speedup / mac_cut); None for no ratios. One row per (mode, seq_len, batch, model).
     """
@@ -275,6 +285,7 @@ def bench(
                         label=label, method=patched[0].name if patched else "vanilla", mode=mode, seq_len=n,
                         batch_size=batch, latency_ms=statistics.median(times[label]),
                         latency_p90_ms=_percentile(times[label], 0.9), peak_mem_mb=memory, encoder_macs=encoder, macs=total,
+                        speedup=paired_speedup(times[baseline], times[label]) if baseline is not None else float("nan"),
                         device=protocol.device, threads=None if is_cuda(protocol.device) else (protocol.threads or torch.get_num_threads()),
                         dtype=protocol.dtype, warmup=protocol.warmup, repeats=protocol.repeats,
                         protocol=protocol.describe(mode, n, batch),
@@ -284,12 +295,11 @@ def bench(
     finally:
         torch.set_num_threads(previous_threads)
     frame = pd.DataFrame(rows)
-    frame["speedup"] = frame["mac_cut"] = frame["efficiency"] = frame["mem_ratio"] = float("nan")
+    frame["mac_cut"] = frame["efficiency"] = frame["mem_ratio"] = float("nan")
     if baseline is not None:
         for _, group in frame.groupby(["mode", "seq_len", "batch_size"], sort=False):
             base = group[group["label"] == baseline].iloc[0]
             index = group.index
-            frame.loc[index, "speedup"] = base["latency_ms"] / group["latency_ms"]
             frame.loc[index, "mac_cut"] = base["encoder_macs"] / group["encoder_macs"]
             if protocol.memory:
                 frame.loc[index, "mem_ratio"] = group["peak_mem_mb"] / base["peak_mem_mb"]

@@ -32,6 +32,16 @@ def test_interleaved_timing_runs_every_model_every_repeat():
     assert timed == ["vanilla", "drop", "drop", "vanilla", "vanilla", "drop"]  # the order rotates
 
 
+def test_speedup_pairs_the_times_of_each_repeat():
+    """The machine slows to half speed in repeat 3, after the method's step and before vanilla's: four of
+    five repeats say 2x, and so does their median; the ratio of the two medians would say 4x."""
+    vanilla, method = [100, 100, 200, 200, 200], [50, 50, 50, 100, 100]
+    assert bench.paired_speedup(vanilla, method) == 2.0
+    assert bench.paired_speedup([100, 100, 100], [50, 100, 100]) == 1.0  # a median, not a mean
+    with pytest.raises(ValueError):
+        bench.paired_speedup([100, 100], [50])
+
+
 @pytest.mark.parametrize("mode", ["inference", "train"])
 def test_bench_table_ratios_and_protocol(mode):
     table = bench.bench(_models(), [16], [2], [mode], bench.Protocol(warmup=1, repeats=2, threads=1))

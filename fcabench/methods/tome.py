@@ -95,8 +95,7 @@ def bipartite_merge(hidden, keep, keys, sizes, r: int):
     # Survivors are copied as they are; only the B units that receive change, to the size-weighted average
     # (s_b x_b + sum s_a x_a) / (s_b + sum s_a), computed on those r rows alone (read from ``hidden``, so
     # that ``out`` is written once, in place, and autograd still holds). Entry i's sums are collected at
-    # the first entry with its receiver; idle entries write
-    # [CLS] (slot 0, never a receiver) back as it is.
+    # the first entry with its receiver; idle entries write [CLS] (slot 0, never a receiver) back as it is.
     out = hidden.gather(1, index[..., None].expand(-1, -1, d))
     a_pos, b_pos = 2 * chosen, 2 * partner.gather(1, chosen) + 1  # (batch, r) positions
     same = (b_pos[:, :, None] == b_pos[:, None, :]) & active[:, None, :]  # (batch, r, r): same receiver
