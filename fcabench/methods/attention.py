@@ -116,12 +116,20 @@ class AttentionNeeds:
 BLOCK_SCALE = 2.0  # a block of probabilities holds BLOCK_SCALE x as many numbers as q (two hidden states)
 
 
-def query_block(batch: int, heads: int, n_keys: int, n: int, head_dim: int) -> int:
+CPU_MAX_ROWS = (128, 64)  # on the CPU, the most query rows per block at batch 1 and at larger batches
+
+
+def query_block(batch: int, heads: int, n_keys: int, n: int, head_dim: int, on_cpu: bool = False) -> int:
     """Query rows per block: the block's probabilities are BLOCK_SCALE times as large as q (2 head_dim rows
     when n_keys = n), so the scoring layer never holds more than a few hidden states' worth of
-    attention, whatever the length, while each block's matmuls stay large enough to run efficiently."""
+    attention, whatever the length, while each block's matmuls stay large enough to run efficiently.
+
+    On the CPU also at most 128 rows at batch 1 and 64 above. With BERT-base's heads on 2 cores
+    (``benchmarks/attention_blocks.py``, n 128 to 512), 128 rows were the fastest size at batch 1 but ran
+    1.5 to 2.2x the fastest at batch 8 and 16, where 64 rows were at or near it."""
     elements = BLOCK_SCALE * batch * heads * n * head_dim
-    return int(min(n, max(16, elements // max(1, batch * heads * n_keys))))
+    rows = int(min(n, max(16, elements // max(1, batch * heads * n_keys))))
+    return min(rows, CPU_MAX_ROWS[batch > 1]) if on_cpu else rows
 
 
 def attend_blocked(q, k, v, key_keep, query_keep, *, scale, dropout_p, training, bias=None, need_keys=False,
@@ -139,7 +147,7 @@ def attend_blocked(q, k, v, key_keep, query_keep, *, scale, dropout_p, training,
     # Masks are skipped where they cannot change anything; checking costs a synchronisation on CUDA.
     key_mask = None if on_cpu and bool(key_keep.all()) else ~(key_keep[:, :, None, :] if per_head else key_keep[:, None, None, :])
     weights = None if on_cpu and bool(query_keep.all()) else query_keep[:, None, :, None].to(q.dtype)
-    block = block or query_block(batch, heads, n_keys, n, q.shape[-1])
+    block = block or query_block(batch, heads, n_keys, n, q.shape[-1], on_cpu)
     # A batched matmul copies strided k and v (projections seen as (batch, heads, n, d)) once per block
     # to fold batch and heads; contiguous ones it reads as they are (ReducingSelfAttention passes those).
     keys_t, v = k.contiguous().transpose(-1, -2), v.contiguous()
