@@ -241,3 +241,14 @@ def test_a_method_whose_counts_follow_the_weights_says_so(name):
         counts.add((str(record.tokens_out.tolist()), str(record.keys_total.tolist())))
     if not methods.get(name).units_depend_on_weights:
         assert len(counts) == 1, f"{name}'s counts change with the weights: set units_depend_on_weights = True"
+
+
+def test_an_unpadded_batch_keeps_its_units_without_a_per_unit_mask():
+    """Hugging Face passes no mask for an unpadded batch: the keep mask is then one byte seen (batch, n)
+    times, so a method that keeps every unit holds no more than vanilla does."""
+    from fcabench.methods.base import keep_mask_from
+
+    keep = keep_mask_from(None, torch.zeros(8, 512, 4))
+    assert keep.shape == (8, 512) and bool(keep.all()) and keep.untyped_storage().nbytes() == 1
+    padded = keep_mask_from(torch.tensor([[True, True, False]]), torch.zeros(1, 3, 4))
+    assert padded.tolist() == [[True, True, False]]

@@ -79,7 +79,7 @@ class ForwardState:
     """
 
     input_ids: torch.Tensor | None = None  # (batch, n) ids of the call, for methods that read them (else None)
-    lengths: torch.Tensor | None = None  # (batch,) real tokens of the input; schedules given as ratios read it
+    keep_in: torch.Tensor | None = None  # (batch, n) bool: the input's real units, before any method's hook
     num_layers: int = 0  # depth of the encoder
     units: UnitRecord | None = None  # the units each layer processed in this call
     keep: torch.Tensor | None = None  # (batch, width) bool: the units left after the last layer
@@ -90,8 +90,14 @@ class ForwardState:
         input_ids = self.input_ids
         for f in fields(self):
             setattr(self, f.name, f.default_factory() if f.default_factory is not MISSING else f.default)
-        self.input_ids, self.lengths, self.num_layers = input_ids, keep.sum(dim=1), num_layers
+        self.input_ids, self.keep_in, self.num_layers = input_ids, keep, num_layers
         self.units = UnitRecord(heads=heads)
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """(batch,) real tokens of the input; schedules given as ratios read it. Counted when asked, so
+        that a pass which never reads it holds nothing beside what vanilla holds."""
+        return self.keep_in.sum(dim=1)
 
 
 def keep_mask_from(attention_mask: torch.Tensor | None, hidden: torch.Tensor) -> torch.Tensor:
@@ -102,7 +108,7 @@ def keep_mask_from(attention_mask: torch.Tensor | None, hidden: torch.Tensor) ->
     """
     batch, n = hidden.shape[:2]
     if attention_mask is None:
-        return torch.ones(batch, n, dtype=torch.bool, device=hidden.device)
+        return torch.ones((), dtype=torch.bool, device=hidden.device).expand(batch, n)  # a view of one byte
     mask = attention_mask
     if mask.dtype != torch.bool:
         mask = mask > torch.finfo(mask.dtype).min / 2
