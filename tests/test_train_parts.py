@@ -97,6 +97,6 @@ def test_the_best_evaluation_is_restored_and_a_search_keeps_its_last():
         return model.classifier.bias, callback
 
     best, callback = run("best")
-    assert float(best[0]) == 2.0 and "epoch 2" in callback.description() and "3 evaluation" in callback.description()
+    assert float(best[0].detach()) == 2.0 and "epoch 2" in callback.description() and "3 evaluation" in callback.description()
     last, callback = run("last")
-    assert float(last[0]) == 3.0 and "last evaluation" in callback.description()
+    assert float(last[0].detach()) == 3.0 and "last evaluation" in callback.description()
