@@ -217,7 +217,7 @@ def main() -> None:
     if args.memory_first:
         memory = _memory_only(models_for(memory_point[0]), *memory_point)
         tables.append(memory)
-        print(memory[["label", "seq_len", "batch_size", "encoder_macs", "mac_cut", "peak_mem_mb", "mem_ratio"]].round(3).to_string(index=False), flush=True)
+        print(memory[["label", "seq_len", "batch_size", "encoder_macs", "mac_cut", "peak_mem_mb", "mem_ratio", "bytes_over_vanilla"]].round(3).to_string(index=False), flush=True)
     if train_point:
         table = run(*train_point, "train", bench.Protocol(threads=args.threads, warmup=1, repeats=args.train_repeats),
                     labels=["vanilla", "PFC@7"])
@@ -268,6 +268,7 @@ def _memory_only(models, n, batch) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["mac_cut"] = frame["encoder_macs"].iloc[0] / frame["encoder_macs"]
     frame["mem_ratio"] = frame["peak_mem_mb"] / frame["peak_mem_mb"].iloc[0]
+    frame["bytes_over_vanilla"] = ((frame["peak_mem_mb"] - frame["peak_mem_mb"].iloc[0]) * 2**20).round().astype(int)
     frame["protocol"] = ("peak of torch CPU allocations during one forward (inference_mode) beyond those held before; "
                          "profiler memory trace; deterministic, untimed")
     return frame

@@ -178,8 +178,8 @@ def time_interleaved(models: dict[str, torch.nn.Module], inputs: dict, mode: str
 
 def paired_speedup(baseline_ms: Sequence[float], model_ms: Sequence[float]) -> float:
     """Median over repeats of the baseline's time / the model's in the same interleaved repeat. The two
-    ran seconds apart, so a drift of the machine's speed (seen here at 20% within a minute) cancels in
-    each ratio; a ratio of the two medians keeps it when the drift falls unevenly on their repeats."""
+    ran seconds apart, so a drift of the machine's own speed cancels in each ratio; a ratio of the two
+    medians keeps it when the drift falls unevenly on their repeats."""
     return statistics.median(base / model for base, model in zip(baseline_ms, model_ms, strict=True))
 
 
