@@ -2,9 +2,10 @@
 
 `fcabench.methods.attention.attend_blocked` computes the context and the per-key sums of the probabilities
 one block of query rows at a time; `query_block` picks the block. This times every block size (and the
-fused `scaled_dot_product_attention`, which returns no statistics) on BERT-base's heads, interleaved
-(each repeat runs every variant once), and prints each median relative to the fastest block size, with the
-size `query_block` picks marked. Random inputs, no padding, inference mode.
+fused `scaled_dot_product_attention`, which returns no statistics) on BERT-base's heads, interleaved as
+`fcabench bench` times models (each repeat runs every variant once, in a rotating order), and prints each
+median relative to the fastest block size, with the size `query_block` picks marked. Random inputs, no
+padding, inference mode.
 
     python benchmarks/attention_blocks.py --threads 2 --batches 1,2,4,8,16 --lengths 128,256,512
 """
@@ -19,22 +20,21 @@ import time
 import torch
 import torch.nn.functional as F
 
+from fcabench import bench
 from fcabench.methods.attention import attend_blocked, query_block
 
 SIZES = (32, 48, 64, 96, 128)
 
 
-def time_variants(variants: dict, repeats: int) -> dict[str, float]:
-    """Median milliseconds of each variant, every repeat running each once."""
-    for run in variants.values():
-        run()
-    times = {label: [] for label in variants}
-    for _ in range(repeats):
-        for label, run in variants.items():
-            start = time.perf_counter()
-            run()
-            times[label].append(1000 * (time.perf_counter() - start))
-    return {label: statistics.median(t) for label, t in times.items()}
+class Call(torch.nn.Module):
+    """One attention variant as a module, so that ``fcabench.bench.time_interleaved`` can time it."""
+
+    def __init__(self, run):
+        super().__init__()
+        self.run = run
+
+    def forward(self):
+        self.run()
 
 
 def main() -> None:
@@ -58,9 +58,14 @@ def main() -> None:
             variants = {"sdpa": lambda: F.scaled_dot_product_attention(q, k, v)}
             for size in (s for s in SIZES if s <= n):
                 variants[size] = lambda size=size: attend_blocked(q, k, v, keep, keep, block=size, **options)
+            start = time.perf_counter()
             with torch.inference_mode():
-                once = time_variants({"probe": variants[min(SIZES)]}, 1)["probe"]
-                times = time_variants(variants, max(5, min(100, int(args.budget_ms / (len(variants) * once)))))
+                variants[min(SIZES)]()
+            once_ms = 1000 * (time.perf_counter() - start)
+            repeats = max(5, min(100, int(args.budget_ms / (len(variants) * once_ms))))
+            steps = bench.time_interleaved({label: Call(run) for label, run in variants.items()}, {}, "inference",
+                                           bench.Protocol(warmup=1, repeats=repeats, threads=args.threads))
+            times = {label: statistics.median(t) for label, t in steps.items()}
             best = min(t for label, t in times.items() if label != "sdpa")
             picked = query_block(batch, args.heads, n, n, args.head_dim, on_cpu=True)
             cells = [f"{label}{'*' if label == picked else ''}: {t / best:.2f}" for label, t in times.items()]
