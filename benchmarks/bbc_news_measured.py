@@ -86,7 +86,7 @@ def evaluate(names=tuple(FINAL)):
     import json
 
     import fcabench
-    from fcabench.training.checkpoint import checkpoint_hash
+    from fcabench.training.checkpoint import weights_sha256
 
     done = set()
     if Path(RESULTS).exists():  # a checkpoint already scored on the test split is not scored twice
@@ -96,7 +96,7 @@ def evaluate(names=tuple(FINAL)):
         folder = OUT / FINAL[name]
         if not folder.is_dir():
             print(f"{name}: no checkpoint at {folder} yet")
-        elif (checkpoint_hash(folder), "test") in done:
+        elif (weights_sha256(folder), "test") in done:
             print(f"{name}: {folder} already scored on the test split")
         else:
             runs += fcabench.evaluate(str(folder), "bbc-news", "test", batch_size=32, results=RESULTS)
@@ -108,10 +108,10 @@ def figure():
     import json
     import subprocess
 
-    from fcabench.training.checkpoint import checkpoint_hash
+    from fcabench.training.checkpoint import weights_sha256
 
     final = OUT / "final_runs.jsonl"
-    models = {checkpoint_hash(OUT / folder) for folder in FINAL.values() if (OUT / folder).is_dir()}
+    models = {weights_sha256(OUT / folder) for folder in FINAL.values() if (OUT / folder).is_dir()}
     rows = [line for line in open(RESULTS) if json.loads(line)["checkpoint_sha256"] in models]
     final.write_text("".join(rows))
     published = ROOT / "fcabench" / "data" / "published"

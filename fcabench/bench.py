@@ -101,9 +101,9 @@ def is_cuda(device: str | torch.device) -> bool:
 
 def check_device(device: str) -> torch.device:
     """The torch device for ``device``, or one clear error when it is not usable here."""
-    from fcabench.profiler import _checked_device
+    from fcabench.profiler import checked_device
 
-    return _checked_device(device)
+    return checked_device(device)
 
 
 @dataclass(frozen=True)

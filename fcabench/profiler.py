@@ -35,7 +35,7 @@ def prepare_model(
     None keeps a given model where it is and builds a loaded one on the CPU.
     """
     if device is not None:
-        device = str(_checked_device(device))
+        device = str(checked_device(device))
     if isinstance(model_or_name, torch.nn.Module):
         model, label = model_or_name, type(model_or_name).__name__
         base_model(model)  # refuses a model that is not BERT
@@ -54,7 +54,7 @@ def prepare_model(
     return model, label
 
 
-def _checked_device(device: str) -> torch.device:
+def checked_device(device: str) -> torch.device:
     from fcabench.errors import FcabenchError
 
     try:

@@ -82,7 +82,9 @@ def assert_traced_equals_closed_form(model, seq_len):
 @pytest.mark.parametrize("options", [dict(retention=(9, 6, 6, 2)), dict(retention=(9, 6, 6, 2), clusters=3),
                                      dict(retention=(9, 6, 6, 2), clusters=1, aggregation="mean"),
                                      dict(retention=(9, 6, 6, 2), clusters=5, aggregation="official"),
-                                     dict(retention=(9, 6, 6, 2), clusters=5, official_off_by_one=True)])
+                                     dict(retention=(9, 6, 6, 2), clusters=5, official_off_by_one=True),
+                                     dict(retention=(9, 6, 6, 2), clusters=2, aggregation="official-mean",
+                                          official_off_by_one=True)])
 def test_profiled_macs_equal_the_closed_form_for_fca_variants(options):
     name = "fca" if "clusters" in options else "power-bert"
     model = methods.apply(tiny_model(layers=4), name, **options)
@@ -196,9 +198,11 @@ def test_weighted_pooling_matches_a_hand_computed_example():
 
 
 @pytest.mark.parametrize("off_by_one", [False, True])
-def test_fca_layer_appends_the_official_clusters_of_its_tail(off_by_one):
-    """One layer's reduce on chosen scores: fine units, the tail's softmax weights, official clusters."""
-    model = methods.apply(tiny_model(layers=2), "fca", retention=(4, 4), clusters=2, aggregation="official",
+@pytest.mark.parametrize("aggregation", ["official", "official-mean"])
+def test_fca_layer_appends_the_official_clusters_of_its_tail(off_by_one, aggregation):
+    """One layer's reduce on chosen scores, by hand: fine units, the tail (with the official code's skipped
+    rank k_l), its softmax weights (FLAG 5) or none (FLAG 6), and the zero-padded chunks."""
+    model = methods.apply(tiny_model(layers=2), "fca", retention=(4, 4), clusters=2, aggregation=aggregation,
                           official_off_by_one=off_by_one)
     layer = model.bert.encoder.layer[0]
     hidden = torch.randn(1, 8, 32, generator=torch.Generator().manual_seed(0))
@@ -208,14 +212,35 @@ def test_fca_layer_appends_the_official_clusters_of_its_tail(off_by_one):
     state = ForwardState()
     state.begin(keep, num_layers=2, heads=4)
     out, out_keep = layer.reduce(hidden, keep, stats, state)
-    fine = [0, 2, 4] if off_by_one else [0, 2, 4, 6]  # top 4 by score: 0 ([CLS]), 2, 4, 6; rank 3 is unit 6
-    tail = [1, 3, 5, 7]  # all but the top 4, in position order
-    w = torch.tensor([0.1, 0.3, 0.2, 0.4]).softmax(dim=0)
-    # T = 4, k = 2: padded by 2 to 6, chunks of 3: (t0 t1 t2) (t3 pad pad)
-    clusters = torch.stack([(w[0] * hidden[0, 1] + w[1] * hidden[0, 3] + w[2] * hidden[0, 5]) / 3,
-                            w[3] * hidden[0, 7] / 3])
-    torch.testing.assert_close(out[0], torch.cat([hidden[0, fine], clusters]))
+    fine = [0, 2, 4, 6]  # ranks 0-3: [CLS], then units 2, 4, 6 (scores 0.9, 0.8, 0.7); [CLS] + k_l - 1 others either way
+    x = hidden[0]
+    if off_by_one:  # index = k_l + 5 in the official code: rank 4 (unit 7, 0.4) is skipped, ranks 5.. pooled
+        tail, scores = [1, 3, 5], torch.tensor([0.1, 0.3, 0.2])
+        # T = 3, k = 2: padded by 1 to 4, chunks of c = 2: (t0 t1) (t2 pad)
+        w = scores.softmax(dim=0) if aggregation == "official" else torch.ones(3)
+        clusters = torch.stack([(w[0] * x[1] + w[1] * x[3]) / 2, w[2] * x[5] / 2])
+    else:
+        tail, scores = [1, 3, 5, 7], torch.tensor([0.1, 0.3, 0.2, 0.4])
+        # T = 4, k = 2: padded by 2 to 6, chunks of c = 3: (t0 t1 t2) (t3 pad pad)
+        w = scores.softmax(dim=0) if aggregation == "official" else torch.ones(4)
+        clusters = torch.stack([(w[0] * x[1] + w[1] * x[3] + w[2] * x[5]) / 3, w[3] * x[7] / 3])
+    assert len(tail) == 8 - len(fine) - off_by_one
+    torch.testing.assert_close(out[0], torch.cat([x[fine], clusters]))
     assert out_keep.tolist() == [[True] * (len(fine) + 2)]
+
+
+def test_official_off_by_one_closed_form_by_hand():
+    """FLAG 5 on the CoLA configuration at n = 64: k_l fine units, k clusters, pooling k x (n_in - k_l - 1) x d."""
+    model, _ = prepare_model("bert-base", "fca", retention=COLA, clusters=5, aggregation="official",
+                             official_off_by_one=True)
+    traced = assert_traced_equals_closed_form(model, 64)
+    d, f, n_in, expected = 768, 3072, 64, 0
+    for k in COLA:
+        expected += 4 * n_in * d * d + 2 * n_in * n_in * d + 2 * (k + 5) * d * f + 5 * (n_in - k - 1) * d
+        n_in = k + 5
+    assert fcabench.encoder_macs(traced) == expected
+    record = methods.unit_record(model)
+    assert record.tokens_out[0].tolist() == [k + 5 for k in COLA]
 
 
 def test_soft_extraction_weights_are_projected_after_each_step_not_clamped_in_the_forward_pass():

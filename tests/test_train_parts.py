@@ -69,7 +69,7 @@ def test_checkpoint_rebuilds_a_method_with_its_own_parameters(tmp_path, minilm_p
     assert torch.equal(model(input_ids=ids).logits, rebuilt(input_ids=ids).logits)
     bare, _, _ = checkpoint.load_checkpoint(tmp_path / "ckpt", patched=False)
     assert methods.applied(bare) is None
-    assert len(checkpoint.checkpoint_hash(tmp_path / "ckpt")) == 64
+    assert len(checkpoint.weights_sha256(tmp_path / "ckpt")) == 64
 
 
 def test_run_ids_follow_the_specification():

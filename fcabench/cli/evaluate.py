@@ -6,12 +6,13 @@ from pathlib import Path
 
 import typer
 
-from fcabench.cli.data_options import DataDir, Hub, LabelColumn, PairColumn, TextColumn, task_options
+from fcabench.cli.data_options import DataDir, Hub, LabelColumn, LabelMap, PairColumn, TextColumn, task_options
 
 
 def evaluate_command(
     checkpoint: str = typer.Argument(..., help="Checkpoint folder (written by fcabench train)."),
-    task: str = typer.Option(..., "--task", "-t", help="Task name or a CSV/TSV/JSONL/Parquet file."),
+    task: str = typer.Option(None, "--task", "-t", help="Task name or a CSV/TSV/JSONL/Parquet file (default: the "
+                                                      "checkpoint's); a file's labels are matched by name."),
     split: str = typer.Option("validation", "--split", "-s", help="train, validation, test (MNLI: validation_mismatched ...)."),
     seq_len: int = typer.Option(None, "--seq-len", "-n", help="Padded length (default: the checkpoint's)."),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Batch for scoring and for the latency timing."),
@@ -19,11 +20,13 @@ def evaluate_command(
     max_examples: int = typer.Option(None, "--max-examples", help="A fixed random subset of the split."),
     latency: bool = typer.Option(True, "--latency/--no-latency", help="Time forward passes (median of repeats)."),
     results: Path = typer.Option(None, "--results", help="Run file to append to (default: results/runs.jsonl)."),
+    force: bool = typer.Option(False, "--force", help="Store the run again if it is already there, marked as a repeat."),
     data_dir: DataDir = None,
     hub: Hub = False,
     text_column: TextColumn = None,
     pair_column: PairColumn = None,
     label_column: LabelColumn = None,
+    label_map: LabelMap = None,
 ) -> None:
     """Score CHECKPOINT on a task split and store the run (one row per metric)."""
     from fcabench.cli._runs_table import print_runs
@@ -31,5 +34,6 @@ def evaluate_command(
 
     runs = evaluate(checkpoint, task, split, seq_len=seq_len, batch_size=batch_size, device=device,
                     max_examples=max_examples, measure_latency=latency, results=str(results) if results else None,
-                    data_dir=data_dir, hub=hub, task_options=task_options(text_column, pair_column, label_column))
+                    force=force, data_dir=data_dir, hub=hub,
+                    task_options=task_options(text_column, pair_column, label_column, label_map))
     print_runs(runs, f"stored {len(runs)} row(s)")

@@ -12,28 +12,36 @@ import typer
 
 from fcabench.cli.data_options import DataDir, Hub, LabelColumn, PairColumn, TextColumn, task_options
 from fcabench.errors import FcabenchError
+from fcabench.training.train import EPOCHS, LEARNING_RATE, WARMUP_RATIO
 
 
 def train_command(
     ctx: typer.Context,
     model: str = typer.Option("minilm-l6", "--model", help="BERT folder, hub name, or minilm-l6 (shipped, offline)."),
-    task: str = typer.Option(..., "--task", "-t", help="Task name (fcabench tasks list) or a CSV/TSV/JSONL/Parquet file."),
+    task: str = typer.Option(None, "--task", "-t", help="Task name (fcabench tasks list) or a CSV/TSV/JSONL/Parquet file "
+                                                      "(default with --from: the checkpoint's)."),
     method: str = typer.Option("vanilla", "--method", "-m", help="Token-reduction method (fcabench profile --list-methods)."),
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Checkpoint folders go here, one per stage."),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Checkpoint folders go here, one per stage; "
+                                    "run again, the command resumes after the stages it completed."),
     stages: str = typer.Option(None, "--stages", help="Only these stages, comma-separated (e.g. search,retrain)."),
     from_checkpoint: str = typer.Option(None, "--from", help="Start from this fine-tuned checkpoint folder."),
     training_free: bool = typer.Option(False, "--training-free", help="Apply the method to --from without training."),
-    seq_len: int = typer.Option(None, "--seq-len", "-n", help="Padded length in tokens (default: the task's)."),
-    epochs: float = typer.Option(3.0, "--epochs", help="Epochs per stage."),
+    self_contained: bool = typer.Option(False, "--self-contained", help="A training-free checkpoint holds a copy of "
+                                        "the weights instead of referring to --from's."),
+    seq_len: int = typer.Option(None, "--seq-len", "-n", help="Padded length in tokens (default: --from's, else the task's)."),
+    epochs: float = typer.Option(EPOCHS, "--epochs", help="Epochs per stage."),
     max_steps: int = typer.Option(None, "--max-steps", help="Optimizer steps per stage (overrides --epochs)."),
     batch_size: int = typer.Option(16, "--batch-size", "-b"),
-    learning_rate: float = typer.Option(2e-5, "--lr", help="Peak learning rate of the backbone."),
+    learning_rate: float = typer.Option(LEARNING_RATE, "--lr", help="Peak learning rate of the backbone."),
+    warmup_ratio: float = typer.Option(WARMUP_RATIO, "--warmup-ratio", help="Fraction of the steps the learning rate warms up over."),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)."),
     max_train_examples: int = typer.Option(None, "--max-train-examples", help="A fixed random subset of the training split."),
     max_eval_examples: int = typer.Option(None, "--max-eval-examples", help="A fixed random subset of the validation split."),
     macs_ratio: float = typer.Option(None, "--macs-ratio", help="Scale a derived retention to this fraction of vanilla encoder MACs."),
     results: Path = typer.Option(None, "--results", help="Run file to append to (default: results/runs.jsonl)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace stage checkpoints another command wrote."),
+    force: bool = typer.Option(False, "--force", help="Store runs already in the run file again, marked as repeats."),
     data_dir: DataDir = None,
     hub: Hub = False,
     text_column: TextColumn = None,
@@ -57,9 +65,10 @@ def train_command(
     runs = train(
         model, task, method, method_options=options, stages=stage_list, from_checkpoint=from_checkpoint,
         output_dir=str(output_dir), seq_len=seq_len, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
-        learning_rate=learning_rate, seed=seed, device=device, max_train_examples=max_train_examples,
-        max_eval_examples=max_eval_examples, training_free=training_free,
-        results=str(results) if results else None, progress=progress, data_dir=data_dir, hub=hub,
+        learning_rate=learning_rate, warmup_ratio=warmup_ratio, seed=seed, device=device,
+        max_train_examples=max_train_examples, max_eval_examples=max_eval_examples, training_free=training_free,
+        self_contained=self_contained, results=str(results) if results else None, overwrite=overwrite, force=force,
+        progress=progress, data_dir=data_dir, hub=hub,
         task_options=task_options(text_column, pair_column, label_column), macs_ratio=macs_ratio,
         report_to=report_to,
     )

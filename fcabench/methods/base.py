@@ -158,7 +158,7 @@ class ReducingLayer(BertLayer):
     """BertLayer with a reduction step between attention and FFN.
 
     Modifications: ``forward(hidden, keep, state) -> (hidden, keep)``; ``reduce`` (identity here) may
-    drop, merge or add units; the FFN runs on what it returns. ``attention_keys`` may choose a per-head
+    drop, merge or add units; the FFN runs on what it returns; ``after_ffn`` (identity) sees the output. ``attention_keys`` may choose a per-head
     key subset. Set once when the method is applied: ``index`` (the layer's position), ``method_config``
     (the method's frozen config) and ``needs`` (what ``reduce`` reads from attention).
     """
@@ -178,7 +178,7 @@ class ReducingLayer(BertLayer):
         del context  # dead after the residual: the FFN should not run beside it
         attended, keep = self.reduce(attended, keep, stats, state)
         del stats  # may hold the key vectors (ToMe); free them before the FFN too
-        return self.feed_forward_chunk(attended), keep
+        return self.after_ffn(self.feed_forward_chunk(attended), keep, state), keep
 
     def attention_keys(self, keep, state: ForwardState):
         """``(kv_index, kv_valid)``, each (batch, heads, t), to attend to a key subset per head; None: all keys."""
@@ -186,6 +186,10 @@ class ReducingLayer(BertLayer):
 
     def reduce(self, hidden, keep, stats, state: ForwardState):
         return hidden, keep
+
+    def after_ffn(self, output, keep, state: ForwardState):
+        """Hook on the layer's output (e.g. LTP's soft mask, which the official code applies there)."""
+        return output
 
 
 class ReducingEncoder(BertEncoder):

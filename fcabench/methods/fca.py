@@ -6,10 +6,10 @@ contiguous chunks, each becoming one *coarse* unit appended after the fine ones.
 units afterwards: queries, keys and values, through the FFN, re-scored and possibly re-pooled.
 
 Decisions (docs/methods.md, "FCA"), each recorded here:
-- Off-by-one: the official code takes fine = ranks [0, k_l - 1) and tail = ranks [k_l, N), silently
-  dropping rank k_l - 1. By default fine = the top k_l and tail = all the rest, so nothing disappears;
-  ``official_off_by_one=True`` drops rank k_l - 1 as the code does (k_l - 1 fine units, [CLS] at least),
-  so both of the official code's five-cluster variants (FLAG 5 and FLAG 6) can be run.
+- Off-by-one: the official code builds its five-cluster layers with ``index = k_l + 5``; they keep [CLS]
+  and the top k_l - 1 other units (k_l fine units, ranks [0, k_l) with [CLS] as rank 0), skip rank k_l
+  and pool ranks [k_l + 1, N), so the unit of rank k_l disappears. By default the tail is all units
+  after the top k_l, so nothing disappears; ``official_off_by_one=True`` skips rank k_l as the code does.
 - Cluster scaling: the official ``mean(w_j x_j)`` with weights summing to one over the *whole* tail
   shrinks a cluster's norm by about 1/T. ``aggregation="weighted"`` (default) is the weighted mean per
   chunk, sum(w x) / sum(w), with w the softmax of the tail's scores; ``"mean"`` is the plain mean.
@@ -20,6 +20,8 @@ Decisions (docs/methods.md, "FCA"), each recorded here:
   k equal chunks of c = floor(T / k) + 1, and each cluster is sum(w x) over its chunk divided by c. There
   are always k clusters; a chunk of padding alone gives an all-zero cluster whose mask bit is 1, because
   the official code attends to and through every cluster it appends (and so computes on it).
+- ``aggregation="official-mean"`` is the official FLAG 6 variant: the same zero-padded chunks, each
+  cluster the plain mean sum(x) / c of its chunk, no softmax weights (FLAG 5 is ``"official"``).
 - ``clusters=0`` is plain dropping (PoWER-BERT); ``clusters=1`` one weighted summary.
 """
 
@@ -37,18 +39,21 @@ from fcabench.methods.power_bert import PowerBertLayer, RetentionConfig, Retenti
 from fcabench.methods.registry import register
 
 
+AGGREGATIONS = ("weighted", "mean", "official", "official-mean")
+
+
 @dataclass(frozen=True)
 class FCAConfig(RetentionConfig):
     clusters: int = 5  # k coarse units per layer, as in the official code (k = 1 and 0 are its variants)
-    aggregation: Literal["weighted", "mean", "official"] = "weighted"  # how a chunk becomes one vector
-    official_off_by_one: bool = False  # drop rank k_l - 1 as the official code does (neither fine nor pooled)
+    aggregation: Literal["weighted", "mean", "official", "official-mean"] = "weighted"  # how a chunk becomes one vector
+    official_off_by_one: bool = False  # skip the unit of rank k_l as the official code does (neither fine nor pooled)
 
     def __post_init__(self):
         super().__post_init__()
         if self.clusters < 0:
             raise ValueError(f"clusters must be >= 0, got {self.clusters}")
-        if self.aggregation not in ("weighted", "mean", "official"):
-            raise ValueError(f"aggregation must be weighted, mean or official, got {self.aggregation!r}")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {self.aggregation!r}")
 
 
 class FCALayer(PowerBertLayer):
@@ -58,34 +63,30 @@ class FCALayer(PowerBertLayer):
         config = self.method_config
         scores = ops.significance(stats, keep)
         counts = kept_counts(self, keep, state)
-        if config.aggregation != "official" and not config.official_off_by_one and keeps_everything(counts, keep):
+        official = config.aggregation.startswith("official")
+        if not official and not config.official_off_by_one and keeps_everything(counts, keep):
             return hidden, keep  # no tail to pool (the official arithmetic appends its k clusters even then)
         index, valid = ops.keep_top(scores, keep, counts)
-        if config.official_off_by_one:  # fine = ranks [0, k_l - 1); rank k_l - 1 is left out of the tail too
-            fine, fine_keep = ops.gather_units(hidden, *ops.keep_top(scores, keep, fine_count(counts, True)))
-        else:
-            fine, fine_keep = ops.gather_units(hidden, index, valid)
+        fine, fine_keep = ops.gather_units(hidden, index, valid)
         if config.clusters == 0:
             return fine, fine_keep
+        if config.official_off_by_one:  # the unit of rank k_l is neither fine nor pooled
+            index, valid = ops.keep_top(scores, keep, torch.minimum(counts + 1, keep.sum(dim=1)))
         tail_index, tail_valid = ops.rest_of(keep, index, valid)
         tail, _ = ops.gather_units(hidden, tail_index, tail_valid)
-        if config.aggregation == "mean":
+        if config.aggregation in ("mean", "official-mean"):
             weights = tail_valid.to(hidden.dtype)
         else:
             tail_scores = scores.gather(1, tail_index).masked_fill(~tail_valid, torch.finfo(scores.dtype).min)
             weights = tail_scores.softmax(dim=-1)
-        if config.aggregation == "official":
-            pooled, pooled_keep = ops.pool_official(tail, tail_valid, weights, config.clusters)
-        else:
-            pooled, pooled_keep = ops.pool_chunks(tail, tail_valid, weights, config.clusters)
+        pool = ops.pool_official if official else ops.pool_chunks
+        pooled, pooled_keep = pool(tail, tail_valid, weights, config.clusters)
         return torch.cat([fine, pooled], dim=1), torch.cat([fine_keep, pooled_keep], dim=1)
 
 
-def fine_count(kept, off_by_one: bool):
-    """Fine units of a layer that selects ``kept`` (k_l, or what an example has): k_l, or k_l - 1 ([CLS] at least)."""
-    if not off_by_one:
-        return kept
-    return (kept - 1).clamp_min(1) if isinstance(kept, torch.Tensor) else max(1, kept - 1)
+def tail_length(n_in: int, kept: int, off_by_one: bool) -> int:
+    """Units a layer pools: all after its ``kept`` fine ones, less the skipped rank k_l with the official off-by-one."""
+    return max(0, n_in - kept - int(off_by_one))
 
 
 @register
@@ -102,6 +103,5 @@ class FCA(RetentionMethod):
         kept = min(int(config.counts(torch.tensor([n0]), layer, shape.layers)[0]), n_in)
         macs = standard_layer_macs(shape, n_in, n_out, keys)
         if config.clusters:
-            clusters = n_out - fine_count(kept, config.official_off_by_one)
-            macs["macs_method"] = clusters * (n_in - kept) * shape.hidden
+            macs["macs_method"] = (n_out - kept) * tail_length(n_in, kept, config.official_off_by_one) * shape.hidden
         return macs

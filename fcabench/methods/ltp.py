@@ -6,8 +6,8 @@ is the attention it receives, averaged over heads and over the real query rows
 so the number kept varies from input to input. The FFN and all later layers run on the kept units.
 
 Modes (``mode``; ``"auto"`` = soft while ``model.training``, hard in eval):
-- soft: nothing is removed; each unit is multiplied by the mask sigmoid((score - theta_l) / T), which
-  passes gradients to theta_l; :func:`ltp_penalty` is the loss term lambda * sum_l mean(mask_l).
+- soft: nothing is removed; each unit of the layer's output (after the FFN, where the official code
+  applies it) is multiplied by the mask sigmoid((score - theta_l) / T), which passes gradients to theta_l; :func:`ltp_penalty` is the loss term lambda * sum_l mean(mask_l).
   The forward state (:class:`LTPState`) keeps each layer's soft mask and the units hard mode would keep;
   the :class:`~fcabench.methods.base.UnitRecord` records what really ran (every unit).
 - hard: units with score >= theta_l are gathered into a shorter padded tensor (each example its own
@@ -18,8 +18,9 @@ Modes (``mode``; ``"auto"`` = soft while ``model.training``, hard in eval):
 Decisions (docs/methods.md, "LTP"):
 - Scores are normalised: the received attention of a layer sums to 1 over its n real units, so a unit
   receiving the average attention scores 1/n; theta_l is compared with n x score (1.0 = the average), which
-  makes one threshold mean the same at every length. ``normalized=False`` compares the raw score, as the
-  official code does.
+  makes one threshold mean the same at every length. ``normalized=False`` compares the official code's
+  raw score: attention received, summed over heads and real query rows, divided by heads x N, the
+  input's padded length (the official code never shortens the sequence, so N is that of every layer).
 - Default thresholds theta_l = (l + 1) / L (l 0-based), rising to the average at the last layer. An
   untrained BERT attends almost uniformly (scores within about 5% of the average), so it prunes only in
   its last layers (about half the units at theta = 1); a trained one, whose attention is peaked, prunes
@@ -35,8 +36,9 @@ Decisions (docs/methods.md, "LTP"):
   learned values), as the official README runs it.
 - Penalty lambda = 0.01 by default: the low end of the official README's recommended 0.01 to 0.2.
   The penalty sums one mean mask per layer, so against a small task's loss 0.1 already outweighs the
-  task: on the small learnable task of fcabench's tests soft training with 0.1 collapses to [CLS] alone,
-  while 0.01 trains (the loss falls) and still prunes. Raise it per task for more pruning.
+  task: on the small learnable task of fcabench's tests soft training with 0.1 keeps under 0.6x the units
+  0.01 keeps but ends at over 1.5x its loss, while 0.01 trains (the loss falls) and still prunes. Raise it
+  per task for more pruning.
 - Threshold learning rate 1e-2: thresholds here are in normalised units (1.0 = average attention), so
   they move by O(0.01) per step, a tenth of the soft mask's width; the official code takes a separate
   threshold learning rate too (``--lr_threshold``), whose value for the paper we could not find.
@@ -108,9 +110,9 @@ class LTPLayer(ReducingLayer):
 
     def reduce(self, hidden, keep, stats, state):
         config = self.method_config
-        scores = ops.attention_received(stats, keep)
-        if config.normalized:
-            scores = scores * keep.sum(dim=1, keepdim=True)
+        scores = stats.received.mean(dim=1)  # summed over real query rows, averaged over heads
+        if not config.normalized:
+            scores = scores / state.keep_in.shape[1]
         protected = torch.zeros_like(keep)
         if config.protect_cls:
             protected[:, 0] = True
@@ -119,13 +121,17 @@ class LTPLayer(ReducingLayer):
             mask = torch.where(protected, torch.ones_like(mask), mask) * keep
             state.soft_masks[self.index], state.soft_keep[self.index] = mask, keep
             state.would_keep[self.index] = ((scores >= self.threshold) | protected) & keep
-            return hidden * mask[..., None].to(hidden.dtype), keep
+            return hidden, keep  # the mask multiplies the layer's output (after_ffn)
         above = ((scores >= self.threshold.detach()) | protected) & keep
         if bool(above.all()):  # no padding and nothing below theta: gathering would copy the units unchanged
             return hidden, keep
         counts = above.sum(dim=1).clamp_min(1)  # the best unit survives if none reaches theta
         index, valid = ops.keep_top(scores, keep, counts, protect_first=config.protect_cls)
         return ops.gather_units(hidden, index, valid)
+
+    def after_ffn(self, output, keep, state):
+        mask = state.soft_masks.get(self.index)
+        return output if mask is None else output * mask[..., None].to(output.dtype)
 
 
 @register
@@ -167,6 +173,10 @@ class LTP(Method):
 
     def off_config(self, num_layers):
         return LTPConfig(thresholds=(float("-inf"),) * num_layers)
+
+    def config_is_given(self, config):
+        """Hard mode asks for fixed thresholds: they are trained as given (no soft stage)."""
+        return config.mode == "hard"
 
     def derive_config(self, model, target_config):
         """``target_config`` in hard mode with the learned thresholds."""

@@ -13,7 +13,8 @@ needs from the model it declares here, and the generic :meth:`Method.patch` wire
 - its cost: :meth:`layer_macs`, the closed form of one layer given its recorded units.
 
 Training hooks, so that no training loop ever names a method: :meth:`stages` (the ordered training
-procedure), :meth:`loss_term`, :meth:`parameter_groups`, :meth:`after_step`, :meth:`derive_config`;
+procedure), :meth:`loss_term`, :meth:`parameter_groups`, :meth:`after_step`, :meth:`derive_config`,
+:meth:`config_is_given`;
 :meth:`example_config` gives a configuration that reduces something, for tests.
 """
 
@@ -125,6 +126,11 @@ class Method:
     def derive_config(self, model, target_config):
         """The config of the stages after a search stage, read from ``model`` trained in that stage."""
         return target_config
+
+    def config_is_given(self, config) -> bool:
+        """Whether ``config`` already fixes what a search stage would derive (the user gave it): then the
+        search is skipped and ``config`` trained as given, never replaced by a derived one."""
+        return False
 
     def example_config(self, num_layers: int):
         """A config that really reduces something on short inputs of a ``num_layers`` model, for tests."""

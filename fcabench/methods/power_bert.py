@@ -161,6 +161,10 @@ class RetentionMethod(Method):
             changes["soft_extract"] = False
         return dataclasses.replace(target_config, **changes)
 
+    def config_is_given(self, config):
+        """A retention or a ratio schedule given by the user is trained as given (no search)."""
+        return config.retention is not None or config.ratios is not None
+
     def example_config(self, num_layers):
         return self.config_class(ratios=tuple(1 - 0.5 * (l + 1) / num_layers for l in range(num_layers)))
 

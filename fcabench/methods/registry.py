@@ -16,7 +16,7 @@ import importlib.metadata
 import pkgutil
 import types
 import typing
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -160,12 +160,9 @@ def apply(model: torch.nn.Module, name_or_config, **options) -> torch.nn.Module:
     if isinstance(name_or_config, str):
         name, config = name_or_config, make_config(name_or_config, **options)
     else:
-        config = name_or_config
-        discover()
-        matches = [m for m in _REGISTRY.values() if type(config) is m.config_class]
-        if not matches or options:
+        if options:
             raise FcabenchError("pass a method name with options, or a method config alone")
-        name = matches[0].name
+        config, name = name_or_config, method_of(name_or_config).name
     bert = base_model(model)
     if getattr(bert, "fcabench_method", None):
         raise FcabenchError(f"model is already patched with {bert.fcabench_method}; load a fresh copy")
@@ -176,11 +173,27 @@ def apply(model: torch.nn.Module, name_or_config, **options) -> torch.nn.Module:
     return model
 
 
-def applied(model: torch.nn.Module) -> tuple[Method, Any] | None:
+def method_of(config) -> Method:
+    """The registered method whose config class ``config`` is an instance of."""
+    discover()
+    matches = [m for m in _REGISTRY.values() if type(config) is m.config_class]
+    if not matches:
+        raise FcabenchError("pass a method name with options, or a method config alone")
+    return matches[0]
+
+
+class Applied(NamedTuple):
+    """The method a model is patched with and its configuration."""
+
+    method: Method
+    config: Any
+
+
+def applied(model: torch.nn.Module) -> Applied | None:
     """(method, config) of a patched model, or None for an unpatched one."""
     bert = base_model(model)
     name = getattr(bert, "fcabench_method", None)
-    return (get(name), bert.fcabench_config) if name else None
+    return Applied(get(name), bert.fcabench_config) if name else None
 
 
 def unit_record(model: torch.nn.Module):

@@ -114,5 +114,5 @@ def import_runs(source: str | Path, target: str | Path) -> ImportReport:
             continue
         present.add(row_key(record))
         new.append(record)
-    report.added = append(new, target) if new else 0
+    report.added = append(new, target, duplicates="keep") if new else 0  # filtered by row key above
     return report

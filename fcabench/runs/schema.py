@@ -110,6 +110,8 @@ class Run:
     train_steps: int | None = None  # optimizer steps actually taken
     train_batch_size: int | None = None  # examples per optimizer step
     train_learning_rate: float | None = None  # peak learning rate of the backbone (linear decay, AdamW)
+    train_warmup_ratio: float | None = None  # fraction of the steps over which the learning rate warms up
+    train_weight_decay: float | None = None  # AdamW weight decay of the backbone's weights (not biases, LayerNorms)
     train_examples: int | None = None  # training examples used
     train_wall_time_s: float | None = None  # wall-clock seconds of the stage's training, evaluation excluded
     epoch_selection: str | None = None  # how the scored weights were chosen, e.g. "best validation accuracy
@@ -118,7 +120,9 @@ class Run:
     data_examples: int | None = None  # number of scored examples
     data_sha256: str | None = None  # SHA-256 of the scored examples (ids, texts, labels, in order)
     data_split_note: str | None = None  # how the split was made where the data set has no official one
-    checkpoint_sha256: str | None = None  # SHA-256 of the scored checkpoint's weight files
+    checkpoint_sha256: str | None = None  # SHA-256 naming the scored weights (model and method parameters)
+    warning: str | None = None  # what fcabench warned about when it stored the run, e.g. a one-class model
+    repeat_of: str | None = None  # a run stored again on purpose (--force): the run_id it repeats
     macs_real_mean: float | None = None  # mean MACs per sequence, each scored example at its real length
     macs_real_p10: float | None = None  # 10th percentile of those per-example MACs
     macs_real_median: float | None = None  # median of those per-example MACs

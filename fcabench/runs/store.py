@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tempfile
 import typing
 import warnings
 from collections.abc import Iterable
@@ -174,29 +175,70 @@ def default_append_path() -> Path:
     return results / DEFAULT_RUNS_FILE
 
 
-def append(runs: Run | dict | Iterable[Run | dict], path: str | os.PathLike | None = None) -> int:
-    """Validate ``runs`` and append them to ``path`` (default ``results/runs.jsonl``); return how many.
+def check_writable(path: str | os.PathLike | None = None) -> Path:
+    """The run file ``path`` (default ``results/runs.jsonl``), refused before any work if it cannot be appended to:
+    a folder, a missing folder, or a file or folder that cannot be written."""
+    target = Path(path).expanduser() if path is not None else default_append_path()
+    if target.is_dir():
+        raise FcabenchError(f"{target}: is a folder; --results takes a .jsonl file")
+    if not target.parent.is_dir():
+        raise FcabenchError(f"{target}: the folder {target.parent} does not exist")
+    try:
+        if target.exists():
+            with open(target, "ab"):
+                pass
+        else:
+            with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".fcabench-check-"):
+                pass
+    except OSError as error:
+        raise FcabenchError(f"{target}: cannot be written ({error.strerror or error})") from None
+    return target
+
+
+def _stored_ids(handle) -> set[str]:
+    """run_id of every readable line of an open run file (a line that is not JSON is not a run)."""
+    handle.seek(0)
+    ids = set()
+    for line in handle:
+        try:
+            ids.add(json.loads(line)["run_id"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return ids
+
+
+def append(runs: Run | dict | Iterable[Run | dict], path: str | os.PathLike | None = None,
+           duplicates: str = "skip") -> int:
+    """Validate ``runs`` and append them to ``path`` (default ``results/runs.jsonl``); return how many rows were written.
 
     All rows are checked before anything is written: one bad row writes nothing. Safe to call from many
-    processes at once (a lock file ``<path>.lock`` sits beside the store).
+    processes at once (a lock file ``<path>.lock`` sits beside the store). A run whose ``run_id`` is already
+    in the file is not stored again (``duplicates="skip"``), is stored marked as a repeat of it
+    (``"repeat"``: ``run_id`` gains a ``.repeat-N`` suffix, ``repeat_of`` names the original), or is stored
+    as it is (``"keep"``, for importing rows whose ids another check already vetted).
     """
+    if duplicates not in ("skip", "repeat", "keep"):
+        raise ValueError(f"duplicates must be skip, repeat or keep, got {duplicates!r}")
     if isinstance(runs, (Run, dict)):
         runs = [runs]
-    lines = []
+    records = []
     for index, run in enumerate(runs):
         try:
-            record = validate_record(_as_record(run))
+            records.append(validate_record(_as_record(run)))
         except RowError as error:
             raise FcabenchError(f"run #{index} not stored: {error}") from None
-        lines.append(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
-    if not lines:
+    if not records:
         return 0
     target = Path(path) if path is not None else default_append_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock", timeout=LOCK_TIMEOUT_S):
         with open(target, "a+b") as handle:
+            if duplicates != "keep":
+                stored = _stored_ids(handle)
+                records = _without_duplicates(records, stored) if duplicates == "skip" else _as_repeats(records, stored)
+            lines = [json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n" for record in records]
             handle.seek(0, os.SEEK_END)
-            if handle.tell() > 0:
+            if lines and handle.tell() > 0:
                 handle.seek(-1, os.SEEK_END)
                 if handle.read(1) != b"\n":
                     # A torn last line (a writer killed mid-line) must not swallow our first row.
@@ -205,6 +247,27 @@ def append(runs: Run | dict | Iterable[Run | dict], path: str | os.PathLike | No
             handle.flush()
             os.fsync(handle.fileno())
     return len(lines)
+
+
+def _without_duplicates(records: list[dict], stored: set[str]) -> list[dict]:
+    return [record for record in records if record["run_id"] not in stored]
+
+
+def _as_repeats(records: list[dict], stored: set[str]) -> list[dict]:
+    """Rows of runs already stored, renamed ``<run_id>.repeat-N`` (the first free N) with ``repeat_of`` set."""
+    renamed: dict[str, str] = {}
+    out = []
+    for record in records:
+        original = record["run_id"]
+        if original in stored or original in renamed:
+            if original not in renamed:
+                n = 1
+                while f"{original}.repeat-{n}" in stored:
+                    n += 1
+                renamed[original] = f"{original}.repeat-{n}"
+            record = dict(record, run_id=renamed[original], repeat_of=original)
+        out.append(record)
+    return out
 
 
 def row_key(record: dict) -> tuple[str, str | None]:

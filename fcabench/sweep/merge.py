@@ -57,7 +57,7 @@ def merge(out: str | Path, store: str | Path | None = None, job_ids=None) -> Mer
         new = [r for r in rows if row_key(r) not in present]
         report.rows_present += len(rows) - len(new)
         if new:
-            report.rows_added += append(new, target)
+            report.rows_added += append(new, target, duplicates="keep")  # filtered by row key above
             present.update(row_key(r) for r in new)
             report.jobs_merged.append(status["job_id"])
     state._atomic_write(out / "failures.jsonl", "".join(json.dumps(f, sort_keys=True) + "\n" for f in report.failed))

@@ -65,6 +65,7 @@ class Task:
     # reader(split, options) -> (examples, where they were read from)
     pair: bool = False  # two text fields (sentence pairs)
     split_note: str | None = None  # how the splits are made when the data set has no official ones
+    data_files: str | dict | None = None  # the local file (or {split: file}) a task over a user's data reads
 
     @property
     def num_labels(self) -> int:
@@ -113,9 +114,10 @@ class Task:
             return dataclasses.replace(example, label=value)
         label = str(example.label)
         if label not in self.labels:
-            raise FcabenchError(
-                f"{where}, field label: {label!r} is not one of {', '.join(self.labels)}"
-            )
+            hint = ""
+            if _is_number(label) and not all(_is_number(name) for name in self.labels):
+                hint = f"; numbers are not matched to named labels: map them (--label-map {label}={self.labels[0]},...)"
+            raise FcabenchError(f"{where}, field label: {label!r} is not one of {', '.join(self.labels)}{hint}")
         return dataclasses.replace(example, label=self.labels.index(label))
 
     def _dataset(self, examples: Sequence[Example]):
@@ -143,6 +145,14 @@ class Task:
             "metrics": ", ".join(self.metrics), "seq_len": self.seq_len,
             "splits": ", ".join(self.splits), "source": self.source,
         }
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def rows_hash(examples: Sequence[Example]) -> str:

@@ -44,7 +44,8 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _examples(path: Path, frame: pd.DataFrame, text: str, pair: str | None, label: str) -> list[Example]:
+def _examples(path: Path, frame: pd.DataFrame, text: str, pair: str | None, label: str,
+              label_map: dict | None = None) -> list[Example]:
     for column in (text, pair, label):
         if column is not None and column not in frame.columns:
             raise FcabenchError(f"{path}, row 1, field {column}: missing column (columns: {', '.join(map(str, frame.columns))})")
@@ -61,22 +62,28 @@ def _examples(path: Path, frame: pd.DataFrame, text: str, pair: str | None, labe
         value = values[label]
         if value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip()):
             raise FcabenchError(f"{path}, row {number}, field {label}: empty label")
+        value = value.strip() if isinstance(value, str) else value
+        if label_map:
+            value = label_map.get(str(value), value)
         examples.append(Example(id=f"{path.name}:{number}", text=values[text],
-                                text_pair=values[pair] if pair else None,
-                                label=value if not isinstance(value, str) else value.strip(), row=number))
+                                text_pair=values[pair] if pair else None, label=value, row=number))
     return examples
 
 
 def from_file(path, *, text: str = "text", pair: str | None = None, label: str = "label",
-              labels=None, regression: bool = False, metrics=None, seq_len: int = 128,
-              name: str | None = None) -> Task:
-    """A :class:`Task` over a local file (or ``{"train": f, "validation": f, "test": f}``)."""
+              labels=None, label_map: dict | None = None, regression: bool = False, metrics=None,
+              seq_len: int = 128, name: str | None = None) -> Task:
+    """A :class:`Task` over a local file (or ``{"train": f, "validation": f, "test": f}``).
+
+    ``labels``: the class names in id order (a checkpoint's); a value outside them is an error naming the row.
+    ``label_map``: the file's values renamed before that, e.g. ``{"0": "ham", "1": "spam"}``.
+    """
     files = {split: Path(p).expanduser() for split, p in path.items()} if isinstance(path, dict) else Path(path).expanduser()
     cache: dict = {}
 
     def all_examples(file: Path) -> list[Example]:
         if file not in cache:
-            cache[file] = _examples(file, read_table(file), text, pair, label)
+            cache[file] = _examples(file, read_table(file), text, pair, label, label_map)
         return cache[file]
 
     if regression:
@@ -93,15 +100,19 @@ def from_file(path, *, text: str = "text", pair: str | None = None, label: str =
         if isinstance(files, dict):
             return all_examples(files[split]), str(files[split])
         every = all_examples(files)
+        for example in every:  # every row's label, not only those of the split read: one answer for the file
+            task._checked(example, str(files))
         keys = [0] * len(every) if regression else [str(e.label) for e in every]
         return [every[i] for i in splits.stratified_split(keys, split)], str(files)
 
     default_metrics = ("pearson", "spearman") if regression else ("accuracy", "f1_macro")
     where = ", ".join(str(f) for f in files.values()) if isinstance(files, dict) else str(files)
-    return Task(
+    task = Task(
         name=name or (Path(where.split(",")[0]).stem), title=name or Path(where.split(",")[0]).stem,
         labels=label_set, metrics=tuple(metrics or default_metrics), seq_len=seq_len, pair=pair is not None,
         source=f"local file(s) {where} (text={text!r}, pair={pair!r}, label={label!r})",
         splits=tuple(files) if isinstance(files, dict) else tuple(splits.FRACTIONS), reader=read,
         split_note=None if isinstance(files, dict) else splits.describe(),
+        data_files={k: str(v.resolve()) for k, v in files.items()} if isinstance(files, dict) else str(files.resolve()),
     )
+    return task

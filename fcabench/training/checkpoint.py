@@ -1,99 +1,191 @@
-"""Checkpoint folders that rebuild the patched model they were saved from.
+"""Checkpoint folders that rebuild the patched model they were saved from, or are refused.
 
 A folder holds the Hugging Face model (``config.json``, ``model.safetensors``: the backbone and head
-weights only, loadable by plain transformers), its tokenizer, ``fcabench.json`` (method name and
-configuration, task, labels, length, stage, the run that produced it) and ``method_state.safetensors``
-(the method's own parameters, e.g. LTP's thresholds, when it has any). :func:`load_checkpoint` loads the
-model, applies the method with the stored configuration and restores its parameters.
+weights only, loadable by plain transformers), its tokenizer, ``method_state.safetensors`` (the method's
+own parameters, e.g. LTP's thresholds, when it has any) and, written last, the manifest ``fcabench.json``:
+what the folder holds (every file with its SHA-256), the method and its configuration, the task and its
+label names, the length, the stage, its training settings and the runs it produced.
+
+A training-free checkpoint holds no weights of its own: its manifest names its parent checkpoint and that
+parent's weight hash, and loading applies the method to the parent (``self_contained=True`` copies them).
+
+A folder is written under a hidden temporary name and moved into place only when complete, so a folder
+under the final name is complete or absent; an existing folder is replaced only when ``overwrite`` is
+given, and of two writers of one folder only the first to finish succeeds. :func:`read_manifest` refuses,
+with one line, a folder whose manifest is missing, unreadable, incomplete or does not match its files.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
 from fcabench import methods
 from fcabench.errors import FcabenchError
 
-META_FILE = "fcabench.json"
+MANIFEST_FILE = "fcabench.json"
 METHOD_STATE_FILE = "method_state.safetensors"
-
+WEIGHTS_FILE = "model.safetensors"
+FORMAT = "fcabench-checkpoint/2"
 
 config_to_dict, config_from_dict = methods.config_to_dict, methods.config_from_dict
 
 
-def save_checkpoint(model, tokenizer, folder: str | Path, meta: dict) -> Path:
-    """Write ``model`` (patched or not) and ``meta`` to ``folder``; returns the folder."""
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_target(folder: str | Path, overwrite: bool = False) -> None:
+    """Refuse, before any work, a checkpoint folder that exists (unless ``overwrite``) or cannot be written."""
+    folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise FcabenchError(f"{folder}: exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise FcabenchError(f"{folder}: a checkpoint folder already exists; pass --overwrite to replace it")
+    parent = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise FcabenchError(f"{folder}: cannot write there ({parent} is not a writable folder)")
+
+
+def save_checkpoint(model, tokenizer, folder: str | Path, meta: dict, *, weights_from: str | Path | None = None,
+                    overwrite: bool = False) -> Path:
+    """Write ``model`` (patched or not) with the manifest ``meta`` to ``folder``, atomically; returns the folder.
+
+    ``weights_from``: a checkpoint folder whose weights ``model`` carries unchanged (a training-free stage);
+    the new folder then refers to them instead of holding a copy.
+    """
     from safetensors.torch import save_file
 
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = model.state_dict()
+    folder = Path(folder).expanduser()
+    check_target(folder, overwrite)
     patched = methods.applied(model)
-    # The method's parameters (registered on patched modules) are kept apart, so that config.json +
-    # model.safetensors stay a plain transformers checkpoint.
-    if patched:
+    manifest = dict(meta, format=FORMAT, method=patched.method.name if patched else None,
+                    method_config=config_to_dict(patched.config) if patched else None, weights_from=None)
+    state = model.state_dict()
+    if patched:  # the method's parameters (on patched modules) go apart: config.json + weights stay plain transformers
         import torch
 
         with torch.device("meta"):  # the unpatched model's keys, without allocating its weights
             plain_keys = set(type(model)(model.config).state_dict())
     else:
         plain_keys = set(state)
-    plain = {k: v for k, v in state.items() if k in plain_keys}
     extra = {k: v.detach().cpu().contiguous() for k, v in state.items() if k not in plain_keys}
-    model.save_pretrained(folder, state_dict=plain)
-    tokenizer.save_pretrained(folder)
-    if extra:
-        save_file(extra, str(folder / METHOD_STATE_FILE))
-    meta = dict(meta)
-    if patched:
-        meta["method"], meta["method_config"] = patched[0].name, config_to_dict(patched[1])
-    else:
-        meta.setdefault("method", None)
-        meta["method_config"] = None
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = folder.parent / f".{folder.name}.partial-{uuid.uuid4().hex[:8]}"
+    partial.mkdir()
+    try:
+        if weights_from is not None:
+            source = Path(weights_from).expanduser().resolve()
+            manifest["weights_from"] = {"folder": str(source), "weights_sha256": weights_sha256(source)}
+        else:
+            model.save_pretrained(partial, state_dict={k: v for k, v in state.items() if k in plain_keys})
+            tokenizer.save_pretrained(partial)
+        if extra:
+            save_file(extra, str(partial / METHOD_STATE_FILE))
+        manifest["files"] = {p.name: file_sha256(p) for p in sorted(partial.iterdir()) if p.is_file()}
+        (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+        _publish(partial, folder, overwrite)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     return folder
 
 
-def read_meta(folder: str | Path) -> dict:
+def _publish(partial: Path, folder: Path, overwrite: bool) -> None:
+    """Move the complete ``partial`` folder to ``folder``; a rename onto a non-empty folder fails, so of two
+    writers only the first succeeds."""
+    replaced = None
+    if folder.is_dir() and any(folder.iterdir()):
+        if not overwrite:
+            raise FcabenchError(f"{folder}: another writer finished this checkpoint first; nothing was replaced")
+        replaced = folder.parent / f".{folder.name}.replaced-{uuid.uuid4().hex[:8]}"
+        folder.rename(replaced)
+    try:
+        partial.rename(folder)
+    except OSError:
+        if replaced is not None and not folder.exists():
+            replaced.rename(folder)
+        raise FcabenchError(f"{folder}: another writer finished this checkpoint first; nothing was replaced") from None
+    if replaced is not None:
+        shutil.rmtree(replaced, ignore_errors=True)
+
+
+def read_manifest(folder: str | Path, *, verify: bool = True) -> dict:
+    """The manifest of a complete checkpoint folder; one clear error for anything else.
+
+    ``verify`` checks every file the manifest lists against its hash (and a referred parent's weights).
+    """
     folder = Path(folder).expanduser()
-    if not (folder / "config.json").is_file():
-        raise FcabenchError(f"no checkpoint at {str(folder)!r}: expected a folder with config.json")
-    meta_path = folder / META_FILE
-    return json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if not folder.is_dir():
+        raise FcabenchError(f"no checkpoint at {str(folder)!r}: no such folder")
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        raise FcabenchError(f"{folder}: not a complete fcabench checkpoint (no {MANIFEST_FILE}: an unfinished write, "
+                            f"or a folder fcabench did not write)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FcabenchError(f"{path}: not a readable manifest ({error.__class__.__name__}: {error})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
+        raise FcabenchError(f"{path}: not a manifest of this fcabench version (expected format {FORMAT})")
+    if verify:
+        for name, digest in manifest["files"].items():
+            file = folder / name
+            if not file.is_file():
+                raise FcabenchError(f"{folder}: incomplete checkpoint, {name} is missing")
+            if file_sha256(file) != digest:
+                raise FcabenchError(f"{folder}: {name} does not match its manifest (changed or truncated)")
+        parent = manifest.get("weights_from")
+        if parent and weights_sha256(parent["folder"]) != parent["weights_sha256"]:
+            raise FcabenchError(f"{folder}: the weights it refers to in {parent['folder']} have changed")
+    return manifest
+
+
+def weights_sha256(folder: str | Path) -> str:
+    """SHA-256 naming a checkpoint's weights, from the hashes in the manifests: the model's own (or those of
+    the checkpoint it refers to), combined with the method's own parameters where it has any."""
+    folder = Path(folder).expanduser()
+    manifest = read_manifest(folder, verify=False)
+    files, parent = manifest["files"], manifest.get("weights_from")
+    digest = parent["weights_sha256"] if parent else hashlib.sha256(f"model:{files.get(WEIGHTS_FILE)}".encode()).hexdigest()
+    if METHOD_STATE_FILE in files:
+        digest = hashlib.sha256(f"{digest}+method:{files[METHOD_STATE_FILE]}".encode()).hexdigest()
+    return digest
 
 
 def load_checkpoint(folder: str | Path, *, patched: bool = True, device: str = "cpu") -> tuple[Any, Any, dict]:
-    """(model, tokenizer, meta) of a checkpoint folder; ``patched=False`` gives the bare fine-tuned model."""
+    """(model, tokenizer, manifest) of a checkpoint folder; ``patched=False`` gives the bare fine-tuned model."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
     from transformers import AutoTokenizer, BertForSequenceClassification
 
     folder = Path(folder).expanduser()
-    meta = read_meta(folder)
-    model = BertForSequenceClassification.from_pretrained(folder)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    if patched and meta.get("method_config") is not None:
-        methods.apply(model, config_from_dict(meta["method"], meta["method_config"]))
-        state_file = folder / METHOD_STATE_FILE
-        if state_file.is_file():
-            extra = load_file(str(state_file))
-            missing = [k for k in extra if k not in model.state_dict()]
-            if missing:
-                raise FcabenchError(f"{state_file}: parameters {', '.join(missing)} do not belong to {meta['method']}")
-            model.load_state_dict(extra, strict=False)
-    return model.to(device).eval(), tokenizer, meta
-
-
-def checkpoint_hash(folder: str | Path) -> str:
-    """SHA-256 over the weight files of a checkpoint (model and method state), in name order."""
-    folder = Path(folder)
-    digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.safetensors")):
-        digest.update(path.name.encode())
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
+    manifest = read_manifest(folder)
+    parent = manifest.get("weights_from")
+    try:
+        if parent:
+            model, tokenizer, _ = load_checkpoint(parent["folder"], patched=False, device=device)
+        else:
+            model = BertForSequenceClassification.from_pretrained(folder)
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+        if patched and manifest.get("method_config") is not None:
+            methods.apply(model, config_from_dict(manifest["method"], manifest["method_config"]))
+            state_file = folder / METHOD_STATE_FILE
+            if state_file.is_file():
+                extra = load_file(str(state_file))
+                missing = [k for k in extra if k not in model.state_dict()]
+                if missing:
+                    raise FcabenchError(f"{state_file}: parameters {', '.join(missing)} do not belong to {manifest['method']}")
+                model.load_state_dict(extra, strict=False)
+    except (OSError, SafetensorError, ValueError) as error:
+        raise FcabenchError(f"{folder}: cannot load the checkpoint ({str(error).splitlines()[0]})") from None
+    return model.to(device).eval(), tokenizer, manifest

@@ -2,39 +2,56 @@
 
 The run carries the metrics, MACs per sequence at the padded length and at each example's real length
 (mean and quantiles), latency and peak memory under the protocol of :mod:`fcabench.training.latency`
-(recorded with the run), the data fingerprint and the checkpoint's hash; ``parent_run_id`` is the run
-of the stage that wrote the checkpoint.
+(recorded with the run), the data fingerprint and the hash of the scored weights; ``parent_run_id`` is the
+run of the stage that wrote the checkpoint. The data's labels are matched to the checkpoint's by name: a
+data file whose labels the checkpoint does not know is refused, so is a registered task other than the
+one it was trained on. The run id follows everything that changes the result, so the same evaluation
+stored twice is one run.
 """
 
 from __future__ import annotations
 
-from fcabench import methods
+from fcabench import methods, tasks
 from fcabench.errors import FcabenchError
 from fcabench.training import checkpoint as ckpt
 from fcabench.training import data, latency, records, scoring
-from fcabench.training.train import default_device, resolve_task
+from fcabench.training.train import default_device, resolve_task, say
 
 
-def evaluate(checkpoint: str, task, split: str = "validation", *, seq_len: int | None = None, batch_size: int = 32,
-             device: str | None = None, max_examples: int | None = None, measure_latency: bool = True,
-             results: str | None = None, data_dir: str | None = None, hub: bool = False,
-             task_options: dict | None = None, seed: int = 0) -> list:
-    """Score ``checkpoint`` (a folder written by :func:`fcabench.train`, or any BERT sequence-classification
-    folder) on ``split`` of ``task``; append the run to ``results`` and return it (one row per metric)."""
-    from fcabench.runs import append
+def evaluate(checkpoint: str, task=None, split: str = "validation", *, seq_len: int | None = None,
+             batch_size: int = 32, device: str | None = None, max_examples: int | None = None,
+             measure_latency: bool = True, results: str | None = None, force: bool = False,
+             data_dir: str | None = None, hub: bool = False, task_options: dict | None = None,
+             seed: int = 0) -> list:
+    """Score ``checkpoint`` (a folder written by :func:`fcabench.train`) on ``split`` of ``task`` (default: the
+    task it was trained on); append the run to ``results`` unless it is there already (``force``: stored
+    again, marked as a repeat) and return it (one row per metric)."""
+    from fcabench.runs import append, store
 
-    task = resolve_task(task, task_options)
+    manifest = ckpt.read_manifest(checkpoint)
+    task = _task_for(manifest, task, task_options, checkpoint)
+    if seq_len is None:
+        seq_len = manifest.get("seq_len") or task.seq_len
     device = default_device(device)
-    meta = ckpt.read_meta(checkpoint)
-    if meta.get("task") and meta["task"] != task.name:
-        raise FcabenchError(f"{checkpoint} was trained on {meta['task']}, not {task.name}")
-    model, tokenizer, meta = ckpt.load_checkpoint(checkpoint, device=device)
-    if model.config.num_labels != task.num_labels:
-        raise FcabenchError(f"{checkpoint} has {model.config.num_labels} outputs; {task.name} needs {task.num_labels}")
-    seq_len = seq_len or meta.get("seq_len") or task.seq_len
+    for ok, message in ((batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}"),
+                        (max_examples is None or max_examples >= 1, f"--max-examples must be at least 1, got {max_examples}")):
+        if not ok:
+            raise FcabenchError(message)
+    results_file = store.check_writable(results)
+    model, tokenizer, _ = ckpt.load_checkpoint(checkpoint, device=device)
+    limit = model.config.max_position_embeddings
+    if not 2 <= seq_len <= limit:
+        raise FcabenchError(f"--seq-len must be from 2 to the model's maximum {limit}, got {seq_len}")
+    patched = methods.applied(model)
+    method, config = (patched.method.name, patched.config) if patched else ("vanilla", methods.make_config("vanilla"))
+    if patched:
+        patched.method.check_input(config, seq_len)
     examples = task.load(split, data_dir=data_dir, hub=hub, max_examples=max_examples, seed=seed)
     encoded = data.tokenize(examples, tokenizer, seq_len)
-    scores, costs = scoring.score(task, model, encoded, seq_len, batch_size, device)
+    scores, costs, scored = scoring.score(task, model, encoded, seq_len, batch_size, device)
+    warning = scoring.one_class_warning(task, scored)
+    if warning:
+        say(f"warning: {warning}")
     timing: dict = {}
     if measure_latency:
         ms, peak, protocol = latency.measure(model, data.input_ids(encoded)[:batch_size], seq_len, batch_size, device)
@@ -42,18 +59,41 @@ def evaluate(checkpoint: str, task, split: str = "validation", *, seq_len: int |
                       latency_device=protocol["device"], latency_threads=protocol["threads"],
                       latency_warmup=protocol["warmup"], latency_repeats=protocol["repeats"],
                       latency_note=f"{protocol['timer']}: {protocol['description']}")
-    patched = methods.applied(model)
-    method, config = (patched[0].name, patched[1]) if patched else ("vanilla", methods.make_config("vanilla"))
-    digest = ckpt.checkpoint_hash(checkpoint)
-    spec = {"kind": "evaluate", "checkpoint": digest, "task": task.name, "split": split, "seq_len": seq_len,
-            "data": examples.fingerprint["sha256"], "batch_size": batch_size, "device": device,
-            "latency": measure_latency}
+    digest = ckpt.weights_sha256(checkpoint)
+    spec = {"kind": "evaluate", "method": method, "config": ckpt.config_to_dict(config), "weights": digest,
+            "task": task.name, "split": split, "seq_len": seq_len, "data": examples.fingerprint["sha256"],
+            "batch_size": batch_size, "device": device, "latency": measure_latency}
+    training = manifest.get("training") or {}
     runs = records.stage_runs(
-        method=method, config=config, model=meta.get("model") or str(checkpoint), task=task, split=split,
-        seq_len=seq_len, scores=scores, costs=costs, spec=spec, device=device, stage=meta.get("stage"),
-        config_label=meta.get("stage"),
-        parent_run_id=meta.get("run_id"), checkpoint_sha256=digest,
-        **records.data_fields(examples.fingerprint, task), **timing,
+        method=method, config=config, model=manifest.get("model") or str(checkpoint), task=task, split=split,
+        seq_len=seq_len, scores=scores, costs=costs, spec=spec, device=device, stage=manifest.get("stage"),
+        config_label=manifest.get("stage"), parent_run_id=manifest.get("run_id"), checkpoint_sha256=digest,
+        seed=_seed_of(manifest), warning=warning, **training, **records.data_fields(examples.fingerprint, task), **timing,
     )
-    append(runs, path=results)
+    if not append(runs, path=results_file, duplicates="repeat" if force else "skip"):
+        say(f"run {runs[0].run_id} is already in {results_file}: not stored again (--force stores a repeat)")
     return runs
+
+
+def _seed_of(manifest: dict) -> int | None:
+    runs = manifest.get("runs") or [{}]
+    return runs[0].get("seed")
+
+
+def _task_for(manifest: dict, task, task_options: dict | None, checkpoint):
+    """The task to score on, its labels matched to the checkpoint's by name."""
+    labels = manifest.get("labels")
+    if task is None:
+        source = manifest.get("task_source") or {"name": manifest.get("task")}
+        task, task_options = source.get("file") or source["name"], {**(source.get("options") or {}), **(task_options or {})}
+    if not isinstance(task, tasks.Task) and str(task) not in tasks.names():
+        if labels is not None:  # a data file: its labels are read by name against the checkpoint's
+            task_options = {**(task_options or {}), "labels": labels}
+        task = resolve_task(task, task_options)
+        return task
+    task = resolve_task(task, task_options)
+    if manifest.get("task") != task.name:
+        raise FcabenchError(f"{checkpoint} was trained on {manifest.get('task')}, not {task.name}")
+    if (list(task.labels) if task.labels else None) != labels:
+        raise FcabenchError(f"{checkpoint} has the labels {labels}; {task.name} has {list(task.labels or [])}")
+    return task

@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+import torch
+
 from fcabench import methods
 from fcabench.errors import FcabenchError
 from fcabench.training.scoring import encoder_macs_at
@@ -27,9 +29,17 @@ def scaled(retention: tuple[int, ...], s: float, n: int) -> tuple[int, ...]:
 
 
 def fit_retention(model, config, seq_len: int, ratio: float):
-    """``config`` with its retention scaled so that encoder MACs ~= ``ratio`` x the unpatched model's."""
-    if getattr(config, "retention", None) is None:
+    """``config`` with its retention scaled so that encoder MACs ~= ``ratio`` x the unpatched model's.
+
+    A configuration of ratios (or the default schedule) is first turned into the retention it gives at ``seq_len``.
+    """
+    if not hasattr(config, "retention"):
         raise FcabenchError(f"a MAC budget needs a retention configuration; {type(config).__name__} has none")
+    if config.retention is None:
+        n = torch.tensor([seq_len])
+        layers = model.config.num_hidden_layers
+        config = dataclasses.replace(config, ratios=None, retention=tuple(
+            int(config.counts(n, layer, layers)[0]) for layer in range(layers)))
     if not 0 < ratio <= 1:
         raise FcabenchError(f"macs_ratio must be in (0, 1], got {ratio}")
     bare = copy.deepcopy(model)

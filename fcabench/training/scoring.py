@@ -87,8 +87,8 @@ def run_pass(model, encoded, seq_len: int, batch_size: int, device: str) -> Scor
     return Scored(np.stack(predictions), padded, real, np.array([len(x) for x in ids]))
 
 
-def score(task, model, encoded, seq_len: int, batch_size: int, device: str) -> tuple[dict[str, float], dict[str, float]]:
-    """(metrics, cost fields of a run) of ``model`` on the tokenised split ``encoded``."""
+def score(task, model, encoded, seq_len: int, batch_size: int, device: str) -> tuple[dict[str, float], dict[str, float], Scored]:
+    """(metrics, cost fields of a run, the pass itself) of ``model`` on the tokenised split ``encoded``."""
     scored = run_pass(model, encoded, seq_len, batch_size, device)
     metrics = compute_metrics(task.metrics, scored.predictions, np.asarray(encoded["labels"]))
     real = scored.macs_real
@@ -100,7 +100,19 @@ def score(task, model, encoded, seq_len: int, batch_size: int, device: str) -> t
         "macs_real_p90": float(np.quantile(real, 0.90)),
         "length_real_mean": float(scored.lengths.mean()),
     }
-    return metrics, costs
+    return metrics, costs, scored
+
+
+def one_class_warning(task, scored: Scored) -> str | None:
+    """A warning when a classifier predicts the same class for every example (it has learned nothing but the
+    prior: too few steps, or a learning rate too low for them); None otherwise."""
+    if task.regression or len(scored.predictions) < 2:
+        return None
+    predicted = np.unique(scored.predictions.argmax(axis=1))
+    if len(predicted) > 1:
+        return None
+    return (f"the model predicts {task.labels[int(predicted[0])]!r} for all {len(scored.predictions)} examples: "
+            f"it has learned no more than the majority class (train longer or with a higher learning rate)")
 
 
 def encoder_macs_at(model, seq_len: int) -> int:
