@@ -16,9 +16,11 @@ from fcabench.cli.plot import app  # noqa: E402
 from fcabench.errors import FcabenchError  # noqa: E402
 from fcabench.plots import plot_layers, plot_pareto, plot_tokens, save_figure, tradeoff_points  # noqa: E402
 from fcabench.plots.style import METHOD_STYLES, method_style  # noqa: E402
-from fcabench.plots.tradeoff import CLAIM_LABEL, FRONT_LABEL, REFERENCE_LABEL  # noqa: E402
+from fcabench.plots.tradeoff import (  # noqa: E402
+    CLAIM_LABEL, FRONT_LABEL, INTERVAL_LABEL, REFERENCE_LABEL, TRAINING_FREE_LABEL,
+)
 
-KEYS = {FRONT_LABEL, REFERENCE_LABEL, CLAIM_LABEL}  # legend entries that explain the drawing, not a method
+KEYS = {FRONT_LABEL, REFERENCE_LABEL, CLAIM_LABEL, TRAINING_FREE_LABEL, INTERVAL_LABEL}  # legend entries that explain the drawing, not a method
 
 BUNDLED = TABLES  # the published tables bundled in the package, read as runs
 UNIT_MARKERS = ("(%)", "(×", "(G", "relative to", "(M)", "(tokens")
@@ -75,7 +77,8 @@ def test_pareto_figure_files_units_and_legend(tmp_path, published, x):
         methods = sorted(points["method"].unique())
         labels = legend_labels(fig)
         # One legend entry per method drawn (plus the front), in each method's fixed label.
-        assert sorted(l for l in labels if l not in KEYS) == sorted(method_style(m).label for m in methods)
+        expected = [method_style(m).label if m != "vanilla" else "BERT-base (no reduction)" for m in methods]
+        assert sorted(l for l in labels if l not in KEYS) == sorted(expected)  # the unreduced model by its backbone
         assert len(labels) == len(set(labels))
         visible = [ax for ax in fig.axes if ax.get_visible()]
         assert len(visible) == points["facet"].nunique()
@@ -132,7 +135,7 @@ def test_a_missing_cost_names_the_costs_the_runs_have(published):
     measured = published.iloc[:2].assign(source="measured", task="BBC News", seq_len=128, metric="accuracy",
                                           method=["vanilla", "ltp"], score=[96.0, 95.0], speedup=None,
                                           flops=[2.0e9, 1.0e9], flops_rel_bert_base=None)
-    with pytest.raises(FcabenchError, match="these runs have --x flops$"):
+    with pytest.raises(FcabenchError, match="these runs have --x flops or macs-rel$"):
         tradeoff_points(measured)
 
 
@@ -193,3 +196,41 @@ def test_cli_plot_commands(tmp_path):
     assert layers.exit_code == 0 and tokens.exit_code == 0, layers.output + tokens.output
     for name in ("p.png", "p.pdf", "l.svg", "t.png"):
         assert (tmp_path / name).stat().st_size > 5_000
+
+
+def test_seeds_are_one_point_with_its_interval_and_training_free_points_are_hollow(published):
+    """Three seeds of each configuration: one point at their mean with a t-interval bar; MACs relative to the
+    same backbone's unreduced run; the unreduced model named by its backbone; training-free hollow."""
+    from matplotlib.collections import PathCollection
+
+    from fcabench.runs.stats import t_interval
+
+    rows = []
+    for seed, (v, pb, free) in enumerate([(96.0, 94.0, 90.0), (97.0, 95.0, 91.0), (98.0, 93.0, 89.0)]):
+        for method, stage, score, macs in (("vanilla", "fine-tune", v, 4e9), ("power-bert", "retrain", pb, 2e9),
+                                           ("power-bert", "training-free", free, 2e9)):
+            rows.append(dict(run_id=f"{method}-{stage}-{seed}", seed=seed, method=method, stage=stage, score=score,
+                             macs=macs, method_config={"retention": [8, 4]} if method != "vanilla" else {}))
+    measured = published.iloc[: len(rows)].assign(
+        source="measured", task="BBC News", split="validation", seq_len=128, metric="accuracy", model="minilm-l6",
+        speedup=None, flops_rel_bert_base=None, data_sha256="d" * 64, repeat_of=None, count_length="padded",
+        **{k: [r[k] for r in rows] for k in rows[0]})
+    points = tradeoff_points(measured, x="macs-rel")
+    assert len(points) == 3 and (points["n"] == 3).all()
+    retrained = points[points["stage"] == "retrain"].iloc[0]
+    assert retrained["score"] == pytest.approx(94.0) and retrained["x_value"] == pytest.approx(0.5)
+    assert (retrained["score_ci_low"], retrained["score_ci_high"]) == pytest.approx(t_interval([94.0, 95.0, 93.0]))
+    fig = plot_pareto(measured, x="macs-rel")
+    try:
+        labels = legend_labels(fig)
+        assert "MiniLM-L6 (no reduction)" in labels and TRAINING_FREE_LABEL in labels and INTERVAL_LABEL in labels
+        ax = fig.axes[0]
+        assert ax.get_xlabel() == "MACs relative to the same backbone unreduced"
+        faces = [c.get_facecolors() for c in ax.collections if isinstance(c, PathCollection)]
+        assert sum(len(f) == 0 or f[0][3] == 0 for f in faces) == 1  # the training-free point alone is hollow
+        bars = [line for line in ax.get_lines() if line.get_linestyle() == "-" and len(line.get_xdata()) == 2
+                and line.get_xdata()[0] == line.get_xdata()[1]]
+        assert sorted(round(float(min(b.get_ydata())), 3) for b in bars) == sorted(
+            round(t_interval(s)[0], 3) for s in ([96, 97, 98], [94, 95, 93], [90, 91, 89]))
+    finally:
+        plt.close(fig)

@@ -4,6 +4,7 @@ dependencies), merging into the store, and the CLI."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -254,3 +255,34 @@ def test_cli_lists_jobs_with_ids_and_status(tmp_path, tiny_folder):
     for job in jobs:
         assert job.job_id in result.output
     assert f"{len(jobs)} jobs: {len(jobs)} pending" in result.output
+
+
+def pinned_job(job, *, output_dir, results, from_checkpoint):
+    """measure_job, noting the cores and torch threads the job ran with."""
+    import os
+
+    import torch
+
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    (Path(output_dir) / "cores.json").write_text(json.dumps(
+        {"cores": sorted(os.sched_getaffinity(0)), "threads": torch.get_num_threads()}))
+    checkpoint = measure_job(job, output_dir=output_dir, results=results, from_checkpoint=from_checkpoint)
+    return checkpoint
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+def test_parallel_local_jobs_run_on_cores_of_their_own_after_the_jobs_they_start_from(tmp_path, tiny_folder):
+    spec = sweep.load_spec(write_spec(tmp_path, tiny_folder, STUDY))
+    report = sweep.run(spec, job_function=pinned_job, echo=lambda _: None, parallel=2)
+    jobs = sweep.expand(spec)
+    assert report.rows_added == len(jobs) and not report.failed  # dependents found their start's checkpoint
+    seen = [json.loads((state.checkpoint_dir(spec.out_dir, j.job_id) / "cores.json").read_text()) for j in jobs]
+    share = len(os.sched_getaffinity(0)) // 2
+    assert all(len(s["cores"]) == share and s["threads"] == share for s in seen)
+    from fcabench.sweep.executors import core_sets
+
+    sets = core_sets(2)
+    assert not set(sets[0]) & set(sets[1])  # each worker's cores are its own
+    assert {tuple(s["cores"]) for s in seen} <= {tuple(c) for c in sets}
+    with pytest.raises(FcabenchError, match="core"):
+        sweep.run(spec, job_function=pinned_job, echo=lambda _: None, parallel=len(os.sched_getaffinity(0)) + 1)

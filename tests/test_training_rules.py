@@ -47,7 +47,7 @@ def test_the_trainer_adds_the_methods_loss_term_to_the_task_loss(tmp_path):
     loss = trainer.compute_loss(model, dict(inputs))
     torch.manual_seed(0)
     task_loss = model(**inputs).loss
-    assert float(loss - task_loss) == pytest.approx(0.25 * (1 * 2.0 + 2 * 4.0), rel=1e-5)
+    assert float((loss - task_loss).detach()) == pytest.approx(0.25 * (1 * 2.0 + 2 * 4.0), rel=1e-5)
 
 
 def test_the_derived_retention_never_increases_with_depth():

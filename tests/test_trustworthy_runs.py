@@ -347,3 +347,35 @@ def test_a_model_that_predicts_one_class_is_flagged_in_a_warning_and_in_the_run(
     assert code == 0, err
     assert "warning: fine-tune: the model predicts" in err
     assert all("learned no more than the majority class" in r["warning"] for r in stored(tmp_path / "runs.jsonl"))
+
+
+# --- predictions kept, comparisons from them ----------------------------------------------------------
+
+
+def test_predictions_are_kept_per_run_and_a_paired_comparison_reads_them(trained, tmp_path, capsys):
+    from fcabench.runs import predictions
+    from fcabench.tasks import metrics
+
+    _, _, ckpt = trained
+    results = tmp_path / "runs.jsonl"
+    code, _, err = cli(capsys, "train", "--from", ckpt, "-m", "power-bert", "--retention", "6,4,3,2,2,2",
+                       "--training-free", "-o", tmp_path / "pb", "--results", results, "--no-progress")
+    assert code == 0, err
+    code, _, err = cli(capsys, "evaluate", ckpt, "--results", results, "--no-latency")
+    assert code == 0, err
+    rows = load(results)
+    for _, row in rows[rows["metric"] == "accuracy"].iterrows():
+        table = predictions.of_run(row, results)
+        assert len(table) == row["data_examples"] and table["example_id"].is_unique
+        assert metrics.accuracy(table["prediction"], table["label"]) == pytest.approx(row["score"])
+        assert np_logits_argmax(table) == table["prediction"].tolist()
+    free, vanilla = (rows[(rows["method"] == m) & (rows["metric"] == "accuracy")].iloc[0] for m in ("power-bert", "vanilla"))
+    code, out, err = cli(capsys, "runs", "compare", free["run_id"], vanilla["run_id"], "-r", results)
+    assert code == 0, err
+    assert f"accuracy: A - B = {free['score'] - vanilla['score']:+.2f} points" in out and "P(A > B)" in out
+    code, out, err = cli(capsys, "runs", "list", "--aggregate", "-r", results)
+    assert code == 0 and "95 % t-interval over seeds" in out
+
+
+def np_logits_argmax(table):
+    return [int(max(range(len(logits)), key=lambda i: logits[i])) for logits in table["logits"]]

@@ -16,6 +16,8 @@ def evaluate_command(
     split: str = typer.Option("validation", "--split", "-s", help="train, validation, test (MNLI: validation_mismatched ...)."),
     seq_len: int = typer.Option(None, "--seq-len", "-n", help="Padded length (default: the checkpoint's)."),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Batch for scoring and for the latency timing."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 (CPU with AVX-512 BF16 or AMX, CUDA) or fp16 "
+                                  "(CUDA): autocast for the scoring and the latency timing." ),
     device: str = typer.Option(None, "--device"),
     max_examples: int = typer.Option(None, "--max-examples", help="A fixed random subset of the split."),
     latency: bool = typer.Option(True, "--latency/--no-latency", help="Time forward passes (median of repeats)."),
@@ -34,6 +36,6 @@ def evaluate_command(
 
     runs = evaluate(checkpoint, task, split, seq_len=seq_len, batch_size=batch_size, device=device,
                     max_examples=max_examples, measure_latency=latency, results=str(results) if results else None,
-                    force=force, data_dir=data_dir, hub=hub,
+                    force=force, precision=precision, data_dir=data_dir, hub=hub,
                     task_options=task_options(text_column, pair_column, label_column, label_map))
     print_runs(runs, f"stored {len(runs)} row(s)")

@@ -42,7 +42,7 @@ def _profiles(paths: list[Path]):
 def pareto_command(
     runs: Annotated[Optional[list[Path]], typer.Argument(help="Run files or folders; default: results/.")] = None,
     output: Outputs = None,
-    x: Annotated[str, typer.Option("--x", help="Cost axis: speedup, flops (G, = 2 x MACs) or flops-rel (to BERT-base).")] = "speedup",
+    x: Annotated[str, typer.Option("--x", help="Cost axis: speedup, flops (G, = 2 x MACs), flops-rel (to BERT-base) or macs-rel (to the same backbone unreduced).")] = "speedup",
     metric: Annotated[Optional[str], typer.Option(help="Metric to plot; default: accuracy, else the task's main one.")] = None,
     task: Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Only these tasks (repeatable).")] = None,
     method: Annotated[Optional[list[str]], typer.Option("--method", "-m", help="Only these methods, plus the reference.")] = None,

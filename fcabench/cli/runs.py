@@ -36,15 +36,30 @@ def _load(paths, methods, tasks, sources, skip_invalid: bool) -> pd.DataFrame:
 LIST_FORMATS = ("table", "json", "csv")
 
 
+AGGREGATE_COLUMNS = ["group_id", "method", "model", "task", "split", "metric", "seq_len", "stage", "n", "seeds", "mean",
+                     "std", "ci_low", "ci_high", "macs_mean"]
+
+
 @app.command("list")
 def list_command(runs_path: StorePath = None, method: Methods = None, task: Tasks = None, source: Sources = None,
                  skip_invalid: SkipInvalid = False,
+                 aggregate: Annotated[bool, typer.Option("--aggregate", help="One row per configuration over its seeds: "
+                                                         "n, mean, std, 95 % t-interval (and MACs).")] = False,
                  fmt: Annotated[str, typer.Option("--format", "-f", help="table (for people), or json / csv of every "
                                                   "stored column on stdout.")] = "table") -> None:
-    """One line per stored row (a run scored on several metrics has several)."""
+    """One line per stored row (a run scored on several metrics has several), or per configuration (--aggregate)."""
     if fmt not in LIST_FORMATS:
         raise FcabenchError(f"unknown --format {fmt!r}; choose one of {', '.join(LIST_FORMATS)}")
     runs = _load(runs_path, method, task, source, skip_invalid)
+    if aggregate:
+        from fcabench.runs.stats import aggregate as grouped
+
+        runs = grouped(runs)
+        if fmt == "table" and not runs.empty:
+            with pd.option_context("display.max_colwidth", 40, "display.width", 250, "display.max_rows", None):
+                typer.echo(runs[AGGREGATE_COLUMNS].to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"))
+            typer.echo(f"{len(runs)} configurations; interval: 95 % t-interval over seeds (none for one seed)")
+            return
     if fmt == "json":
         typer.echo(runs.to_json(orient="records", indent=1, default_handler=str))
         return
@@ -57,6 +72,20 @@ def list_command(runs_path: StorePath = None, method: Methods = None, task: Task
     with pd.option_context("display.max_colwidth", 48, "display.width", 250, "display.max_rows", None):
         typer.echo(runs[LIST_COLUMNS].to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3g}"))
     typer.echo(f"{len(runs)} rows, {runs['run_id'].nunique()} runs, {runs['method'].nunique()} methods")
+
+
+@app.command("compare")
+def compare_command(
+    a: Annotated[str, typer.Argument(help="A: a run_id, or a group_id of `runs list --aggregate` (all its seeds).")],
+    b: Annotated[str, typer.Argument(help="B: the same, e.g. vanilla's group at the same seeds.")],
+    metric: Annotated[Optional[str], typer.Option(help="Metric to compare (default: A's first).")] = None,
+    runs_path: StorePath = None, skip_invalid: SkipInvalid = False,
+) -> None:
+    """Paired difference A - B on the same examples and seeds, with a paired bootstrap interval."""
+    from fcabench.runs.stats import compare_runs
+
+    runs = _load(runs_path, None, None, None, skip_invalid)
+    typer.echo(str(compare_runs(runs, a, b, metric)))
 
 
 @app.command("show")

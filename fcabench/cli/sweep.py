@@ -7,11 +7,15 @@ from typing import Annotated, Optional
 
 import typer
 
+from fcabench.errors import FcabenchError
+
 
 def sweep_command(
     spec: Annotated[Path, typer.Argument(help="Sweep specification (TOML), e.g. sweeps/bbc-news-minilm.toml.")],
     list_jobs: Annotated[bool, typer.Option("--list", help="Print the jobs with their ids and status; run nothing.")] = False,
     ray: Annotated[bool, typer.Option("--ray", help="Run each job as a Ray task (pip install 'fcabench[ray]').")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Local jobs at once, each on its own share of the cores "
+                                      "(default 1: two trainings never share the cores).")] = 1,
     address: Annotated[Optional[str], typer.Option(help="Ray cluster to join, e.g. auto or ray://head:10001 (implies --ray); default: a local Ray.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder for job files and checkpoints; default: the spec's sweep.out, else out/sweeps/<name>.")] = None,
     results: Annotated[Optional[Path], typer.Option(help="Run store to merge into; default: the spec's sweep.results, else results/runs.jsonl.")] = None,
@@ -41,8 +45,16 @@ def sweep_command(
         typer.echo(str(sweep.merge(folder, store, job_ids=[j.job_id for j in sweep.expand(spec_)])))
         return
     executor = "ray" if (ray or address) else "local"
+    if jobs < 1:
+        raise FcabenchError(f"--jobs must be at least 1, got {jobs}")
+    if jobs > 1 and executor == "ray":
+        raise FcabenchError("--jobs is for the local executor; Ray places jobs by their resources")
+    if jobs > 1:
+        from fcabench.sweep.executors import core_sets
+
+        core_sets(jobs)  # refused before any work when there are fewer cores than jobs
     sweep.run(spec_, executor=executor, address=address, out=folder, store=store, echo=typer.echo,
-              do_merge=not no_merge)
+              do_merge=not no_merge, parallel=jobs)
 
 
 def _print_jobs(jobs, folder: Path) -> None:

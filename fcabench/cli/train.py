@@ -35,6 +35,8 @@ def train_command(
     learning_rate: float = typer.Option(LEARNING_RATE, "--lr", help="Peak learning rate of the backbone."),
     warmup_ratio: float = typer.Option(WARMUP_RATIO, "--warmup-ratio", help="Fraction of the steps the learning rate warms up over."),
     seed: int = typer.Option(0, "--seed"),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 (CPU with AVX-512 BF16 or AMX, CUDA) or fp16 "
+                                  "(CUDA): autocast for the training steps; validation is scored in fp32." ),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)."),
     max_train_examples: int = typer.Option(None, "--max-train-examples", help="A fixed random subset of the training split."),
     max_eval_examples: int = typer.Option(None, "--max-eval-examples", help="A fixed random subset of the validation split."),
@@ -70,6 +72,6 @@ def train_command(
         self_contained=self_contained, results=str(results) if results else None, overwrite=overwrite, force=force,
         progress=progress, data_dir=data_dir, hub=hub,
         task_options=task_options(text_column, pair_column, label_column), macs_ratio=macs_ratio,
-        report_to=report_to,
+        report_to=report_to, precision=precision,
     )
     print_runs(runs, f"stored {len(runs)} row(s); checkpoints under {output_dir}")

@@ -94,8 +94,8 @@ def attend_reference(q, k, v, key_keep, query_keep, *, scale, dropout_p, trainin
     if bias is not None:
         scores = scores + bias
     scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-    probs = scores.softmax(dim=-1)
-    context = torch.matmul(F.dropout(probs, dropout, training), v)
+    probs = scores.softmax(dim=-1, dtype=torch.float32)  # fp32 under autocast too: the statistics rank units
+    context = torch.matmul(F.dropout(probs, dropout, training).to(v.dtype), v)
     if not (need_stats or need_keys):
         return context, None
     received = self_prob = None
@@ -164,9 +164,9 @@ def attend_blocked(q, k, v, key_keep, query_keep, *, scale, dropout_p, training,
             scores = scores + bias
         if key_mask is not None:
             scores = scores.masked_fill_(key_mask, lowest) if in_place else scores.masked_fill(key_mask, lowest)
-        probs = scores.softmax(dim=-1)
+        probs = scores.softmax(dim=-1, dtype=torch.float32)  # fp32 under autocast too: the statistics rank units
         del scores
-        attended = F.dropout(probs, dropout, training) if dropout else probs
+        attended = (F.dropout(probs, dropout, training) if dropout else probs).to(v.dtype)
         if in_place:
             context[:, :, start:stop] = torch.matmul(attended, v)
         else:

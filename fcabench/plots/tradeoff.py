@@ -19,6 +19,7 @@ from matplotlib.lines import Line2D
 from fcabench.errors import FcabenchError
 from fcabench.plots.pareto import pareto_front
 from fcabench.runs.schema import INTERMEDIATE_STAGES
+from fcabench.runs.stats import collapse_seeds
 from fcabench.plots.style import COLUMN_WIDTH_IN, PAPER_RC, REFERENCE_METHODS, TEXT_WIDTH_IN, method_order, method_style
 
 
@@ -34,7 +35,9 @@ COST_AXES = {
     "speedup": CostAxis("speedup", "Speed-up over the unreduced model (×)", "higher"),
     "flops": CostAxis("flops", "FLOPs per sequence (G, = 2 × MACs)", "lower", 1e-9),
     "flops-rel": CostAxis("flops_rel_bert_base", "FLOPs relative to BERT-base", "lower"),
+    "macs-rel": CostAxis("macs_rel_vanilla", "MACs relative to the same backbone unreduced", "lower"),
 }
+TRAINING_FREE = "training-free"  # the stage of a method applied without training: drawn hollow
 
 METRIC_SHORT = {  # y labels of a grid of small panels, where the long ones collide
     "accuracy": "Acc. (%)",
@@ -121,10 +124,12 @@ def tradeoff_points(runs: pd.DataFrame, x: str = "speedup", metric: str | None =
         rows = rows[rows["method"].isin(set(methods) | set(REFERENCE_METHODS))]
     if metric:
         rows = rows[rows["metric"] == metric]
+    rows["macs_rel_vanilla"] = relative_to_vanilla(runs, rows)
     other_axes = [name for name, other in COST_AXES.items()
                   if name != x and other.column in rows and rows[other.column].notna().any()]
     rows = rows[rows[axis.column].notna()]
     rows["x_value"] = rows[axis.column] * axis.scale
+    rows = collapse_seeds(rows, ("score", "x_value"))  # a configuration's seeds: one point, its mean and interval
     rows["split"] = rows["split"].fillna("")
     facets = []
     for (task, split, seq_len), facet in rows.groupby(["task", "split", "seq_len"], sort=False, dropna=False):
@@ -146,6 +151,27 @@ def tradeoff_points(runs: pd.DataFrame, x: str = "speedup", metric: str | None =
     return points
 
 
+def relative_to_vanilla(runs: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
+    """Each row's MACs over those of the unreduced run of the same backbone, task and length (the mean over its
+    seeds); NaN where there is no such run or no MACs."""
+    if "macs" not in runs:
+        return pd.Series(math.nan, index=rows.index)
+    vanilla = runs[(runs["method"].isin(REFERENCE_METHODS)) & runs["macs"].notna()]
+    base = vanilla.groupby(["model", "task", "seq_len"])["macs"].mean()
+    keys = list(zip(rows["model"], rows["task"], rows["seq_len"]))
+    return pd.Series([m / base[k] if k in base.index and pd.notna(m) else math.nan for m, k in zip(rows["macs"], keys)],
+                     index=rows.index, dtype=float)
+
+
+def reference_label(model) -> str:
+    """The unreduced model named by its backbone: MiniLM-L6 is not BERT."""
+    names = {"minilm-l6": "MiniLM-L6", "bert-base": "BERT-base", "bert-large": "BERT-large"}
+    if not isinstance(model, str) or not model:
+        return "BERT"
+    name = model.split("/")[-1]
+    return names.get(name.lower().removesuffix("-uncased").removesuffix("-cased"), name)
+
+
 def draw_tradeoff(points: pd.DataFrame, x: str = "speedup", ax: Axes | None = None, labels: bool = False,
                   short_labels: bool = False) -> Axes:
     """One facet: points by method, the front as a staircase, the reference as dotted lines.
@@ -155,9 +181,13 @@ def draw_tradeoff(points: pd.DataFrame, x: str = "speedup", ax: Axes | None = No
     axis = cost_axis(x)
     ax = ax if ax is not None else plt.gca()
     reference = points[points["method"].isin(REFERENCE_METHODS)]
-    if len(reference):
-        ax.axhline(reference["score"].mean(), color="0.6", linewidth=0.6, linestyle=":", zorder=0)
-        ax.axvline(reference["x_value"].mean(), color="0.6", linewidth=0.6, linestyle=":", zorder=0)
+    backbones = reference.groupby(reference["model"].fillna(""), sort=True)
+    for model, level in backbones:  # one level per backbone: a method is read against its own unreduced model
+        ax.axhline(level["score"].mean(), color="0.6", linewidth=0.6, linestyle=":", zorder=0)
+        ax.axvline(level["x_value"].mean(), color="0.6", linewidth=0.6, linestyle=":", zorder=0)
+        if len(backbones) > 1:
+            ax.annotate(reference_label(model), (1, level["score"].mean()), xycoords=("axes fraction", "data"),
+                        fontsize=4.5, color="0.45", ha="right", va="bottom")
     front = points[points["on_front"]].sort_values("x_value")
     if len(front) > 1:
         # The best score attainable at a given cost: a staircase, not a straight interpolation.
@@ -166,10 +196,15 @@ def draw_tradeoff(points: pd.DataFrame, x: str = "speedup", ax: Axes | None = No
     for method in method_order(points["method"]):
         style = method_style(method)
         mine = points[points["method"] == method]
-        for is_claim, group in mine.groupby(mine["source"] == "claim"):
+        _interval_bars(ax, mine, style.color)
+        kind = mine["source"].eq("claim").map({True: "claim", False: "point"})
+        if "stage" in mine:
+            kind = kind.where(mine["stage"] != TRAINING_FREE, "free")
+        for what, group in mine.groupby(kind):
             ax.scatter(group["x_value"], group["score"], marker=style.marker, s=22 if style.marker != "*" else 45,
-                       facecolors="none" if is_claim else style.color, edgecolors=style.color,
-                       linewidths=0.7, zorder=3 if method not in REFERENCE_METHODS else 4)
+                       facecolors="none" if what == "free" else style.color, edgecolors=style.color,
+                       alpha=0.35 if what == "claim" else 1.0, linewidths=0.7,
+                       zorder=3 if method not in REFERENCE_METHODS else 4)
         if labels:
             for row in mine.itertuples():
                 if isinstance(row.config_label, str) and row.config_label:
@@ -181,6 +216,18 @@ def draw_tradeoff(points: pd.DataFrame, x: str = "speedup", ax: Axes | None = No
     ax.set_xlabel(axis.label)
     ax.set_title(points["facet"].iloc[0])
     return ax
+
+
+def _interval_bars(ax: Axes, points: pd.DataFrame, color: str) -> None:
+    """95 % intervals over seeds: vertical for the score (drawn within the 0-100 scale a t-interval can leave);
+    horizontal where the cost varies between seeds."""
+    for row in points.itertuples():
+        if pd.notna(getattr(row, "score_ci_low", math.nan)) and row.score_ci_high > row.score_ci_low:
+            ax.plot([row.x_value, row.x_value], [max(row.score_ci_low, -100.0), min(row.score_ci_high, 100.0)],
+                    color=color, linewidth=0.6, zorder=2)
+        if pd.notna(getattr(row, "x_value_ci_low", math.nan)) and row.x_value_ci_high > row.x_value_ci_low:
+            ax.plot([row.x_value_ci_low, row.x_value_ci_high], [row.score, row.score], color=color, linewidth=0.6,
+                    zorder=2)
 
 
 LABEL_DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))  # NE first: reading order
@@ -267,17 +314,22 @@ def _overlap_area(a, b) -> float:
     return max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0)) * max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
 
 
-CLAIM_LABEL = "Hollow: headline claim"
+CLAIM_LABEL = "Faint: headline claim"
+TRAINING_FREE_LABEL = "Hollow: training-free (filled: trained)"
+INTERVAL_LABEL = "Bars: 95 % interval over seeds"
 REFERENCE_LABEL = "Dotted: reference level"
 
 
-def method_handles(methods) -> list[Line2D]:
-    """Legend handles: one per method, in the fixed order."""
+def method_handles(methods, backbones=()) -> list[Line2D]:
+    """Legend handles: one per method, in the fixed order; the unreduced model named by its backbones."""
     handles = []
     for method in method_order(methods):
         style = method_style(method)
+        label = style.label
+        if method in REFERENCE_METHODS and len(backbones):
+            label = " / ".join(dict.fromkeys(reference_label(b) for b in backbones)) + " (no reduction)"
         handles.append(Line2D([], [], linestyle="", marker=style.marker, color=style.color,
-                              markersize=4 if style.marker != "*" else 6, label=style.label))
+                              markersize=4 if style.marker != "*" else 6, label=label))
     return handles
 
 
@@ -312,7 +364,9 @@ def plot_pareto(runs: pd.DataFrame, x: str = "speedup", metric: str | None = Non
     as reference (dotted); one legend entry per method. Claims, if included, are hollow markers; tasks of
     other modalities (ImageNet, SQuAD) only with ``other_modalities``.
 
-    ``x``: "speedup" (default: the one cost every bundled table reports), "flops" or "flops-rel".
+    ``x``: "speedup" (default: the one cost every bundled table reports), "flops", "flops-rel" (to BERT-base) or
+    "macs-rel" (to the same backbone's unreduced run at the same length). A measured configuration's seeds are
+    one point, their mean, with its 95 % t-interval; training-free points are hollow.
     ``y_range``: (low, high) of every panel's score axis, None for an end left automatic.
     """
     points = tradeoff_points(runs, x=x, metric=metric, tasks=tasks, methods=methods, include_claims=include_claims,
@@ -338,13 +392,19 @@ def plot_pareto(runs: pd.DataFrame, x: str = "speedup", metric: str | None = Non
             fig.supxlabel(cost_axis(x).label, fontsize=PAPER_RC["axes.labelsize"])
         for ax in axes.flat[len(facets):]:
             ax.set_visible(False)
-        handles = method_handles(points["method"])
-        if points["on_front"].sum() > 1:
+        reference = points[points["method"].isin(REFERENCE_METHODS)]
+        handles = method_handles(points["method"], sorted(reference["model"].dropna().unique()))
+        if points.groupby("facet")["on_front"].sum().max() > 1:  # a front is drawn where a facet has two points on it
             handles.append(Line2D([], [], **FRONT_STYLE, label=FRONT_LABEL))
         handles.append(Line2D([], [], color="0.6", linewidth=0.6, linestyle=":", label=REFERENCE_LABEL))
-        if (points["source"] == "claim").any():
+        if "stage" in points and (points["stage"] == TRAINING_FREE).any():
             handles.append(Line2D([], [], linestyle="", marker="o", markerfacecolor="none", markeredgecolor="0.3",
-                                  markersize=4, label=CLAIM_LABEL))
+                                  markersize=4, label=TRAINING_FREE_LABEL))
+        if (points["source"] == "claim").any():
+            handles.append(Line2D([], [], linestyle="", marker="o", color="0.3", alpha=0.35, markersize=4,
+                                  label=CLAIM_LABEL))
+        if (points["n"] > 1).any():
+            handles.append(Line2D([], [], color="0.3", linewidth=0.6, marker="|", markersize=5, label=INTERVAL_LABEL))
         fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 2 if width < 4 else 4),
                    frameon=False, handletextpad=0.3, columnspacing=1.0)
         if labels:

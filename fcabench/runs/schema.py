@@ -112,6 +112,8 @@ class Run:
     train_learning_rate: float | None = None  # peak learning rate of the backbone (linear decay, AdamW)
     train_warmup_ratio: float | None = None  # fraction of the steps over which the learning rate warms up
     train_weight_decay: float | None = None  # AdamW weight decay of the backbone's weights (not biases, LayerNorms)
+    train_precision: str | None = None  # fp32, bf16 or fp16 (autocast) of the training steps
+    train_threads: int | None = None  # torch intra-op threads the training had
     train_examples: int | None = None  # training examples used
     train_wall_time_s: float | None = None  # wall-clock seconds of the stage's training, evaluation excluded
     epoch_selection: str | None = None  # how the scored weights were chosen, e.g. "best validation accuracy
@@ -133,6 +135,7 @@ class Run:
     latency_warmup: int | None = None  # untimed passes before the timed ones
     latency_repeats: int | None = None  # timed passes; latency_ms is their median
     latency_note: str | None = None  # the rest of the protocol: inputs, statistic, how memory was read
+    precision: str | None = None  # fp32, bf16 or fp16 (autocast) of the scoring passes and the latency timing
 
     schema_version: int = SCHEMA_VERSION
 

@@ -22,15 +22,17 @@ __all__ = ["Job", "MergeReport", "SweepSpec", "execute_job", "expand", "job_id",
 
 
 def run(spec: SweepSpec, *, executor: str = "local", address: str | None = None, out: str | Path | None = None,
-        store: str | Path | None = None, job_function=train_job, echo=print, do_merge: bool = True):
+        store: str | Path | None = None, job_function=train_job, echo=print, do_merge: bool = True,
+        parallel: int = 1):
     """Expand ``spec``, run its pending jobs, merge the done ones into the store; return the MergeReport
-    (or the jobs' status records when ``do_merge`` is False)."""
+    (or the jobs' status records when ``do_merge`` is False). ``parallel``: jobs at once on the local executor,
+    each on its own share of the cores."""
     from fcabench.errors import FcabenchError
 
     out = Path(out) if out is not None else spec.out_dir
     jobs = expand(spec)
     if executor == "local":
-        records = run_local(jobs, out, job_function, echo=echo)
+        records = run_local(jobs, out, job_function, echo=echo, parallel=parallel)
     elif executor == "ray":
         records = run_ray(jobs, out, job_function, address=address, echo=echo)
     else:

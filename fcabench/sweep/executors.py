@@ -110,11 +110,20 @@ def pending(jobs: Sequence[Job], out: Path) -> list[Job]:
 
 
 def run_local(jobs: Sequence[Job], out: str | Path, job_function: JobFunction = train_job,
-              echo: Callable[[str], None] = print) -> list[dict]:
-    """Run the pending jobs one after another in this process; return their status records."""
+              echo: Callable[[str], None] = print, parallel: int = 1) -> list[dict]:
+    """Run the pending jobs here; return their status records.
+
+    One at a time in this process by default, so two trainings never share the cores. ``parallel=N`` runs N
+    jobs at once, each in its own process on its own share of the cores (the cores this process may use,
+    split into N disjoint sets; torch's threads set to match), and a job starts only once the job it
+    starts from is done.
+    """
     out = Path(out)
     todo = pending(jobs, out)
-    echo(f"{len(jobs) - len(todo)} of {len(jobs)} jobs already done; running {len(todo)}")
+    echo(f"{len(jobs) - len(todo)} of {len(jobs)} jobs already done; running {len(todo)}"
+         + (f", {parallel} at a time" if parallel > 1 else ""))
+    if parallel > 1:
+        return _run_parallel(todo, out, job_function, echo, parallel)
     records = []
     for number, job in enumerate(todo, start=1):
         parent = state.read_status(out, job.depends_on) if job.depends_on else None
@@ -125,6 +134,59 @@ def run_local(jobs: Sequence[Job], out: str | Path, job_function: JobFunction = 
             outcome = execute_job(job, out, parent["checkpoint"] if parent else None, job_function)
         records.append(state.write_outcome(out, outcome))
         echo(_summary(records[-1]))
+    return records
+
+
+def core_sets(parallel: int) -> list[list[int]]:
+    """The cores this process may use, split into ``parallel`` disjoint sets (refused if there are fewer)."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    if parallel > len(cores):
+        raise FcabenchError(f"--jobs {parallel}: only {len(cores)} core(s) here; each job needs one of its own")
+    share = len(cores) // parallel
+    return [cores[i * share:(i + 1) * share] for i in range(parallel)]
+
+
+def _pin(queue) -> None:
+    """Worker start: take a set of cores of its own and run torch's threads on them."""
+    import torch
+
+    cores = queue.get()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cores)
+    torch.set_num_threads(len(cores))
+
+
+def _run_parallel(todo: Sequence[Job], out: Path, job_function: JobFunction, echo, parallel: int) -> list[dict]:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("spawn")  # no threads or torch state inherited
+    queue = context.Manager().Queue()
+    for cores in core_sets(parallel):
+        queue.put(cores)
+    records, waiting, running = [], list(todo), {}
+    with ProcessPoolExecutor(parallel, mp_context=context, initializer=_pin, initargs=(queue,)) as pool:
+        while waiting or running:
+            for job in list(waiting):
+                parent = state.read_status(out, job.depends_on) if job.depends_on else None
+                if job.depends_on and any(j.job_id == job.depends_on for j in waiting) or job.depends_on in running:
+                    continue  # its start is still to come
+                waiting.remove(job)
+                if job.depends_on and (parent is None or parent["status"] != state.DONE):
+                    records.append(state.write_outcome(out, dependency_failed(job, "failed" if parent else "has not run")))
+                    echo(_summary(records[-1]))
+                    continue
+                echo(f"[start] {job.job_id} {job.model} {job.task} seed {job.seed}: {job.label}")
+                future = pool.submit(execute_job, job, out, parent["checkpoint"] if parent else None, job_function)
+                running[job.job_id] = future
+            if not running:
+                continue
+            done, _ = wait(list(running.values()), return_when=FIRST_COMPLETED)
+            for job_id, future in list(running.items()):
+                if future in done:
+                    del running[job_id]
+                    records.append(state.write_outcome(out, future.result()))
+                    echo(_summary(records[-1]))
     return records
 
 

@@ -2,8 +2,10 @@
 
 A job's runs are the stages it trained (PoWER-BERT: search, retrain); the point that stands for the job
 is its final stage (the intermediate ``search`` and ``soft`` stages score models that are not the
-method's end product). Costs are relative to the vanilla run of the same model, task and length:
-``macs_rel`` at the padded length, ``macs_real_rel`` at each example's real length (mean).
+method's end product). The seeds of one configuration are one point: the mean, with its 95 % t-interval
+over seeds (:mod:`fcabench.runs.stats`). Costs are relative to the vanilla run of the same model, task and
+length (its mean over seeds): ``macs_rel`` at the padded length, ``macs_real_rel`` at each example's real
+length (mean).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import pandas as pd
 
 from fcabench.runs.schema import INTERMEDIATE_STAGES
+from fcabench.runs.stats import collapse_seeds
 
 REGIMES = {"training-free": "training-free"}  # stage -> regime; every other final stage is "retrained"
 
@@ -36,8 +39,8 @@ def _title(task: str) -> str:
 def study_points(runs: pd.DataFrame, task: str | None = None, metric: str = "accuracy") -> pd.DataFrame:
     """One row per scored model of a study (final stages only), with ``variant``, ``regime``, ``macs_rel``,
     ``macs_real_rel`` and the vanilla score beside it; empty when there are no measured runs with stages."""
-    columns = ["variant", "regime", "method", "config_label", "score", "macs_rel", "macs_real_rel", "vanilla_score",
-               "seq_len", "model", "task", "stage", "run_id", "method_config"]
+    columns = ["variant", "regime", "method", "config_label", "score", "score_ci_low", "score_ci_high", "n", "macs_rel",
+               "macs_real_rel", "vanilla_score", "seq_len", "model", "task", "stage", "run_id", "method_config"]
     if "stage" not in runs:
         return pd.DataFrame(columns=columns)
     rows = runs[(runs["source"] == "measured") & (runs["metric"] == metric) & runs["stage"].notna()
@@ -47,6 +50,7 @@ def study_points(runs: pd.DataFrame, task: str | None = None, metric: str = "acc
     rows = rows.drop_duplicates("run_id", keep="last").copy()
     if rows.empty:
         return pd.DataFrame(columns=columns)
+    rows = collapse_seeds(rows, ("score", "macs", "macs_real_mean"))
     configs = [json.loads(c) if isinstance(c, str) else dict(c) for c in rows["method_config"]]
     rows["variant"] = [variant(m, c) for m, c in zip(rows["method"], configs)]
     rows["regime"] = ["fine-tuned" if m == "vanilla" else REGIMES.get(s, "retrained")
@@ -77,36 +81,50 @@ def best_at(points: pd.DataFrame, target: float = 0.5, band: tuple[float, float]
                              closest_macs_rel=closest["macs_rel"], closest_score=closest["score"], points=len(group)))
         else:
             best = inside.loc[inside["score"].idxmax()]
-            rows.append(dict(variant=name, regime=regime, score=best["score"], macs_rel=best["macs_rel"],
+            rows.append(dict(variant=name, regime=regime, score=best["score"], score_ci_low=best["score_ci_low"],
+                             score_ci_high=best["score_ci_high"], n=best["n"], macs_rel=best["macs_rel"],
                              config_label=best["config_label"], closest_macs_rel=None, closest_score=None,
                              points=len(group)))
-    table = pd.DataFrame(rows, columns=["variant", "regime", "score", "macs_rel", "config_label", "closest_macs_rel",
-                                        "closest_score", "points"])
+    table = pd.DataFrame(rows, columns=["variant", "regime", "score", "score_ci_low", "score_ci_high", "n", "macs_rel",
+                                        "config_label", "closest_macs_rel", "closest_score", "points"])
     return table.sort_values(["variant", "regime"]).reset_index(drop=True)
 
 
 def summary_table(points: pd.DataFrame, target: float = 0.5, band: tuple[float, float] = (0.4, 0.6)) -> pd.DataFrame:
-    """The study's table: one row per variant, the best score at about ``target`` x vanilla's MACs,
-    retrained and training-free, as text cells "score (MACs x)"; the vanilla row first."""
+    """The study's table: one row per variant, the best mean score at about ``target`` x vanilla's MACs,
+    retrained and training-free, as text cells "mean ± half-interval (MACs x, n seeds)" ("score (MACs x)" for
+    one seed); the vanilla row first."""
     best = best_at(points, target, band)
 
     def cell(row) -> str:
         if row is None:
             return "not run"
         if pd.notna(row["score"]):
-            return f"{row['score']:.1f} ({row['macs_rel']:.2f}x)"
+            return f"{_with_interval(row)} ({row['macs_rel']:.2f}x{_seeds(row)})"
         return f"none in band; closest {row['closest_macs_rel']:.2f}x: {row['closest_score']:.1f}"
 
     rows = []
     vanilla = points[points["method"] == "vanilla"]
     if not vanilla.empty:
-        text = f"{vanilla['score'].iloc[-1]:.1f} (1.00x)"
+        text = f"{_with_interval(vanilla.iloc[-1])} (1.00x{_seeds(vanilla.iloc[-1])})"
         rows.append({"method": "vanilla", "retrained": text, "training-free": text})
     for name, group in best.groupby("variant", sort=True):
         by_regime = {r["regime"]: r for _, r in group.iterrows()}
         rows.append({"method": name, "retrained": cell(by_regime.get("retrained")),
                      "training-free": cell(by_regime.get("training-free"))})
     return pd.DataFrame(rows, columns=["method", "retrained", "training-free"])
+
+
+def _with_interval(row) -> str:
+    low, high = row.get("score_ci_low"), row.get("score_ci_high")
+    if low is None or pd.isna(low):
+        return f"{row['score']:.1f}"
+    return f"{row['score']:.1f} ± {(high - low) / 2:.1f}"
+
+
+def _seeds(row) -> str:
+    n = row.get("n")
+    return f", {int(n)} seeds" if n is not None and pd.notna(n) and n > 1 else ""
 
 
 def plot_study(points: pd.DataFrame, published: pd.DataFrame | None = None, ax=None, title: str | None = None):
@@ -128,6 +146,8 @@ def plot_study(points: pd.DataFrame, published: pd.DataFrame | None = None, ax=N
         filled = regime == "retrained"
         ax.plot(group["macs_rel"], group["score"], marker="o", markersize=5, linestyle="-" if filled else ":",
                 color=colors[name], markerfacecolor=colors[name] if filled else "white", label=f"{name}, {regime}")
+        spread = group[group["score_ci_low"].notna()]
+        ax.vlines(spread["macs_rel"], spread["score_ci_low"], spread["score_ci_high"], color=colors[name], linewidth=0.8)
     if published is not None and not published.empty:
         ax.scatter(published["flops_rel_bert_base"], published["score"], marker="x", color="grey",
                    label="Focus on the Core, published (BERT-base, n = 512)")

@@ -30,6 +30,7 @@ from fcabench.errors import FcabenchError
 
 MANIFEST_FILE = "fcabench.json"
 METHOD_STATE_FILE = "method_state.safetensors"
+PREDICTIONS_FILE = "predictions.parquet"  # the validation predictions of the stage's runs
 WEIGHTS_FILE = "model.safetensors"
 FORMAT = "fcabench-checkpoint/2"
 
@@ -57,11 +58,12 @@ def check_target(folder: str | Path, overwrite: bool = False) -> None:
 
 
 def save_checkpoint(model, tokenizer, folder: str | Path, meta: dict, *, weights_from: str | Path | None = None,
-                    overwrite: bool = False) -> Path:
+                    overwrite: bool = False, predictions=None) -> Path:
     """Write ``model`` (patched or not) with the manifest ``meta`` to ``folder``, atomically; returns the folder.
 
     ``weights_from``: a checkpoint folder whose weights ``model`` carries unchanged (a training-free stage);
-    the new folder then refers to them instead of holding a copy.
+    the new folder then refers to them instead of holding a copy. ``predictions``: the per-example predictions
+    of the stage's runs (:mod:`fcabench.runs.predictions`), kept with it.
     """
     from safetensors.torch import save_file
 
@@ -91,6 +93,11 @@ def save_checkpoint(model, tokenizer, folder: str | Path, meta: dict, *, weights
             tokenizer.save_pretrained(partial)
         if extra:
             save_file(extra, str(partial / METHOD_STATE_FILE))
+        if predictions is not None:
+            from fcabench.runs import predictions as kept
+
+            kept.write(predictions, partial / PREDICTIONS_FILE, run_id=meta["run_id"],
+                       data_sha256=meta["runs"][0]["data_sha256"])
         manifest["files"] = {p.name: file_sha256(p) for p in sorted(partial.iterdir()) if p.is_file()}
         (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
         _publish(partial, folder, overwrite)

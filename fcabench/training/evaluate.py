@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from fcabench import methods, tasks
 from fcabench.errors import FcabenchError
+from fcabench.runs import predictions as kept
 from fcabench.training import checkpoint as ckpt
 from fcabench.training import data, latency, records, scoring
 from fcabench.training.train import default_device, resolve_task, say
@@ -20,12 +21,13 @@ from fcabench.training.train import default_device, resolve_task, say
 
 def evaluate(checkpoint: str, task=None, split: str = "validation", *, seq_len: int | None = None,
              batch_size: int = 32, device: str | None = None, max_examples: int | None = None,
-             measure_latency: bool = True, results: str | None = None, force: bool = False,
+             measure_latency: bool = True, precision: str = "fp32", results: str | None = None, force: bool = False,
              data_dir: str | None = None, hub: bool = False, task_options: dict | None = None,
              seed: int = 0) -> list:
     """Score ``checkpoint`` (a folder written by :func:`fcabench.train`) on ``split`` of ``task`` (default: the
     task it was trained on); append the run to ``results`` unless it is there already (``force``: stored
-    again, marked as a repeat) and return it (one row per metric)."""
+    again, marked as a repeat) and return it (one row per metric). ``precision``: fp32, or bf16 / fp16 autocast
+    for the scoring passes and the latency timing."""
     from fcabench.runs import append, store
 
     manifest = ckpt.read_manifest(checkpoint)
@@ -33,6 +35,7 @@ def evaluate(checkpoint: str, task=None, split: str = "validation", *, seq_len: 
     if seq_len is None:
         seq_len = manifest.get("seq_len") or task.seq_len
     device = default_device(device)
+    scoring.check_precision(precision, device)
     for ok, message in ((batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}"),
                         (max_examples is None or max_examples >= 1, f"--max-examples must be at least 1, got {max_examples}")):
         if not ok:
@@ -48,13 +51,14 @@ def evaluate(checkpoint: str, task=None, split: str = "validation", *, seq_len: 
         patched.method.check_input(config, seq_len)
     examples = task.load(split, data_dir=data_dir, hub=hub, max_examples=max_examples, seed=seed)
     encoded = data.tokenize(examples, tokenizer, seq_len)
-    scores, costs, scored = scoring.score(task, model, encoded, seq_len, batch_size, device)
+    scores, costs, scored = scoring.score(task, model, encoded, seq_len, batch_size, device, precision)
     warning = scoring.one_class_warning(task, scored)
     if warning:
         say(f"warning: {warning}")
     timing: dict = {}
     if measure_latency:
-        ms, peak, protocol = latency.measure(model, data.input_ids(encoded)[:batch_size], seq_len, batch_size, device)
+        with scoring.autocast(precision, device):
+            ms, peak, protocol = latency.measure(model, data.input_ids(encoded)[:batch_size], seq_len, batch_size, device)
         timing = dict(latency_ms=ms, peak_mem_mb=peak, batch_size=protocol["batch_size"],
                       latency_device=protocol["device"], latency_threads=protocol["threads"],
                       latency_warmup=protocol["warmup"], latency_repeats=protocol["repeats"],
@@ -62,14 +66,17 @@ def evaluate(checkpoint: str, task=None, split: str = "validation", *, seq_len: 
     digest = ckpt.weights_sha256(checkpoint)
     spec = {"kind": "evaluate", "method": method, "config": ckpt.config_to_dict(config), "weights": digest,
             "task": task.name, "split": split, "seq_len": seq_len, "data": examples.fingerprint["sha256"],
-            "batch_size": batch_size, "device": device, "latency": measure_latency}
+            "batch_size": batch_size, "device": device, "latency": measure_latency, "precision": precision}
     training = manifest.get("training") or {}
     runs = records.stage_runs(
         method=method, config=config, model=manifest.get("model") or str(checkpoint), task=task, split=split,
         seq_len=seq_len, scores=scores, costs=costs, spec=spec, device=device, stage=manifest.get("stage"),
         config_label=manifest.get("stage"), parent_run_id=manifest.get("run_id"), checkpoint_sha256=digest,
-        seed=_seed_of(manifest), warning=warning, **training, **records.data_fields(examples.fingerprint, task), **timing,
+        seed=_seed_of(manifest), warning=warning, precision=precision, **training, **records.data_fields(examples.fingerprint, task), **timing,
     )
+    kept.write(kept.frame(examples.dataset["id"], encoded["labels"], scored.predictions),
+               kept.path_for(runs[0].run_id, results_file), run_id=runs[0].run_id,
+               data_sha256=examples.fingerprint["sha256"])
     if not append(runs, path=results_file, duplicates="repeat" if force else "skip"):
         say(f"run {runs[0].run_id} is already in {results_file}: not stored again (--force stores a repeat)")
     return runs

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from fcabench import methods
+from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, standard_layer_macs
 from fcabench.models import base_model
 from fcabench.tasks import compute_metrics
@@ -30,14 +31,52 @@ class Scored:
     lengths: np.ndarray  # (examples,) real lengths (tokens, after truncation)
 
 
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def check_precision(precision: str, device: str) -> None:
+    """fp32 anywhere; bf16 on a CPU or a CUDA device that computes it natively; fp16 on CUDA (autocast)."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise FcabenchError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    cuda = str(device).startswith("cuda")
+    if precision == "fp16" and not cuda:
+        raise FcabenchError("--precision fp16 needs a CUDA device (on a CPU, use bf16)")
+    if precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+        raise FcabenchError(f"--precision bf16: {device} does not support bfloat16")
+    if precision == "bf16" and not cuda and not cpu_has_bf16():
+        raise FcabenchError("--precision bf16: this CPU has no native bfloat16 (AVX-512 BF16 or AMX), so autocast "
+                            "would emulate it, slower than fp32; use fp32")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX tiles)."""
+    import torch
+
+    checks = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return any(check() for check in checks if check is not None)
+
+
+def autocast(precision: str, device: str):
+    """The autocast context of ``precision`` on ``device`` (none for fp32)."""
+    import contextlib
+
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast("cuda" if str(device).startswith("cuda") else "cpu", dtype=dtype)
+
+
 def _layer_total(method, config, shape, layer, t_in, t_out, keys, n0):
     if method is None:
         return sum(standard_layer_macs(shape, t_in, t_out, keys).values())
     return sum(method.layer_macs(shape, config, layer, t_in, t_out, keys, n0).values())
 
 
-def run_pass(model, encoded, seq_len: int, batch_size: int, device: str) -> Scored:
-    """Predictions and per-example MACs (padded and real length) from one pass, batches padded to ``seq_len``."""
+def run_pass(model, encoded, seq_len: int, batch_size: int, device: str, precision: str = "fp32") -> Scored:
+    """Predictions and per-example MACs (padded and real length) from one pass, batches padded to ``seq_len``,
+    in ``precision`` (autocast)."""
     from fcabench.profiler import head_macs
 
     ids = [list(x) for x in encoded["input_ids"]]
@@ -49,7 +88,7 @@ def run_pass(model, encoded, seq_len: int, batch_size: int, device: str) -> Scor
     predictions: list = [None] * len(ids)
     padded, real = np.zeros(len(ids)), np.zeros(len(ids))
     model.to(device).eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast(precision, device):
         for start in range(0, len(ids), batch_size):
             chunk = range(start, min(start + batch_size, len(ids)))
             input_ids = torch.zeros(len(chunk), seq_len, dtype=torch.long)
@@ -87,9 +126,10 @@ def run_pass(model, encoded, seq_len: int, batch_size: int, device: str) -> Scor
     return Scored(np.stack(predictions), padded, real, np.array([len(x) for x in ids]))
 
 
-def score(task, model, encoded, seq_len: int, batch_size: int, device: str) -> tuple[dict[str, float], dict[str, float], Scored]:
+def score(task, model, encoded, seq_len: int, batch_size: int, device: str,
+          precision: str = "fp32") -> tuple[dict[str, float], dict[str, float], Scored]:
     """(metrics, cost fields of a run, the pass itself) of ``model`` on the tokenised split ``encoded``."""
-    scored = run_pass(model, encoded, seq_len, batch_size, device)
+    scored = run_pass(model, encoded, seq_len, batch_size, device, precision)
     metrics = compute_metrics(task.metrics, scored.predictions, np.asarray(encoded["labels"]))
     real = scored.macs_real
     costs = {

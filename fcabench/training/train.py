@@ -23,6 +23,7 @@ from pathlib import Path
 
 from fcabench import methods, tasks
 from fcabench.errors import FcabenchError
+from fcabench.runs import predictions as kept
 from fcabench.training import checkpoint as ckpt
 from fcabench.training import data, hooks, records, scoring
 
@@ -93,7 +94,7 @@ def train(model: str = "minilm-l6", task=None, method: str = "vanilla", *, metho
           max_eval_examples: int | None = None, training_free: bool = False, self_contained: bool = False,
           results: str | None = None, overwrite: bool = False, force: bool = False, progress: bool = True,
           data_dir: str | None = None, hub: bool = False, task_options: dict | None = None,
-          macs_ratio: float | None = None, report_to: str | None = None) -> list:
+          macs_ratio: float | None = None, precision: str = "fp32", report_to: str | None = None) -> list:
     """Train ``model`` on ``task`` with ``method`` through its stages; returns the runs of the stages.
 
     ``model``: a BERT folder, hub name or ``minilm-l6``. ``from_checkpoint``: a fcabench checkpoint folder
@@ -101,6 +102,7 @@ def train(model: str = "minilm-l6", task=None, method: str = "vanilla", *, metho
     given. ``training_free``: apply the method to that checkpoint and score it, no training (the new
     checkpoint refers to its weights unless ``self_contained``). ``macs_ratio``: scale the retention
     configuration the final stage runs with to this fraction of the unpatched encoder's MACs at ``seq_len``.
+    ``precision``: fp32, or bf16 / fp16 autocast for the training steps (validation is scored in fp32).
     ``results``: the run file to append to (default: the checkout's ``results/runs.jsonl``); a run already
     there is skipped unless ``force`` (then stored marked as a repeat). ``overwrite``: replace stage
     checkpoints another command wrote. ``data_dir``/``hub``: where GLUE data comes from.
@@ -115,6 +117,7 @@ def train(model: str = "minilm-l6", task=None, method: str = "vanilla", *, metho
         seq_len = (parent or {}).get("seq_len") or task.seq_len
     model = parent["model"] if parent else model  # runs name the backbone a checkpoint was trained from
     device = default_device(device)
+    scoring.check_precision(precision, device)
     method_obj = methods.get(method)
     options = dict(method_options or {})
     if "soft_length" in _fields(method_obj.config_class) and options.get("soft_length") is None:
@@ -130,7 +133,8 @@ def train(model: str = "minilm-l6", task=None, method: str = "vanilla", *, metho
                    config=ckpt.config_to_dict(user_config), seq_len=seq_len, epochs=epochs, max_steps=max_steps,
                    batch_size=batch_size, learning_rate=learning_rate, warmup_ratio=warmup_ratio,
                    weight_decay=weight_decay, seed=seed, max_train_examples=max_train_examples,
-                   max_eval_examples=max_eval_examples, macs_ratio=macs_ratio, parent=(parent or {}).get("run_id"))
+                   max_eval_examples=max_eval_examples, macs_ratio=macs_ratio, precision=precision,
+                   parent=(parent or {}).get("run_id"))
     request_id = records.run_id(request)
     resumable = _check_outputs(output, plan, request_id, overwrite)
 
@@ -176,7 +180,8 @@ def train(model: str = "minilm-l6", task=None, method: str = "vanilla", *, metho
                 trained = _train_stage(model_obj, task, encoded_train, encoded_eval, tokenizer, stage, device,
                                        progress, seq_len, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                                        learning_rate=learning_rate, warmup_ratio=warmup_ratio,
-                                       weight_decay=weight_decay, seed=seed, report_to=report_to)
+                                       weight_decay=weight_decay, precision=precision, seed=seed,
+                                       report_to=report_to)
             model_obj.to(device).eval()
             scores, costs, scored = scoring.score(task, model_obj, encoded_eval, seq_len, max(batch_size, 32), device)
             acting = methods.applied(model_obj)  # FCA's search runs PoWER-BERT's soft extraction: store what ran
@@ -184,7 +189,7 @@ def train(model: str = "minilm-l6", task=None, method: str = "vanilla", *, metho
             spec = {"kind": "train", "model": model, "task": task.name, "method": run_method,
                     "config": ckpt.config_to_dict(run_config), "stage": stage.name, "seed": seed, "seq_len": seq_len,
                     "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "learning_rate": learning_rate,
-                    "warmup_ratio": warmup_ratio, "weight_decay": weight_decay,
+                    "warmup_ratio": warmup_ratio, "weight_decay": weight_decay, "precision": precision,
                     "train_data": train_split.fingerprint["sha256"] if train_split else None,
                     "eval_data": eval_split.fingerprint["sha256"], "parent": parent_id or from_checkpoint,
                     "macs_ratio": macs_ratio}
@@ -192,7 +197,7 @@ def train(model: str = "minilm-l6", task=None, method: str = "vanilla", *, metho
             if warning:
                 say(f"warning: {stage.name}: {warning}")
             fields = dict(seed=seed, stage=stage.name, config_label=stage.name,  # the full configuration is in method_config
-                          parent_run_id=parent_id, source_note=note, warning=warning,
+                          parent_run_id=parent_id, source_note=note, warning=warning, precision="fp32",
                           **records.data_fields(eval_split.fingerprint, task))
             fields.update(trained or {"epoch_selection": f"no training: the method applied to {from_checkpoint}"})
             stage_runs = records.stage_runs(method=run_method, config=run_config, model=model, task=task,
@@ -205,7 +210,8 @@ def train(model: str = "minilm-l6", task=None, method: str = "vanilla", *, metho
                 "run_id": stage_runs[0].run_id, "model": model, "parent_run_id": parent_id, "request_id": request_id,
                 "training": {k: v for k, v in fields.items() if k.startswith("train_")} or None,
                 "runs": [dataclasses.asdict(run) for run in stage_runs],
-            }, weights_from=from_checkpoint if free else None, overwrite=overwrite)
+            }, weights_from=from_checkpoint if free else None, overwrite=overwrite,
+                predictions=kept.frame(eval_split.dataset["id"], encoded_eval["labels"], scored.predictions))
         stage_runs, written = _store(folder, results_file, force)
         if not written:
             say(f"run {stage_runs[0].run_id} ({stage.name}) is already in {results_file}: not stored again "
@@ -300,6 +306,8 @@ def _store(folder: Path, results_file: Path, force: bool):
     manifest = ckpt.read_manifest(folder, verify=False)
     digest = ckpt.weights_sha256(folder)
     runs = [Run(**dict(record, checkpoint_sha256=digest)) for record in manifest["runs"]]
+    if (folder / ckpt.PREDICTIONS_FILE).is_file():
+        kept.keep(folder / ckpt.PREDICTIONS_FILE, runs[0].run_id, results_file)
     return runs, append(runs, path=results_file, duplicates="repeat" if force else "skip")
 
 
@@ -314,11 +322,12 @@ def _fit(model, config, seq_len, ratio):
 
 
 def _train_stage(model, task, encoded_train, encoded_eval, tokenizer, stage, device: str, progress: bool, seq_len: int,
-                 *, epochs, max_steps, batch_size, learning_rate, warmup_ratio, weight_decay, seed, report_to):
+                 *, epochs, max_steps, batch_size, learning_rate, warmup_ratio, weight_decay, precision, seed, report_to):
     """Train one stage; returns the run fields describing it (budget, steps, wall time, epoch choice)."""
     import tempfile
 
     import numpy as np
+    import torch
     from transformers import PrinterCallback, TrainingArguments
 
     from fcabench.training.trainer import AfterStepCallback, BestEpochCallback, MethodTrainer, RichProgressCallback
@@ -338,6 +347,7 @@ def _train_stage(model, task, encoded_train, encoded_eval, tokenizer, stage, dev
         eval_strategy="epoch" if choose else "no",  # one epoch or a step budget: nothing to choose between
         logging_strategy="steps", logging_steps=10, report_to=report_to or "none", seed=seed, data_seed=seed,
         disable_tqdm=True, use_cpu=device == "cpu", dataloader_num_workers=0,
+        bf16=precision == "bf16", fp16=precision == "fp16",  # autocast; the weights stay fp32
     )
 
     def compute(prediction):
@@ -349,8 +359,9 @@ def _train_stage(model, task, encoded_train, encoded_eval, tokenizer, stage, dev
     start = time.perf_counter()
     with scratch:
         trainer.train()
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - start - sum(entry.get("eval_runtime", 0.0) for entry in best.history)  # training alone
     return dict(train_epochs=float(epochs), train_max_steps=max_steps, train_steps=trainer.state.global_step,
                 train_batch_size=batch_size, train_learning_rate=learning_rate, train_warmup_ratio=warmup_ratio,
-                train_weight_decay=weight_decay, train_examples=len(encoded_train), train_wall_time_s=wall,
+                train_weight_decay=weight_decay, train_precision=precision, train_threads=torch.get_num_threads(),
+                train_examples=len(encoded_train), train_wall_time_s=wall,
                 epoch_selection=best.description())

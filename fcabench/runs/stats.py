@@ -1,0 +1,200 @@
+"""Several seeds, one claim: runs grouped over seeds with an interval, and paired comparisons of configurations.
+
+:func:`aggregate` groups stored runs that differ only by their seed (the same method and configuration,
+backbone, task, split, data, length, stage and training budget) and reports, for the metric and for the
+MACs, n, mean, standard deviation and a 95 % **t-interval over seeds** (mean +- t(0.975, n - 1) s / sqrt(n);
+one seed gives no interval). Repeats stored on purpose (``repeat_of``) are left out.
+
+:func:`compare` is the paired difference A - B of two configurations scored on the same examples at the
+same seeds (a method against vanilla, say), from their kept predictions (:mod:`fcabench.runs.predictions`):
+the point estimate is the mean over seeds of the metric's difference; the 95 % interval is a **paired
+bootstrap over seeds and examples** (each resample draws seeds with replacement, then, within each seed,
+examples with replacement, the same examples for A and B) and takes the 2.5 and 97.5 percentiles; the
+probability of improvement is the share of resamples in which A scores above B.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from fcabench.errors import FcabenchError
+
+# What makes two runs the same configuration: everything but the seed (and what follows from it).
+GROUP_KEYS = ("method", "method_config", "model", "task", "split", "metric", "seq_len", "stage", "source",
+              "data_sha256", "train_epochs", "train_max_steps", "train_batch_size", "train_learning_rate",
+              "train_examples", "count_length")
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def t_interval(values) -> tuple[float, float]:
+    """95 % t-interval of the mean of ``values`` (NaN for fewer than two)."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return math.nan, math.nan
+    mean, sem = values.mean(), values.std(ddof=1) / math.sqrt(len(values))
+    if sem == 0:
+        return float(mean), float(mean)
+    low, high = stats.t.interval(CONFIDENCE, len(values) - 1, loc=mean, scale=sem)
+    return float(low), float(high)
+
+
+def _key_text(value) -> str:
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    return str(value)
+
+
+def group_id(row) -> str:
+    """A short id naming a row's configuration (the same for every seed of it)."""
+    text = "|".join(f"{k}={_key_text(row.get(k))}" for k in GROUP_KEYS)
+    return "g-" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration and metric of ``runs`` (as :func:`fcabench.runs.load` returns them): n, seeds,
+    mean, std, ci_low and ci_high of the score (t-interval over seeds), and the same for ``macs``."""
+    scored = runs[runs["score"].notna()]
+    if "repeat_of" in scored:
+        scored = scored[scored["repeat_of"].isna()]
+    if scored.empty:
+        return pd.DataFrame(columns=["group_id", *GROUP_KEYS, "n", "seeds", "mean", "std", "ci_low", "ci_high",
+                                     "macs_mean", "macs_ci_low", "macs_ci_high", "run_ids"])
+    ids = scored.apply(group_id, axis=1)
+    rows = []
+    for gid, group in scored.groupby(ids, sort=False):
+        first = group.iloc[0]
+        scores = group["score"].astype(float).to_numpy()
+        macs = group["macs"].astype(float).dropna().to_numpy() if "macs" in group else np.array([])
+        low, high = t_interval(scores)
+        macs_low, macs_high = t_interval(macs)
+        rows.append({
+            "group_id": gid, **{k: first.get(k) for k in GROUP_KEYS}, "n": len(group),
+            "seeds": ",".join(str(s) for s in group["seed"].tolist()) if "seed" in group else "",
+            "mean": float(scores.mean()), "std": float(scores.std(ddof=1)) if len(scores) > 1 else math.nan,
+            "ci_low": low, "ci_high": high, "macs_mean": float(macs.mean()) if len(macs) else math.nan,
+            "macs_ci_low": macs_low, "macs_ci_high": macs_high, "run_ids": ",".join(group["run_id"]),
+        })
+    return pd.DataFrame(rows)
+
+
+def collapse_seeds(rows: pd.DataFrame, columns=("score",)) -> pd.DataFrame:
+    """Measured ``rows`` that differ only by seed as one row each: every column of ``columns`` becomes its mean
+    over the seeds, with ``<column>_ci_low`` / ``<column>_ci_high`` (t-interval; NaN for one seed) and ``n``
+    beside it; other rows (published, claims) stay as they are, with n = 1."""
+    rows = rows.copy()
+    for column in columns:
+        rows[f"{column}_ci_low"], rows[f"{column}_ci_high"] = math.nan, math.nan
+    rows["n"] = 1
+    measured = rows["source"] == "measured"
+    if "repeat_of" in rows:
+        rows = rows[~(measured & rows["repeat_of"].notna())]
+        measured = rows["source"] == "measured"
+    if not measured.any():
+        return rows
+    kept = [rows[~measured]]
+    ids = rows[measured].apply(group_id, axis=1)
+    for _, group in rows[measured].groupby(ids, sort=False):
+        row = group.iloc[[0]].copy()
+        for column in columns:
+            values = group[column].astype(float).dropna().to_numpy()
+            row[column] = values.mean() if len(values) else math.nan
+            row[f"{column}_ci_low"], row[f"{column}_ci_high"] = t_interval(values)
+        row["n"] = len(group)
+        kept.append(row)
+    return pd.concat(kept, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A - B on the same examples and seeds."""
+
+    metric: str
+    difference: float  # mean over seeds of metric(A) - metric(B), on the metric's 0-100 scale
+    ci_low: float  # 2.5 percentile of the paired bootstrap
+    ci_high: float  # 97.5 percentile
+    prob_improvement: float  # share of bootstrap resamples with A above B
+    seeds: tuple  # the seeds paired
+    examples: int  # examples per seed
+    resamples: int
+
+    def __str__(self) -> str:
+        return (f"{self.metric}: A - B = {self.difference:+.2f} points, 95 % paired bootstrap interval "
+                f"[{self.ci_low:+.2f}, {self.ci_high:+.2f}] over {len(self.seeds)} seed(s) x {self.examples} examples "
+                f"({self.resamples} resamples); P(A > B) = {self.prob_improvement:.3f}")
+
+
+def compare(a: list[pd.DataFrame], b: list[pd.DataFrame], metric: str = "accuracy", *, seeds=None,
+            resamples: int = BOOTSTRAP_RESAMPLES, random_state: int = 0) -> Comparison:
+    """Paired comparison of two configurations from their predictions, one table per seed on each side (paired
+    by position: ``a[i]`` and ``b[i]`` are the same seed on the same examples)."""
+    from fcabench.tasks import metrics as known
+
+    if len(a) != len(b) or not a:
+        raise FcabenchError(f"compare needs the same seeds on both sides, got {len(a)} and {len(b)} runs")
+    function = getattr(known, metric, None)
+    if function is None or metric.startswith("_"):
+        raise FcabenchError(f"unknown metric {metric!r}")
+    for left, right in zip(a, b):
+        if len(left) != len(right) or not (left["example_id"].to_numpy() == right["example_id"].to_numpy()).all():
+            raise FcabenchError("the two runs were not scored on the same examples in the same order: no paired comparison")
+        if not np.array_equal(left["label"].to_numpy(), right["label"].to_numpy()):
+            raise FcabenchError("the two runs' labels differ on the same examples: no paired comparison")
+
+    def score(table, index):
+        predicted, labels = table["prediction"].to_numpy()[index], table["label"].to_numpy()[index]
+        if metric == "accuracy":  # the same as known.accuracy, without scikit-learn's checks on every resample
+            return 100.0 * float(np.mean(predicted == labels))
+        return function(predicted, labels)
+
+    everything = [np.arange(len(t)) for t in a]
+    differences = [score(x, i) - score(y, i) for x, y, i in zip(a, b, everything)]
+    generator = np.random.default_rng(random_state)
+    boot = np.empty(resamples)
+    for r in range(resamples):
+        drawn = generator.integers(0, len(a), len(a))
+        total = 0.0
+        for s in drawn:
+            index = generator.integers(0, len(a[s]), len(a[s]))
+            total += score(a[s], index) - score(b[s], index)
+        boot[r] = total / len(drawn)
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return Comparison(metric=metric, difference=float(np.mean(differences)), ci_low=float(low), ci_high=float(high),
+                      prob_improvement=float((boot > 0).mean()), seeds=tuple(seeds or range(len(a))),
+                      examples=len(a[0]), resamples=resamples)
+
+
+def compare_runs(runs: pd.DataFrame, a: str, b: str, metric: str | None = None, **options) -> Comparison:
+    """:func:`compare` of two stored configurations, each named by a run_id or a group_id of :func:`aggregate`
+    (``runs`` as :func:`fcabench.runs.load` returns them); seeds present on both sides are paired, and their
+    predictions are read beside the run file each run is stored in."""
+    from fcabench.runs import predictions
+
+    sides = []
+    for name in (a, b):
+        chosen = runs[(runs["run_id"] == name)]
+        if chosen.empty:
+            chosen = runs[runs.apply(group_id, axis=1) == name] if len(runs) else chosen
+        if chosen.empty:
+            raise FcabenchError(f"no run or group {name!r} in the store (see fcabench runs list --aggregate)")
+        sides.append(chosen)
+    metric = metric or sides[0]["metric"].iloc[0]
+    sides = [side[side["metric"] == metric] for side in sides]
+    if any(side.empty for side in sides):
+        raise FcabenchError(f"both sides need runs scored on {metric}")
+    by_seed = [{row["seed"]: row for _, row in side.iterrows()} for side in sides]
+    seeds = sorted(set(by_seed[0]) & set(by_seed[1]), key=str)
+    if not seeds:
+        raise FcabenchError(f"no seed in common: A has {sorted(by_seed[0], key=str)}, B has {sorted(by_seed[1], key=str)}")
+    tables = [[predictions.of_run(side[s], side[s]["store_file"]) for s in seeds] for side in by_seed]
+    return compare(tables[0], tables[1], metric, seeds=seeds, **options)
