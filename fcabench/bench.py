@@ -37,6 +37,7 @@ traced count, ``fcabench.profile``), per sequence.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import statistics
@@ -183,6 +184,25 @@ def paired_speedup(baseline_ms: Sequence[float], model_ms: Sequence[float]) -> f
     return statistics.median(base / model for base, model in zip(baseline_ms, model_ms, strict=True))
 
 
+@contextlib.contextmanager
+def _native_stderr_muted():
+    """The profiler's own C++ lines (USDT profiler_start/stop, an allocator warning) kept off the user's
+    stderr: file descriptor 2 points to /dev/null while it starts and stops. Python's errors still raise."""
+    import os
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def peak_memory_mb(model: torch.nn.Module, inputs: dict, mode: str, device: str = "cpu") -> float:
     """MiB one step allocates beyond what was held when it started (see the module docstring)."""
     if is_cuda(device):
@@ -194,7 +214,7 @@ def peak_memory_mb(model: torch.nn.Module, inputs: dict, mode: str, device: str 
         return (torch.cuda.max_memory_allocated(device) - held) / 2**20
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as trace:
+    with _native_stderr_muted(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as trace:
         _step(model, inputs, mode)
     with tempfile.NamedTemporaryFile(suffix=".json") as file:
         trace.export_chrome_trace(file.name)

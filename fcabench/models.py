@@ -105,9 +105,11 @@ def load_model(
         wanted = [a for a in (config.architectures or []) if a == "BertForSequenceClassification"]
         head = "sequence-classification" if wanted else "base"
     kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    from safetensors import SafetensorError
+
     try:
         model = HEADS[_head_class_name(head)].from_pretrained(name, **kwargs)
-    except OSError as error:  # a folder with a config but no (readable) weights, a truncated file, ...
+    except (OSError, SafetensorError) as error:  # a folder with a config but no (readable) weights, a truncated file
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise FcabenchError(f"cannot load the weights of model {name!r}: {first_line}") from None
     return model.to(device).eval()

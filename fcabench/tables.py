@@ -41,7 +41,20 @@ def check_output(path: str | Path, formats: Iterable[str] = WRITERS) -> Path:
         raise FcabenchError(f"cannot write {path.name!r}: use one of {', '.join(formats)}")
     if not path.parent.is_dir():
         raise FcabenchError(f"cannot write {path}: folder {path.parent} does not exist")
+    check_writable_folder(path)
     return path
+
+
+def check_writable_folder(path: Path) -> None:
+    """Refuse, before any work, a file whose folder does not take new files (permissions, an immutable or
+    read-only folder): a file is written beside it and renamed over it."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".fcabench-check-"):
+            pass
+    except OSError as error:
+        raise FcabenchError(f"cannot write {path}: {error.strerror or error} in {path.parent}") from None
 
 
 def replace_file(path: str | Path, write: Callable[[Path], object], formats: Iterable[str]) -> Path:

@@ -127,6 +127,7 @@ def test_default_load_reads_the_bundled_tables_and_the_checkout_results(tmp_path
     results = tmp_path / "results"
     results.mkdir()
     monkeypatch.setattr(store, "REPO_RESULTS", results)
+    monkeypatch.chdir(tmp_path / "results")  # no results/ here: the checkout's is read
     bundled = runs.load()
     assert set(bundled["source"]) == {"published", "claim", "derived"}
     assert bundled["store_file"].str.endswith(".csv").all()
@@ -143,6 +144,7 @@ def test_a_stored_copy_of_a_bundled_row_is_not_shown_twice(tmp_path, monkeypatch
     results = tmp_path / "results"
     results.mkdir()
     monkeypatch.setattr(store, "REPO_RESULTS", results)
+    monkeypatch.chdir(tmp_path / "results")
     report = runs.import_runs(TABLES / "claims_fca.csv", results / "published.jsonl")
     assert report.added == 1
     df = runs.load()
@@ -174,3 +176,18 @@ def test_new_rows_with_old_names_are_refused(tmp_path):
     with pytest.raises(FcabenchError, match="'combining_layer' is the old name of 'combine_layer'"):
         runs.append(old_row(), tmp_path / "runs.jsonl")
     assert not (tmp_path / "runs.jsonl").exists()
+
+
+def test_runs_are_stored_in_the_current_folder_or_the_configured_one(tmp_path, monkeypatch):
+    from fcabench.runs import store
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(store.RESULTS_ENV, raising=False)
+    assert store.default_append_path() == tmp_path / "results" / "runs.jsonl" and (tmp_path / "results").is_dir()
+    runs.append(make_run("here"))
+    assert runs.load()["run_id"].iloc[-1] == "here"  # read back from ./results by default
+    elsewhere = tmp_path / "mine"
+    elsewhere.mkdir()
+    monkeypatch.setenv(store.RESULTS_ENV, str(elsewhere))
+    runs.append(make_run("there"))
+    assert (elsewhere / "runs.jsonl").is_file() and runs.load()["run_id"].iloc[-1] == "there"

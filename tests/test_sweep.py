@@ -191,11 +191,11 @@ def test_local_run_resumes_records_failures_and_merges(tmp_path, tiny_folder):
         method = "token-drop"
         from = "vanilla"
         training_free = true
-        options = { span = [2, 9] }   # the model has 4 layers: fails when applied, not when expanded
+        options = { span = [2, 4] }   # fails when it runs (broken_job), not when expanded
         """
     spec = sweep.load_spec(write_spec(tmp_path, tiny_folder, body))
     out, store = spec.out_dir, Path(spec.results)
-    report = sweep.run(spec, job_function=measure_job, echo=lambda _: None)
+    report = sweep.run(spec, job_function=broken_job, echo=lambda _: None)
     jobs = sweep.expand(spec)
     statuses = {j.job_id: sweep.read_status(out, j.job_id) for j in jobs}
     broken = next(j for j in jobs if j.entry == "broken")
@@ -223,7 +223,7 @@ def test_local_run_resumes_records_failures_and_merges(tmp_path, tiny_folder):
 
     def counting_job(job, **kwargs):
         ran.append(job.job_id)
-        return measure_job(job, **kwargs)
+        return broken_job(job, **kwargs)
 
     report = sweep.run(spec, job_function=counting_job, echo=lambda _: None)
     assert sorted(ran) == sorted([victim.job_id, broken.job_id])
@@ -231,7 +231,19 @@ def test_local_run_resumes_records_failures_and_merges(tmp_path, tiny_folder):
     assert len(runs.load(store)) == len(done)
 
 
-def test_failed_start_fails_its_dependents(tmp_path):
+def broken_job(job, **kwargs):
+    if job.entry == "broken":
+        raise FcabenchError("token-drop span: the job broke while it ran")
+    return measure_job(job, **kwargs)
+
+
+def failing_vanilla_job(job, **kwargs):
+    if job.method == "vanilla":
+        raise FcabenchError("the start model broke")
+    return measure_job(job, **kwargs)
+
+
+def test_failed_start_fails_its_dependents(tmp_path, tiny_folder):
     body = """
         [[methods]]
         method = "vanilla"
@@ -239,12 +251,54 @@ def test_failed_start_fails_its_dependents(tmp_path):
         method = "token-drop"
         from = "vanilla"
         """
-    spec = sweep.load_spec(write_spec(tmp_path, str(tmp_path / "missing-model"), body))
-    report = sweep.run(spec, job_function=measure_job, echo=lambda _: None)
+    spec = sweep.load_spec(write_spec(tmp_path, tiny_folder, body))
+    report = sweep.run(spec, job_function=failing_vanilla_job, echo=lambda _: None)
     errors = {f["entry"]: f["error"] for f in report.failed}
-    assert "missing-model" in errors["vanilla"]
+    assert "the start model broke" in errors["vanilla"]
     assert errors["token-drop"].startswith("not run: the job it starts from")
     assert not Path(spec.results).exists() or runs.load(spec.results).empty
+
+
+@pytest.mark.parametrize("model, tasks, options, key", [
+    ("MISSING", '["bbc-news"]', "", "sweep.models"),
+    ("TINY", '["no-such-task"]', "", "sweep.tasks"),
+    ("TINY", '["bbc-news"]', "options = { retention = [40, 30, 20, 10] }", "methods.power-bert"),  # > seq_len
+    ("TINY", '["bbc-news"]', "options = { retention = [8, 4] }", "methods.power-bert"),  # 2 entries, 4 layers
+])
+def test_a_spec_is_checked_when_it_loads(tmp_path, tiny_folder, model, tasks, options, key):
+    """Tasks, models and every configuration against the model and the length, before any job runs."""
+    model = tiny_folder if model == "TINY" else str(tmp_path / "missing-model")
+    path = write_spec(tmp_path, model, f"""
+        [[methods]]
+        name = "power-bert"
+        method = "power-bert"
+        training_free = false
+        {options}
+        """)
+    path.write_text(path.read_text().replace('tasks = ["bbc-news"]', f"tasks = {tasks}"))
+    with pytest.raises(FcabenchError, match=f"key '{key}"):
+        sweep.expand(sweep.load_spec(path))
+
+
+def test_cli_exits_non_zero_with_the_count_when_a_job_failed_and_lists_merged_jobs_from_the_store(
+        tmp_path, tiny_folder, monkeypatch, capsys):
+    import shutil
+
+    import fcabench.sweep as sweep_module
+    from tests.test_cli_errors import cli
+
+    real_run = sweep_module.run
+    monkeypatch.setattr(sweep_module, "run", lambda *a, **k: real_run(*a, **{**k, "job_function": failing_vanilla_job}))
+    spec = write_spec(tmp_path, tiny_folder, STUDY)
+    code, out, err = cli(capsys, "sweep", spec)
+    jobs = sweep.expand(sweep.load_spec(spec))
+    assert code == 1 and f"{len(jobs)} job(s) failed" in err  # vanilla failed, every other job starts from it
+    monkeypatch.setattr(sweep_module, "run", lambda *a, **k: real_run(*a, **{**k, "job_function": measure_job}))
+    code, out, err = cli(capsys, "sweep", spec)
+    assert code == 0, err
+    shutil.rmtree(tmp_path / "out")  # a fresh clone: no job files, the runs in the store
+    code, out, err = cli(capsys, "sweep", spec, "--list")
+    assert code == 0 and f"{len(jobs)} done (store)" in out
 
 
 def test_cli_lists_jobs_with_ids_and_status(tmp_path, tiny_folder):
@@ -286,3 +340,15 @@ def test_parallel_local_jobs_run_on_cores_of_their_own_after_the_jobs_they_start
     assert {tuple(s["cores"]) for s in seen} <= {tuple(c) for c in sets}
     with pytest.raises(FcabenchError, match="core"):
         sweep.run(spec, job_function=pinned_job, echo=lambda _: None, parallel=len(os.sched_getaffinity(0)) + 1)
+
+
+@pytest.mark.parametrize("spec", ["sweeps/bbc-news-minilm.toml", "sweeps/tweet-sentiment-minilm.toml"])
+def test_a_fresh_clone_lists_the_study_jobs_whose_runs_are_stored_as_done(spec, capsys, tmp_path):
+    """No job files (out/ is not in the repository): each job is found in the store by what it ran."""
+    from tests.test_cli_errors import cli
+
+    repo = Path(__file__).resolve().parents[1]
+    code, out, err = cli(capsys, "sweep", repo / spec, "--list", "--out", tmp_path / "no-job-files")
+    assert code == 0, err
+    jobs = sweep.expand(sweep.load_spec(repo / spec))
+    assert out.strip().splitlines()[-1].startswith(f"{len(jobs)} jobs: {len(jobs)} done (store)")

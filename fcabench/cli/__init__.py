@@ -96,19 +96,31 @@ def _quiet_libraries() -> None:
     disable_progress_bars()
 
 
+def _interrupted(args: list[str] | None) -> str:
+    """One line for Ctrl-C: what stopped, and what of its work is kept."""
+    import itertools
+
+    given = sys.argv[1:] if args is None else args
+    words = list(itertools.takewhile(lambda a: not a.startswith("-"), given))[:2]  # the command, not its values
+    return (f"interrupted: fcabench {' '.join(words)}; what it had finished is kept (files written whole, complete "
+            f"checkpoints, stored runs), nothing half-written; run the same command again to resume")
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``fcabench`` script and of ``python -m fcabench``; covers every sub-command."""
     _quiet_libraries()
     usage_errors = _usage_errors()
     try:
         code = app(args=args, standalone_mode=False)  # returns the exit code a command asked for
+        if code == 130:  # the parser turned Ctrl-C into this code
+            raise KeyboardInterrupt
         if isinstance(code, int) and code:
             sys.exit(code)
     except FcabenchError as error:
         typer.secho(f"error: {' '.join(str(error).split())}", fg="red", err=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
-        typer.echo("aborted", err=True)
+        typer.echo(_interrupted(args), err=True)
         sys.exit(130)
     except typer.Exit as done:
         sys.exit(done.exit_code)
@@ -117,7 +129,7 @@ def main(args: list[str] | None = None) -> None:
             typer.echo(error.format_message())
             sys.exit(0)
         if type(error).__name__ == "Abort":
-            typer.echo("aborted", err=True)
+            typer.echo(_interrupted(args), err=True)
             sys.exit(130)
         typer.secho(f"error: {_one_line(error)}", fg="red", err=True)
         sys.exit(2)

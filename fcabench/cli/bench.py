@@ -40,15 +40,19 @@ def bench_command(
     repeats: Annotated[int, typer.Option("--repeats", "-r", help="Timed steps per model, interleaved.")] = 10,
     memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Also measure peak memory.")] = True,
     store: Annotated[bool, typer.Option("--store/--no-store", help="Append the figures to the run store.")] = True,
-    results: Annotated[Optional[Path], typer.Option("--results", help="Run file to append to (default: results/runs.jsonl).")] = None,
+    results: Annotated[Optional[Path], typer.Option("--results", help="Run file to append to (default: results/runs.jsonl in the current folder).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the table: .csv, .json, .parquet or .md.")] = None,
 ) -> None:
     """Wall-clock latency (median, p90) and peak memory, every model interleaved with vanilla."""
     from rich.console import Console
 
     from fcabench import bench
-    from fcabench.tables import write_table
+    from fcabench.runs.store import check_writable
+    from fcabench.tables import check_output, write_table
 
+    if output:
+        check_output(output)  # before any timing, as the run file below
+    target = check_writable(results) if store else None  # before any timing: a run file that can take the runs
     protocol = bench.Protocol(device=device, threads=threads, dtype=dtype, warmup=warmup, repeats=repeats, memory=memory)
     setups = [bench.Setup.of("vanilla")] + [_setup(spec) for spec in method or []]
     models = bench.build_models(setups, model, device=device, dtype=dtype)
@@ -61,8 +65,8 @@ def bench_command(
     if store:
         from fcabench.runs import append
 
-        count = append(bench.to_runs(table, model), results)
-        console.print(f"appended {count} measured runs to {results or 'results/runs.jsonl'}")
+        count = append(bench.to_runs(table, model), target)
+        console.print(f"appended {count} measured runs to {target}")
 
 
 def _setup(spec: str):

@@ -21,7 +21,7 @@ def evaluate_command(
     device: str = typer.Option(None, "--device"),
     max_examples: int = typer.Option(None, "--max-examples", help="A fixed random subset of the split."),
     latency: bool = typer.Option(True, "--latency/--no-latency", help="Time forward passes (median of repeats)."),
-    results: Path = typer.Option(None, "--results", help="Run file to append to (default: results/runs.jsonl)."),
+    results: Path = typer.Option(None, "--results", help="Run file to append to (default: results/runs.jsonl in the current folder)."),
     force: bool = typer.Option(False, "--force", help="Store the run again if it is already there, marked as a repeat."),
     data_dir: DataDir = None,
     hub: Hub = False,
@@ -32,10 +32,11 @@ def evaluate_command(
 ) -> None:
     """Score CHECKPOINT on a task split and store the run (one row per metric)."""
     from fcabench.cli._runs_table import print_runs
+    from fcabench.runs.store import default_append_path
     from fcabench.training import evaluate
 
     runs = evaluate(checkpoint, task, split, seq_len=seq_len, batch_size=batch_size, device=device,
                     max_examples=max_examples, measure_latency=latency, results=str(results) if results else None,
                     force=force, precision=precision, data_dir=data_dir, hub=hub,
                     task_options=task_options(text_column, pair_column, label_column, label_map))
-    print_runs(runs, f"stored {len(runs)} row(s)")
+    print_runs(runs, f"{len(runs)} row(s) in the run file {results or default_append_path()}")

@@ -12,7 +12,7 @@ from fcabench.tables import OVERWRITE_NOTE
 app = typer.Typer(help="Figures: pareto (runs), layers and tokens (profiles).", no_args_is_help=True)
 
 Outputs = Annotated[Optional[list[Path]], typer.Option("--output", "-o", help=f"Figure file(s): .png, .svg or .pdf (repeatable). {OVERWRITE_NOTE}")]
-Width = Annotated[Optional[float], typer.Option("--width", help="Figure width in inches (default: 3.3, one paper column; 6.9 for many panels).")]
+Width = Annotated[Optional[float], typer.Option("--width", min=1.0, help="Figure width in inches, at least 1 (default: 3.3, one paper column; 6.9 for many panels).")]
 
 
 def _targets(outputs: list[Path] | None, default: str) -> list[Path]:

@@ -193,6 +193,8 @@ def _per_layer(model, names, options, seq_lens, batch_size, attn, head, fmt, che
     _note_random_weights(model, names, fmt)
     for name, part in table.groupby("method", sort=False):
         _warn_no_saving(name, part, reference)
+    for prepared in models.values():
+        _warn_shortfall(table, prepared)
     if fmt == "table":
         console = Console() if Console().is_terminal else Console(width=170)  # pipes: the whole table
         for n, rows in table.groupby("seq_len", sort=False):
@@ -220,6 +222,22 @@ def _warn_no_saving(method: str, part: pd.DataFrame, reference: dict[int, int]) 
                   f"it adds more work than it removes")
         elif removed_nothing and total == reference[n]:
             _warn(f"{method} ({config}) at n = {n} removes no unit in any layer: it costs what vanilla costs")
+
+
+def _warn_shortfall(table: pd.DataFrame, model) -> None:
+    """Say what ran when a configuration asked for more than the input allowed (e.g. ToMe's r above n / 2)."""
+    from fcabench import methods
+
+    patched = methods.applied(model)
+    if patched is None:
+        return
+    name = patched.method.name
+    for n, rows in table[table["method"] == name].groupby("seq_len", sort=False):
+        layers = rows[rows["layer"].notna()].sort_values("layer")
+        text = patched.method.shortfall(patched.config, list(zip(layers["tokens_in"].astype(int),
+                                                                  layers["tokens_out"].astype(int))))
+        if text:
+            _warn(f"{name} ({rows['config_label'].iloc[0]}) at n = {n}: {text}")
 
 
 def _parse_lengths(text: str) -> list[int]:

@@ -24,7 +24,9 @@ def _read_lines(text: Path) -> list[str]:
     try:
         return dynamic.read_texts(text)
     except UnicodeDecodeError as error:
-        raise FcabenchError(f"{text} is not UTF-8 text (byte {error.start}: {error.reason}); "
+        from fcabench.tasks.files import decode_position
+
+        raise FcabenchError(f"{text} is not UTF-8 text ({decode_position(text, error)}: {error.reason}); "
                             f"convert it, e.g. iconv -t UTF-8") from None
     except IsADirectoryError:
         raise FcabenchError(f"{text} is a folder; --text takes a file of lines") from None
@@ -52,6 +54,7 @@ def per_example(model, names, options, text, tokenizer, spec, traced, attn, head
     if text and spec:
         raise FcabenchError("give --text or --lengths, not both")
     texts = _read_lines(text) if text else None
+    lengths = dynamic.synthetic_lengths(spec) if spec else None  # a bad spec is the only thing said
     loaded_tokenizer = _load_tokenizer(model, tokenizer) if text else None
     _note_random_weights(model, names, fmt)
     frames = []
@@ -68,7 +71,10 @@ def per_example(model, names, options, text, tokenizer, spec, traced, attn, head
             full = [len(ids) for ids in loaded_tokenizer(texts)["input_ids"]]
             cut = sum(length > limit for length in full)
         else:
-            inputs = dynamic.inputs_from_lengths(prepared, dynamic.synthetic_lengths(spec))
+            if max(lengths) > limit:
+                raise FcabenchError(f"length spec {spec!r} reaches {_spec_high(spec, lengths)} tokens, above the model's "
+                                    f"maximum of {limit}")
+            inputs = dynamic.inputs_from_lengths(prepared, lengths)
         parts = []
         with progress_bar(f"{name}: counting examples", total=len(inputs), enabled=progress) as advance:
             for start in range(0, len(inputs), EXAMPLE_CHUNK):
@@ -84,6 +90,12 @@ def per_example(model, names, options, text, tokenizer, spec, traced, attn, head
         if fmt == "table":
             _print_summary(examples, traced, cut, limit)
     return pd.concat(frames, ignore_index=True)
+
+
+def _spec_high(spec: str, lengths) -> int:
+    """The longest length a spec asks for: its HIGH (uniform) or LENGTH (fixed); a normal's longest draw."""
+    kind, *values = spec.split(":")
+    return int(float(values[1] if kind == "uniform" else values[0])) if kind in ("uniform", "fixed") else max(lengths)
 
 
 def _print_summary(examples: pd.DataFrame, traced: bool, cut: int, limit: int) -> None:

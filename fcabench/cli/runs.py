@@ -19,13 +19,17 @@ Tasks = Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Keep t
 Sources = Annotated[Optional[list[str]], typer.Option("--source", "-s", help="measured, published, claim, derived.")]
 SkipInvalid = Annotated[bool, typer.Option("--skip-invalid", help="Load valid rows, warn about malformed ones.")]
 
-LIST_COLUMNS = ["run_id", "method", "config_label", "task", "metric", "score", "seq_len", "flops_rel_bert_base",
-                "speedup", "source"]
+LIST_COLUMNS = ["run_id", "method", "config_label", "task", "split", "metric", "score", "seq_len",
+                "flops_rel_bert_base", "speedup", "source"]
 
 
 def _load(paths, methods, tasks, sources, skip_invalid: bool) -> pd.DataFrame:
     from fcabench.runs import load
+    from fcabench.runs.schema import SOURCES
 
+    unknown = sorted(set(sources or ()) - set(SOURCES))
+    if unknown:
+        raise FcabenchError(f"--source {', '.join(unknown)}: not a source; the sources are {', '.join(SOURCES)}")
     runs = load(paths or None, errors="warn" if skip_invalid else "raise")
     for column, wanted in (("method", methods), ("task", tasks), ("source", sources)):
         if wanted:
@@ -116,7 +120,7 @@ def import_command(
     """Append rows to the store; rows already there (same run_id and metric) are skipped."""
     from fcabench.runs import published
     from fcabench.runs.importing import check_source, import_runs
-    from fcabench.runs.store import default_append_path
+    from fcabench.runs.store import check_writable, default_append_path
 
     check_source(source)  # before the --to checks: a wrong source is the first thing to say
     if to is not None and to.suffix.lower() != ".jsonl":
@@ -126,6 +130,7 @@ def import_command(
     if to is None:
         target = default_append_path()
         to = target.with_name("published.jsonl") if published.is_published_table(source) else target
+    check_writable(to)
     report = import_runs(source, to)
     typer.echo(f"imported {report.added} rows into {report.target} ({report.already_present} already there)")
     for reason in report.skipped:

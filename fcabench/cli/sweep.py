@@ -33,7 +33,7 @@ def sweep_command(
     folder = out or spec_.out_dir
     store = results or spec_.results
     if list_jobs:
-        _print_jobs(sweep.expand(spec_), folder)
+        _print_jobs(sweep.expand(spec_), folder, store)
         return
     if table or figure:
         if table:
@@ -53,19 +53,30 @@ def sweep_command(
         from fcabench.sweep.executors import core_sets
 
         core_sets(jobs)  # refused before any work when there are fewer cores than jobs
-    sweep.run(spec_, executor=executor, address=address, out=folder, store=store, echo=typer.echo,
-              do_merge=not no_merge, parallel=jobs)
+    outcome = sweep.run(spec_, executor=executor, address=address, out=folder, store=store, echo=typer.echo,
+                        do_merge=not no_merge, parallel=jobs)
+    failed = outcome.failed if not no_merge else [r for r in outcome if r["status"] != "done"]
+    if failed:
+        typer.echo(f"{len(failed)} job(s) failed (their errors: {folder}/jobs/<job_id>.json); "
+                   f"run the same command again to retry them", err=True)
+        raise typer.Exit(1)
 
 
-def _print_jobs(jobs, folder: Path) -> None:
+def _print_jobs(jobs, folder: Path, store) -> None:
     import pandas as pd
 
+    from fcabench.runs import load
     from fcabench.sweep import read_status
 
+    from fcabench.sweep.jobs import stored_jobs
+
+    stored = load(store) if store is not None and Path(store).is_file() else load()
+    merged = stored_jobs(jobs, stored)
     rows = []
     for job in jobs:
         status = read_status(folder, job.job_id) or {}
-        rows.append(dict(job_id=job.job_id, status=status.get("status", "pending"), model=job.model, task=job.task,
+        done_elsewhere = not status and job.job_id in merged  # its files are gone (a fresh clone), its runs stored
+        rows.append(dict(job_id=job.job_id, status="done (store)" if done_elsewhere else status.get("status", "pending"), model=job.model, task=job.task,
                          seed=job.seed, entry=job.entry, budget=job.budget_target,
                          macs_closed_form=job.budget_closed_form,
                          options=", ".join(f"{k}={v}" for k, v in job.options.items()), start=job.depends_on or "",

@@ -41,7 +41,7 @@ def train_command(
     max_train_examples: int = typer.Option(None, "--max-train-examples", help="A fixed random subset of the training split."),
     max_eval_examples: int = typer.Option(None, "--max-eval-examples", help="A fixed random subset of the validation split."),
     macs_ratio: float = typer.Option(None, "--macs-ratio", help="Scale a derived retention to this fraction of vanilla encoder MACs."),
-    results: Path = typer.Option(None, "--results", help="Run file to append to (default: results/runs.jsonl)."),
+    results: Path = typer.Option(None, "--results", help="Run file to append to (default: results/runs.jsonl in the current folder)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace stage checkpoints another command wrote."),
     force: bool = typer.Option(False, "--force", help="Store runs already in the run file again, marked as repeats."),
     data_dir: DataDir = None,
@@ -55,6 +55,7 @@ def train_command(
     """Train MODEL on TASK with METHOD, stage by stage; store one run per stage."""
     from fcabench import methods
     from fcabench.cli._runs_table import print_runs
+    from fcabench.runs.store import default_append_path
     from fcabench.cli.options import options_per_method
     from fcabench.training import train
 
@@ -74,4 +75,4 @@ def train_command(
         task_options=task_options(text_column, pair_column, label_column), macs_ratio=macs_ratio,
         report_to=report_to, precision=precision,
     )
-    print_runs(runs, f"stored {len(runs)} row(s); checkpoints under {output_dir}")
+    print_runs(runs, f"{len(runs)} row(s) in the run file {results or default_append_path()}; checkpoints under {output_dir}")

@@ -102,6 +102,11 @@ class Method:
     def setup(self, bert, config) -> None:
         """Add the method's own parameters, buffers and modules to the patched ``bert``."""
 
+    def shortfall(self, config, units: list[tuple[int, int]]) -> str | None:
+        """What ran, in words, when ``config`` asked for more than the input allowed (``units``: each layer's
+        (units in, units out) of one example); None when it ran as asked."""
+        return None
+
     def layer_macs(self, shape: Shape, config, layer: int, n_in: int, n_out: int, keys: int, n0: int) -> dict:
         """Closed-form MACs of ``layer`` given its recorded units; ``n0`` = the input's length."""
         return standard_layer_macs(shape, n_in, n_out, keys)

@@ -129,8 +129,21 @@ def parse_options(name: str, raw: dict[str, str]) -> dict[str, Any]:
         try:
             parsed[key] = _convert(hints[key], text)
         except ValueError:
-            raise FcabenchError(f"{name}: cannot read --{key.replace('_', '-')} {text!r} as {hints[key]}") from None
+            raise FcabenchError(f"{name}: cannot read --{key.replace('_', '-')} {text!r}: expected {_in_words(hints[key])}") from None
     return parsed
+
+
+def _in_words(hint) -> str:
+    """What an option takes, as a person says it (not Python's name of the type)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return _in_words(args[0]) + " (or none)"
+    if origin is tuple:
+        return f"{_in_words(args[0]).removeprefix('a ').removeprefix('an ')}s separated by commas, one per layer"
+    if origin is typing.Literal:
+        return "one of " + ", ".join(str(a) for a in typing.get_args(hint))
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "a text"}.get(hint, "a value")
 
 
 def _convert(hint, text: str):

@@ -153,6 +153,15 @@ class ToMe(Method):
             macs["macs_method"] = ((n_in + 1) // 2) * (n_in // 2) * shape.head_dim
         return macs
 
+    def shortfall(self, config, units):
+        """At most half a layer's units (all but [CLS], in pairs) can merge: say how many did where fewer than r_l."""
+        merged = [n_in - n_out for n_in, n_out in units]
+        asked = [config.merges(layer) for layer in range(len(units))]
+        if all(m >= a for m, a in zip(merged, asked)):
+            return None
+        return (f"asked {', '.join(map(str, asked))} merges per layer; at most half of a layer's units can merge, "
+                f"so {', '.join(map(str, merged))} ran")
+
     def example_config(self, num_layers):
         return ToMeConfig(r=2)
 

@@ -117,9 +117,12 @@ def tradeoff_points(runs: pd.DataFrame, x: str = "speedup", metric: str | None =
     if not other_modalities:
         rows = rows[~rows["task"].map(other_modality)]
     if tasks:
+        from pathlib import Path
+
         from fcabench.tasks import titles  # a registry name ("bbc-news") selects its stored title ("BBC News")
 
-        rows = rows[rows["task"].isin(set(tasks) | titles(tasks))]
+        stems = {Path(t).stem for t in tasks if Path(t).suffix}  # a data file's runs carry its stem as the task
+        rows = rows[rows["task"].isin(set(tasks) | titles(tasks) | stems)]
     if methods:
         rows = rows[rows["method"].isin(set(methods) | set(REFERENCE_METHODS))]
     if metric:

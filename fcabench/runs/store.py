@@ -7,8 +7,10 @@ tables bundled in the package (``fcabench/data/published``), converted to runs w
 * :func:`load` validates every line; a malformed one is reported with its file, line and field, and the
   file is never touched. ``errors="warn"`` loads the valid rows and warns about the rest. Rows written by
   older versions are read with today's names (:mod:`fcabench.runs.legacy`).
-* By default :func:`load` reads the bundled published tables and every ``results/*.jsonl`` of the checkout;
-  the published tables are stored only there (as printed), never as converted rows.
+* Runs are stored by default in ``results/runs.jsonl`` of the current folder (``$FCABENCH_RESULTS`` names
+  another folder); by default :func:`load` reads the bundled published tables and every ``*.jsonl`` of that
+  folder, or of the checkout's ``results/`` when it does not exist. The published tables are stored only in
+  the package (as printed), never as converted rows.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from fcabench.runs.legacy import upgrade
 from fcabench.runs.schema import COLUMNS, Run, RowError, validate_record
 
 REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"  # the checkout's results/ (editable install)
+RESULTS_ENV = "FCABENCH_RESULTS"  # a folder for stored runs, instead of ./results
 DEFAULT_RUNS_FILE = "runs.jsonl"  # where measured runs go inside results/
 LOCK_TIMEOUT_S = 60
 
@@ -50,13 +53,23 @@ def _column_dtypes() -> dict[str, str]:
     return dtypes | {"store_file": "str", "store_line": "Int64"}
 
 
+def results_folder() -> Path:
+    """Where runs are stored by default: the folder ``$FCABENCH_RESULTS`` names, else ``results/`` in the
+    current folder."""
+    return Path(os.environ.get(RESULTS_ENV) or Path.cwd() / "results").expanduser()
+
+
 def default_results_dir() -> Path | None:
-    """``results/`` beside the package when fcabench runs from a checkout, else None."""
-    return REPO_RESULTS if REPO_RESULTS.is_dir() else None
+    """The run folder read by default: :func:`results_folder` where it exists, else ``results/`` beside the
+    package when fcabench runs from a checkout, else None."""
+    for folder in (results_folder(), REPO_RESULTS):
+        if folder.is_dir():
+            return folder
+    return None
 
 
 def default_sources() -> list[Path]:
-    """The bundled published tables, then the checkout's ``results/*.jsonl`` (none outside a checkout)."""
+    """The bundled published tables, then the ``*.jsonl`` run files of :func:`default_results_dir`."""
     results = default_results_dir()
     return [published.TABLES] + (sorted(results.glob("*.jsonl")) if results else [])
 
@@ -169,10 +182,11 @@ def _as_record(run: Run | dict) -> dict:
 
 
 def default_append_path() -> Path:
-    results = default_results_dir()
-    if results is None:
-        raise FcabenchError("no results/ folder beside the package (not a checkout): pass path= to append()")
-    return results / DEFAULT_RUNS_FILE
+    """``runs.jsonl`` in :func:`results_folder`; the folder is created when it is the default one."""
+    folder = results_folder()
+    if not folder.is_dir() and RESULTS_ENV not in os.environ:
+        folder.mkdir()
+    return folder / DEFAULT_RUNS_FILE
 
 
 def check_writable(path: str | os.PathLike | None = None) -> Path:
@@ -192,7 +206,26 @@ def check_writable(path: str | os.PathLike | None = None) -> Path:
                 pass
     except OSError as error:
         raise FcabenchError(f"{target}: cannot be written ({error.strerror or error})") from None
+    _check_jsonl(target)
     return target
+
+
+def _check_jsonl(target: Path) -> None:
+    """An existing run file must be JSON Lines, every line an object: nothing is appended to anything else."""
+    if not target.is_file() or target.stat().st_size == 0:
+        return
+    with open(target, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip() or not line.endswith(b"\n"):
+                continue  # a torn last line (a writer killed mid-line) is closed by the next append
+            try:
+                record = json.loads(line)
+            except (UnicodeDecodeError, ValueError):
+                raise FcabenchError(f"{target}, line {number}: not a JSON Lines run file (not JSON); "
+                                    f"nothing was appended") from None
+            if not isinstance(record, dict) or "run_id" not in record:
+                raise FcabenchError(f"{target}, line {number}: not a run (a JSON object with run_id); "
+                                    f"nothing was appended") from None
 
 
 def _stored_ids(handle) -> set[str]:
@@ -211,7 +244,8 @@ def append(runs: Run | dict | Iterable[Run | dict], path: str | os.PathLike | No
            duplicates: str = "skip") -> int:
     """Validate ``runs`` and append them to ``path`` (default ``results/runs.jsonl``); return how many rows were written.
 
-    All rows are checked before anything is written: one bad row writes nothing. Safe to call from many
+    All rows are checked before anything is written: one bad row writes nothing; nor does a target in a missing
+    folder, or a file that is not JSON Lines of runs. Safe to call from many
     processes at once (a lock file ``<path>.lock`` sits beside the store). A run whose ``run_id`` is already
     in the file is not stored again (``duplicates="skip"``), is stored marked as a repeat of it
     (``"repeat"``: ``run_id`` gains a ``.repeat-N`` suffix, ``repeat_of`` names the original), or is stored
@@ -229,8 +263,7 @@ def append(runs: Run | dict | Iterable[Run | dict], path: str | os.PathLike | No
             raise FcabenchError(f"run #{index} not stored: {error}") from None
     if not records:
         return 0
-    target = Path(path) if path is not None else default_append_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = check_writable(path)  # an existing folder, a JSON Lines file of runs: never created or appended blindly
     with FileLock(str(target) + ".lock", timeout=LOCK_TIMEOUT_S):
         with open(target, "a+b") as handle:
             if duplicates != "keep":

@@ -15,6 +15,8 @@ import itertools
 import json
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from fcabench.errors import FcabenchError
 from fcabench.sweep.spec import MethodEntry, SweepSpec
 
@@ -122,6 +124,24 @@ def _dependency_names(spec: SweepSpec) -> set[str]:
     return {e.depends_on for e in spec.methods if e.depends_on}
 
 
+def _model_config(model: str, spec: SweepSpec):
+    """The configuration of a preset, a named or a local model (None for a hub name: not checked offline)."""
+    from pathlib import Path
+
+    from fcabench.models import PRESETS, _checkpoint_config, preset_config
+    from fcabench.training.backbones import NAMED, resolve
+
+    if model in PRESETS:
+        return preset_config(model)
+    local = model in NAMED or Path(model).expanduser().exists() or model.startswith((".", "/", "~"))
+    if not local:
+        return None
+    try:
+        return _checkpoint_config(resolve(model))
+    except FcabenchError as error:
+        raise FcabenchError(f"{spec.source}: key 'sweep.models': {error}") from None
+
+
 def _points(entry: MethodEntry, model: str, train: dict, spec: SweepSpec) -> list[tuple[dict, float | None, float | None]]:
     """(options, budget target, closed-form cost) of each configuration of an entry, in file order."""
     from fcabench import methods
@@ -130,10 +150,15 @@ def _points(entry: MethodEntry, model: str, train: dict, spec: SweepSpec) -> lis
     combos = [dict(zip(keys, values)) for values in itertools.product(*(entry.grid[k] for k in keys))]
     configs = list(entry.configs) or [{}]
     points = []
+    model_config = _model_config(model, spec)
     for config, combo in itertools.product(configs, combos):
         options = {**entry.options, **config, **combo}
         try:
-            methods.make_config(entry.method, **_as_config_values(options))
+            made = methods.make_config(entry.method, **_as_config_values(options))
+            if model_config is not None:  # the checks profile and train make, before any job runs
+                methods.get(entry.method).validate(made, model_config)
+            if "seq_len" in train:
+                methods.get(entry.method).check_input(made, train["seq_len"])
         except FcabenchError as error:
             raise FcabenchError(f"{spec.source}: key 'methods.{entry.name}': {error}") from None
         points.append(_json_ready(options))
@@ -176,3 +201,66 @@ def _as_config_values(options: dict) -> dict:
 
 def _json_ready(options: dict) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+
+
+def stored_jobs(jobs, stored) -> set[str]:
+    """Ids of the jobs whose runs ``stored`` (a frame of :func:`fcabench.runs.load`) already holds: the rows a
+    sweep merged name their job (``sweep_job``); rows merged before that are matched by what the job ran
+    (backbone, task, seed, length, method, final stage, its options, its budget)."""
+    from fcabench import tasks
+
+    found = set(stored["sweep_job"].dropna()) if "sweep_job" in stored else set()
+    measured = stored[(stored["source"] == "measured") & stored["stage"].notna()] if "stage" in stored else stored[:0]
+    for job in jobs:
+        if job.job_id in found:
+            continue
+        title = tasks.get(job.task).title if job.task in tasks.names() else job.task
+        mine = measured[(measured["model"] == job.model) & (measured["task"] == title) & (measured["seed"] == job.seed)
+                        & (measured["seq_len"] == job.train.get("seq_len"))]
+        final = mine[(mine["method"] == job.method) & (mine["stage"] == _final_stage(job))]
+        by_id = {row["run_id"]: row for _, row in mine.iterrows()}
+        for _, row in final.iterrows():
+            # a derived final configuration (LTP's learned thresholds) no longer holds the options: its parent does
+            holders = [row] + ([by_id[row["parent_run_id"]]] if row["parent_run_id"] in by_id else [])
+            if _budget_met(job, row) and any(_options_met(job, holder) for holder in holders):
+                found.add(job.job_id)
+                break
+    return found
+
+
+def _budget_met(job, row) -> bool:
+    """The row was trained with the job's budget: its step count and learning rate, its MAC target."""
+    for key, column in (("max_steps", "train_max_steps"), ("learning_rate", "train_learning_rate")):
+        if key in job.train and not job.training_free and pd.notna(row.get(column)) and row[column] != job.train[key]:
+            return False
+    if job.budget_target is None or job.budget_closed_form is not None:  # none, or resolved into the options
+        return True
+    return f"scaled to {job.budget_target:g} x" in str(row.get("source_note") or "")
+
+
+def _options_met(job, row) -> bool:
+    config = json.loads(row["method_config"]) if isinstance(row["method_config"], str) else row["method_config"]
+    return all(_same(config.get(key), value) for key, value in job.options.items())
+
+
+def _final_stage(job) -> str:
+    from fcabench import methods
+
+    if job.training_free:
+        return "training-free"
+    if job.stages:
+        return job.stages[-1]
+    method = methods.get(job.method)
+    config = methods.make_config(job.method, **_as_config_values(job.options))
+    plan = method.stages(config)
+    if method.config_is_given(config):
+        plan = [s for s in plan if not s.derive]
+    return plan[-1].name
+
+
+def _same(stored, wanted) -> bool:
+    if isinstance(wanted, (list, tuple)):
+        return isinstance(stored, (list, tuple)) and len(stored) == len(wanted) and all(map(_same, stored, wanted))
+    if isinstance(wanted, float) or isinstance(stored, float):
+        return stored is not None and abs(float(stored) - float(wanted)) <= 1e-6 * max(1.0, abs(float(wanted)))
+    return stored == wanted

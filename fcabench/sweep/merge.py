@@ -52,7 +52,7 @@ def merge(out: str | Path, store: str | Path | None = None, job_ids=None) -> Mer
             report.failed.append(dict(job_id=job.job_id, entry=job.entry, label=job.label, error=status["error"],
                                       finished_utc=status.get("finished_utc")))
             continue
-        rows = [{k: v for k, v in r.items() if k not in ("store_file", "store_line")}
+        rows = [{**{k: v for k, v in r.items() if k not in ("store_file", "store_line")}, "sweep_job": status["job_id"]}
                 for r in read_records(state.rows_path(out, status["job_id"]))]
         new = [r for r in rows if row_key(r) not in present]
         report.rows_present += len(rows) - len(new)

@@ -132,6 +132,8 @@ def parse_spec(data: dict, source: str = "<spec>") -> SweepSpec:
     name = _string(sweep, "name", "sweep.", required=True)
     models = tuple(_string_list(sweep, "models", "sweep."))
     tasks = tuple(_string_list(sweep, "tasks", "sweep."))
+    for task in tasks:
+        _check_task(task)
     seeds = tuple(_int_list(sweep, "seeds", "sweep.", default=[0]))
     train = _train(_table(data, "train"), "train.")
     resources = _resources(_table(data, "resources"), "resources.") or {"num_cpus": 1}
@@ -150,6 +152,21 @@ def parse_spec(data: dict, source: str = "<spec>") -> SweepSpec:
         train=train, resources=resources, results=_string(sweep, "results", "sweep."),
         out=_string(sweep, "out", "sweep."), source=source,
     )
+
+
+def _check_task(task: str) -> None:
+    """A registered task, or a data file that exists."""
+    from fcabench import tasks
+    from fcabench.tasks.files import READERS
+
+    if task in tasks.names():
+        return
+    path = Path(task).expanduser()
+    if path.suffix.lower() in READERS:
+        if not path.is_file():
+            raise _KeyError("sweep.tasks", f"no data file {task!r}")
+        return
+    raise _KeyError("sweep.tasks", f"unknown task {task!r} (tasks: {', '.join(tasks.names())}; or a data file)")
 
 
 class _KeyError(Exception):

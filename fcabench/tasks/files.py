@@ -36,12 +36,29 @@ def read_table(path: Path) -> pd.DataFrame:
         else:
             frame = pd.read_parquet(path)
     except UnicodeDecodeError as error:
-        raise FcabenchError(f"{path}: not UTF-8 text (byte {error.start})") from None
+        raise FcabenchError(f"{path}: not UTF-8 text ({decode_position(path, error)}); convert it, e.g. "
+                            f"iconv -f latin1 -t UTF-8") from None
     except (ValueError, pd.errors.ParserError, OSError) as error:
         raise FcabenchError(f"{path}: cannot read as {kind} ({str(error).splitlines()[0]})") from None
     if frame.empty:
         raise FcabenchError(f"{path}: the file has no rows")
+    if kind == "csv" and len(frame.columns) == 1 and "\t" in str(frame.columns[0]):
+        raise FcabenchError(f"{path}: looks tab-separated (its header is {frame.columns[0]!r}); name it .tsv")
     return frame
+
+
+def decode_position(path: Path, error: UnicodeDecodeError) -> str:
+    """Where the first byte that is not UTF-8 lies, as a person finds it: line and byte within the line (the
+    reader's ``error`` counts from the start of its chunk, so the file is decoded whole to find it)."""
+    data = Path(path).read_bytes()
+    try:
+        data.decode("utf-8")
+        offset = error.start
+    except UnicodeDecodeError as whole:
+        offset = whole.start
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return f"line {line}, byte {column} of the line (0x{data[offset]:02x})"
 
 
 def _examples(path: Path, frame: pd.DataFrame, text: str, pair: str | None, label: str,

@@ -127,6 +127,7 @@ def train(model: str = "minilm-l6", task=None, method: str = "vanilla", *, metho
     model_config = _checkpoint_config(str(Path(from_checkpoint).expanduser()) if parent else resolve(model))
     _check_settings(plan, method_obj, model_config, seq_len=seq_len, epochs=epochs, max_steps=max_steps,
                     batch_size=batch_size, learning_rate=learning_rate, warmup_ratio=warmup_ratio, macs_ratio=macs_ratio)
+    _check_report_to(report_to)
     results_file = store.check_writable(results)
     output = Path(output_dir).expanduser()
     request = dict(model=model, task=task_record(task, task_options), method=method,
@@ -272,6 +273,20 @@ def _check_settings(plan, method, model_config, *, seq_len, epochs, max_steps, b
         if plan[-1].config is None or plan[-1].derive or "retention" not in _fields(method.config_class):
             raise FcabenchError(f"--macs-ratio scales a retention configuration (power-bert, fca); {method.name}'s "
                                 f"final stage {plan[-1].name} has none")
+
+
+def _check_report_to(report_to: str | None) -> None:
+    """Loggers the Trainer knows and this machine has, before any work (the Trainer would fail at its start)."""
+    if not report_to or report_to == "none":
+        return
+    from transformers.integrations import get_available_reporting_integrations
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    for name in (part.strip() for part in report_to.split(",")):
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise FcabenchError(f"--report-to {name}: not a logger the Trainer knows ({', '.join(INTEGRATION_TO_CALLBACK)})")
+        if name not in get_available_reporting_integrations():
+            raise FcabenchError(f"--report-to {name}: its package is not installed here")
 
 
 def _check_outputs(output: Path, plan, request_id: str, overwrite: bool) -> set[str]:
