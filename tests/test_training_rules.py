@@ -82,7 +82,7 @@ def test_the_ltp_penalty_is_lambda_times_the_mean_soft_mask_of_each_layer_summed
     state = model.bert.encoder.state
     keep = mask.bool()
     by_hand = sum(torch.stack([state.soft_masks[l][b][keep[b]].mean() for b in range(2)]).mean() for l in range(2))
-    assert float(ltp_penalty(model).detach()) == pytest.approx(0.5 * float(by_hand))
+    assert float(ltp_penalty(model).detach()) == pytest.approx(0.5 * float(by_hand.detach()))
 
 
 def test_a_search_keeps_its_last_evaluation_and_a_training_its_best():
