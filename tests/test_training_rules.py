@@ -7,7 +7,6 @@ from importlib import import_module
 
 import pytest
 import torch
-from datasets import Dataset
 from transformers import TrainingArguments
 
 from fcabench import methods
