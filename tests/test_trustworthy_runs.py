@@ -379,3 +379,15 @@ def test_predictions_are_kept_per_run_and_a_paired_comparison_reads_them(trained
 
 def np_logits_argmax(table):
     return [int(max(range(len(logits)), key=lambda i: logits[i])) for logits in table["logits"]]
+
+
+def test_a_later_stage_without_the_one_before_it_is_refused_before_any_work(tmp_path, monkeypatch):
+    data = write_csv(tmp_path / "emails.csv", emails(2))
+    common = dict(output_dir=str(tmp_path / "out"), seq_len=16, max_steps=1, batch_size=8, progress=False,
+                  results=str(tmp_path / "runs.jsonl"))
+    fcabench.train("minilm-l6", str(data), "power-bert", method_options={"ratios": (1, 1, 0.8, 0.8, 0.5, 0.5)}, **common)
+    shutil.rmtree(tmp_path / "out" / "fine-tune")  # the retrain folder is left without the stage it started from
+    monkeypatch.setattr(training, "_train_stage", lambda *a, **k: pytest.fail("trained before refusing"))
+    with pytest.raises(FcabenchError, match="complete, but fine-tune before it is not; pass --overwrite"):
+        fcabench.train("minilm-l6", str(data), "power-bert", method_options={"ratios": (1, 1, 0.8, 0.8, 0.5, 0.5)},
+                       **common)

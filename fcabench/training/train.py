@@ -309,6 +309,10 @@ def _check_outputs(output: Path, plan, request_id: str, overwrite: bool) -> set[
         ckpt.check_target(folder, overwrite)
     # resume only up to the first stage still to run: a later one would start from other weights
     first_missing = next((i for i, s in enumerate(plan) if s.name not in done), len(plan))
+    stale = [s.name for s in plan[first_missing:] if s.name in done]
+    if stale:
+        raise FcabenchError(f"{output / stale[0]}: complete, but {plan[first_missing].name} before it is not; "
+                            f"pass --overwrite to train them again")
     return {s.name for s in plan[:first_missing]}
 
 
