@@ -41,6 +41,13 @@ def test_runs_that_differ_only_by_seed_are_one_group():
     assert len({table.loc[m, "group_id"] for m in (92.0, 80.0, 97.0)}) == 3
 
 
+def test_runs_without_a_seed_are_never_grouped():
+    """Two checkpoints scored before runs carried their seed: alike in every key, yet not seeds of one thing."""
+    runs = pd.DataFrame([run(None, 96.9, method="vanilla", config={}), run(None, 98.7, method="vanilla", config={})])
+    table = aggregate(runs)
+    assert len(table) == 2 and (table["n"] == 1).all()
+
+
 def predictions(correct, n=100, seed=0):
     """A prediction table of 2 classes where the examples in ``correct`` are predicted right."""
     labels = np.random.default_rng(seed).integers(0, 2, n)

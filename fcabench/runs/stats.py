@@ -56,8 +56,12 @@ def _key_text(value) -> str:
 
 
 def group_id(row) -> str:
-    """A short id naming a row's configuration (the same for every seed of it)."""
+    """A short id naming a row's configuration (the same for every seed of it). A row that records no seed
+    (runs stored before evaluations carried their checkpoint's training) is a group of its own: nothing
+    says that what else it shares with another row is all that differs."""
     text = "|".join(f"{k}={_key_text(row.get(k))}" for k in GROUP_KEYS)
+    if not _key_text(row.get("seed")):
+        text += f"|run_id={row.get('run_id')}"
     return "g-" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
