@@ -45,16 +45,17 @@ def check_output(path: str | Path, formats: Iterable[str] = WRITERS) -> Path:
     return path
 
 
-def check_writable_folder(path: Path) -> None:
-    """Refuse, before any work, a file whose folder does not take new files (permissions, an immutable or
-    read-only folder): a file is written beside it and renamed over it."""
+def check_writable_folder(path: Path, folder: Path | None = None) -> None:
+    """Refuse, before any work, a ``path`` whose folder (``folder``, default its parent) does not take new files
+    (permissions, an immutable or read-only folder, root included): a file is made there and removed."""
     import tempfile
 
+    folder = path.parent if folder is None else folder
     try:
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".fcabench-check-"):
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".fcabench-check-"):
             pass
     except OSError as error:
-        raise FcabenchError(f"cannot write {path}: {error.strerror or error} in {path.parent}") from None
+        raise FcabenchError(f"cannot write {path}: {error.strerror or error} in {folder}") from None
 
 
 def replace_file(path: str | Path, write: Callable[[Path], object], formats: Iterable[str]) -> Path:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from fcabench.errors import FcabenchError
+from fcabench.tables import replace_file
 
 FOLDER = "predictions"
 
@@ -39,7 +39,7 @@ def frame(example_ids, labels, logits) -> pd.DataFrame:
 
 
 def write(table: pd.DataFrame, path: str | os.PathLike, *, run_id: str, data_sha256: str) -> Path:
-    """Write ``table`` to ``path`` whole (a temporary file renamed into place); an existing file is kept."""
+    """Write ``table`` to ``path`` whole (:func:`fcabench.tables.replace_file`); an existing file is kept."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -50,10 +50,7 @@ def write(table: pd.DataFrame, path: str | os.PathLike, *, run_id: str, data_sha
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     meta = {b"fcabench": json.dumps({"run_id": run_id, "data_sha256": data_sha256}).encode()}
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), **meta})
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    pq.write_table(arrow, partial)
-    partial.replace(path)
-    return path
+    return replace_file(path, lambda partial: pq.write_table(arrow, partial), (".parquet",))
 
 
 def keep(source: str | os.PathLike, run_id: str, store: str | os.PathLike) -> Path:
@@ -63,9 +60,7 @@ def keep(source: str | os.PathLike, run_id: str, store: str | os.PathLike) -> Pa
     target = path_for(run_id, store)
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
-        shutil.copyfile(source, partial)
-        partial.replace(target)
+        replace_file(target, lambda partial: shutil.copyfile(source, partial), (".parquet",))
     return target
 
 

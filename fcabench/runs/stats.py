@@ -184,11 +184,10 @@ def compare_runs(runs: pd.DataFrame, a: str, b: str, metric: str | None = None, 
     predictions are read beside the run file each run is stored in."""
     from fcabench.runs import predictions
 
+    ids = runs.apply(group_id, axis=1) if len(runs) else pd.Series(dtype=str)  # once, for both sides
     sides = []
     for name in (a, b):
-        chosen = runs[(runs["run_id"] == name)]
-        if chosen.empty:
-            chosen = runs[runs.apply(group_id, axis=1) == name] if len(runs) else chosen
+        chosen = runs[(runs["run_id"] == name) | (ids == name)]
         if chosen.empty:
             raise FcabenchError(f"no run or group {name!r} in the store (see fcabench runs list --aggregate)")
         sides.append(chosen)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import typing
 import warnings
 from collections.abc import Iterable
@@ -191,52 +190,51 @@ def default_append_path() -> Path:
 
 def check_writable(path: str | os.PathLike | None = None) -> Path:
     """The run file ``path`` (default ``results/runs.jsonl``), refused before any work if it cannot be appended to:
-    a folder, a missing folder, or a file or folder that cannot be written."""
+    a folder, a missing folder, a file or folder that cannot be written, or a file that is not JSON Lines of runs."""
+    target = _writable_target(path)
+    if target.is_file():
+        with open(target, "rb") as handle:
+            _stored_ids(handle, target)
+    return target
+
+
+def _writable_target(path: str | os.PathLike | None) -> Path:
+    from fcabench.tables import check_writable_folder
+
     target = Path(path).expanduser() if path is not None else default_append_path()
     if target.is_dir():
         raise FcabenchError(f"{target}: is a folder; --results takes a .jsonl file")
     if not target.parent.is_dir():
         raise FcabenchError(f"{target}: the folder {target.parent} does not exist")
+    if not target.exists():
+        check_writable_folder(target)
+        return target
     try:
-        if target.exists():
-            with open(target, "ab"):
-                pass
-        else:
-            with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".fcabench-check-"):
-                pass
+        with open(target, "ab"):
+            pass
     except OSError as error:
         raise FcabenchError(f"{target}: cannot be written ({error.strerror or error})") from None
-    _check_jsonl(target)
     return target
 
 
-def _check_jsonl(target: Path) -> None:
-    """An existing run file must be JSON Lines, every line an object: nothing is appended to anything else."""
-    if not target.is_file() or target.stat().st_size == 0:
-        return
-    with open(target, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip() or not line.endswith(b"\n"):
-                continue  # a torn last line (a writer killed mid-line) is closed by the next append
-            try:
-                record = json.loads(line)
-            except (UnicodeDecodeError, ValueError):
-                raise FcabenchError(f"{target}, line {number}: not a JSON Lines run file (not JSON); "
-                                    f"nothing was appended") from None
-            if not isinstance(record, dict) or "run_id" not in record:
-                raise FcabenchError(f"{target}, line {number}: not a run (a JSON object with run_id); "
-                                    f"nothing was appended") from None
-
-
-def _stored_ids(handle) -> set[str]:
-    """run_id of every readable line of an open run file (a line that is not JSON is not a run)."""
+def _stored_ids(handle, target: Path) -> set[str]:
+    """run_id of every line of an open run file; one that is not a run (not JSON, or no run_id) is an error,
+    since nothing is appended to anything but JSON Lines of runs. A torn last line (a writer killed
+    mid-line) is passed over: the next append closes it."""
     handle.seek(0)
     ids = set()
-    for line in handle:
-        try:
-            ids.add(json.loads(line)["run_id"])
-        except (ValueError, KeyError, TypeError):
+    for number, line in enumerate(handle, start=1):
+        if not line.strip() or not line.endswith(b"\n"):
             continue
+        try:
+            record = json.loads(line)
+        except (UnicodeDecodeError, ValueError):
+            raise FcabenchError(f"{target}, line {number}: not a JSON Lines run file (not JSON); "
+                                f"nothing was appended") from None
+        if not isinstance(record, dict) or "run_id" not in record:
+            raise FcabenchError(f"{target}, line {number}: not a run (a JSON object with run_id); "
+                                f"nothing was appended") from None
+        ids.add(record["run_id"])
     return ids
 
 
@@ -263,11 +261,11 @@ def append(runs: Run | dict | Iterable[Run | dict], path: str | os.PathLike | No
             raise FcabenchError(f"run #{index} not stored: {error}") from None
     if not records:
         return 0
-    target = check_writable(path)  # an existing folder, a JSON Lines file of runs: never created or appended blindly
+    target = _writable_target(path)  # an existing folder: never created
     with FileLock(str(target) + ".lock", timeout=LOCK_TIMEOUT_S):
         with open(target, "a+b") as handle:
+            stored = _stored_ids(handle, target)  # one pass: JSON Lines of runs, or nothing is appended
             if duplicates != "keep":
-                stored = _stored_ids(handle)
                 records = _without_duplicates(records, stored) if duplicates == "skip" else _as_repeats(records, stored)
             lines = [json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n" for record in records]
             handle.seek(0, os.SEEK_END)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 from fcabench import methods
 from fcabench.errors import FcabenchError
+from fcabench.tables import check_writable_folder
 
 MANIFEST_FILE = "fcabench.json"
 METHOD_STATE_FILE = "method_state.safetensors"
@@ -53,8 +53,9 @@ def check_target(folder: str | Path, overwrite: bool = False) -> None:
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:
         raise FcabenchError(f"{folder}: a checkpoint folder already exists; pass --overwrite to replace it")
     parent = next((p for p in [folder, *folder.parents] if p.exists()), None)
-    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise FcabenchError(f"{folder}: cannot write there ({parent} is not a writable folder)")
+    if parent is None or not parent.is_dir():
+        raise FcabenchError(f"{folder}: cannot write there ({parent} is not a folder)")
+    check_writable_folder(folder, parent)
 
 
 def save_checkpoint(model, tokenizer, folder: str | Path, meta: dict, *, weights_from: str | Path | None = None,

@@ -16,7 +16,7 @@ from fcabench.errors import FcabenchError
 from fcabench.runs import predictions as kept
 from fcabench.training import checkpoint as ckpt
 from fcabench.training import data, latency, records, scoring
-from fcabench.training.train import default_device, resolve_task, say
+from fcabench.training.train import check_length_and_batch, default_device, resolve_task, say
 
 
 def evaluate(checkpoint: str, task=None, split: str = "validation", *, seq_len: int | None = None,
@@ -36,15 +36,11 @@ def evaluate(checkpoint: str, task=None, split: str = "validation", *, seq_len: 
         seq_len = manifest.get("seq_len") or task.seq_len
     device = default_device(device)
     scoring.check_precision(precision, device)
-    for ok, message in ((batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}"),
-                        (max_examples is None or max_examples >= 1, f"--max-examples must be at least 1, got {max_examples}")):
-        if not ok:
-            raise FcabenchError(message)
+    if max_examples is not None and max_examples < 1:
+        raise FcabenchError(f"--max-examples must be at least 1, got {max_examples}")
     results_file = store.check_writable(results)
     model, tokenizer, _ = ckpt.load_checkpoint(checkpoint, device=device)
-    limit = model.config.max_position_embeddings
-    if not 2 <= seq_len <= limit:
-        raise FcabenchError(f"--seq-len must be from 2 to the model's maximum {limit}, got {seq_len}")
+    check_length_and_batch(seq_len, model.config.max_position_embeddings, batch_size)
     patched = methods.applied(model)
     method, config = (patched.method.name, patched.config) if patched else ("vanilla", methods.make_config("vanilla"))
     if patched:

@@ -103,7 +103,7 @@ def train(model: str = "minilm-l6", task=None, method: str = "vanilla", *, metho
     checkpoint refers to its weights unless ``self_contained``). ``macs_ratio``: scale the retention
     configuration the final stage runs with to this fraction of the unpatched encoder's MACs at ``seq_len``.
     ``precision``: fp32, or bf16 / fp16 autocast for the training steps (validation is scored in fp32).
-    ``results``: the run file to append to (default: the checkout's ``results/runs.jsonl``); a run already
+    ``results``: the run file to append to (default: ``results/runs.jsonl`` in the current folder); a run already
     there is skipped unless ``force`` (then stored marked as a repeat). ``overwrite``: replace stage
     checkpoints another command wrote. ``data_dir``/``hub``: where GLUE data comes from.
     """
@@ -248,15 +248,21 @@ def _task_for(task, task_options, parent: dict | None, from_checkpoint):
     return task, task_options
 
 
+def check_length_and_batch(seq_len: int, limit: int, batch_size: int) -> None:
+    """The padded length a model takes (from 2, [CLS] and one more, to its maximum) and a batch of at least one."""
+    if not 2 <= seq_len <= limit:
+        raise FcabenchError(f"--seq-len must be from 2 to the model's maximum {limit}, got {seq_len}")
+    if batch_size < 1:
+        raise FcabenchError(f"--batch-size must be at least 1, got {batch_size}")
+
+
 def _check_settings(plan, method, model_config, *, seq_len, epochs, max_steps, batch_size, learning_rate,
                     warmup_ratio, macs_ratio) -> None:
     """Every setting and every stage's configuration checked against the model, before any work."""
-    limit = model_config.max_position_embeddings
+    check_length_and_batch(seq_len, model_config.max_position_embeddings, batch_size)
     checks = [
-        (2 <= seq_len <= limit, f"--seq-len must be from 2 to the model's maximum {limit}, got {seq_len}"),
         (epochs > 0, f"--epochs must be above 0, got {epochs}"),
         (max_steps is None or max_steps >= 1, f"--max-steps must be at least 1, got {max_steps}"),
-        (batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}"),
         (learning_rate > 0, f"--lr must be above 0, got {learning_rate}"),
         (0 <= warmup_ratio < 1, f"--warmup-ratio must be in [0, 1), got {warmup_ratio}"),
         (macs_ratio is None or 0 < macs_ratio <= 1, f"--macs-ratio must be in (0, 1], got {macs_ratio}"),
