@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the measured study (both tasks, one after the other) in the background, at low priority; each
 # `fcabench sweep` resumes where an interrupted one stopped and merges its runs into results/study.jsonl.
-# Usage (from the repository root): nohup sweeps/run_study.sh > out/study.log 2>&1 &
+# Usage (from the repository root): nohup sweeps/run_study.sh [SPEC ...] > out/study.log 2>&1 &
+# (no SPEC: both tasks' specifications, BBC News first).
 # It runs a snapshot of the package (out/study-code/, copied at start), so that editing or merging the
 # checkout while the study runs cannot mix two versions of the code inside one job.
 set -u
@@ -14,7 +15,9 @@ if [ -z "${STUDY_CODE:-}" ]; then
 fi
 export PYTHONPATH="$PWD/$STUDY_CODE"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-for spec in sweeps/bbc-news-minilm.toml sweeps/tweet-sentiment-minilm.toml; do
+SPECS=("$@")
+[ ${#SPECS[@]} -gt 0 ] || SPECS=(sweeps/bbc-news-minilm.toml sweeps/tweet-sentiment-minilm.toml)
+for spec in "${SPECS[@]}"; do
     echo "== $(date -u +%FT%TZ) $spec"
     nice -n 10 "$PYTHON" -m fcabench sweep "$spec"
 done

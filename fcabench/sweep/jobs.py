@@ -44,6 +44,7 @@ class Job:
     budget_target: float | None = None  # requested encoder MACs / vanilla's, when set by a budget
     budget_closed_form: float | None = None  # what the resolved options cost by the closed form; None when
     #                                           a search derives the configuration and train scales it (macs_ratio)
+    score_splits: tuple[str, ...] = ()  # splits the final checkpoint is also scored on after training
 
     @property
     def label(self) -> str:
@@ -59,6 +60,7 @@ class Job:
     def from_dict(cls, record: dict) -> "Job":
         record = dict(record)
         record["stages"] = tuple(record["stages"]) if record.get("stages") else None
+        record["score_splits"] = tuple(record.get("score_splits") or ())
         return cls(**record)
 
 
@@ -84,12 +86,13 @@ def expand(spec: SweepSpec) -> list[Job]:
         resources = {**spec.resources, **entry.resources}
         for model in spec.models:
             points = _points(entry, model, train, spec)
-            for task, seed in itertools.product(spec.tasks, spec.seeds):
+            for task, seed in itertools.product(spec.tasks, entry.seeds or spec.seeds):
                 depends_on = None
                 if entry.depends_on:
                     parent = first_job.get((entry.depends_on, model, task, seed))
                     if parent is None:
-                        raise FcabenchError(f"{spec.source}: key 'methods.{entry.name}.from': entry {entry.depends_on!r} has no job")
+                        raise FcabenchError(f"{spec.source}: key 'methods.{entry.name}.from': entry {entry.depends_on!r} "
+                                            f"has no job for seed {seed} (give it that seed too)")
                     depends_on = parent.job_id
                 for options, target, achieved in points:
                     job_train = train
@@ -99,11 +102,13 @@ def expand(spec: SweepSpec) -> list[Job]:
                                   stages=list(entry.stages) if entry.stages else None,
                                   training_free=entry.training_free, train=job_train, depends_on=depends_on,
                                   from_checkpoint=entry.from_checkpoint)
+                    if spec.score_splits:  # only when set, so the ids of sweeps without it stay as they were
+                        fields["score_splits"] = list(spec.score_splits)
                     job = Job(job_id=job_id(fields), entry=entry.name, model=model, task=task, seed=seed,
                               method=entry.method, options=options, stages=entry.stages,
                               training_free=entry.training_free, train=job_train, depends_on=depends_on,
                               from_checkpoint=entry.from_checkpoint, resources=resources, budget_target=target,
-                              budget_closed_form=achieved)
+                              budget_closed_form=achieved, score_splits=spec.score_splits)
                     if job.job_id in seen:
                         raise FcabenchError(
                             f"{spec.source}: key 'methods.{entry.name}': the same job as in entry {seen[job.job_id].entry!r} "
@@ -229,8 +234,10 @@ def stored_jobs(jobs, stored) -> set[str]:
 
 
 def _budget_met(job, row) -> bool:
-    """The row was trained with the job's budget: its step count and learning rate, its MAC target."""
-    for key, column in (("max_steps", "train_max_steps"), ("learning_rate", "train_learning_rate")):
+    """The row was trained with the job's budget: its epochs or step count, batch and learning rate, its MAC
+    target."""
+    for key, column in (("max_steps", "train_max_steps"), ("epochs", "train_epochs"),
+                        ("batch_size", "train_batch_size"), ("learning_rate", "train_learning_rate")):
         if key in job.train and not job.training_free and pd.notna(row.get(column)) and row[column] != job.train[key]:
             return False
     if job.budget_target is None or job.budget_closed_form is not None:  # none, or resolved into the options

@@ -7,6 +7,7 @@ A specification (see ``sweeps/`` for real ones)::
     models = ["minilm-l6"]            # model names or folders, as fcabench.train takes them
     tasks = ["bbc-news"]
     seeds = [0]
+    score_splits = ["test"]           # also score each job's final checkpoint on these splits (fcabench.evaluate)
     results = "results/study.jsonl"   # the store the jobs' runs are merged into
 
     [train]                           # keyword arguments of fcabench.train for every job
@@ -29,6 +30,7 @@ A specification (see ``sweeps/`` for real ones)::
     grid = { soft_lambda = [1e-3] }   # cartesian product of option lists
     configs = [{...}, {...}]          # or explicit option sets
     training_free = false             # true: apply to the `from` checkpoint and evaluate, no training
+    seeds = [0, 1, 2]                 # this entry's seeds instead of sweep.seeds (its `from` entry needs them too)
 
 Paths in the specification are relative to the working directory, like the CLI's.
 """
@@ -54,9 +56,10 @@ TRAIN_KEYS = (
     "max_eval_examples", "weight_decay", "data_dir", "macs_ratio",
 )
 RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")  # Ray's per-task resource requests
-SWEEP_KEYS = ("name", "models", "tasks", "seeds", "results", "out")
+SWEEP_KEYS = ("name", "models", "tasks", "seeds", "score_splits", "results", "out")
 METHOD_KEYS = ("name", "method", "options", "grid", "configs", "budget", "from", "from_checkpoint", "stages",
-               "training_free", "train", "resources")
+               "training_free", "seeds", "train", "resources")
+SPLITS = ("validation", "test")  # splits a job's final checkpoint may also be scored on
 BUDGET_KEYS = ("encoder_macs", "knob", "range", "tolerance")
 TOP_KEYS = ("sweep", "train", "resources", "methods")
 
@@ -87,6 +90,7 @@ class MethodEntry:
     training_free: bool = False  # apply the method to the starting checkpoint and evaluate only
     train: dict = field(default_factory=dict)  # overrides of [train] for this entry
     resources: dict = field(default_factory=dict)  # overrides of [resources] for this entry
+    seeds: tuple[int, ...] | None = None  # None: the sweep's seeds
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,9 @@ class SweepSpec:
     name: str
     models: tuple[str, ...]
     tasks: tuple[str, ...]
-    seeds: tuple[int, ...]  # one job per seed and point
+    seeds: tuple[int, ...]  # one job per seed and point (an entry may name its own)
     methods: tuple[MethodEntry, ...]
+    score_splits: tuple[str, ...] = ()  # splits each job's final checkpoint is also scored on, after training
     train: dict = field(default_factory=dict)  # fcabench.train keywords shared by all jobs
     resources: dict = field(default_factory=lambda: {"num_cpus": 1})  # per-job Ray request
     results: str | None = None  # store to merge into; None: results/runs.jsonl of the checkout
@@ -135,6 +140,10 @@ def parse_spec(data: dict, source: str = "<spec>") -> SweepSpec:
     for task in tasks:
         _check_task(task)
     seeds = tuple(_int_list(sweep, "seeds", "sweep.", default=[0]))
+    score_splits = tuple(_string_list(sweep, "score_splits", "sweep.")) if "score_splits" in sweep else ()
+    for split in score_splits:
+        if split not in SPLITS:
+            raise _KeyError("sweep.score_splits", f"unknown split {split!r} (splits: {', '.join(SPLITS)})")
     train = _train(_table(data, "train"), "train.")
     resources = _resources(_table(data, "resources"), "resources.") or {"num_cpus": 1}
     raw_methods = data.get("methods")
@@ -149,7 +158,7 @@ def parse_spec(data: dict, source: str = "<spec>") -> SweepSpec:
             raise _KeyError(f"methods[{i}].from", f"no entry named {entry.depends_on!r} (entries: {', '.join(names)})")
     return SweepSpec(
         name=name, models=models, tasks=tasks, seeds=seeds, methods=tuple(_dependency_order(entries)),
-        train=train, resources=resources, results=_string(sweep, "results", "sweep."),
+        score_splits=score_splits, train=train, resources=resources, results=_string(sweep, "results", "sweep."),
         out=_string(sweep, "out", "sweep."), source=source,
     )
 
@@ -286,6 +295,7 @@ def _method_entry(item: Any, prefix: str) -> MethodEntry:
         from_checkpoint=from_checkpoint, stages=tuple(stages) if stages else None, training_free=training_free,
         train=_train(_table(item, "train", prefix), prefix + "train."),
         resources=_resources(_table(item, "resources", prefix), prefix + "resources."),
+        seeds=tuple(_int_list(item, "seeds", prefix, default=[0])) if "seeds" in item else None,
     )
 
 
