@@ -138,7 +138,8 @@ class EncoderLinears(torch.nn.Module):
 
     def __init__(self, model, n: int, batch: int):
         super().__init__()
-        from fcabench.models import base_model, synthetic_batch
+        from fcabench.encoders import base_model
+        from fcabench.models import synthetic_batch
 
         with torch.inference_mode():
             model(**synthetic_batch(model, n, batch))

@@ -39,7 +39,9 @@ from fcabench import methods
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, encoder_macs_from_units
 from fcabench.flops.trace import COMPONENTS, count_by_module, rows_from_counts
-from fcabench.models import base_model, check_lengths, vocab_ids
+from fcabench import encoders
+from fcabench.encoders import base_model
+from fcabench.models import check_lengths
 from fcabench.profiler import head_macs, prepare_model
 
 CONVENTIONS = ("real", "padded")
@@ -139,13 +141,19 @@ def _fast(model, rows: list[list[int]], batch_size: int, width: int | None, buck
     """(macs, tokens_in, tokens_out) per example from recorded units and the closed form."""
     bert = base_model(model)
     shape = Shape.of(bert.config)
-    outside = sum(head_macs(model).values())
+    outside_by_length: dict[int, int] = {}  # ELECTRA's embedding projection runs on every (padded) token
+
+    def outside(n: int) -> int:
+        if n not in outside_by_length:
+            outside_by_length[n] = sum(head_macs(model, n).values())
+        return outside_by_length[n]
+
     patched = methods.applied(model)
     if not patched:  # every layer runs on every token of the tensor
         results = []
         for ids in rows:
             n = width or len(ids)
-            macs = encoder_macs_from_units(shape, n) + outside
+            macs = encoder_macs_from_units(shape, n) + outside(n)
             results.append((macs, [n] * shape.layers, [n] * shape.layers))
         return results
     method = patched[0]
@@ -176,7 +184,7 @@ def _fast(model, rows: list[list[int]], batch_size: int, width: int | None, buck
                     k = [shape.heads * t for t in t_in]
                 key = (n0, tuple(t_in), tuple(t_out), tuple(k))
                 if key not in cache:
-                    cache[key] = outside + encoder_macs_from_units(shape, n0, zip(t_in, t_out, k), patched)
+                    cache[key] = outside(width or n0) + encoder_macs_from_units(shape, n0, zip(t_in, t_out, k), patched)
                 results[i] = (cache[key], t_in, t_out)
     return results
 
@@ -207,16 +215,16 @@ class _last_ffn_skipped:
     decided before its FFN, so no count reads the FFN's output."""
 
     def __init__(self, bert, active: bool):
-        self.layer = bert.encoder.layer[-1] if active else None
+        self.layer = encoders.layers(bert)[-1] if active else None
 
     def __enter__(self):
         if self.layer is not None:
-            self.layer.feed_forward_chunk = lambda attended: attended
+            self.layer.ffn_out = lambda attended: attended
         return self
 
     def __exit__(self, *exc):
         if self.layer is not None:
-            del self.layer.feed_forward_chunk
+            del self.layer.ffn_out
         return False
 
 
@@ -290,8 +298,8 @@ def synthetic_lengths(spec: str, seed: int = 0) -> list[int]:
 
 def inputs_from_lengths(model, lengths: Sequence[int], seed: int = 0) -> list[list[int]]:
     """Random token ids of the given lengths: [CLS] first, [SEP] last, ordinary vocabulary between."""
-    vocab = base_model(model).config.vocab_size
-    ids = vocab_ids(vocab)
+    config = base_model(model).config
+    vocab, ids = config.vocab_size, encoders.special_ids(config)
     low = min(1000, vocab // 2)  # above the special tokens of the uncased vocabularies
     generator = torch.Generator().manual_seed(seed)
     rows = []

@@ -1,6 +1,7 @@
-"""Loading BERT-architecture models and building their inputs.
+"""Loading encoder models (every family of :mod:`fcabench.encoders`) and building their inputs.
 
-Presets (``bert-base``, ``bert-large``) are built from a config alone: vanilla FLOPs do not depend on
+Presets (``bert-base``, ``bert-large``, ``roberta-base``, ``electra-base``, ``distilbert-base``) are built from
+a config alone: vanilla FLOPs do not depend on
 the weights, so the profiler traces them on PyTorch's ``meta`` device, where no arithmetic runs. A
 method whose unit counts depend on values (scores, thresholds) needs real tensors; then the preset gets
 random weights, initialised quickly and reproducibly.
@@ -8,68 +9,37 @@ random weights, initialised quickly and reproducibly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, BertConfig, BertForSequenceClassification, BertModel, PreTrainedModel
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel
 
+from fcabench import encoders
 from fcabench.errors import FcabenchError
 
-PRESETS: dict[str, dict] = {
+PRESETS: dict[str, tuple[str, dict]] = {
     # Devlin et al. 2019, Table 1 hyper-parameters; vocabulary of bert-base-uncased.
-    "bert-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
-    "bert-large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
+    "bert-base": ("bert", dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)),
+    "bert-large": ("bert", dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+                                intermediate_size=4096)),
+    # The published configurations of roberta-base, google/electra-base-discriminator and
+    # distilbert-base-uncased (shapes, vocabularies, position ranges).
+    "roberta-base": ("roberta", dict(vocab_size=50265, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                                     intermediate_size=3072, max_position_embeddings=514, type_vocab_size=1,
+                                     pad_token_id=1, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5)),
+    "electra-base": ("electra", dict(vocab_size=30522, embedding_size=768, hidden_size=768, num_hidden_layers=12,
+                                     num_attention_heads=12, intermediate_size=3072)),
+    "distilbert-base": ("distilbert", dict(vocab_size=30522, dim=768, n_layers=6, n_heads=12, hidden_dim=3072)),
 }
 
-# Special-token ids of the uncased BERT vocabulary (bert-base-uncased, bert-large-uncased); the cased
-# vocabularies give these four the same ids.
-UNK_ID = 100  # [UNK]
-CLS_ID = 101  # [CLS]
-SEP_ID = 102  # [SEP]
-MASK_ID = 103  # [MASK]
-SPECIAL_IDS = (CLS_ID, SEP_ID, MASK_ID, UNK_ID)  # the ids a method may be told never to drop
-
-# A vocabulary too small to hold those ids (the tests' tiny models) uses these instead.
-SMALL_VOCAB_CLS_ID = 1
-SMALL_VOCAB_SEP_ID = 2
+HEADS = {"base": AutoModel, "sequence-classification": AutoModelForSequenceClassification}
 
 
-@dataclass(frozen=True)
-class VocabIds:
-    cls: int
-    sep: int
-    mask: int
-
-
-def vocab_ids(vocab_size: int) -> VocabIds:
-    """[CLS], [SEP] and [MASK] of a vocabulary of ``vocab_size`` ids: BERT's uncased ids where the vocabulary
-    holds them, else [CLS] 1, [SEP] 2 and [MASK] the last id."""
-    return VocabIds(
-        cls=CLS_ID if vocab_size > CLS_ID else SMALL_VOCAB_CLS_ID,
-        sep=SEP_ID if vocab_size > SEP_ID else SMALL_VOCAB_SEP_ID,
-        mask=MASK_ID if vocab_size > MASK_ID else vocab_size - 1,
-    )
-
-HEADS = {"base": BertModel, "sequence-classification": BertForSequenceClassification}
-
-
-def base_model(model: torch.nn.Module) -> BertModel:
-    """The ``BertModel`` inside a task model (or the model itself)."""
-    if isinstance(model, BertModel):
-        return model
-    inner = getattr(model, "bert", None)
-    if isinstance(inner, BertModel):
-        return inner
-    raise FcabenchError(
-        f"{type(model).__name__} is not a BERT-architecture model (expected BertModel or a Bert*For* head)"
-    )
-
-
-def preset_config(name: str, **overrides) -> BertConfig:
+def preset_config(name: str, **overrides) -> PretrainedConfig:
     if name not in PRESETS:
         raise FcabenchError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
-    return BertConfig(**PRESETS[name], **overrides)
+    model_type, values = PRESETS[name]
+    return AutoConfig.for_model(model_type, **values, **overrides)
 
 
 def load_model(
@@ -80,10 +50,10 @@ def load_model(
     device: str = "cpu",
     num_labels: int = 2,
 ) -> PreTrainedModel:
-    """A preset, a local folder or a hub name, as an eval-mode BERT model.
+    """A preset, a local folder or a hub name, as an eval-mode encoder model of a supported family.
 
-    ``head``: ``base`` (BertModel), ``sequence-classification``, or ``auto`` (the checkpoint's own
-    architecture; BertModel for presets). ``device="meta"`` builds a weightless preset.
+    ``head``: ``base`` (BertModel, RobertaModel, ...), ``sequence-classification``, or ``auto`` (the
+    checkpoint's own architecture; the base model for presets). ``device="meta"`` builds a weightless preset.
     """
     name = str(name_or_path)
     if name in PRESETS:
@@ -92,17 +62,19 @@ def load_model(
             config._attn_implementation = attn_implementation
         cls = HEADS["base" if head == "auto" else _head_class_name(head)]
         with torch.device("meta"):
-            model = cls(config)
+            model = cls.from_config(config)
         if device != "meta":
             model = randomly_initialised(model, device)
         return model.eval()
     if device == "meta":
         raise FcabenchError("only presets can be built on the meta device")
     config = _checkpoint_config(name)
-    if config.model_type != "bert":
-        raise FcabenchError(f"{name!r} is a {config.model_type!r} model, not BERT-architecture")
+    try:
+        encoders.family_of_config(config)
+    except FcabenchError as error:
+        raise FcabenchError(f"{name!r}: {error}") from None
     if head == "auto":
-        wanted = [a for a in (config.architectures or []) if a == "BertForSequenceClassification"]
+        wanted = [a for a in (config.architectures or []) if a.endswith("ForSequenceClassification")]
         head = "sequence-classification" if wanted else "base"
     kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
     from safetensors import SafetensorError
@@ -153,22 +125,23 @@ def randomly_initialised(model: PreTrainedModel, device: str = "cpu", seed: int 
         bias = getattr(module, "bias", None)
         if isinstance(bias, torch.Tensor):
             bias.zero_()
-        if hasattr(module, "position_ids") and hasattr(module, "token_type_ids"):  # BertEmbeddings buffers
+        if isinstance(getattr(module, "position_ids", None), torch.Tensor):  # the embeddings' index buffers
             module.position_ids.copy_(torch.arange(module.position_ids.shape[-1]).expand(1, -1))
+        if isinstance(getattr(module, "token_type_ids", None), torch.Tensor):
             module.token_type_ids.zero_()
     return model
 
 
 def check_lengths(model: torch.nn.Module, seq_lens: list[int], batch_size: int = 1) -> None:
     """One clear error for any length or batch size the model cannot take."""
-    limit = base_model(model).config.max_position_embeddings
+    limit = encoders.max_length(encoders.base_model(model).config)
     if batch_size <= 0:
         raise FcabenchError(f"batch size must be positive, got {batch_size}")
     for n in seq_lens:
         if n <= 0:
             raise FcabenchError(f"sequence length must be positive, got {n}")
         if n > limit:
-            raise FcabenchError(f"sequence length {n} exceeds the model's max_position_embeddings ({limit})")
+            raise FcabenchError(f"sequence length {n} exceeds the model's longest input ({limit} positions)")
 
 
 def synthetic_batch(model: torch.nn.Module, seq_len: int, batch_size: int = 1, seed: int = 0) -> dict:
@@ -177,11 +150,11 @@ def synthetic_batch(model: torch.nn.Module, seq_len: int, batch_size: int = 1, s
     Copies, so that every sequence in the batch costs the same and per-sequence counts are exact
     integers even for input-dependent methods.
     """
-    config = base_model(model).config
+    config = encoders.base_model(model).config
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     low = min(1000, config.vocab_size // 2)  # above the special tokens of the uncased vocabularies
     row = torch.randint(low, config.vocab_size, (1, seq_len), generator=generator)
-    row[:, 0] = vocab_ids(config.vocab_size).cls
+    row[:, 0] = encoders.special_ids(config).cls
     ids = row.expand(batch_size, -1).contiguous().to(device)
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}

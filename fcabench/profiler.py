@@ -14,10 +14,11 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 import torch
 
-from fcabench import methods
+from fcabench import encoders, methods
+from fcabench.encoders import base_model
 from fcabench.flops.closed_form import Shape, layer_macs_from_units, outside_macs
 from fcabench.flops.trace import COMPONENTS, count_by_module, rows_from_counts
-from fcabench.models import PRESETS, base_model, check_lengths, load_model, synthetic_batch
+from fcabench.models import PRESETS, check_lengths, load_model, synthetic_batch
 
 COLUMNS = [
     "model", "method", "seq_len", "batch_size", "module", "layer", "tokens_in", "tokens_out",
@@ -38,7 +39,7 @@ def prepare_model(
         device = str(checked_device(device))
     if isinstance(model_or_name, torch.nn.Module):
         model, label = model_or_name, type(model_or_name).__name__
-        base_model(model)  # refuses a model that is not BERT
+        base_model(model)  # refuses a model of an unsupported family
         if attn_implementation:
             model.config._attn_implementation = attn_implementation
         if device is not None:
@@ -135,18 +136,28 @@ def closed_form_table(model, seq_len: int, units: Iterable[tuple[int, int, int]]
     rows = [dict(module="embeddings", layer=None)]
     for row in layer_macs_from_units(Shape.of(base_model(model).config), seq_len, units, patched):
         rows.append(dict(module=f"encoder.layer.{row['layer']}", **row))
-    for name, macs in head_macs(model).items():
+    for name, macs in head_macs(model, seq_len).items():
         if name != "embeddings":
             rows.append(dict(module=name, layer=None, macs_other=macs))
     return _frame(rows, getattr(model, "name_or_path", "") or type(model).__name__,
                   patched[0].name if patched else "vanilla", seq_len, 1)
 
 
-def head_macs(model) -> dict[str, int]:
-    """Closed-form MACs outside the encoder (embeddings, pooler, classifier) of ``model``."""
+def head_macs(model, seq_len: int) -> dict[str, int]:
+    """Closed-form MACs outside the encoder of one sequence of ``seq_len`` tokens, by module: the embedding
+    lookup is free; ELECTRA's embedding projection (where its embeddings are narrower than its layers) runs
+    on every token; a pooler and a task head's linear layers read one vector each (unit 0)."""
     bert = base_model(model)
-    classes = model.classifier.out_features if hasattr(model, "classifier") else 0
-    return outside_macs(Shape.of(bert.config), pooler=bert.pooler is not None, classes=classes)
+    rows = outside_macs(Shape.of(bert.config), pooler=encoders.pooler(bert) is not None)
+    project = getattr(bert, "embeddings_project", None)
+    if project is not None:
+        rows["embeddings_project"] = seq_len * project.in_features * project.out_features
+    heads = [] if model is bert else [(name, child) for name, child in model.named_children() if child is not bert]
+    for name, child in heads:
+        macs = sum(m.in_features * m.out_features for m in child.modules() if isinstance(m, torch.nn.Linear))
+        if macs:
+            rows[name] = macs
+    return rows
 
 
 def encoder_macs(table: pd.DataFrame) -> int:

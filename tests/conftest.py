@@ -17,10 +17,44 @@ def tiny_config(layers: int = 2, attn: str = "sdpa", **overrides) -> BertConfig:
     return config
 
 
-def tiny_model(layers: int = 2, attn: str = "sdpa", head: str = "classification", seed: int = 0):
+# The same tiny shape in every supported family (fcabench.encoders); padding id 0 and [CLS]/<s> 1 as
+# padded_batch writes them (RoBERTa-style positions start after the padding id).
+FAMILY_CONFIGS = {
+    "bert": {},
+    "roberta": dict(pad_token_id=0, bos_token_id=1, eos_token_id=2, max_position_embeddings=65, type_vocab_size=1),
+    "xlm-roberta": dict(pad_token_id=0, bos_token_id=1, eos_token_id=2, max_position_embeddings=65, type_vocab_size=1),
+    "camembert": dict(pad_token_id=0, bos_token_id=1, eos_token_id=2, max_position_embeddings=65, type_vocab_size=1),
+    "electra": dict(embedding_size=16),  # narrower embeddings: the projection outside the encoder is counted too
+    "distilbert": dict(pad_token_id=0),
+}
+FAMILIES = tuple(FAMILY_CONFIGS)
+
+
+def family_config(family: str, layers: int = 2, attn: str = "sdpa"):
+    """``tiny_config``'s shape as a ``family`` model's configuration."""
+    from transformers import AutoConfig
+
+    if family == "bert":
+        return tiny_config(layers, attn)
+    shape = dict(vocab_size=99, max_position_embeddings=64, num_labels=3)
+    if family == "distilbert":
+        shape.update(dim=32, n_layers=layers, n_heads=4, hidden_dim=37)
+    else:
+        shape.update(hidden_size=32, num_hidden_layers=layers, num_attention_heads=4, intermediate_size=37)
+    config = AutoConfig.for_model(family, **{**shape, **FAMILY_CONFIGS[family]})
+    config._attn_implementation = attn
+    return config
+
+
+def tiny_model(layers: int = 2, attn: str = "sdpa", head: str = "classification", seed: int = 0, family: str = "bert"):
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
     torch.manual_seed(seed)
-    cls = BertForSequenceClassification if head == "classification" else BertModel
-    return cls(tiny_config(layers, attn)).eval()
+    if family == "bert":
+        cls = BertForSequenceClassification if head == "classification" else BertModel
+        return cls(tiny_config(layers, attn)).eval()
+    cls = AutoModelForSequenceClassification if head == "classification" else AutoModel
+    return cls.from_config(family_config(family, layers, attn), attn_implementation=attn).eval()
 
 
 def padded_batch(lengths, width=None, seed=0):

@@ -63,8 +63,8 @@ def test_output_file_by_extension(tmp_path, suffix):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--model", "bert-huge"], "cannot load model 'bert-huge' (not a preset: bert-base, bert-large"),
-        (["--seq-len", "600"], "exceeds the model's max_position_embeddings (512)"),
+        (["--model", "bert-huge"], "cannot load model 'bert-huge' (not a preset: bert-base, bert-large, roberta-base, electra-base, distilbert-base"),
+        (["--seq-len", "600"], "exceeds the model's longest input (512 positions)"),
         (["--seq-len", "0"], "sequence length must be positive"),
         (["--batch-size", "-1"], "batch size must be positive"),
         (["--method", "fcb"], "unknown method 'fcb'"),

@@ -17,7 +17,8 @@ from fcabench.flops.trace import count_by_module
 from fcabench.methods.focus_core import (
     CombiningLayer, FocusCoreConfig, compare_conventions, masked_quantile, paper_convention_macs,
 )
-from fcabench.models import base_model, synthetic_batch
+from fcabench.encoders import base_model
+from fcabench.models import synthetic_batch
 
 COMPONENTS = ["macs_attn_proj", "macs_attn_matmul", "macs_ffn", "macs_method", "macs_other"]
 

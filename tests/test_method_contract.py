@@ -1,4 +1,5 @@
-"""The contract every registered method honours, checked for each of ``methods.names()``.
+"""The contract every registered method honours, checked for each of ``methods.names()`` on every supported
+encoder family (BERT, RoBERTa, XLM-RoBERTa, CamemBERT, ELECTRA, DistilBERT: tiny random configurations).
 
 Reduction off equals the unpatched model; a padded batch gives each example what it gets alone; traced
 MACs equal the closed form and torch's FlopCounterMode; the per-example fast path equals per-example
@@ -21,12 +22,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 import fcabench
-from fcabench import dynamic, methods
+from fcabench import dynamic, encoders, methods
 from fcabench.errors import FcabenchError
 from fcabench.methods import registry
 from fcabench.models import synthetic_batch
 from tests import external_method
-from tests.conftest import padded_batch, tiny_model
+from tests.conftest import FAMILIES, padded_batch, tiny_model
 
 LAYERS = 4
 NAMES = methods.names()
@@ -34,9 +35,9 @@ COMPONENTS = ["tokens_in", "tokens_out", "macs_attn_proj", "macs_attn_matmul", "
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def patched(name: str, which: str = "example_config", attn: str = "sdpa", seed: int = 0):
+def patched(name: str, which: str = "example_config", attn: str = "sdpa", seed: int = 0, family: str = "bert"):
     method = methods.get(name)
-    return methods.apply(tiny_model(layers=LAYERS, attn=attn, seed=seed), getattr(method, which)(LAYERS))
+    return methods.apply(tiny_model(layers=LAYERS, attn=attn, seed=seed, family=family), getattr(method, which)(LAYERS))
 
 
 def test_every_method_is_registered_once_including_the_external_one():
@@ -44,9 +45,10 @@ def test_every_method_is_registered_once_including_the_external_one():
     assert NAMES[0] == "vanilla" and len(NAMES) == len(set(NAMES))
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("name", NAMES)
-def test_reduction_off_equals_the_unpatched_model(name, attn):
-    reference = tiny_model(layers=LAYERS, attn=attn)
+def test_reduction_off_equals_the_unpatched_model(name, attn, family):
+    reference = tiny_model(layers=LAYERS, attn=attn, family=family)
     model = methods.apply(copy.deepcopy(reference), methods.get(name).off_config(LAYERS))
     ids, mask = padded_batch([12, 9, 5])
     expected = reference(input_ids=ids, attention_mask=mask).logits
@@ -54,9 +56,10 @@ def test_reduction_off_equals_the_unpatched_model(name, attn):
     assert methods.unit_record(model).tokens_out.tolist() == [[n] * LAYERS for n in (12, 9, 5)]
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("name", NAMES)
-def test_padded_batch_gives_each_example_what_it_gets_alone(name):
-    model = patched(name)
+def test_padded_batch_gives_each_example_what_it_gets_alone(name, family):
+    model = patched(name, family=family)
     lengths = [12, 9, 6]
     ids, mask = padded_batch(lengths)
     batched = model(input_ids=ids, attention_mask=mask).logits
@@ -81,9 +84,10 @@ def flop_counter_macs(model, inputs) -> int:
     return counter.get_total_flops() // 2
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("name", NAMES)
-def test_traced_macs_equal_the_closed_form_and_torchs_counter(name, attn):
-    model = patched(name, attn=attn)
+def test_traced_macs_equal_the_closed_form_and_torchs_counter(name, attn, family):
+    model = patched(name, attn=attn, family=family)
     traced = fcabench.profile(model, seq_len=12)
     closed = fcabench.closed_form_table(model, 12, methods.unit_record(model).example(0))
     by_module = traced.set_index("module")
@@ -92,9 +96,10 @@ def test_traced_macs_equal_the_closed_form_and_torchs_counter(name, attn):
     assert flop_counter_macs(model, synthetic_batch(model, 12)) == traced["macs"].sum()
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("name", NAMES)
-def test_per_example_fast_path_equals_traced(name):
-    model = patched(name)
+def test_per_example_fast_path_equals_traced(name, family):
+    model = patched(name, family=family)
     inputs = dynamic.inputs_from_lengths(model, [3, 9, 14, 6], seed=2)
     fast = dynamic.profile_examples(model, inputs, batch_size=3)
     traced = dynamic.profile_examples(model, inputs, fast=False)
@@ -126,7 +131,7 @@ def train_stage(model, steps: int = 30):
         optimizer.zero_grad()
         (out.loss + (extra if extra is not None else 0)).backward()
         if step == 0:
-            query = model.bert.encoder.layer[0].attention.self.query.weight.grad
+            query = encoders.layers(model)[0].get_submodule(encoders.family_of(model).projections[0]).weight.grad
             assert query is not None and query.abs().sum() > 0, "no gradient reaches the encoder"
             for group in groups:
                 assert all(p.grad is not None for p in group["params"]), "a parameter of the method gets no gradient"
@@ -137,8 +142,9 @@ def train_stage(model, steps: int = 30):
     return losses
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("name", NAMES)
-def test_training_stages_learn_and_derive_a_valid_configuration(name):
+def test_training_stages_learn_and_derive_a_valid_configuration(name, family):
     method = methods.get(name)
     target = method.example_config(LAYERS)
     stages = method.stages(target)
@@ -149,13 +155,13 @@ def test_training_stages_learn_and_derive_a_valid_configuration(name):
             continue
         config = derived if stage.config is methods.DERIVED else stage.config
         assert config is not None, f"stage {stage.name} uses a derived config that no earlier stage derives"
-        model = methods.apply(tiny_model(layers=LAYERS, seed=1).train(), config)
+        model = methods.apply(tiny_model(layers=LAYERS, seed=1, family=family).train(), config)
         losses = train_stage(model)
         assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5, f"stage {stage.name}: the loss does not fall"
         if stage.derive:
             derived = method.derive_config(model, target)
             assert type(derived) is type(target)
-            check = methods.apply(tiny_model(layers=LAYERS), derived).eval()  # valid: applies and runs
+            check = methods.apply(tiny_model(layers=LAYERS, family=family), derived).eval()  # valid: applies and runs
             check(input_ids=padded_batch([12])[0])
     roundtrip = methods.config_from_dict(name, methods.config_to_dict(target))
     assert roundtrip == target

@@ -4,7 +4,8 @@ import pytest
 from transformers import BertConfig, BertModel
 
 from fcabench import dynamic
-from fcabench.models import CLS_ID, MASK_ID, SEP_ID, SPECIAL_IDS, UNK_ID, synthetic_batch, vocab_ids
+from fcabench.encoders import CLS_ID, MASK_ID, SEP_ID, SPECIAL_IDS, UNK_ID, vocab_ids
+from fcabench.models import synthetic_batch
 
 
 def test_uncased_bert_special_ids():

@@ -169,7 +169,7 @@ def test_tokens_figure_one_step_line_per_method(tmp_path):
     try:
         assert [line.get_ydata().tolist() for line in ax.get_lines()] == [[128] * 12, [128] * 4 + [64] * 4 + [32] * 4]
         assert all(line.get_drawstyle() == "steps-mid" for line in ax.get_lines())  # constant within a layer
-        assert legend_labels(ax.figure) == [method_style("vanilla").label, "PoWER-BERT"]
+        assert legend_labels(ax.figure) == ["BERT-base (no reduction)", "PoWER-BERT"]  # named by its backbone
         assert ax.get_legend() is None  # the legend sits below the axes, never on the lines
         assert "Units" in ax.get_ylabel()
         assert_figure_files(ax.figure, tmp_path, "tokens")

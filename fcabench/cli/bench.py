@@ -28,7 +28,7 @@ SHOWN = [  # column, header (units in every header), format
 
 
 def bench_command(
-    model: Annotated[str, typer.Option("--model", help="Preset (bert-base, bert-large) or local folder; random weights for presets.")] = "bert-base",
+    model: Annotated[str, typer.Option("--model", help="Preset (bert-base, bert-large, roberta-base, electra-base, distilbert-base) or local folder; random weights for presets.")] = "bert-base",
     method: Annotated[Optional[list[str]], typer.Option("--method", "-m", help='Method to time beside vanilla (repeatable): NAME or "[LABEL=]NAME key=value ...".')] = None,
     seq_len: Annotated[str, typer.Option("--seq-len", "-n", help="Sequence length(s), comma-separated.")] = "128",
     batch_size: Annotated[str, typer.Option("--batch-size", "-b", help="Batch size(s), comma-separated.")] = "1",

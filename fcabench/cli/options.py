@@ -20,6 +20,7 @@ import types
 import typing
 from functools import cache
 
+from fcabench import encoders
 from fcabench.errors import FcabenchError
 
 
@@ -125,7 +126,7 @@ def resolved_fields(config, model_config) -> dict[str, object]:
     if "span" in values and values["span"] is None and callable(getattr(config, "span_for", None)):
         values["span"] = tuple(config.span_for(layers))  # token-drop's span scales with the depth
     if values.get("soft_length", 0) is None:
-        values["soft_length"] = model_config.max_position_embeddings
+        values["soft_length"] = encoders.max_length(model_config)
     return values
 
 

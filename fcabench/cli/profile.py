@@ -49,7 +49,7 @@ class ProfileCommand(typer.core.TyperCommand):
 
 def profile_command(
     ctx: typer.Context,
-    model: str = typer.Option("bert-base", "--model", help="Preset (bert-base, bert-large), local folder or hub name."),
+    model: str = typer.Option("bert-base", "--model", help="Preset (bert-base, bert-large, roberta-base, electra-base, distilbert-base), local folder or hub name."),
     seq_len: str = typer.Option("128", "--seq-len", "-n", help="Sequence length(s), comma-separated."),
     batch_size: int = typer.Option(1, "--batch-size", "-b", help="Sequences per traced forward pass."),
     method: str = typer.Option(None, "--method", "-m", show_default="vanilla",
@@ -138,7 +138,7 @@ def _load(model: str, name: str, options: dict, attn, head, device=None):
 def _config_columns(frame: pd.DataFrame, prepared) -> pd.DataFrame:
     from fcabench import methods
     from fcabench.cli.options import config_label, describe
-    from fcabench.models import base_model
+    from fcabench.encoders import base_model
 
     patched = methods.applied(prepared)
     frame["config"] = describe(patched[1], base_model(prepared).config) if patched else ""
@@ -165,11 +165,11 @@ def vanilla_macs(model, seq_len: int) -> int:
     """Whole-model MACs of the unreduced ``model`` on ``seq_len`` tokens (the closed form; the profile's trace
     of the unpatched model gives the same integer)."""
     from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
-    from fcabench.models import base_model
+    from fcabench.encoders import base_model
     from fcabench.profiler import head_macs
 
     shape = Shape.of(base_model(model).config)
-    return vanilla_encoder_macs(shape, seq_len) + sum(head_macs(model).values())  # the embedding lookup costs 0
+    return vanilla_encoder_macs(shape, seq_len) + sum(head_macs(model, seq_len).values())  # the embedding lookup costs 0
 
 
 def _per_layer(model, names, options, seq_lens, batch_size, attn, head, fmt, check, device=None) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
+from fcabench import encoders
 from fcabench.cli.profile import _config_columns, _load, _note_random_weights
 from fcabench.errors import FcabenchError
 
@@ -64,7 +65,7 @@ def per_example(model, names, options, text, tokenizer, spec, traced, attn, head
             from fcabench.models import randomly_initialised
 
             prepared = randomly_initialised(prepared)
-        limit = prepared.config.max_position_embeddings
+        limit = encoders.max_length(prepared.config)
         cut, full = 0, None
         if texts is not None:
             inputs = dynamic.inputs_from_texts(texts, loaded_tokenizer, max_length=limit)

@@ -17,7 +17,7 @@ from fcabench.training.train import EPOCHS, LEARNING_RATE, WARMUP_RATIO
 
 def train_command(
     ctx: typer.Context,
-    model: str = typer.Option("minilm-l6", "--model", help="BERT folder, hub name, or minilm-l6 (shipped, offline)."),
+    model: str = typer.Option("minilm-l6", "--model", help="Encoder folder or hub name (BERT, RoBERTa, XLM-R, CamemBERT, ELECTRA, DistilBERT), or minilm-l6 (shipped, offline)."),
     task: str = typer.Option(None, "--task", "-t", help="Task name (fcabench tasks list) or a CSV/TSV/JSONL/Parquet file "
                                                       "(default with --from: the checkpoint's)."),
     method: str = typer.Option("vanilla", "--method", "-m", help="Token-reduction method (fcabench profile --list-methods)."),

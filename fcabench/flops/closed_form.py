@@ -35,9 +35,11 @@ class Shape:
 
     @classmethod
     def of(cls, config) -> "Shape":
+        from fcabench import encoders
+
         return cls(
             config.hidden_size, config.num_hidden_layers, config.num_attention_heads,
-            config.intermediate_size, config.max_position_embeddings,
+            encoders.intermediate_size(config), encoders.max_length(config),
         )
 
     @property
@@ -104,7 +106,8 @@ def vanilla_encoder_macs(shape: Shape, n: int) -> int:
 
 
 def outside_macs(shape: Shape, pooler: bool = True, classes: int = 0) -> dict[str, int]:
-    """MACs outside the encoder: the embedding lookup is free, the pooler d^2, a classifier c d."""
+    """MACs outside the encoder: the embedding lookup is free, the pooler d^2, a classifier c d (a task
+    model's own head: :func:`fcabench.profiler.head_macs`)."""
     rows = {"embeddings": 0}
     if pooler:
         rows["pooler"] = shape.hidden**2

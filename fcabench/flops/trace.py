@@ -4,10 +4,13 @@ Rows: ``embeddings``, ``encoder.layer.<i>``, ``pooler``, each task head (``class
 ``other`` for whatever runs outside them (mask construction), so that rows always sum to the total.
 Components of an encoder layer, by the module an op runs in:
 
-- attention projections: ``attention.self.{query,key,value}`` and ``attention.output.dense``;
-- attention matmuls: the rest of ``attention.self`` (Q K^T and A V, or the fused SDPA op);
-- FFN: ``intermediate`` and ``output``;
+- attention projections: ``attention.self.{query,key,value}`` and ``attention.output.dense`` (DistilBERT:
+  ``attention.{q,k,v,out}_lin``; the paths come from :mod:`fcabench.encoders`);
+- attention matmuls: the rest of the attention block (Q K^T and A V, or the fused SDPA op);
+- FFN: ``intermediate`` and ``output`` (DistilBERT: ``ffn`` and ``output_layer_norm``);
 - method: anything in the layer outside those (scoring, pooling, a replacement module).
+
+Layer rows are named ``encoder.layer.<i>`` in every family.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from fvcore.nn.jit_analysis import JitModelAnalysis
 
 from fcabench.errors import FcabenchError
 from fcabench.flops.handles import ALL_HANDLES, FREE_OPS, MACS, OPS
-from fcabench.models import base_model
+from fcabench import encoders
+from fcabench.encoders import base_model
 
 COMPONENTS = ["macs_attn_proj", "macs_attn_matmul", "macs_ffn", "macs_method", "macs_other"]
 
@@ -77,12 +81,13 @@ def rows_from_counts(model: torch.nn.Module, counts: dict[str, Counter], per: in
             total += get(name)
         return _split(total)
 
+    family = encoders.family_of(bert)
     rows = []
-    for i in range(len(bert.encoder.layer)):
-        p = f"{prefix}encoder.layer.{i}"
-        proj, _ = macs_ops(*(f"{p}.attention.self.{x}" for x in ("query", "key", "value")), f"{p}.attention.output.dense")
-        attention, attention_ops = macs_ops(f"{p}.attention")
-        ffn, ffn_ops = macs_ops(f"{p}.intermediate", f"{p}.output")
+    for i in range(len(encoders.layers(bert))):
+        p = f"{prefix}{family.encoder}.layer.{i}"
+        proj, _ = macs_ops(*(f"{p}.{path}" for path in family.projections))
+        attention, attention_ops = macs_ops(*(f"{p}.{path}" for path in family.attention_modules))
+        ffn, ffn_ops = macs_ops(*(f"{p}.{path}" for path in family.ffn_modules))
         layer, layer_ops = macs_ops(p)
         rows.append(
             dict(
@@ -92,7 +97,7 @@ def rows_from_counts(model: torch.nn.Module, counts: dict[str, Counter], per: in
                 nonmatmul_ops=attention_ops + ffn_ops, nonmatmul_ops_method=layer_ops - attention_ops - ffn_ops,
             )
         )
-    named = [("embeddings", f"{prefix}embeddings"), ("pooler", f"{prefix}pooler")]
+    named = [(name, f"{prefix}{name}") for name, _ in bert.named_children() if name != family.encoder]
     named += [(name, name) for name, _ in model.named_children() if prefix and name != prefix[:-1]]
     outside = []
     for label, name in named:

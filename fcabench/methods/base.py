@@ -1,18 +1,20 @@
-"""Patching a Hugging Face BERT in place so that its layers really run on fewer units.
+"""Patching a Hugging Face encoder in place so that its layers really run on fewer units.
 
-As in ToMe, the library's own modules get subclasses and ``module.__class__`` is swapped, so the
-weights and the checkpoint's structure stay as they are. These classes do the work:
+As in ToMe, ``module.__class__`` is swapped for a class that adds the method's behaviour to the library's
+own (:func:`fcabench.encoders.swap_class`), so the weights and the checkpoint's structure stay as they are.
+The classes below are written against the encoder adapter (:mod:`fcabench.encoders`: a layer's attention
+module, its attention output and its FFN), not against one family's class names. These do the work:
 
-- :class:`ReducingSelfAttention` (BertSelfAttention): takes a boolean keep mask instead of an additive
+- :class:`ReducingSelfAttention` (the self-attention module): takes a boolean keep mask instead of an additive
   mask, can hand back the attention statistics a method scores with
   (:class:`~fcabench.methods.attention.AttentionStats`), can attend to a per-head subset of keys and
   values, and adds a per-key logit bias when the forward state holds one.
-- :class:`ReducingLayer` (BertLayer): attention, then the method's ``reduce`` hook, then the FFN on
+- :class:`ReducingLayer` (a layer): attention, then the method's ``reduce`` hook, then the FFN on
   what the hook kept, so that the FFN and all later layers run on fewer units.
-- :class:`ReducingEncoder` (BertEncoder): carries the (hidden, keep) pair from layer to layer, owns the
-  :class:`ForwardState` of the call, and records the units each layer processed, per example, in a
+- :class:`ReducingEncoder` (the module holding the layers): carries the (hidden, keep) pair from layer to
+  layer, owns the :class:`ForwardState` of the call, and records the units each layer processed, per example, in a
   :class:`UnitRecord`.
-- :class:`RecordingEmbeddings` (BertEmbeddings): hands the input ids to the forward state, for methods
+- :class:`RecordingEmbeddings` (the embeddings): hands the input ids to the forward state, for methods
   that read them.
 
 A method subclasses :class:`ReducingLayer` (usually overriding ``reduce`` alone) and registers a
@@ -28,7 +30,6 @@ from dataclasses import MISSING, dataclass, field, fields
 
 import torch
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
-from transformers.models.bert.modeling_bert import BertEmbeddings, BertEncoder, BertLayer, BertSelfAttention
 
 from fcabench.methods.attention import AttentionNeeds, attend
 
@@ -117,8 +118,8 @@ def keep_mask_from(attention_mask: torch.Tensor | None, hidden: torch.Tensor) ->
     return mask.expand(batch, n).bool()
 
 
-class ReducingSelfAttention(BertSelfAttention):
-    """BertSelfAttention on a keep mask, optionally returning attention statistics or attending to a key subset.
+class ReducingSelfAttention:
+    """Self-attention on a keep mask, optionally returning attention statistics or attending to a key subset.
 
     Modifications: ``forward(hidden, keep, need_stats=False, kv_index=None, kv_valid=None, bias=None,
     need_keys=False) -> (context, AttentionStats | None)``. ``kv_index`` (batch, heads, t) gathers t keys
@@ -131,7 +132,7 @@ class ReducingSelfAttention(BertSelfAttention):
     def forward(self, hidden, keep, need_stats: bool = False, kv_index: torch.Tensor | None = None, kv_valid=None,
                 bias: torch.Tensor | None = None, need_keys: bool = False):
         batch, n, _ = hidden.shape
-        heads, head_dim = self.num_attention_heads, self.attention_head_size
+        heads, head_dim = self.head_count(), self.attention_head_size
 
         def split(x, contiguous=False):
             x = x.view(batch, n, heads, head_dim).transpose(1, 2)
@@ -139,7 +140,8 @@ class ReducingSelfAttention(BertSelfAttention):
 
         # The statistics are computed block by block, and each block's matmul would copy strided keys and
         # values; copied here once instead, the projections' own layout is freed at once.
-        q, k, v = split(self.query(hidden)), split(self.key(hidden), need_stats), split(self.value(hidden), need_stats)
+        query, key, value = self.qkv_projections()
+        q, k, v = split(query(hidden)), split(key(hidden), need_stats), split(value(hidden), need_stats)
         key_keep = keep  # (batch, n): the keys are the queries' own units
         if kv_index is not None:
             index = kv_index[..., None].expand(-1, -1, -1, head_dim)
@@ -154,12 +156,13 @@ class ReducingSelfAttention(BertSelfAttention):
         return context.transpose(1, 2).reshape(batch, n, heads * head_dim), stats
 
 
-class ReducingLayer(BertLayer):
-    """BertLayer with a reduction step between attention and FFN.
+class ReducingLayer:
+    """An encoder layer with a reduction step between attention and FFN.
 
     Modifications: ``forward(hidden, keep, state) -> (hidden, keep)``; ``reduce`` (identity here) may
-    drop, merge or add units; the FFN runs on what it returns; ``after_ffn`` (identity) sees the output. ``attention_keys`` may choose a per-head
-    key subset. Set once when the method is applied: ``index`` (the layer's position), ``method_config``
+    drop, merge or add units; the FFN runs on what it returns; ``after_ffn`` (identity) sees the output.
+    ``attention_keys`` may choose a per-head key subset. The family's parts (``attention_core``,
+    ``attention_out``, ``ffn_out``) come from :mod:`fcabench.encoders`. Set once when the method is applied: ``index`` (the layer's position), ``method_config``
     (the method's frozen config) and ``needs`` (what ``reduce`` reads from attention).
     """
 
@@ -170,15 +173,15 @@ class ReducingLayer(BertLayer):
     def forward(self, hidden, keep, state: ForwardState):
         kv_index, kv_valid = self.attention_keys(keep, state) or (None, None)
         bias = state.key_bias[:, None, None, :] if state.key_bias is not None else None
-        context, stats = self.attention.self(
+        context, stats = self.attention_core()(
             hidden, keep, need_stats=self.needs.stats, kv_index=kv_index, kv_valid=kv_valid, bias=bias,
             need_keys=self.needs.keys,
         )
-        attended = self.attention.output(context, hidden)
+        attended = self.attention_out(context, hidden)
         del context  # dead after the residual: the FFN should not run beside it
         attended, keep = self.reduce(attended, keep, stats, state)
         del stats  # may hold the key vectors (ToMe); free them before the FFN too
-        return self.after_ffn(self.feed_forward_chunk(attended), keep, state), keep
+        return self.after_ffn(self.ffn_out(attended), keep, state), keep
 
     def attention_keys(self, keep, state: ForwardState):
         """``(kv_index, kv_valid)``, each (batch, heads, t), to attend to a key subset per head; None: all keys."""
@@ -192,8 +195,8 @@ class ReducingLayer(BertLayer):
         return output
 
 
-class ReducingEncoder(BertEncoder):
-    """BertEncoder that passes (hidden, keep) between ReducingLayers and records unit counts.
+class ReducingEncoder:
+    """The layers' container, passing (hidden, keep) between ReducingLayers and records unit counts.
 
     Modifications: the returned ``last_hidden_state`` holds the units left after the last layer;
     ``self.state`` is the :class:`ForwardState` of the last call (``state.units``, ``state.keep``).
@@ -205,7 +208,7 @@ class ReducingEncoder(BertEncoder):
     def forward(self, hidden_states, attention_mask=None, *args, **kwargs):
         keep = keep_mask_from(attention_mask, hidden_states)
         state = self.state
-        state.begin(keep, len(self.layer), self.config.num_attention_heads)
+        state.begin(keep, len(self.layer), self.layer[0].attention_core().head_count())
         hidden_states, keep = self.prepare(hidden_states, keep, state)
         for i, layer in enumerate(self.layer):
             hidden_states, keep = self.before_layer(i, hidden_states, keep, state)
@@ -229,7 +232,7 @@ class ReducingEncoder(BertEncoder):
         return hidden, keep
 
 
-class RecordingEmbeddings(BertEmbeddings):
+class RecordingEmbeddings:
     """Modifications: hands the input ids to the forward state it shares with the encoder."""
 
     state: ForwardState | None = None

@@ -53,7 +53,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers.models.bert.modeling_bert import BertPooler
 
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, layer_macs_from_units, standard_layer_macs
@@ -61,7 +60,8 @@ from fcabench.methods import ops
 from fcabench.methods.attention import AttentionNeeds
 from fcabench.methods.base import ForwardState, ReducingEncoder, ReducingLayer
 from fcabench.methods.registry import Method, applied, register
-from fcabench.models import base_model
+from fcabench import encoders
+from fcabench.encoders import base_model
 
 VARIANTS = ("P", "PF", "C", "PFC")
 
@@ -242,8 +242,8 @@ class FocusEncoder(ReducingEncoder):
         return hidden, keep
 
 
-class MeanPooler(BertPooler):
-    """Modifications: reads the mean of the (combination) units instead of the first one."""
+class MeanPooler:
+    """A pooler (dense + activation, as BERT's and RoBERTa's) that reads the mean of the (combination) units instead of the first one."""
 
     def forward(self, hidden_states):
         return self.activation(self.dense(hidden_states.mean(dim=1)))
@@ -277,7 +277,7 @@ class FocusCore(Method):
 
     def parameter_groups(self, model):
         """The combination tokens and the combining module, at the trainer's learning rate (the paper gives none apart)."""
-        encoder = base_model(model).encoder
+        encoder = encoders.encoder(model)
         tokens = getattr(encoder, "combination_tokens", None)
         if tokens is None:
             return []
@@ -285,24 +285,25 @@ class FocusCore(Method):
         return [{"params": [tokens, *combine.parameters()]}]
 
     def setup(self, bert, config):
-        end = config.combine_index(len(bert.encoder.layer))
+        encoder, family = encoders.encoder(bert), encoders.family_of(bert)
+        end = config.combine_index(len(encoder.layer))
         if end is None:
             return
         device, hidden = bert.embeddings.word_embeddings.weight.device, bert.config.hidden_size
         tokens = torch.empty(config.tokens, hidden, device=device).normal_(0.0, bert.config.initializer_range)
-        bert.encoder.combination_tokens = nn.Parameter(tokens)
-        replaced = bert.encoder.layer[end]
-        combine = TokenCombining(hidden, config.tau, bert.config.layer_norm_eps).to(device).train(bert.training)
-        sources = [replaced.attention.self.query, replaced.attention.self.key, replaced.attention.self.value,
-                   replaced.attention.output.dense]
+        encoder.combination_tokens = nn.Parameter(tokens)
+        replaced = encoder.layer[end]
+        eps = getattr(bert.config, "layer_norm_eps", 1e-12)  # DistilBERT's LayerNorms use 1e-12 and do not say
+        combine = TokenCombining(hidden, config.tau, eps).to(device).train(bert.training)
+        sources = [replaced.get_submodule(path) for path in family.projections]
         with torch.no_grad():
             for target, source in zip([combine.query, combine.key, combine.value, combine.out], sources):
                 target.weight.copy_(source.weight)
                 target.bias.copy_(source.bias)
         replaced.combine = combine
-        replaced.__class__ = CombiningLayer
-        if bert.pooler is not None:
-            bert.pooler.__class__ = MeanPooler
+        encoders.swap_class(replaced, CombiningLayer, family.layer_parts)
+        if encoders.pooler(bert) is not None:
+            encoders.swap_class(encoders.pooler(bert), MeanPooler)
 
     def layer_macs(self, shape: Shape, config, layer, n_in, n_out, keys, n0):
         """Standard layers before and after; the combining layer costs its module alone (``macs_method``)."""

@@ -60,7 +60,8 @@ from fcabench.methods.attention import AttentionNeeds
 from fcabench.methods.base import ForwardState, ReducingLayer
 from fcabench.methods.method import DERIVED, Stage
 from fcabench.methods.registry import Method, register
-from fcabench.models import base_model
+from fcabench import encoders
+from fcabench.encoders import base_model
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class LTP(Method):
 
     def setup(self, bert, config):
         device = bert.embeddings.word_embeddings.weight.device
-        for layer, theta in zip(bert.encoder.layer, config.schedule(len(bert.encoder.layer))):
+        for layer, theta in zip(encoders.layers(bert), config.schedule(len(encoders.layers(bert)))):
             # hard mode only reads the thresholds (LTP's second stage fixes them)
             layer.threshold = torch.nn.Parameter(torch.tensor(theta, device=device), requires_grad=config.mode != "hard")
 
@@ -169,7 +170,7 @@ class LTP(Method):
         bert = base_model(model)
         if bert.fcabench_config.mode == "hard":
             return []
-        return [{"params": [layer.threshold for layer in bert.encoder.layer], "lr": bert.fcabench_config.threshold_lr}]
+        return [{"params": [layer.threshold for layer in encoders.layers(bert)], "lr": bert.fcabench_config.threshold_lr}]
 
     def off_config(self, num_layers):
         return LTPConfig(thresholds=(float("-inf"),) * num_layers)
@@ -187,7 +188,7 @@ def _state(model) -> LTPState:
     bert = base_model(model)
     if getattr(bert, "fcabench_method", None) != "ltp":
         raise FcabenchError("needs a model patched with ltp")
-    return bert.encoder.state
+    return encoders.encoder(bert).state
 
 
 def ltp_penalty(model, weight: float | None = None) -> torch.Tensor:
@@ -207,7 +208,7 @@ def ltp_penalty(model, weight: float | None = None) -> torch.Tensor:
 def thresholds(model) -> tuple[float, ...]:
     """The current (possibly learned) theta_l per layer, to build a hard config from."""
     _state(model)
-    return tuple(float(layer.threshold.detach()) for layer in base_model(model).encoder.layer)
+    return tuple(float(layer.threshold.detach()) for layer in encoders.layers(model))
 
 
 def would_keep(model) -> torch.Tensor:

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from fcabench import encoders
 from fcabench.flops.closed_form import Shape, standard_layer_macs
 from fcabench.methods.attention import AttentionNeeds
 from fcabench.methods.base import ForwardState, RecordingEmbeddings, ReducingEncoder, ReducingLayer, ReducingSelfAttention
@@ -58,7 +59,7 @@ class Stage:
 
 
 class Method:
-    """One token-reduction method: how to patch a BERT, what each layer then costs, how it trains."""
+    """One token-reduction method: how to patch an encoder, what each layer then costs, how it trains."""
 
     name: str
     config_class: type
@@ -85,18 +86,20 @@ class Method:
         return self.needs
 
     def patch(self, bert, config) -> None:
-        """Swap the classes of ``bert``'s modules in place (weights stay), then :meth:`setup`."""
-        layers = len(bert.encoder.layer)
-        bert.encoder.__class__ = self.encoder_class
-        bert.encoder.state = self.state_class()
+        """Swap the classes of ``bert``'s modules in place (weights stay), then :meth:`setup`. ``bert``: the
+        base model of any supported family (:mod:`fcabench.encoders`)."""
+        family = encoders.family_of(bert)
+        encoder, layers = encoders.encoder(bert), encoders.layers(bert)
+        encoders.swap_class(encoder, self.encoder_class)
+        encoder.state = self.state_class()
         if self.reads_input_ids:
-            bert.embeddings.__class__ = RecordingEmbeddings
-            bert.embeddings.state = bert.encoder.state
-        for index, layer in enumerate(bert.encoder.layer):
-            layer.__class__ = self.layer_class
-            layer.attention.self.__class__ = self.attention_class
+            encoders.swap_class(bert.embeddings, RecordingEmbeddings)
+            bert.embeddings.state = encoder.state
+        for index, layer in enumerate(layers):
+            encoders.swap_class(layer, self.layer_class, family.layer_parts)
+            encoders.swap_class(encoders.self_attention(layer, family), self.attention_class, family.attention_parts)
             layer.index, layer.method_config = index, config
-            layer.needs = self.attention_needs(config, index, layers)
+            layer.needs = self.attention_needs(config, index, len(layers))
         self.setup(bert, config)
 
     def setup(self, bert, config) -> None:

@@ -39,7 +39,7 @@ from fcabench.methods.attention import AttentionNeeds
 from fcabench.methods.base import ReducingLayer
 from fcabench.methods.method import DERIVED, Stage, method_config
 from fcabench.methods.registry import Method, register
-from fcabench.models import base_model
+from fcabench import encoders
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ class RetentionMethod(Method):
     needs = AttentionNeeds(stats=True)
 
     def validate(self, config, model_config):
-        config.validate_depth(model_config.num_hidden_layers, model_config.max_position_embeddings)
+        config.validate_depth(model_config.num_hidden_layers, encoders.max_length(model_config))
 
     def check_input(self, config, seq_len):
         config.validate_length(seq_len)
@@ -185,8 +185,8 @@ class PowerBert(RetentionMethod):
 
     def setup(self, bert, config):
         if config.soft_extract:
-            length = config.soft_length or bert.config.max_position_embeddings
-            for layer in bert.encoder.layer:
+            length = config.soft_length or encoders.max_length(bert.config)
+            for layer in encoders.layers(bert):
                 layer.rank_weights = torch.nn.Parameter(torch.ones(length, device=bert.device))
 
     def loss_term(self, model):
@@ -196,26 +196,26 @@ class PowerBert(RetentionMethod):
         config = method_config(model)
         if not config.soft_extract:
             return []
-        return [{"params": [layer.rank_weights for layer in base_model(model).encoder.layer], "lr": config.soft_lr}]
+        return [{"params": [layer.rank_weights for layer in encoders.layers(model)], "lr": config.soft_lr}]
 
     @torch.no_grad()
     def after_step(self, model):
         if method_config(model).soft_extract:
-            for layer in base_model(model).encoder.layer:
+            for layer in encoders.layers(model):
                 layer.rank_weights.clamp_(0, 1)
 
 
 def soft_extract_penalty(model, lam: float | None = None) -> torch.Tensor:
     """lambda * sum_l l * sum(W_l): the L1 term that pushes the soft retention weights down (default: the config's)."""
     lam = method_config(model).soft_lambda if lam is None else lam
-    layers = base_model(model).encoder.layer
+    layers = encoders.layers(model)
     return lam * sum((l + 1) * layer.rank_weights.sum() for l, layer in enumerate(layers))
 
 
 def derive_retention(model) -> tuple[int, ...]:
     """The hard configuration a soft-extract run learned: k_l = max(1, int(sum W_l)), non-increasing."""
     counts, previous = [], None
-    for layer in base_model(model).encoder.layer:
+    for layer in encoders.layers(model):
         k = max(1, int(layer.rank_weights.detach().clamp(0, 1).sum()))
         previous = k if previous is None else min(previous, k)
         counts.append(previous)

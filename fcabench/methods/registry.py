@@ -22,7 +22,8 @@ import torch
 
 from fcabench.errors import FcabenchError
 from fcabench.methods.method import DERIVED, Method, Stage  # noqa: F401  (re-exported)
-from fcabench.models import base_model
+from fcabench import encoders
+from fcabench.encoders import base_model
 
 ENTRY_POINT_GROUP = "fcabench.methods"
 _REGISTRY: dict[str, Method] = {}
@@ -211,7 +212,7 @@ def applied(model: torch.nn.Module) -> Applied | None:
 
 def unit_record(model: torch.nn.Module):
     """The :class:`~fcabench.methods.base.UnitRecord` of the model's last forward pass."""
-    state = getattr(base_model(model).encoder, "state", None)
+    state = getattr(encoders.encoder(model), "state", None)
     record = getattr(state, "units", None)
     if record is None:
         raise FcabenchError("no unit counts: apply a method and run a forward pass first")

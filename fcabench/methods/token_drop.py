@@ -43,7 +43,8 @@ from fcabench.methods import ops
 from fcabench.methods.attention import AttentionNeeds
 from fcabench.methods.base import ForwardState, ReducingEncoder, ReducingLayer
 from fcabench.methods.registry import Method, register
-from fcabench.models import SPECIAL_IDS, base_model, vocab_ids
+from fcabench import encoders
+from fcabench.encoders import base_model
 
 
 @dataclass(frozen=True)
@@ -192,10 +193,10 @@ class TokenDrop(Method):
         return AttentionNeeds(stats=layer == config.span_for(layers)[0] - 1 and config.importance == "attention")
 
     def setup(self, bert, config):
-        start, _ = config.span_for(len(bert.encoder.layer))
+        start, _ = config.span_for(len(encoders.layers(bert)))
         device = bert.embeddings.word_embeddings.weight.device
-        specials = config.special_ids if config.special_ids is not None else SPECIAL_IDS
-        chooser = bert.encoder.layer[start - 1]
+        specials = config.special_ids if config.special_ids is not None else encoders.protected_ids(bert.config)
+        chooser = encoders.layers(bert)[start - 1]
         chooser.register_buffer("special_ids", torch.tensor(specials, dtype=torch.long, device=device), persistent=False)
         if config.importance == "table":
             table = load_table(config.table, bert.config.vocab_size).to(device)
@@ -230,8 +231,8 @@ def build_importance_table(
     """
     bert = base_model(model)
     vocab = bert.config.vocab_size
-    mask_id = mask_id if mask_id is not None else vocab_ids(vocab).mask
-    specials = torch.tensor(special_ids if special_ids is not None else SPECIAL_IDS)
+    mask_id = mask_id if mask_id is not None else encoders.special_ids(bert.config).mask
+    specials = torch.tensor(special_ids if special_ids is not None else encoders.protected_ids(bert.config))
     head = getattr(getattr(model, "cls", None), "predictions", None)
     device = bert.embeddings.word_embeddings.weight.device
     generator = torch.Generator().manual_seed(seed)

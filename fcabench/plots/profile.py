@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from fcabench.errors import FcabenchError
-from fcabench.plots.style import COLUMN_WIDTH_IN, COMPONENTS, PAPER_RC, REFERENCE_METHODS, TEXT_WIDTH_IN, method_style
+from fcabench.plots.style import COLUMN_WIDTH_IN, COMPONENTS, PAPER_RC, REFERENCE_METHODS, TEXT_WIDTH_IN, method_style, reference_label
 
 PROFILE_COLUMNS = ("method", "module", "layer", "tokens_in", "macs", *COMPONENTS)
 LAYER_COMPONENTS = [c for c in COMPONENTS if c != "macs_other"]  # macs_other is pooler/classifier only
@@ -99,7 +99,9 @@ def split_profiles(profiles, labels=None) -> list[ProfileGroup]:
         else:
             extra = [f"n = {key[k]}" if k == "seq_len" else str(key[k]) for k in varying
                      if not (k == "config_label" and (config == "" or len(configs_of[key["method"]]) == 1))]
-            title = _with_details(method_style(key["method"]).label, extra)
+            name = (f"{reference_label(key.get('model'))} (no reduction)" if key["method"] == "vanilla"
+                    else method_style(key["method"]).label)  # the unreduced model is named by its backbone
+            title = _with_details(name, extra)
         groups.append(ProfileGroup(key["method"], config, str(key.get("model", "")), key.get("seq_len"), title, rows))
     return groups
 

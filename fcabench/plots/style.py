@@ -88,3 +88,13 @@ def method_order(methods) -> list[str]:
     """References first, then the known methods in table order, then the others alphabetically."""
     known = list(METHOD_STYLES)
     return sorted(set(methods), key=lambda m: (known.index(m) if m in known else len(known), m))
+
+
+def reference_label(model) -> str:
+    """The unreduced model named by its backbone: MiniLM-L6 is not BERT."""
+    names = {"minilm-l6": "MiniLM-L6", "bert-base": "BERT-base", "bert-large": "BERT-large", "roberta-base": "RoBERTa-base",
+             "electra-base": "ELECTRA-base", "distilbert-base": "DistilBERT-base"}
+    if not isinstance(model, str) or not model:
+        return "BERT"
+    name = model.split("/")[-1]
+    return names.get(name.lower().removesuffix("-uncased").removesuffix("-cased"), name)

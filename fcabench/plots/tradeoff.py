@@ -20,7 +20,7 @@ from fcabench.errors import FcabenchError
 from fcabench.plots.pareto import pareto_front
 from fcabench.runs.schema import INTERMEDIATE_STAGES
 from fcabench.runs.stats import collapse_seeds
-from fcabench.plots.style import COLUMN_WIDTH_IN, PAPER_RC, REFERENCE_METHODS, TEXT_WIDTH_IN, method_order, method_style
+from fcabench.plots.style import COLUMN_WIDTH_IN, PAPER_RC, REFERENCE_METHODS, TEXT_WIDTH_IN, method_order, method_style, reference_label
 
 
 @dataclass(frozen=True)
@@ -164,15 +164,6 @@ def relative_to_vanilla(runs: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
     keys = list(zip(rows["model"], rows["task"], rows["seq_len"]))
     return pd.Series([m / base[k] if k in base.index and pd.notna(m) else math.nan for m, k in zip(rows["macs"], keys)],
                      index=rows.index, dtype=float)
-
-
-def reference_label(model) -> str:
-    """The unreduced model named by its backbone: MiniLM-L6 is not BERT."""
-    names = {"minilm-l6": "MiniLM-L6", "bert-base": "BERT-base", "bert-large": "BERT-large"}
-    if not isinstance(model, str) or not model:
-        return "BERT"
-    name = model.split("/")[-1]
-    return names.get(name.lower().removesuffix("-uncased").removesuffix("-cased"), name)
 
 
 def draw_tradeoff(points: pd.DataFrame, x: str = "speedup", ax: Axes | None = None, labels: bool = False,

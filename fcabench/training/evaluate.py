@@ -11,7 +11,7 @@ stored twice is one run.
 
 from __future__ import annotations
 
-from fcabench import methods, tasks
+from fcabench import encoders, methods, tasks
 from fcabench.errors import FcabenchError
 from fcabench.runs import predictions as kept
 from fcabench.training import checkpoint as ckpt
@@ -40,7 +40,7 @@ def evaluate(checkpoint: str, task=None, split: str = "validation", *, seq_len: 
         raise FcabenchError(f"--max-examples must be at least 1, got {max_examples}")
     results_file = store.check_writable(results)
     model, tokenizer, _ = ckpt.load_checkpoint(checkpoint, device=device)
-    check_length_and_batch(seq_len, model.config.max_position_embeddings, batch_size)
+    check_length_and_batch(seq_len, encoders.max_length(model.config), batch_size)
     patched = methods.applied(model)
     method, config = (patched.method.name, patched.config) if patched else ("vanilla", methods.make_config("vanilla"))
     if patched:

@@ -19,7 +19,7 @@ import torch
 from fcabench import methods
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, standard_layer_macs
-from fcabench.models import base_model
+from fcabench.encoders import base_model
 from fcabench.tasks import compute_metrics
 
 
@@ -82,7 +82,7 @@ def run_pass(model, encoded, seq_len: int, batch_size: int, device: str, precisi
     ids = [list(x) for x in encoded["input_ids"]]
     types = [list(x) for x in encoded["token_type_ids"]] if "token_type_ids" in encoded.column_names else None
     shape = Shape.of(base_model(model).config)
-    outside = sum(head_macs(model).values())
+    outside = {n: sum(head_macs(model, n).values()) for n in {seq_len, *map(len, ids)}}  # by length: ELECTRA's projection
     patched = methods.applied(model)
     method, config = patched if patched else (None, None)
     predictions: list = [None] * len(ids)
@@ -100,8 +100,8 @@ def run_pass(model, encoded, seq_len: int, batch_size: int, device: str, precisi
                 mask[row, :n] = 1
                 if types:
                     token_types[row, :n] = torch.tensor(types[i])
-            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
-                           token_type_ids=token_types.to(device)).logits
+            segments = {"token_type_ids": token_types.to(device)} if types else {}  # DistilBERT takes none
+            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), **segments).logits
             if patched:
                 record = methods.unit_record(model)
                 t_in, t_out, keys = record.tokens_in.tolist(), record.tokens_out.tolist(), record.keys_total.tolist()
@@ -121,8 +121,8 @@ def run_pass(model, encoded, seq_len: int, batch_size: int, device: str, precisi
                          shape.heads * (seq_len if full_in else a) if (full_in and l not in record.keys) else k)
                         for l, ((a, b, k), full_in, full_out) in enumerate(zip(per_layer_real, layout_in, layout_out))
                     ]
-                real[i] = outside + sum(_layer_total(method, config, shape, l, *u, n0) for l, u in enumerate(per_layer_real))
-                padded[i] = outside + sum(_layer_total(method, config, shape, l, *u, n0) for l, u in enumerate(per_layer_padded))
+                real[i] = outside[n0] + sum(_layer_total(method, config, shape, l, *u, n0) for l, u in enumerate(per_layer_real))
+                padded[i] = outside[seq_len] + sum(_layer_total(method, config, shape, l, *u, n0) for l, u in enumerate(per_layer_padded))
     return Scored(np.stack(predictions), padded, real, np.array([len(x) for x in ids]))
 
 
@@ -162,4 +162,4 @@ def encoder_macs_at(model, seq_len: int) -> int:
 
     inputs = dynamic.inputs_from_lengths(model, [seq_len])
     total = int(dynamic.profile_examples(model, inputs)["macs"].iloc[0])
-    return total - sum(head_macs(model).values())
+    return total - sum(head_macs(model, seq_len).values())

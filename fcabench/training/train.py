@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from fcabench import methods, tasks
+from fcabench import encoders, methods, tasks
 from fcabench.errors import FcabenchError
 from fcabench.runs import predictions as kept
 from fcabench.training import checkpoint as ckpt
@@ -97,9 +97,9 @@ def train(model: str = "minilm-l6", task=None, method: str = "vanilla", *, metho
           macs_ratio: float | None = None, precision: str = "fp32", report_to: str | None = None) -> list:
     """Train ``model`` on ``task`` with ``method`` through its stages; returns the runs of the stages.
 
-    ``model``: a BERT folder, hub name or ``minilm-l6``. ``from_checkpoint``: a fcabench checkpoint folder
-    to start from (the plain fine-tuning stage is then skipped); its task and length are inherited unless
-    given. ``training_free``: apply the method to that checkpoint and score it, no training (the new
+    ``model``: a folder or hub name of any supported encoder family (:mod:`fcabench.encoders`), or
+    ``minilm-l6``. ``from_checkpoint``: a fcabench checkpoint folder to start from (the plain fine-tuning stage
+    is then skipped); its task and length are inherited unless given. ``training_free``: apply the method to that checkpoint and score it, no training (the new
     checkpoint refers to its weights unless ``self_contained``). ``macs_ratio``: scale the retention
     configuration the final stage runs with to this fraction of the unpatched encoder's MACs at ``seq_len``.
     ``precision``: fp32, or bf16 / fp16 autocast for the training steps (validation is scored in fp32).
@@ -259,7 +259,7 @@ def check_length_and_batch(seq_len: int, limit: int, batch_size: int) -> None:
 def _check_settings(plan, method, model_config, *, seq_len, epochs, max_steps, batch_size, learning_rate,
                     warmup_ratio, macs_ratio) -> None:
     """Every setting and every stage's configuration checked against the model, before any work."""
-    check_length_and_batch(seq_len, model_config.max_position_embeddings, batch_size)
+    check_length_and_batch(seq_len, encoders.max_length(model_config), batch_size)
     checks = [
         (epochs > 0, f"--epochs must be above 0, got {epochs}"),
         (max_steps is None or max_steps >= 1, f"--max-steps must be at least 1, got {max_steps}"),
