@@ -52,7 +52,6 @@ import torch
 
 from fcabench import methods
 from fcabench.errors import FcabenchError
-from fcabench.encoders import base_model
 from fcabench.models import check_lengths, load_model, synthetic_batch
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}

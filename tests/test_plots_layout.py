@@ -2,7 +2,6 @@
 column; ratios against vanilla at the same length; configurations and lengths told apart."""
 
 from itertools import combinations
-from pathlib import Path
 
 import matplotlib
 

@@ -7,7 +7,6 @@ PoWER-BERT search and retrain get 8 and 4 steps. Scores are on fixed random subs
 examples. Enough to learn well above chance on both tasks; not the measured study.
 """
 
-import json
 
 import pytest
 from typer.testing import CliRunner
