@@ -44,17 +44,21 @@ def main() -> None:
     parser.add_argument("--lengths", default="128,256,512")
     parser.add_argument("--heads", type=int, default=12)
     parser.add_argument("--head-dim", type=int, default=64)
-    parser.add_argument("--budget-ms", type=float, default=3000, help="about this long per (batch, length), at least 5 repeats")
+    parser.add_argument(
+        "--budget-ms", type=float, default=3000, help="about this long per (batch, length), at least 5 repeats"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, {args.heads} heads x {args.head_dim}, fp32, "
-          f"load average {os.getloadavg()}; each time / the fastest block size's (* = query_block's pick)")
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, {args.heads} heads x {args.head_dim}, fp32, "
+        f"load average {os.getloadavg()}; each time / the fastest block size's (* = query_block's pick)"
+    )
     for n in map(int, args.lengths.split(",")):
         for batch in map(int, args.batches.split(",")):
             q, k, v = (torch.randn(batch, n, args.heads, args.head_dim).transpose(1, 2) for _ in range(3))
             k, v = k.contiguous(), v.contiguous()  # as ReducingSelfAttention passes them
             keep = torch.ones(batch, n, dtype=torch.bool)
-            options = dict(scale=args.head_dim ** -0.5, dropout_p=0.0, training=False)
+            options = dict(scale=args.head_dim**-0.5, dropout_p=0.0, training=False)
             variants = {"sdpa": lambda: F.scaled_dot_product_attention(q, k, v)}
             for size in (s for s in SIZES if s <= n):
                 variants[size] = lambda size=size: attend_blocked(q, k, v, keep, keep, block=size, **options)
@@ -63,8 +67,12 @@ def main() -> None:
                 variants[min(SIZES)]()
             once_ms = 1000 * (time.perf_counter() - start)
             repeats = max(5, min(100, int(args.budget_ms / (len(variants) * once_ms))))
-            steps = bench.time_interleaved({label: Call(run) for label, run in variants.items()}, {}, "inference",
-                                           bench.Protocol(warmup=1, repeats=repeats, threads=args.threads))
+            steps = bench.time_interleaved(
+                {label: Call(run) for label, run in variants.items()},
+                {},
+                "inference",
+                bench.Protocol(warmup=1, repeats=repeats, threads=args.threads),
+            )
             times = {label: statistics.median(t) for label, t in steps.items()}
             best = min(t for label, t in times.items() if label != "sdpa")
             picked = query_block(batch, args.heads, n, n, args.head_dim, on_cpu=True)

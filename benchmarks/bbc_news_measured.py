@@ -7,7 +7,7 @@ through all of its stages, scored on the validation and test splits and stored u
     python benchmarks/bbc_news_measured.py ltp          # soft -> hard thresholds
     python benchmarks/bbc_news_measured.py evaluate     # test-split scores, MACs and latency of every final model
                                                         #   (evaluate-vanilla: the vanilla one alone)
-    python benchmarks/bbc_news_measured.py vanilla-control  # vanilla trained 20 + 40 steps more, the methods' extra budget
+    python benchmarks/bbc_news_measured.py vanilla-control  # vanilla trained 20 + 40 steps more (the methods' budget)
     python benchmarks/bbc_news_measured.py figure       # the final models beside the published rows
     python benchmarks/bbc_news_measured.py budget       # print the budget below
 
@@ -36,8 +36,13 @@ RESULTS = str(ROOT / "results" / "measured_bbc_news.jsonl")
 OUT = ROOT / "out" / "bbc-news"
 COMMON = dict(seq_len=128, batch_size=16, learning_rate=5e-5, seed=0, results=RESULTS, progress=False)
 SEARCH = dict(soft_lambda=7e-3, soft_lr=3e-2)
-FINAL = {"vanilla": "vanilla/fine-tune", "power-bert": "power-bert/retrain", "fca": "fca/retrain", "ltp": "ltp/hard",
-         "vanilla-control": "vanilla-control/fine-tune"}
+FINAL = {
+    "vanilla": "vanilla/fine-tune",
+    "power-bert": "power-bert/retrain",
+    "fca": "fca/retrain",
+    "ltp": "ltp/hard",
+    "vanilla-control": "vanilla-control/fine-tune",
+}
 
 
 def vanilla():
@@ -50,11 +55,29 @@ def searched(method: str, options: dict):
     import fcabench
 
     start = str(OUT / "vanilla" / "fine-tune")
-    first = fcabench.train("minilm-l6", "bbc-news", method, method_options=options, stages=["search"],
-                           from_checkpoint=start, output_dir=str(OUT / method), max_steps=20, **COMMON)
-    second = fcabench.train("minilm-l6", "bbc-news", method, method_options=options, stages=["retrain"],
-                            from_checkpoint=str(OUT / method / "search"), output_dir=str(OUT / method),
-                            max_steps=40, macs_ratio=0.5, **COMMON)
+    first = fcabench.train(
+        "minilm-l6",
+        "bbc-news",
+        method,
+        method_options=options,
+        stages=["search"],
+        from_checkpoint=start,
+        output_dir=str(OUT / method),
+        max_steps=20,
+        **COMMON,
+    )
+    second = fcabench.train(
+        "minilm-l6",
+        "bbc-news",
+        method,
+        method_options=options,
+        stages=["retrain"],
+        from_checkpoint=str(OUT / method / "search"),
+        output_dir=str(OUT / method),
+        max_steps=40,
+        macs_ratio=0.5,
+        **COMMON,
+    )
     return first + second
 
 
@@ -62,10 +85,26 @@ def ltp():
     import fcabench
 
     start = str(OUT / "vanilla" / "fine-tune")
-    first = fcabench.train("minilm-l6", "bbc-news", "ltp", stages=["soft"], from_checkpoint=start,
-                           output_dir=str(OUT / "ltp"), max_steps=20, **COMMON)
-    second = fcabench.train("minilm-l6", "bbc-news", "ltp", stages=["hard"], from_checkpoint=str(OUT / "ltp" / "soft"),
-                            output_dir=str(OUT / "ltp"), max_steps=40, **COMMON)
+    first = fcabench.train(
+        "minilm-l6",
+        "bbc-news",
+        "ltp",
+        stages=["soft"],
+        from_checkpoint=start,
+        output_dir=str(OUT / "ltp"),
+        max_steps=20,
+        **COMMON,
+    )
+    second = fcabench.train(
+        "minilm-l6",
+        "bbc-news",
+        "ltp",
+        stages=["hard"],
+        from_checkpoint=str(OUT / "ltp" / "soft"),
+        output_dir=str(OUT / "ltp"),
+        max_steps=40,
+        **COMMON,
+    )
     return first + second
 
 
@@ -74,11 +113,24 @@ def vanilla_control():
     it the methods' scores would mix the effect of reducing with that of training longer."""
     import fcabench
 
-    first = fcabench.train("minilm-l6", "bbc-news", "vanilla", from_checkpoint=str(OUT / "vanilla" / "fine-tune"),
-                           output_dir=str(OUT / "vanilla-control-20"), max_steps=20, **COMMON)
-    second = fcabench.train("minilm-l6", "bbc-news", "vanilla",
-                            from_checkpoint=str(OUT / "vanilla-control-20" / "fine-tune"),
-                            output_dir=str(OUT / "vanilla-control"), max_steps=40, **COMMON)
+    first = fcabench.train(
+        "minilm-l6",
+        "bbc-news",
+        "vanilla",
+        from_checkpoint=str(OUT / "vanilla" / "fine-tune"),
+        output_dir=str(OUT / "vanilla-control-20"),
+        max_steps=20,
+        **COMMON,
+    )
+    second = fcabench.train(
+        "minilm-l6",
+        "bbc-news",
+        "vanilla",
+        from_checkpoint=str(OUT / "vanilla-control-20" / "fine-tune"),
+        output_dir=str(OUT / "vanilla-control"),
+        max_steps=40,
+        **COMMON,
+    )
     return first + second + evaluate(["vanilla-control"])
 
 
@@ -90,7 +142,9 @@ def evaluate(names=tuple(FINAL)):
 
     done = set()
     if Path(RESULTS).exists():  # a checkpoint already scored on the test split is not scored twice
-        done = {(r["checkpoint_sha256"], r["split"]) for r in map(json.loads, open(RESULTS)) if r.get("checkpoint_sha256")}
+        done = {
+            (r["checkpoint_sha256"], r["split"]) for r in map(json.loads, open(RESULTS)) if r.get("checkpoint_sha256")
+        }
     runs = []
     for name in names:
         folder = OUT / FINAL[name]
@@ -115,14 +169,39 @@ def figure():
     rows = [line for line in open(RESULTS) if json.loads(line)["checkpoint_sha256"] in models]
     final.write_text("".join(rows))
     published = ROOT / "fcabench" / "data" / "published"
-    subprocess.run([sys.executable, "-m", "fcabench", "plot", "pareto", str(final), str(published), "--task", "bbc-news",
-                    "--x", "flops-rel", "--width", "6.9", "-o", str(OUT / "pareto_bbc_news.png")], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fcabench",
+            "plot",
+            "pareto",
+            str(final),
+            str(published),
+            "--task",
+            "bbc-news",
+            "--x",
+            "flops-rel",
+            "--width",
+            "6.9",
+            "-o",
+            str(OUT / "pareto_bbc_news.png"),
+        ],
+        check=True,
+    )
     return []
 
 
-STEPS = {"vanilla": vanilla, "power-bert": lambda: searched("power-bert", SEARCH),
-         "fca": lambda: searched("fca", dict(SEARCH, clusters=5)), "ltp": ltp, "evaluate": evaluate,
-         "evaluate-vanilla": lambda: evaluate(["vanilla"]), "vanilla-control": vanilla_control, "figure": figure}
+STEPS = {
+    "vanilla": vanilla,
+    "power-bert": lambda: searched("power-bert", SEARCH),
+    "fca": lambda: searched("fca", dict(SEARCH, clusters=5)),
+    "ltp": ltp,
+    "evaluate": evaluate,
+    "evaluate-vanilla": lambda: evaluate(["vanilla"]),
+    "vanilla-control": vanilla_control,
+    "figure": figure,
+}
 
 
 def main(argv: list[str]) -> None:
@@ -135,8 +214,10 @@ def main(argv: list[str]) -> None:
 
     logging.set_verbosity_error()
     for run in STEPS[argv[0]]():
-        print(f"{run.stage:>13} {run.method:>10} {run.split:>10} {run.metric:>9} {run.score:7.2f}  "
-              f"MACs/seq {run.macs / 1e9:.3f} G  config {run.config_label}")
+        print(
+            f"{run.stage:>13} {run.method:>10} {run.split:>10} {run.metric:>9} {run.score:7.2f}  "
+            f"MACs/seq {run.macs / 1e9:.3f} G  config {run.config_label}"
+        )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ one epoch with fcabench's defaults otherwise (batch 16, 10 % warm-up, weight dec
 validation accuracy and whether the model predicts more than one class.
 
     python benchmarks/default_lr_one_epoch.py                         # the CSV at 2e-5 and 5e-5 (n = 128)
-    python benchmarks/default_lr_one_epoch.py --shipped               # also bbc-news (n = 128) and 1,600 tweets (n = 64)
+    python benchmarks/default_lr_one_epoch.py --shipped               # + bbc-news (n = 128), 1,600 tweets (n = 64)
 """
 
 from __future__ import annotations
@@ -34,12 +34,23 @@ def user_csv(path: Path, rows: int = 800) -> Path:
 
 def one_epoch(task: str, lr: float, seq_len: int, folder: str, **options) -> str:
     start = time.perf_counter()
-    runs = fcabench.train("minilm-l6", task, output_dir=folder, seq_len=seq_len, epochs=1.0, learning_rate=lr,
-                          results=f"{folder}.jsonl", progress=False, **options)
+    runs = fcabench.train(
+        "minilm-l6",
+        task,
+        output_dir=folder,
+        seq_len=seq_len,
+        epochs=1.0,
+        learning_rate=lr,
+        results=f"{folder}.jsonl",
+        progress=False,
+        **options,
+    )
     run = next(r for r in runs if r.metric == "accuracy")
     classes = f"warning: {run.warning}" if run.warning else "more than one class predicted"
-    return (f"{Path(task).stem:>16} n = {seq_len:<3} lr {lr:g}: {run.train_steps} steps, validation accuracy "
-            f"{run.score:.1f} % of {run.data_examples}; {classes}; {time.perf_counter() - start:.0f} s")
+    return (
+        f"{Path(task).stem:>16} n = {seq_len:<3} lr {lr:g}: {run.train_steps} steps, validation accuracy "
+        f"{run.score:.1f} % of {run.data_examples}; {classes}; {time.perf_counter() - start:.0f} s"
+    )
 
 
 def main() -> None:
@@ -52,8 +63,12 @@ def main() -> None:
             print(one_epoch(path, lr, 128, f"{scratch}/csv-{lr:g}"), flush=True)
         if args.shipped:
             print(one_epoch("bbc-news", 5e-5, 128, f"{scratch}/bbc"), flush=True)
-            print(one_epoch("tweet-sentiment", 5e-5, 64, f"{scratch}/tweets", max_train_examples=1600,
-                            max_eval_examples=1000), flush=True)
+            print(
+                one_epoch(
+                    "tweet-sentiment", 5e-5, 64, f"{scratch}/tweets", max_train_examples=1600, max_eval_examples=1000
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

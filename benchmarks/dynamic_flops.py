@@ -8,8 +8,8 @@ paths run alternately (``--repeats`` rounds, bucketed and unbucketed in turn), s
 processes hits both alike; the script asserts identical per-example integers and prints the median
 time of each path and their ratio, then the arithmetic floor: the multiply-adds every example's
 layers but the last must do before its units are known, at the best rate this machine's matrix
-library reaches on the model's shapes (the fastest any exact path could go). ``--traced`` adds the fvcore trace of every input alone (slow).
-``miniature`` is the 12-layer, hidden-128, 2-head BERT (Turc et al. 2019's
+library reaches on the model's shapes (the fastest any exact path could go). ``--traced`` adds the fvcore trace of
+every input alone (slow). ``miniature`` is the 12-layer, hidden-128, 2-head BERT (Turc et al. 2019's
 ``bert_uncased_L-12_H-128_A-2`` shape): the same layer graph as BERT-base at about 1/40 of the arithmetic.
 """
 
@@ -28,7 +28,9 @@ from fcabench.models import preset_config, randomly_initialised
 
 SHAPES = {
     "miniature": dict(hidden_size=128, num_hidden_layers=12, num_attention_heads=2, intermediate_size=512),
-    "narrow": dict(hidden_size=32, num_hidden_layers=12, num_attention_heads=4, intermediate_size=128),  # ~arithmetic-free
+    "narrow": dict(
+        hidden_size=32, num_hidden_layers=12, num_attention_heads=4, intermediate_size=128
+    ),  # ~arithmetic-free
 }
 
 
@@ -53,17 +55,20 @@ def main() -> None:
     torch.manual_seed(args.seed)
     model = methods.apply(build(args.preset, args.device), "ltp")
     inputs = dynamic.inputs_from_lengths(model, dynamic.synthetic_lengths(args.lengths, seed=args.seed), seed=args.seed)
-    print(f"model {args.preset}, method ltp (default thresholds), {len(inputs)} inputs, lengths {args.lengths}, "
-          f"{args.device}, torch threads {torch.get_num_threads()}, batch size {args.batch_size}, "
-          f"{args.repeats} alternating round(s)")
+    print(
+        f"model {args.preset}, method ltp (default thresholds), {len(inputs)} inputs, lengths {args.lengths}, "
+        f"{args.device}, torch threads {torch.get_num_threads()}, batch size {args.batch_size}, "
+        f"{args.repeats} alternating round(s)"
+    )
 
     times: dict[str, list[float]] = {"unbucketed": [], "bucketed": []}
     frames = {}
     for _ in range(args.repeats):
         for label in times:
             start = time.perf_counter()
-            frames[label] = dynamic.profile_examples(model, inputs, batch_size=args.batch_size,
-                                                     bucketed=label == "bucketed")
+            frames[label] = dynamic.profile_examples(
+                model, inputs, batch_size=args.batch_size, bucketed=label == "bucketed"
+            )
             times[label].append(time.perf_counter() - start)
             print(f"  {label}: {times[label][-1]:.1f} s", flush=True)
     fast, plain = frames["bucketed"], frames["unbucketed"]
@@ -72,26 +77,32 @@ def main() -> None:
     median = {label: statistics.median(t) for label, t in times.items()}
     print(f"unbucketed (length-sorted padded batches): {median['unbucketed']:.1f} s (median)")
     print(f"bucketed (one length per batch):           {median['bucketed']:.1f} s (median)")
-    print(f"speed-up: {bench.paired_speedup(times['unbucketed'], times['bucketed']):.2f}x (median of the rounds' "
-          f"ratios); per-example integers identical "
-          f"({len(fast)} examples, {fast['macs'].nunique()} distinct MAC counts)")
+    print(
+        f"speed-up: {bench.paired_speedup(times['unbucketed'], times['bucketed']):.2f}x (median of the rounds' "
+        f"ratios); per-example integers identical "
+        f"({len(fast)} examples, {fast['macs'].nunique()} distinct MAC counts)"
+    )
 
     floor_macs = necessary_macs(model, fast)
     rate = best_gemm_rate(base_model(model).config)
     floor_s = 2 * floor_macs / rate
-    print(f"arithmetic floor: {floor_macs / 1e12:.2f} T multiply-adds no exact path can skip (every example's "
-          f"layers 1-{base_model(model).config.num_hidden_layers - 1}: the units a layer keeps follow from the "
-          f"activations before it); at the best rate measured here for the model's matrix products "
-          f"({rate / 1e9:.0f} GFLOP/s) that is {floor_s:.1f} s, so no exact path runs more than "
-          f"{median['unbucketed'] / floor_s:.2f}x faster than the unbucketed one")
+    print(
+        f"arithmetic floor: {floor_macs / 1e12:.2f} T multiply-adds no exact path can skip (every example's "
+        f"layers 1-{base_model(model).config.num_hidden_layers - 1}: the units a layer keeps follow from the "
+        f"activations before it); at the best rate measured here for the model's matrix products "
+        f"({rate / 1e9:.0f} GFLOP/s) that is {floor_s:.1f} s, so no exact path runs more than "
+        f"{median['unbucketed'] / floor_s:.2f}x faster than the unbucketed one"
+    )
 
     if args.traced:
         start = time.perf_counter()
         traced = dynamic.profile_examples(model, inputs, fast=False)
         traced_s = time.perf_counter() - start
         assert (fast["macs"] == traced["macs"]).all(), "per-example MACs differ from the traces"
-        print(f"traced (fvcore trace of each input alone): {traced_s:.1f} s; identical MACs; "
-              f"{traced_s / median['bucketed']:.1f}x the bucketed time")
+        print(
+            f"traced (fvcore trace of each input alone): {traced_s:.1f} s; identical MACs; "
+            f"{traced_s / median['bucketed']:.1f}x the bucketed time"
+        )
     summary = dynamic.summarize(fast)
     print()
     print(summary.to_string())

@@ -58,8 +58,10 @@ def token_drop_for_cut(n: int, cut: float, layers: int = 12) -> dict:
         config = methods.make_config("token-drop", keep_ratio=ratio, span=(1, layers))
         kept = min(n, int(config.counts(torch.tensor([n]))[0]))
         units = [n] + [kept] * (layers - 1)
-        macs = sum(sum(method.layer_macs(shape, config, l, units[l], units[l], shape.heads * units[l], n).values())
-                   for l in range(layers))
+        macs = sum(
+            sum(method.layer_macs(shape, config, l, units[l], units[l], shape.heads * units[l], n).values())
+            for l in range(layers)
+        )
         low, high = (ratio, high) if macs < target else (low, ratio)
     return dict(keep_ratio=round(ratio, 4), span=(1, layers))
 
@@ -79,6 +81,7 @@ def recorded_cut(reference, n: int, name: str, **options) -> float:
 
 def ltp_for_cut(reference, n: int, cut: float, layers: int = 12) -> dict:
     """Thresholds c (l+1)/L with c bisected on the encoder MACs recorded on the benchmark input."""
+
     def thresholds(c):
         return tuple(round(c * (l + 1) / layers, 5) for l in range(layers))
 
@@ -121,8 +124,15 @@ def default_setups() -> list[bench.Setup]:
     """Every method with its defaults, as a new user first runs it (PFC@7: the paper's configuration)."""
     return [
         bench.Setup.of("vanilla"),
-        *(bench.Setup.of(label, name) for label, name in
-          [("PoWER-BERT", "power-bert"), ("FCA", "fca"), ("token-drop", "token-drop"), ("LTP", "ltp")]),
+        *(
+            bench.Setup.of(label, name)
+            for label, name in [
+                ("PoWER-BERT", "power-bert"),
+                ("FCA", "fca"),
+                ("token-drop", "token-drop"),
+                ("LTP", "ltp"),
+            ]
+        ),
         bench.Setup.of("PFC@7", "focus-core", variant="PFC", combine_layer=7),
         bench.Setup.of("ToMe", "tome"),
     ]
@@ -149,9 +159,14 @@ class EncoderLinears(torch.nn.Module):
             width_in = record.masks_in[l].shape[1] if record else n
             width_out = record.masks_out[l].shape[1] if record else n
             attention = layer.attention
-            for linear, width in [(attention.self.query, width_in), (attention.self.key, width_in),
-                                  (attention.self.value, width_in), (attention.output.dense, width_in),
-                                  (layer.intermediate.dense, width_out), (layer.output.dense, width_out)]:
+            for linear, width in [
+                (attention.self.query, width_in),
+                (attention.self.key, width_in),
+                (attention.self.value, width_in),
+                (attention.output.dense, width_in),
+                (layer.intermediate.dense, width_out),
+                (layer.output.dense, width_out),
+            ]:
                 self.work.append((torch.randn(batch * width, linear.in_features), linear))
                 self.macs += batch * width * linear.in_features * linear.out_features
 
@@ -167,27 +182,47 @@ def linear_bound(models, n: int, batch: int, protocol: bench.Protocol) -> pd.Dat
     rows = []
     for label, work in linears.items():
         speedup, cut = bench.paired_speedup(times["vanilla"], times[label]), linears["vanilla"].macs / work.macs
-        rows.append(dict(label=label, seq_len=n, batch_size=batch, linear_speedup=speedup, linear_mac_cut=cut,
-                         linear_efficiency=speedup / cut))
+        rows.append(
+            dict(
+                label=label,
+                seq_len=n,
+                batch_size=batch,
+                linear_speedup=speedup,
+                linear_mac_cut=cut,
+                linear_efficiency=speedup / cut,
+            )
+        )
     return pd.DataFrame(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", default="128x1,512x1,128x8,512x8", help="NxBATCH inference points, run in this order")
+    parser.add_argument(
+        "--points", default="128x1,512x1,128x8,512x8", help="NxBATCH inference points, run in this order"
+    )
     parser.add_argument("--cut", type=float, default=2.0, help="target encoder MAC cut of the configurable methods")
-    parser.add_argument("--configs", choices=["cut", "default"], default="cut",
-                        help="cut: every method bisected to --cut (default); default: every method's defaults")
+    parser.add_argument(
+        "--configs",
+        choices=["cut", "default"],
+        default="cut",
+        help="cut: every method bisected to --cut (default); default: every method's defaults",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="timed inference steps per model (interleaved)")
     parser.add_argument("--memory-point", default="512x8", help="NxBATCH where inference peak memory is measured")
-    parser.add_argument("--memory-first", action="store_true",
-                        help="measure memory (deterministic, one untimed step per model) before any timing")
+    parser.add_argument(
+        "--memory-first",
+        action="store_true",
+        help="measure memory (deterministic, one untimed step per model) before any timing",
+    )
     parser.add_argument("--train-point", default="512x1", help="NxBATCH of the PFC@7 training step ('' skips it)")
     parser.add_argument("--train-repeats", type=int, default=2)
-    parser.add_argument("--linear-bound", action="store_true",
-                        help="also time the encoder's linear layers alone at each model's row counts (see EncoderLinears)")
+    parser.add_argument(
+        "--linear-bound",
+        action="store_true",
+        help="also time the encoder's linear layers alone at each model's row counts (see EncoderLinears)",
+    )
     parser.add_argument("--output", default=None, help="also write the whole table (.csv, .md, ...)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -218,13 +253,36 @@ def main() -> None:
     if args.memory_first:
         memory = _memory_only(models_for(memory_point[0]), *memory_point)
         tables.append(memory)
-        print(memory[["label", "seq_len", "batch_size", "encoder_macs", "mac_cut", "peak_mem_mb", "mem_ratio", "bytes_over_vanilla"]].round(3).to_string(index=False), flush=True)
+        print(
+            memory[
+                [
+                    "label",
+                    "seq_len",
+                    "batch_size",
+                    "encoder_macs",
+                    "mac_cut",
+                    "peak_mem_mb",
+                    "mem_ratio",
+                    "bytes_over_vanilla",
+                ]
+            ]
+            .round(3)
+            .to_string(index=False),
+            flush=True,
+        )
     if train_point:
-        table = run(*train_point, "train", bench.Protocol(threads=args.threads, warmup=1, repeats=args.train_repeats),
-                    labels=["vanilla", "PFC@7"])
+        table = run(
+            *train_point,
+            "train",
+            bench.Protocol(threads=args.threads, warmup=1, repeats=args.train_repeats),
+            labels=["vanilla", "PFC@7"],
+        )
         row = table[table["label"] == "PFC@7"].iloc[0]
-        print(f"PFC@7 training step: speed-up {row['speedup']:.2f}x (paper {PAPER_FOCUS_TRAIN['speedup']}x), "
-              f"memory {row['mem_ratio']:.2f}x vanilla (paper {PAPER_FOCUS_TRAIN['mem_ratio']}x)", flush=True)
+        print(
+            f"PFC@7 training step: speed-up {row['speedup']:.2f}x (paper {PAPER_FOCUS_TRAIN['speedup']}x), "
+            f"memory {row['mem_ratio']:.2f}x vanilla (paper {PAPER_FOCUS_TRAIN['mem_ratio']}x)",
+            flush=True,
+        )
     for point in points:  # in the order given; each length's models are built once
         memory = point == memory_point and not args.memory_first
         protocol = bench.Protocol(threads=args.threads, warmup=args.warmup, repeats=args.repeats, memory=memory)
@@ -235,15 +293,31 @@ def main() -> None:
         if args.output:
             _write(tables, args.output)
     frame = pd.concat(tables, ignore_index=True)
-    timed = frame[(frame["mode"] == "inference") & frame["latency_ms"].notna()] if "latency_ms" in frame else frame.iloc[:0]
+    timed = (
+        frame[(frame["mode"] == "inference") & frame["latency_ms"].notna()] if "latency_ms" in frame else frame.iloc[:0]
+    )
     if len(timed):
         print("\nefficiency = speed-up / encoder MAC cut (target >= 0.9)")
-        print(timed.pivot_table(index="label", columns=["seq_len", "batch_size"], values="efficiency", sort=False).round(2).to_string())
+        print(
+            timed.pivot_table(index="label", columns=["seq_len", "batch_size"], values="efficiency", sort=False)
+            .round(2)
+            .to_string()
+        )
         if "linear_efficiency" in timed:
             print("\nthe encoder's linear layers alone at each model's row counts: speed-up / their MAC cut")
-            print(timed.pivot_table(index="label", columns=["seq_len", "batch_size"], values="linear_efficiency", sort=False).round(2).to_string())
+            print(
+                timed.pivot_table(
+                    index="label", columns=["seq_len", "batch_size"], values="linear_efficiency", sort=False
+                )
+                .round(2)
+                .to_string()
+            )
         print("\nspeed-up over vanilla (target >= 1.0)")
-        print(timed.pivot_table(index="label", columns=["seq_len", "batch_size"], values="speedup", sort=False).round(2).to_string())
+        print(
+            timed.pivot_table(index="label", columns=["seq_len", "batch_size"], values="speedup", sort=False)
+            .round(2)
+            .to_string()
+        )
     if args.output:
         _write(tables, args.output)
     print(f"\ntotal {time.perf_counter() - begin:.0f} s; load average at the end {os.getloadavg()}")
@@ -264,14 +338,18 @@ def _memory_only(models, n, batch) -> pd.DataFrame:
         model.eval()
         peak = bench.peak_memory_mb(model, inputs, "inference")
         encoder, _ = bench.macs_of_last_pass(model, n)
-        rows.append(dict(label=label, mode="inference", seq_len=n, batch_size=batch, peak_mem_mb=peak, encoder_macs=encoder))
+        rows.append(
+            dict(label=label, mode="inference", seq_len=n, batch_size=batch, peak_mem_mb=peak, encoder_macs=encoder)
+        )
         print(f"  memory {label}: {peak:.1f} MiB", flush=True)
     frame = pd.DataFrame(rows)
     frame["mac_cut"] = frame["encoder_macs"].iloc[0] / frame["encoder_macs"]
     frame["mem_ratio"] = frame["peak_mem_mb"] / frame["peak_mem_mb"].iloc[0]
     frame["bytes_over_vanilla"] = ((frame["peak_mem_mb"] - frame["peak_mem_mb"].iloc[0]) * 2**20).round().astype(int)
-    frame["protocol"] = ("peak of torch CPU allocations during one forward (inference_mode) beyond those held before; "
-                         "profiler memory trace; deterministic, untimed")
+    frame["protocol"] = (
+        "peak of torch CPU allocations during one forward (inference_mode) beyond those held before; "
+        "profiler memory trace; deterministic, untimed"
+    )
     return frame
 
 
@@ -283,8 +361,20 @@ def _write(tables, path) -> None:
 
 
 def _view(table: pd.DataFrame) -> pd.DataFrame:
-    columns = ["label", "mode", "seq_len", "batch_size", "latency_ms", "latency_p90_ms", "speedup", "encoder_macs",
-               "mac_cut", "efficiency", "peak_mem_mb", "mem_ratio"]
+    columns = [
+        "label",
+        "mode",
+        "seq_len",
+        "batch_size",
+        "latency_ms",
+        "latency_p90_ms",
+        "speedup",
+        "encoder_macs",
+        "mac_cut",
+        "efficiency",
+        "peak_mem_mb",
+        "mem_ratio",
+    ]
     view = table[columns].copy()
     view["encoder_macs"] = (view["encoder_macs"] / 1e9).round(2)
     return view.round(3)

@@ -27,8 +27,10 @@ ROBERTA_SHAPE = PRESETS["roberta-base"][1]
 EXTRA = {
     "xlm-roberta (roberta-base shape)": ("xlm-roberta", {**ROBERTA_SHAPE, "vocab_size": 50265}),
     "camembert (roberta-base shape)": ("camembert", {**ROBERTA_SHAPE, "bos_token_id": 0, "eos_token_id": 2}),
-    "electra-small shape": ("electra", dict(embedding_size=128, hidden_size=256, num_hidden_layers=12,
-                                            num_attention_heads=4, intermediate_size=1024)),
+    "electra-small shape": (
+        "electra",
+        dict(embedding_size=128, hidden_size=256, num_hidden_layers=12, num_attention_heads=4, intermediate_size=1024),
+    ),
 }
 
 
@@ -60,10 +62,22 @@ def main() -> int:
                 independent = table.get("FlopCounterMode + fcabench's SDPA count", plain)  # CPU SDPA counted as 0
                 traced = int(table["fvcore + fcabench handles (traced)"])
                 closed = int(table["closed form from recorded units"])
-                rows.append(dict(family=label, method=name, n=n, traced=traced, closed_form=closed,
-                                 independent=int(independent), equal=traced == closed == int(independent)))
-                print(f"{label:34s} {name:11s} n={n:4d} traced {traced:>15,} closed {closed:>15,} "
-                      f"independent {int(independent):>15,} {'equal' if rows[-1]['equal'] else 'DIFFER'}", flush=True)
+                rows.append(
+                    dict(
+                        family=label,
+                        method=name,
+                        n=n,
+                        traced=traced,
+                        closed_form=closed,
+                        independent=int(independent),
+                        equal=traced == closed == int(independent),
+                    )
+                )
+                print(
+                    f"{label:34s} {name:11s} n={n:4d} traced {traced:>15,} closed {closed:>15,} "
+                    f"independent {int(independent):>15,} {'equal' if rows[-1]['equal'] else 'DIFFER'}",
+                    flush=True,
+                )
     frame = pd.DataFrame(rows)
     if args.markdown:
         print(frame.to_markdown(index=False, intfmt=","))

@@ -27,8 +27,10 @@ from fcabench.runs.published import TABLES
 def published() -> dict:
     """Table 3 relative FLOPs and Table 5 reduction factors, as printed."""
     rows = {}
-    for name, metric in (("focus_core_t3_efficiency.csv", "flops_relative_to_bert"),
-                         ("focus_core_t5_combining_layer.csv", "flops_reduction_factor_vs_bert")):
+    for name, metric in (
+        ("focus_core_t3_efficiency.csv", "flops_relative_to_bert"),
+        ("focus_core_t5_combining_layer.csv", "flops_reduction_factor_vs_bert"),
+    ):
         path = TABLES / name  # the published tables bundled in the package
         for row in csv.DictReader(path.open()):
             if row["metric"] == metric:
@@ -56,21 +58,30 @@ def main() -> None:
     base_macs, base_paper = int(base["macs"].sum()), int(base["macs_paper"].sum())
     print(f"BERT-base, n = {n}, batch 1: encoder {base_macs:,} MACs (linear layers only: {base_paper:,})")
     paper = published()
-    header = f"{'setting':<22}{'encoder MACs':>16}{'fcabench x':>12}{'paper-conv x':>14}{'reduction':>11}{'published':>22}"
+    header = (
+        f"{'setting':<22}{'encoder MACs':>16}{'fcabench x':>12}{'paper-conv x':>14}{'reduction':>11}{'published':>22}"
+    )
     print(header)
-    settings = [("P", {}, ("t3", "ours-P", "")), ("PF", {}, ("t3", "ours-PF", "")),
-                ("C", dict(combine_layer=11), ("t3", "ours-C", "combining module at layer 11")),
-                ("PFC", dict(combine_layer=11), ("t3", "ours-PFC", "combining module at layer 11")),
-                ("PFC", dict(combine_layer=7), ("t3", "ours-PFC", "combining module at layer 7"))]
-    settings += [("PFC", dict(combine_layer=l), ("t5", "token", f"combining module at layer {l}")) for l in range(5, 13)]
+    settings = [
+        ("P", {}, ("t3", "ours-P", "")),
+        ("PF", {}, ("t3", "ours-PF", "")),
+        ("C", dict(combine_layer=11), ("t3", "ours-C", "combining module at layer 11")),
+        ("PFC", dict(combine_layer=11), ("t3", "ours-PFC", "combining module at layer 11")),
+        ("PFC", dict(combine_layer=7), ("t3", "ours-PFC", "combining module at layer 7")),
+    ]
+    settings += [
+        ("PFC", dict(combine_layer=l), ("t5", "token", f"combining module at layer {l}")) for l in range(5, 13)
+    ]
     layer7 = None
     for variant, extra, key in settings:
         macs, linear, model = measure(n, variant=variant, **extra)
         label = variant + (f" @ layer {extra['combine_layer']}" if extra else "")
         shown = paper.get(key, "-")
         shown = f"{shown} ({'T5 reduction' if key[0] == 't5' else 'T3 relative'})" if shown != "-" else shown
-        print(f"{label:<22}{macs:>16,}{macs / base_macs:>11.3f}x{linear / base_paper:>13.3f}x"
-              f"{base_macs / macs:>10.2f}x{shown:>22}")
+        print(
+            f"{label:<22}{macs:>16,}{macs / base_macs:>11.3f}x{linear / base_paper:>13.3f}x"
+            f"{base_macs / macs:>10.2f}x{shown:>22}"
+        )
         if variant == "PFC" and extra.get("combine_layer") == 7 and key[0] == "t3":
             layer7 = model
     if args.trace:

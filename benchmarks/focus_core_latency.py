@@ -31,24 +31,33 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     begin = time.perf_counter()
-    setups = [bench.Setup.of("vanilla"), bench.Setup.of("PF", "focus-core", variant="PF"),
-              bench.Setup.of("PFC@11", "focus-core", variant="PFC", combine_layer=11),
-              bench.Setup.of("PFC@7", "focus-core", variant="PFC", combine_layer=7)]
+    setups = [
+        bench.Setup.of("vanilla"),
+        bench.Setup.of("PF", "focus-core", variant="PF"),
+        bench.Setup.of("PFC@11", "focus-core", variant="PFC", combine_layer=11),
+        bench.Setup.of("PFC@7", "focus-core", variant="PFC", combine_layer=7),
+    ]
     models = bench.build_models(setups)
     params_mb = sum(p.numel() * p.element_size() for p in models["vanilla"].parameters()) / 2**20
-    print(f"torch {torch.__version__}, n = {args.seq_len}, bert-base weights {params_mb:.0f} MB; repeats {args.repeats}")
+    print(
+        f"torch {torch.__version__}, n = {args.seq_len}, bert-base weights {params_mb:.0f} MB; repeats {args.repeats}"
+    )
     protocol = bench.Protocol(threads=args.threads, warmup=1, repeats=args.repeats)
     runs = [("inference", int(b)) for b in args.batches.split(",") if b]
     runs += [("train", int(b)) for b in args.train_batches.split(",") if b]
-    print(f"{'mode':<10}{'batch':>6}  {'method':<8}{'latency_ms':>12}{'speed-up':>10}{'peak_mem_mb':>13}{'mem x':>8}"
-          f"{'mem+weights x':>15}")
+    print(
+        f"{'mode':<10}{'batch':>6}  {'method':<8}{'latency_ms':>12}{'speed-up':>10}{'peak_mem_mb':>13}{'mem x':>8}"
+        f"{'mem+weights x':>15}"
+    )
     for mode, batch in runs:
         table = bench.bench(models, [args.seq_len], [batch], [mode], protocol)
         held = params_mb * (2 if mode == "train" else 1)
         base = table.iloc[0]["peak_mem_mb"]
         for row in table.itertuples():
-            print(f"{mode:<10}{batch:>6}  {row.label:<8}{row.latency_ms:>12.1f}{row.speedup:>9.2f}x"
-                  f"{row.peak_mem_mb:>13.1f}{row.mem_ratio:>7.2f}x{(row.peak_mem_mb + held) / (base + held):>14.2f}x")
+            print(
+                f"{mode:<10}{batch:>6}  {row.label:<8}{row.latency_ms:>12.1f}{row.speedup:>9.2f}x"
+                f"{row.peak_mem_mb:>13.1f}{row.mem_ratio:>7.2f}x{(row.peak_mem_mb + held) / (base + held):>14.2f}x"
+            )
     print(f"protocol: {table['protocol'].iloc[0]}")
     print(f"total {time.perf_counter() - begin:.0f} s")
 

@@ -16,8 +16,11 @@ import time
 
 import torch
 
-SHAPES = {"768 -> 768 (Q, K, V, output)": (768, 768), "768 -> 3072 (FFN in)": (768, 3072),
-          "3072 -> 768 (FFN out)": (3072, 768)}
+SHAPES = {
+    "768 -> 768 (Q, K, V, output)": (768, 768),
+    "768 -> 3072 (FFN in)": (768, 3072),
+    "3072 -> 768 (FFN out)": (3072, 768),
+}
 
 
 def rate(linear: torch.nn.Linear, rows: int, seconds: float = 0.2) -> float:
@@ -48,8 +51,10 @@ def main() -> None:
     with torch.inference_mode():
         for name, (fan_in, fan_out) in SHAPES.items():
             rates = {r: rate(torch.nn.Linear(fan_in, fan_out), r) for r in rows}
-            cells = [f"{r}: {g:.0f}" + (f" ({g / rates[2 * r]:.2f}x of {2 * r})" if 2 * r in rates else "")
-                     for r, g in rates.items()]
+            cells = [
+                f"{r}: {g:.0f}" + (f" ({g / rates[2 * r]:.2f}x of {2 * r})" if 2 * r in rates else "")
+                for r, g in rates.items()
+            ]
             print(f"{name}: GFLOP/s by rows  " + "  ".join(cells), flush=True)
 
 

@@ -49,8 +49,12 @@ def predictions(model, encoded, seq_len: int, mode: str, layer_class=None) -> to
         ids[row, : len(tokens)] = torch.tensor(tokens)
         mask[row, : len(tokens)] = 1
     with torch.no_grad():
-        return torch.cat([patched(input_ids=ids[i : i + 16], attention_mask=mask[i : i + 16]).logits.argmax(-1)
-                          for i in range(0, len(ids), 16)])
+        return torch.cat(
+            [
+                patched(input_ids=ids[i : i + 16], attention_mask=mask[i : i + 16]).logits.argmax(-1)
+                for i in range(0, len(ids), 16)
+            ]
+        )
 
 
 TEMPERATURE = 0.001
@@ -66,15 +70,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         start = args.start
         if start is None:
-            fcabench.train("minilm-l6", "bbc-news", output_dir=f"{scratch}/vanilla", seq_len=args.seq_len,
-                           max_steps=args.steps, results=f"{scratch}/runs.jsonl", progress=False)
+            fcabench.train(
+                "minilm-l6",
+                "bbc-news",
+                output_dir=f"{scratch}/vanilla",
+                seq_len=args.seq_len,
+                max_steps=args.steps,
+                results=f"{scratch}/runs.jsonl",
+                progress=False,
+            )
             start = f"{scratch}/vanilla/fine-tune"
         model, tokenizer, manifest = load_checkpoint(start, patched=False)
         split = fcabench.tasks.get(manifest["task"]).load("validation", max_examples=args.examples)
         encoded = data.tokenize(split, tokenizer, args.seq_len)
         hard = predictions(model, encoded, args.seq_len, "hard")
-        print(f"LTP, default thresholds, T = {TEMPERATURE}, {len(hard)} {manifest['task']} validation texts, "
-              f"n = {args.seq_len}, from {start}")
+        print(
+            f"LTP, default thresholds, T = {TEMPERATURE}, {len(hard)} {manifest['task']} validation texts, "
+            f"n = {args.seq_len}, from {start}"
+        )
         for name, layer_class in (("after the FFN (official)", None), ("before the FFN", BeforeFFN)):
             soft = predictions(model, encoded, args.seq_len, "soft", layer_class)
             print(f"  soft mask {name:<26} agrees with hard pruning on {float((soft == hard).float().mean()):.3f}")

@@ -32,30 +32,67 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     store = str(args.out / "runs.jsonl")
-    common = dict(seq_len=args.seq_len, max_steps=args.steps, max_train_examples=args.train_examples,
-                  results=store, progress=False)
+    common = dict(
+        seq_len=args.seq_len,
+        max_steps=args.steps,
+        max_train_examples=args.train_examples,
+        results=store,
+        progress=False,
+    )
     start = time.perf_counter()
     for seed in (int(s) for s in args.seeds.split(",")):
         folder = args.out / f"seed{seed}"
         vanilla = folder / "vanilla" / "fine-tune"
         fcabench.train("minilm-l6", "bbc-news", output_dir=str(folder / "vanilla"), seed=seed, **common)
-        fcabench.train(method="power-bert", from_checkpoint=str(vanilla), method_options={"ratios": (1.0,) * 6},
-                       macs_ratio=0.5, output_dir=str(folder / "power-bert"), seed=seed, **common)
-        fcabench.train(method="fca", from_checkpoint=str(vanilla), training_free=True, macs_ratio=0.5,
-                       output_dir=str(folder / "fca"), seed=seed, **{k: v for k, v in common.items() if k != "max_steps"})
+        fcabench.train(
+            method="power-bert",
+            from_checkpoint=str(vanilla),
+            method_options={"ratios": (1.0,) * 6},
+            macs_ratio=0.5,
+            output_dir=str(folder / "power-bert"),
+            seed=seed,
+            **common,
+        )
+        fcabench.train(
+            method="fca",
+            from_checkpoint=str(vanilla),
+            training_free=True,
+            macs_ratio=0.5,
+            output_dir=str(folder / "fca"),
+            seed=seed,
+            **{k: v for k, v in common.items() if k != "max_steps"},
+        )
         for final in (vanilla, folder / "power-bert" / "retrain", folder / "fca" / "training-free"):
             fcabench.evaluate(str(final), split="test", results=store, measure_latency=False)
     print(f"trained and scored in {time.perf_counter() - start:.0f} s (CPU)")
     stored = runs.load(store)
     table = runs.aggregate(stored[stored["split"] == "test"])
-    print(table[["group_id", "method", "stage", "metric", "n", "mean", "std", "ci_low", "ci_high", "macs_mean"]]
-          .to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(
+        table[
+            ["group_id", "method", "stage", "metric", "n", "mean", "std", "ci_low", "ci_high", "macs_mean"]
+        ].to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    )
     accuracy = table[table["metric"] == "accuracy"]
     base = accuracy[accuracy["method"] == "vanilla"]["group_id"].iloc[0]
     for _, row in accuracy[accuracy["method"] != "vanilla"].iterrows():
         print(f"{row['method']} ({row['stage']}) vs vanilla, test: {runs.compare_runs(stored, row['group_id'], base)}")
-    subprocess.run([sys.executable, "-m", "fcabench", "plot", "pareto", store, "--x", "macs-rel", "--width", "6.9",
-                    "-o", str(args.figure)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fcabench",
+            "plot",
+            "pareto",
+            store,
+            "--x",
+            "macs-rel",
+            "--width",
+            "6.9",
+            "-o",
+            str(args.figure),
+        ],
+        check=True,
+    )
 
 
 if __name__ == "__main__":

@@ -31,12 +31,26 @@ def plain_loop(task, split, steps: int, seq_len: int, batch: int, precision: str
     model, tokenizer = load_for_task("minilm-l6", task, seed=0)
     encoded = data.tokenize(split, tokenizer, seq_len)
     with tempfile.TemporaryDirectory() as scratch:
-        args = TrainingArguments(output_dir=scratch, max_steps=steps, per_device_train_batch_size=batch,
-                                 learning_rate=5e-5, warmup_steps=0.1, weight_decay=0.01, save_strategy="no",
-                                 logging_strategy="no", report_to="none", disable_tqdm=True, seed=0, data_seed=0,
-                                 use_cpu=device == "cpu", bf16=precision == "bf16", dataloader_num_workers=0)
-        trainer = Trainer(model=model, args=args, train_dataset=encoded,
-                          data_collator=data.collator(tokenizer, seq_len))
+        args = TrainingArguments(
+            output_dir=scratch,
+            max_steps=steps,
+            per_device_train_batch_size=batch,
+            learning_rate=5e-5,
+            warmup_steps=0.1,
+            weight_decay=0.01,
+            save_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            seed=0,
+            data_seed=0,
+            use_cpu=device == "cpu",
+            bf16=precision == "bf16",
+            dataloader_num_workers=0,
+        )
+        trainer = Trainer(
+            model=model, args=args, train_dataset=encoded, data_collator=data.collator(tokenizer, seq_len)
+        )
         trainer.remove_callback(PrinterCallback)
         start = time.perf_counter()
         trainer.train()
@@ -46,9 +60,20 @@ def plain_loop(task, split, steps: int, seq_len: int, batch: int, precision: str
 def fcabench_train(task, steps: int, seq_len: int, batch: int, precision: str, device: str) -> float:
     """Steps per second of ``fcabench.train`` (vanilla), from the stage's own training time."""
     with tempfile.TemporaryDirectory() as scratch:
-        runs = fcabench.train("minilm-l6", task, output_dir=f"{scratch}/out", seq_len=seq_len, max_steps=steps,
-                              batch_size=batch, max_train_examples=steps * batch, max_eval_examples=batch,
-                              precision=precision, device=device, results=f"{scratch}/runs.jsonl", progress=False)
+        runs = fcabench.train(
+            "minilm-l6",
+            task,
+            output_dir=f"{scratch}/out",
+            seq_len=seq_len,
+            max_steps=steps,
+            batch_size=batch,
+            max_train_examples=steps * batch,
+            max_eval_examples=batch,
+            precision=precision,
+            device=device,
+            results=f"{scratch}/runs.jsonl",
+            progress=False,
+        )
     return runs[0].train_steps / runs[0].train_wall_time_s
 
 
@@ -63,9 +88,14 @@ def main() -> None:
     args = parser.parse_args()
     task = tasks.get("bbc-news")
     split = task.load("train", max_examples=args.steps * args.batch_size, seed=0)  # what fcabench.train draws
-    print(f"MiniLM-L6, bbc-news, n = {args.seq_len}, batch {args.batch_size}, {args.steps} steps, {args.rounds} "
-          f"rounds (median), device {args.device}, {torch.get_num_threads()} threads")
-    print(f"{'precision':>9} | {'plain Trainer steps/s':>21} | {'fcabench train steps/s':>22} | ratio | tokens/s (fcabench)")
+    print(
+        f"MiniLM-L6, bbc-news, n = {args.seq_len}, batch {args.batch_size}, {args.steps} steps, {args.rounds} "
+        f"rounds (median), device {args.device}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"{'precision':>9} | {'plain Trainer steps/s':>21} | {'fcabench train steps/s':>22} | ratio"
+        " | tokens/s (fcabench)"
+    )
     for precision in args.precision.split(","):
         plain, ours = [], []
         for _ in range(args.rounds):

@@ -58,9 +58,26 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MODES = ("inference", "train")
 
 COLUMNS = [
-    "label", "method", "mode", "seq_len", "batch_size", "latency_ms", "latency_p90_ms", "speedup",
-    "peak_mem_mb", "mem_ratio", "encoder_macs", "macs", "mac_cut", "efficiency", "device", "threads", "dtype",
-    "warmup", "repeats", "protocol",
+    "label",
+    "method",
+    "mode",
+    "seq_len",
+    "batch_size",
+    "latency_ms",
+    "latency_p90_ms",
+    "speedup",
+    "peak_mem_mb",
+    "mem_ratio",
+    "encoder_macs",
+    "macs",
+    "mac_cut",
+    "efficiency",
+    "device",
+    "threads",
+    "dtype",
+    "warmup",
+    "repeats",
+    "protocol",
 ]
 
 
@@ -88,12 +105,18 @@ class Protocol:
         """One line that says how a figure was measured."""
         threads = self.threads or torch.get_num_threads()
         where = f"{self.device}" + ("" if is_cuda(self.device) else f" {threads} threads")
-        memory = "cuda max_memory_allocated growth" if is_cuda(self.device) else "torch CPU allocator peak growth (profiler trace)"
+        memory = (
+            "cuda max_memory_allocated growth"
+            if is_cuda(self.device)
+            else "torch CPU allocator peak growth (profiler trace)"
+        )
         step = "forward, inference_mode" if mode == "inference" else "train step: forward with labels + backward"
-        return (f"{step}; {where}, {self.dtype}; batch {batch_size} x {seq_len} tokens (unpadded copies); "
-                f"{self.warmup} warm-up + {self.repeats} timed steps per model, interleaved (rotating order); "
-                f"median and p90 wall-clock; speed-up: median of per-repeat ratios"
-                f"{'; cuda synchronised' if is_cuda(self.device) else ''}; memory: {memory}")
+        return (
+            f"{step}; {where}, {self.dtype}; batch {batch_size} x {seq_len} tokens (unpadded copies); "
+            f"{self.warmup} warm-up + {self.repeats} timed steps per model, interleaved (rotating order); "
+            f"median and p90 wall-clock; speed-up: median of per-repeat ratios"
+            f"{'; cuda synchronised' if is_cuda(self.device) else ''}; memory: {memory}"
+        )
 
 
 def is_cuda(device: str | torch.device) -> bool:
@@ -120,8 +143,15 @@ class Setup:
         return cls(label, method, tuple(options.items()))
 
 
-def build_models(setups: Sequence[Setup], preset: str = "bert-base", *, head: str = "sequence-classification",
-                 device: str = "cpu", dtype: str = "fp32", seed: int = 0) -> dict[str, torch.nn.Module]:
+def build_models(
+    setups: Sequence[Setup],
+    preset: str = "bert-base",
+    *,
+    head: str = "sequence-classification",
+    device: str = "cpu",
+    dtype: str = "fp32",
+    seed: int = 0,
+) -> dict[str, torch.nn.Module]:
     """One model per setup, all with the same random weights (shapes, not values, set the cost)."""
     labels = [s.label for s in setups]
     if len(set(labels)) != len(labels):
@@ -154,8 +184,9 @@ def _step(model, inputs: dict, mode: str) -> None:
     loss.backward()
 
 
-def time_interleaved(models: dict[str, torch.nn.Module], inputs: dict, mode: str, protocol: Protocol,
-                     progress=None) -> dict[str, list[float]]:
+def time_interleaved(
+    models: dict[str, torch.nn.Module], inputs: dict, mode: str, protocol: Protocol, progress=None
+) -> dict[str, list[float]]:
     """Milliseconds of ``protocol.repeats`` steps per model; each repeat runs every model once, rotating."""
     device = check_device(protocol.device)
     labels = list(models)
@@ -243,8 +274,10 @@ def macs_of_last_pass(model: torch.nn.Module, seq_len: int) -> tuple[float, floa
     for units in set(examples):
         table = closed_form_table(model, seq_len, list(units))
         totals[units] = encoder_macs(table), int(table["macs"].sum())
-    return (statistics.mean(totals[units][0] for units in examples),
-            statistics.mean(totals[units][1] for units in examples))
+    return (
+        statistics.mean(totals[units][0] for units in examples),
+        statistics.mean(totals[units][1] for units in examples),
+    )
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -299,18 +332,36 @@ def bench(
                         with torch.inference_mode():
                             model(**inputs)
                     encoder, total = macs_of_last_pass(model, n)
-                    memory = peak_memory_mb(model.train(mode == "train"), inputs, mode, protocol.device) if protocol.memory else None
+                    memory = (
+                        peak_memory_mb(model.train(mode == "train"), inputs, mode, protocol.device)
+                        if protocol.memory
+                        else None
+                    )
                     patched = methods.applied(model)
-                    rows.append(dict(
-                        label=label, method=patched[0].name if patched else "vanilla", mode=mode, seq_len=n,
-                        batch_size=batch, latency_ms=statistics.median(times[label]),
-                        latency_p90_ms=_percentile(times[label], 0.9), peak_mem_mb=memory, encoder_macs=encoder, macs=total,
-                        speedup=paired_speedup(times[baseline], times[label]) if baseline is not None else float("nan"),
-                        device=protocol.device, threads=None if is_cuda(protocol.device) else (protocol.threads or torch.get_num_threads()),
-                        dtype=protocol.dtype, warmup=protocol.warmup, repeats=protocol.repeats,
-                        protocol=protocol.describe(mode, n, batch),
-                        config=_config(patched),
-                    ))
+                    rows.append(
+                        dict(
+                            label=label,
+                            method=patched[0].name if patched else "vanilla",
+                            mode=mode,
+                            seq_len=n,
+                            batch_size=batch,
+                            latency_ms=statistics.median(times[label]),
+                            latency_p90_ms=_percentile(times[label], 0.9),
+                            peak_mem_mb=memory,
+                            encoder_macs=encoder,
+                            macs=total,
+                            speedup=paired_speedup(times[baseline], times[label])
+                            if baseline is not None
+                            else float("nan"),
+                            device=protocol.device,
+                            threads=None if is_cuda(protocol.device) else (protocol.threads or torch.get_num_threads()),
+                            dtype=protocol.dtype,
+                            warmup=protocol.warmup,
+                            repeats=protocol.repeats,
+                            protocol=protocol.describe(mode, n, batch),
+                            config=_config(patched),
+                        )
+                    )
                     model.eval()
     finally:
         torch.set_num_threads(previous_threads)
@@ -330,7 +381,9 @@ def bench(
 def _config(patched) -> dict:
     if not patched:
         return {}
-    return {k: v for k, v in asdict(patched[1]).items() if isinstance(v, (int, float, str, bool, tuple, list, type(None)))}
+    return {
+        k: v for k, v in asdict(patched[1]).items() if isinstance(v, (int, float, str, bool, tuple, list, type(None)))
+    }
 
 
 class _progress_bar:
@@ -355,7 +408,9 @@ class _progress_bar:
         return False
 
 
-def ratio_schedule_for_cut(name: str, seq_len: int, cut: float = 2.0, preset: str = "bert-base", **options) -> tuple[float, ...]:
+def ratio_schedule_for_cut(
+    name: str, seq_len: int, cut: float = 2.0, preset: str = "bert-base", **options
+) -> tuple[float, ...]:
     """Keep ratios q^(l+1) per layer for a ratio-scheduled method (PoWER-BERT, FCA), with q bisected so that
     the closed-form encoder MACs of an unpadded ``seq_len``-token input are vanilla's / ``cut``."""
     from fcabench.flops.closed_form import Shape, encoder_macs_from_units, vanilla_encoder_macs
@@ -387,12 +442,25 @@ def to_runs(frame: pd.DataFrame, model: str = "bert-base") -> list:
     runs = []
     for row in frame.itertuples():
         vanilla = row.method == "vanilla"
-        basis = f"{'inference' if row.mode == 'inference' else 'training step'}, {row.device}, {row.dtype}, batch {row.batch_size}"
-        runs.append(measured_run(
-            row.method, row.config, model, "any", int(row.seq_len), macs=float(row.macs), latency_ms=float(row.latency_ms),
-            peak_mem_mb=None if pd.isna(row.peak_mem_mb) else float(row.peak_mem_mb), batch_size=int(row.batch_size),
-            speedup=None if vanilla or pd.isna(row.speedup) else float(row.speedup),
-            speedup_basis=None if vanilla or pd.isna(row.speedup) else basis + "; vs vanilla in the same interleaved run",
-            device=row.device, source_note=f"fcabench bench ({row.label}): {row.protocol}",
-        ))
+        step = "inference" if row.mode == "inference" else "training step"
+        basis = f"{step}, {row.device}, {row.dtype}, batch {row.batch_size}"
+        runs.append(
+            measured_run(
+                row.method,
+                row.config,
+                model,
+                "any",
+                int(row.seq_len),
+                macs=float(row.macs),
+                latency_ms=float(row.latency_ms),
+                peak_mem_mb=None if pd.isna(row.peak_mem_mb) else float(row.peak_mem_mb),
+                batch_size=int(row.batch_size),
+                speedup=None if vanilla or pd.isna(row.speedup) else float(row.speedup),
+                speedup_basis=None
+                if vanilla or pd.isna(row.speedup)
+                else basis + "; vs vanilla in the same interleaved run",
+                device=row.device,
+                source_note=f"fcabench bench ({row.label}): {row.protocol}",
+            )
+        )
     return runs

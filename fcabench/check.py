@@ -51,13 +51,19 @@ def cross_check(model: torch.nn.Module, seq_len: int, batch_size: int = 1) -> pd
             macs=counted,
             note=(
                 f"misses SDPA: {sdpa_macs:,} MACs of aten::scaled_dot_product_attention counted as 0"
-                if sdpa_macs and not sdpa_seen else "counts every matmul op this model runs"
+                if sdpa_macs and not sdpa_seen
+                else "counts every matmul op this model runs"
             ),
         ),
     ]
     if sdpa_macs and not sdpa_seen:
-        rows.append(dict(counter="FlopCounterMode + fcabench's SDPA count", macs=counted + sdpa_macs,
-                         note="the gap is exactly the SDPA op"))
+        rows.append(
+            dict(
+                counter="FlopCounterMode + fcabench's SDPA count",
+                macs=counted + sdpa_macs,
+                note="the gap is exactly the SDPA op",
+            )
+        )
     table = pd.DataFrame(rows)
     table["difference"] = table["macs"] - traced_macs
     return table

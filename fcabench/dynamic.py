@@ -35,12 +35,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from fcabench import methods
+from fcabench import encoders, methods
+from fcabench.encoders import base_model
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, encoder_macs_from_units
 from fcabench.flops.trace import COMPONENTS, count_by_module, rows_from_counts
-from fcabench import encoders
-from fcabench.encoders import base_model
 from fcabench.models import check_lengths
 from fcabench.profiler import head_macs, prepare_model
 
@@ -48,7 +47,15 @@ CONVENTIONS = ("real", "padded")
 QUANTILES = {"p10": 0.10, "p25": 0.25, "median": 0.50, "p75": 0.75, "p90": 0.90}
 
 COLUMNS = [
-    "example", "method", "length", "counted_length", "length_convention", "macs", "flops", "tokens_in", "tokens_out",
+    "example",
+    "method",
+    "length",
+    "counted_length",
+    "length_convention",
+    "macs",
+    "flops",
+    "tokens_in",
+    "tokens_out",
 ]
 
 
@@ -127,8 +134,12 @@ def summarize(per_example: pd.DataFrame) -> pd.DataFrame:
     table = {}
     for quantity in ("macs", "flops", "length"):
         values = per_example[quantity].astype("float64")
-        row = dict(count=int(values.count()), mean=per_example[quantity].sum() / len(values), std=values.std(),
-                   min=values.min())
+        row = dict(
+            count=int(values.count()),
+            mean=per_example[quantity].sum() / len(values),
+            std=values.std(),
+            min=values.min(),
+        )
         row.update({name: values.quantile(q) for name, q in QUANTILES.items()})
         row["max"] = values.max()
         table[quantity] = row
@@ -137,7 +148,9 @@ def summarize(per_example: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _fast(model, rows: list[list[int]], batch_size: int, width: int | None, bucketed: bool = True) -> list[tuple[int, list, list]]:
+def _fast(
+    model, rows: list[list[int]], batch_size: int, width: int | None, bucketed: bool = True
+) -> list[tuple[int, list, list]]:
     """(macs, tokens_in, tokens_out) per example from recorded units and the closed form."""
     bert = base_model(model)
     shape = Shape.of(bert.config)
@@ -198,16 +211,16 @@ def _batches(rows: list[list[int]], batch_size: int, bucketed: bool) -> list[lis
     """
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # similar lengths together: less padding
     if not bucketed:
-        return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+        return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
     buckets: dict[int, list[int]] = {}
     for i in order:
         buckets.setdefault(len(rows[i]), []).append(i)
     batches, rest = [], []
     for bucket in buckets.values():
         full = len(bucket) - len(bucket) % batch_size
-        batches += [bucket[start:start + batch_size] for start in range(0, full, batch_size)]
+        batches += [bucket[start : start + batch_size] for start in range(0, full, batch_size)]
         rest += bucket[full:]
-    return batches + [rest[start:start + batch_size] for start in range(0, len(rest), batch_size)]
+    return batches + [rest[start : start + batch_size] for start in range(0, len(rest), batch_size)]
 
 
 class _last_ffn_skipped:

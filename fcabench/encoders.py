@@ -93,17 +93,26 @@ class Family:
 
 
 BERT_STRUCTURED = Family(
-    name="bert-structured", model_types=("bert", "roberta", "xlm-roberta", "camembert", "electra"),
-    encoder="encoder", self_attention="attention.self",
+    name="bert-structured",
+    model_types=("bert", "roberta", "xlm-roberta", "camembert", "electra"),
+    encoder="encoder",
+    self_attention="attention.self",
     projections=("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"),
-    attention_modules=("attention",), ffn_modules=("intermediate", "output"),
-    layer_parts=BertLayerParts, attention_parts=BertAttentionParts,
+    attention_modules=("attention",),
+    ffn_modules=("intermediate", "output"),
+    layer_parts=BertLayerParts,
+    attention_parts=BertAttentionParts,
 )
 DISTILBERT = Family(
-    name="distilbert", model_types=("distilbert",), encoder="transformer", self_attention="attention",
+    name="distilbert",
+    model_types=("distilbert",),
+    encoder="transformer",
+    self_attention="attention",
     projections=("attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin"),
-    attention_modules=("attention", "sa_layer_norm"), ffn_modules=("ffn", "output_layer_norm"),
-    layer_parts=DistilBertLayerParts, attention_parts=DistilBertAttentionParts,
+    attention_modules=("attention", "sa_layer_norm"),
+    ffn_modules=("ffn", "output_layer_norm"),
+    layer_parts=DistilBertLayerParts,
+    attention_parts=DistilBertAttentionParts,
 )
 FAMILIES = (BERT_STRUCTURED, DISTILBERT)
 SUPPORTED = "BERT, RoBERTa, XLM-RoBERTa, CamemBERT, ELECTRA (and MiniLM), DistilBERT"
@@ -125,12 +134,14 @@ def base_model(model: torch.nn.Module):
     config = getattr(model, "config", None)
     if config is None or not isinstance(model, torch.nn.Module):
         raise FcabenchError(
-            f"{type(model).__name__} is not a Hugging Face encoder model (supported encoders: {SUPPORTED})")
+            f"{type(model).__name__} is not a Hugging Face encoder model (supported encoders: {SUPPORTED})"
+        )
     family = family_of_config(config)
     base = getattr(model, "base_model", model)
     if not hasattr(base, family.encoder):
         raise FcabenchError(
-            f"{type(model).__name__} has no {family.encoder} (expected an encoder model or a task model around one)")
+            f"{type(model).__name__} has no {family.encoder} (expected an encoder model or a task model around one)"
+        )
     return base
 
 
@@ -229,7 +240,10 @@ def swap_class(module: torch.nn.Module, cls: type, parts: type | None = None) ->
     bases = (cls, parts, original) if parts is not None else (cls, original)
     mixed = _MIXED.get(bases)
     if mixed is None:
-        mixed = type(cls.__name__, bases, {"library_class": original, "__module__": cls.__module__,
-                                            "__qualname__": cls.__qualname__})
+        mixed = type(
+            cls.__name__,
+            bases,
+            {"library_class": original, "__module__": cls.__module__, "__qualname__": cls.__qualname__},
+        )
         _MIXED[bases] = mixed
     module.__class__ = mixed

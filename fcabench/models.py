@@ -20,15 +20,39 @@ from fcabench.errors import FcabenchError
 PRESETS: dict[str, tuple[str, dict]] = {
     # Devlin et al. 2019, Table 1 hyper-parameters; vocabulary of bert-base-uncased.
     "bert-base": ("bert", dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)),
-    "bert-large": ("bert", dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                                intermediate_size=4096)),
+    "bert-large": (
+        "bert",
+        dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
+    ),
     # The published configurations of roberta-base, google/electra-base-discriminator and
     # distilbert-base-uncased (shapes, vocabularies, position ranges).
-    "roberta-base": ("roberta", dict(vocab_size=50265, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                                     intermediate_size=3072, max_position_embeddings=514, type_vocab_size=1,
-                                     pad_token_id=1, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5)),
-    "electra-base": ("electra", dict(vocab_size=30522, embedding_size=768, hidden_size=768, num_hidden_layers=12,
-                                     num_attention_heads=12, intermediate_size=3072)),
+    "roberta-base": (
+        "roberta",
+        dict(
+            vocab_size=50265,
+            hidden_size=768,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            intermediate_size=3072,
+            max_position_embeddings=514,
+            type_vocab_size=1,
+            pad_token_id=1,
+            bos_token_id=0,
+            eos_token_id=2,
+            layer_norm_eps=1e-5,
+        ),
+    ),
+    "electra-base": (
+        "electra",
+        dict(
+            vocab_size=30522,
+            embedding_size=768,
+            hidden_size=768,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            intermediate_size=3072,
+        ),
+    ),
     "distilbert-base": ("distilbert", dict(vocab_size=30522, dim=768, n_layers=6, n_heads=12, hidden_dim=3072)),
 }
 

@@ -21,14 +21,30 @@ from fcabench.flops.trace import COMPONENTS, count_by_module, rows_from_counts
 from fcabench.models import PRESETS, check_lengths, load_model, synthetic_batch
 
 COLUMNS = [
-    "model", "method", "seq_len", "batch_size", "module", "layer", "tokens_in", "tokens_out",
-    *COMPONENTS, "macs", "flops", "nonmatmul_ops", "nonmatmul_ops_method",
+    "model",
+    "method",
+    "seq_len",
+    "batch_size",
+    "module",
+    "layer",
+    "tokens_in",
+    "tokens_out",
+    *COMPONENTS,
+    "macs",
+    "flops",
+    "nonmatmul_ops",
+    "nonmatmul_ops_method",
 ]
 
 
 def prepare_model(
-    model_or_name, method: str | None = None, *, attn_implementation: str | None = None, head: str = "auto",
-    device: str | None = None, **method_options,
+    model_or_name,
+    method: str | None = None,
+    *,
+    attn_implementation: str | None = None,
+    head: str = "auto",
+    device: str | None = None,
+    **method_options,
 ) -> tuple[torch.nn.Module, str]:
     """A model ready to profile, and its label: loaded (weightless presets when nothing reads values), patched.
 
@@ -47,8 +63,12 @@ def prepare_model(
     else:
         label = str(model_or_name)
         weightless = label in PRESETS and method is None
-        model = load_model(label, head=head, attn_implementation=attn_implementation,
-                           device="meta" if weightless else (device or "cpu"))
+        model = load_model(
+            label,
+            head=head,
+            attn_implementation=attn_implementation,
+            device="meta" if weightless else (device or "cpu"),
+        )
     if method is not None:
         if method_options or methods.applied(model) is None:
             methods.apply(model, method, **method_options)
@@ -139,8 +159,13 @@ def closed_form_table(model, seq_len: int, units: Iterable[tuple[int, int, int]]
     for name, macs in head_macs(model, seq_len).items():
         if name != "embeddings":
             rows.append(dict(module=name, layer=None, macs_other=macs))
-    return _frame(rows, getattr(model, "name_or_path", "") or type(model).__name__,
-                  patched[0].name if patched else "vanilla", seq_len, 1)
+    return _frame(
+        rows,
+        getattr(model, "name_or_path", "") or type(model).__name__,
+        patched[0].name if patched else "vanilla",
+        seq_len,
+        1,
+    )
 
 
 def head_macs(model, seq_len: int) -> dict[str, int]:

@@ -22,16 +22,33 @@ T = TypeVar("T")
 
 def _bar(enabled: bool):
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("eta"), TimeRemainingColumn(), console=console, transient=True,
-                    disable=not (enabled and console.is_terminal))
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not (enabled and console.is_terminal),
+    )
 
 
 @contextmanager
-def progress_bar(description: str, total: float | None = None, *, enabled: bool = True) -> Iterator[Callable[..., None]]:
+def progress_bar(
+    description: str, total: float | None = None, *, enabled: bool = True
+) -> Iterator[Callable[..., None]]:
     """A bar for ``total`` steps (None: unknown); yields ``advance(steps=1)``."""
     with _bar(enabled) as bar:
         task = bar.add_task(description, total=total)

@@ -10,8 +10,14 @@ from transformers import BertConfig, BertForSequenceClassification, BertModel
 
 def tiny_config(layers: int = 2, attn: str = "sdpa", **overrides) -> BertConfig:
     config = BertConfig(
-        vocab_size=99, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4,
-        intermediate_size=37, max_position_embeddings=64, num_labels=3, **overrides,
+        vocab_size=99,
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        num_labels=3,
+        **overrides,
     )
     config._attn_implementation = attn
     return config
@@ -88,7 +94,13 @@ def tiny_backbone(tmp_path_factory, minilm_path) -> str:
     folder = tmp_path_factory.mktemp("tiny-backbone")
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(Path(minilm_path) / name, folder / name)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=37, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
+    )
     BertModel(config).save_pretrained(folder)
     return str(folder)

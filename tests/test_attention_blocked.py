@@ -36,8 +36,10 @@ def test_blocks_equal_the_whole_tensor(padded, block, with_bias):
     q, k, v, keep = _inputs(padded=padded)
     bias = torch.randn(3, 1, 1, 13, generator=torch.Generator().manual_seed(2)) if with_bias else None
     options = dict(scale=0.35, dropout_p=0.1, training=False, bias=bias)
-    _compare(attend_blocked(q, k, v, keep, keep, block=block, **options),
-             attend_reference(q, k, v, keep, keep, need_stats=True, **options))
+    _compare(
+        attend_blocked(q, k, v, keep, keep, block=block, **options),
+        attend_reference(q, k, v, keep, keep, need_stats=True, **options),
+    )
 
 
 @pytest.mark.parametrize("padded", [False, True])
@@ -46,15 +48,19 @@ def test_per_head_key_subsets(padded):
     subset = keep[:, None, :6].expand(-1, 4, -1).clone()
     subset[:, 1, 2] = False
     options = dict(scale=0.35, dropout_p=0.0, training=False)
-    _compare(attend_blocked(q, k, v, subset, keep, block=5, **options),
-             attend_reference(q, k, v, subset, keep, need_stats=True, **options))
+    _compare(
+        attend_blocked(q, k, v, subset, keep, block=5, **options),
+        attend_reference(q, k, v, subset, keep, need_stats=True, **options),
+    )
 
 
 def test_gradients_equal_the_reference():
     q, k, v, keep = _inputs()
     grads = []
-    for fn in (lambda *a: attend_blocked(*a, block=4, scale=0.35, dropout_p=0.0, training=True),
-               lambda *a: attend_reference(*a, scale=0.35, dropout_p=0.0, training=True, need_stats=True)):
+    for fn in (
+        lambda *a: attend_blocked(*a, block=4, scale=0.35, dropout_p=0.0, training=True),
+        lambda *a: attend_reference(*a, scale=0.35, dropout_p=0.0, training=True, need_stats=True),
+    ):
         leaves = [t.clone().requires_grad_() for t in (q, k, v)]
         context, stats = fn(*leaves, keep, keep)
         (context.square().sum() + (stats.received * torch.arange(13.0)).sum() + stats.self_prob.sum()).backward()
@@ -68,9 +74,13 @@ def test_attend_with_stats_never_holds_the_whole_tensor(monkeypatch):
     monkeypatch.setattr(attention, "BLOCK_SCALE", 2.0)  # 2 x head_dim = 16 query rows per block
     shapes = []
     real_softmax = torch.Tensor.softmax
-    monkeypatch.setattr(torch.Tensor, "softmax", lambda self, *a, **kw: shapes.append(self.shape) or real_softmax(self, *a, **kw))
-    _compare(attend(q, k, v, keep, keep, scale=0.35, dropout_p=0.0, training=False, need_stats=True),
-             attend_reference(q, k, v, keep, keep, scale=0.35, dropout_p=0.0, training=False, need_stats=True))
+    monkeypatch.setattr(
+        torch.Tensor, "softmax", lambda self, *a, **kw: shapes.append(self.shape) or real_softmax(self, *a, **kw)
+    )
+    _compare(
+        attend(q, k, v, keep, keep, scale=0.35, dropout_p=0.0, training=False, need_stats=True),
+        attend_reference(q, k, v, keep, keep, scale=0.35, dropout_p=0.0, training=False, need_stats=True),
+    )
     blocked = shapes[: len(shapes) - 1]  # the reference's own softmax is last
     assert [s[2] for s in blocked] == [16, 16, 8] and shapes[-1][2] == 40
 
@@ -80,5 +90,7 @@ def test_attend_with_stats_never_holds_the_whole_tensor(monkeypatch):
 def test_cuda_equals_the_reference(padded):
     q, k, v, keep = _inputs(padded=padded, device="cuda")
     options = dict(scale=0.35, dropout_p=0.0, training=False)
-    _compare(attend_blocked(q, k, v, keep, keep, block=4, **options),
-             attend_reference(q, k, v, keep, keep, need_stats=True, **options))
+    _compare(
+        attend_blocked(q, k, v, keep, keep, block=4, **options),
+        attend_reference(q, k, v, keep, keep, need_stats=True, **options),
+    )

@@ -32,8 +32,9 @@ def batch():
 def test_context_and_stats_equal_the_explicit_tensor(batch, need_stats, with_bias):
     q, k, v, keep = batch
     bias = torch.randn(3, 1, 1, 9, generator=torch.Generator().manual_seed(1)) if with_bias else None
-    context, stats = attend(q, k, v, keep, keep, scale=0.5, dropout_p=0.0, training=False, bias=bias,
-                            need_stats=need_stats, need_keys=True)
+    context, stats = attend(
+        q, k, v, keep, keep, scale=0.5, dropout_p=0.0, training=False, bias=bias, need_stats=need_stats, need_keys=True
+    )
     expected, probs = explicit(q, k, v, keep, bias)
     real = keep[:, None, :, None]
     torch.testing.assert_close(context * real, expected * real, atol=1e-5, rtol=1e-5)
@@ -55,8 +56,9 @@ def test_per_head_key_subsets_have_no_diagonal(batch):
     q, k, v, keep = batch
     subset = keep[:, None, :5].expand(-1, 4, -1).clone()
     subset[:, 1, 0] = False
-    _, stats = attend(q, k[:, :, :5], v[:, :, :5], subset, keep, scale=0.5, dropout_p=0.0, training=False,
-                      need_stats=True)
+    _, stats = attend(
+        q, k[:, :, :5], v[:, :, :5], subset, keep, scale=0.5, dropout_p=0.0, training=False, need_stats=True
+    )
     _, probs = explicit(q, k[:, :, :5], v[:, :, :5], subset)
     assert stats.self_prob is None
     torch.testing.assert_close(stats.received, (probs * keep[:, None, :, None]).sum(dim=2), atol=1e-5, rtol=1e-5)

@@ -23,20 +23,25 @@ def immutable(tmp_path):
     subprocess.run(["chattr", "-i", str(folder)])
 
 
-@pytest.mark.parametrize("args", [
-    ["profile", "-n", "16", "-o", "LOCKED/t.csv"],
-    ["bench", "-n", "16", "-o", "LOCKED/t.csv", "--no-store"],
-    ["bench", "-n", "16", "--results", "LOCKED/r.jsonl"],
-    ["plot", "pareto", "-o", "LOCKED/p.png"],
-    ["runs", "export", "LOCKED/t.csv"],
-    ["runs", "import", "PUBLISHED", "--to", "LOCKED/r.jsonl"],
-    ["train", "-t", "bbc-news", "-o", "OUT", "--results", "LOCKED/r.jsonl"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["profile", "-n", "16", "-o", "LOCKED/t.csv"],
+        ["bench", "-n", "16", "-o", "LOCKED/t.csv", "--no-store"],
+        ["bench", "-n", "16", "--results", "LOCKED/r.jsonl"],
+        ["plot", "pareto", "-o", "LOCKED/p.png"],
+        ["runs", "export", "LOCKED/t.csv"],
+        ["runs", "import", "PUBLISHED", "--to", "LOCKED/r.jsonl"],
+        ["train", "-t", "bbc-news", "-o", "OUT", "--results", "LOCKED/r.jsonl"],
+    ],
+)
 def test_an_unwritable_output_is_one_line_before_any_work(tmp_path, capsys, immutable, args):
     from fcabench.runs.published import TABLES
 
-    args = [a.replace("LOCKED", str(immutable)).replace("PUBLISHED", str(TABLES)).replace("OUT", str(tmp_path / "o"))
-            for a in args]
+    args = [
+        a.replace("LOCKED", str(immutable)).replace("PUBLISHED", str(TABLES)).replace("OUT", str(tmp_path / "o"))
+        for a in args
+    ]
     assert_one_line_error(*cli(capsys, *args), "Operation not permitted")
     assert not (tmp_path / "o").exists()
 
@@ -47,20 +52,24 @@ def test_a_truncated_weights_file_is_one_line(tmp_path, capsys):
     tiny_model().save_pretrained(tmp_path / "model")
     weights = tmp_path / "model" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    assert_one_line_error(*cli(capsys, "profile", "--model", tmp_path / "model", "-n", "16"),
-                          "cannot load the weights of model")
+    assert_one_line_error(
+        *cli(capsys, "profile", "--model", tmp_path / "model", "-n", "16"), "cannot load the weights of model"
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["plot", "pareto", "--width", "-1"], "Invalid value for '--width'"),
-    (["plot", "pareto", "--width", "0"], "Invalid value for '--width'"),
-    (["runs", "list", "-s", "bogus"], "--source bogus: not a source; the sources are measured, published, claim"),
-    (["profile", "-m", "ltp", "--lengths", "uniform:128:16:10"], "LOW is above HIGH"),  # alone: no warning first
-    (["profile", "--lengths", "uniform:16:9999:10"], "reaches 9999 tokens, above the model's maximum of 512"),
-    (["train", "-t", "bbc-news", "-o", "OUT", "--report-to", "nosuchlogger"], "not a logger the Trainer knows"),
-    (["profile", "-m", "fca", "--clusters", "abc"], "cannot read --clusters 'abc': expected a whole number"),
-    (["profile", "-m", "fca", "--aggregation", "3"], "expected one of weighted, mean, official, official-mean"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["plot", "pareto", "--width", "-1"], "Invalid value for '--width'"),
+        (["plot", "pareto", "--width", "0"], "Invalid value for '--width'"),
+        (["runs", "list", "-s", "bogus"], "--source bogus: not a source; the sources are measured, published, claim"),
+        (["profile", "-m", "ltp", "--lengths", "uniform:128:16:10"], "LOW is above HIGH"),  # alone: no warning first
+        (["profile", "--lengths", "uniform:16:9999:10"], "reaches 9999 tokens, above the model's maximum of 512"),
+        (["train", "-t", "bbc-news", "-o", "OUT", "--report-to", "nosuchlogger"], "not a logger the Trainer knows"),
+        (["profile", "-m", "fca", "--clusters", "abc"], "cannot read --clusters 'abc': expected a whole number"),
+        (["profile", "-m", "fca", "--aggregation", "3"], "expected one of weighted, mean, official, official-mean"),
+    ],
+)
 def test_usage_mistakes_are_one_line(tmp_path, capsys, args, message):
     code, out, err = cli(capsys, *[a.replace("OUT", str(tmp_path / "o")) for a in args])
     assert_one_line_error(code, out, err, message)
@@ -70,8 +79,9 @@ def test_usage_mistakes_are_one_line(tmp_path, capsys, args, message):
 def test_a_file_that_is_not_utf8_or_not_comma_separated_is_named_where_a_person_finds_it(tmp_path, capsys):
     latin = tmp_path / "latin.csv"
     latin.write_bytes(b"text,label\nhello there,a\ncaf\xe9 au lait,b\n")
-    assert_one_line_error(*cli(capsys, "train", "-t", latin, "-o", tmp_path / "o"),
-                          "not UTF-8 text (line 3, byte 4 of the line (0xe9))")
+    assert_one_line_error(
+        *cli(capsys, "train", "-t", latin, "-o", tmp_path / "o"), "not UTF-8 text (line 3, byte 4 of the line (0xe9))"
+    )
     tabs = tmp_path / "tabs.csv"
     tabs.write_text("text\tlabel\nhello\ta\nbye\tb\n")
     assert_one_line_error(*cli(capsys, "train", "-t", tabs, "-o", tmp_path / "o"), "looks tab-separated")
@@ -83,11 +93,14 @@ def test_a_configuration_asking_for_more_than_the_input_allows_says_what_ran(cap
     assert "so 31, 16, 8, 4, 2, 1, 0" in err
 
 
-@pytest.mark.parametrize("content, message", [
-    ("not json at all\n", "line 1: not a JSON Lines run file"),
-    ('{"run_id": "a"}\n{broken\n{"run_id": "b"}\n', "line 2: not a JSON Lines run file"),
-    ('{"no_id": 1}\n', "line 1: not a run"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("not json at all\n", "line 1: not a JSON Lines run file"),
+        ('{"run_id": "a"}\n{broken\n{"run_id": "b"}\n', "line 2: not a JSON Lines run file"),
+        ('{"no_id": 1}\n', "line 1: not a run"),
+    ],
+)
 def test_the_store_is_never_appended_to_blindly(tmp_path, content, message):
     from fcabench import runs
     from fcabench.errors import FcabenchError
@@ -116,8 +129,13 @@ def test_ctrl_c_says_what_was_interrupted_and_what_was_kept(capsys, monkeypatch)
 
 
 def test_benchmarks_print_what_fcabench_says_and_not_the_profilers_lines(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "fcabench", "bench", "-n", "16", "-b", "1", "--repeats", "1",
-                           "--warmup", "0"], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "fcabench", "bench", "-n", "16", "-b", "1", "--repeats", "1", "--warmup", "0"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     assert "USDT" not in done.stderr and "CPUAllocator" not in done.stderr
 
@@ -126,12 +144,19 @@ def test_runs_list_shows_the_split_and_a_data_files_runs_are_found_by_its_path(t
     from fcabench import runs
 
     store = tmp_path / "runs.jsonl"
-    runs.append([runs.measured_run(method, {}, "minilm-l6", "emails", 64, macs, metric="accuracy", score=score,
-                                   split="test", run_id=method) for method, macs, score in
-                 (("vanilla", 2e9, 95.0), ("fca", 1e9, 90.0))], store)
+    runs.append(
+        [
+            runs.measured_run(
+                method, {}, "minilm-l6", "emails", 64, macs, metric="accuracy", score=score, split="test", run_id=method
+            )
+            for method, macs, score in (("vanilla", 2e9, 95.0), ("fca", 1e9, 90.0))
+        ],
+        store,
+    )
     code, out, _ = cli(capsys, "runs", "list", "-r", store)
     assert code == 0 and "split" in out.splitlines()[0] and " test " in out
-    code, out, err = cli(capsys, "plot", "pareto", store, "--task", tmp_path / "emails.csv", "--x", "flops",
-                         "-o", tmp_path / "p.png")
+    code, out, err = cli(
+        capsys, "plot", "pareto", store, "--task", tmp_path / "emails.csv", "--x", "flops", "-o", tmp_path / "p.png"
+    )
     assert code == 0, err
     assert json.loads(store.read_text().splitlines()[0])["task"] == "emails"

@@ -86,8 +86,24 @@ def test_cli_prints_table_and_stores(tmp_path):
     folder = tmp_path / "tiny"
     tiny_model(layers=2).save_pretrained(folder)
     store = tmp_path / "runs.jsonl"
-    args = ["bench", "--model", str(folder), "-m", "td=token-drop keep_ratio=0.5 span=1,2", "-n", "16", "-b", "1",
-            "--warmup", "0", "-r", "1", "--no-memory", "--results", str(store)]
+    args = [
+        "bench",
+        "--model",
+        str(folder),
+        "-m",
+        "td=token-drop keep_ratio=0.5 span=1,2",
+        "-n",
+        "16",
+        "-b",
+        "1",
+        "--warmup",
+        "0",
+        "-r",
+        "1",
+        "--no-memory",
+        "--results",
+        str(store),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "vanilla" in result.output and "td" in result.output
@@ -109,8 +125,9 @@ def test_profile_cli_device_option():
     assert result.exit_code == 0, result.output
     if not torch.cuda.is_available():
         with pytest.raises(FcabenchError, match="CUDA is not available"):
-            CliRunner().invoke(app, ["profile", "--model", "bert-base", "-n", "8", "--device", "cuda"],
-                               catch_exceptions=False)
+            CliRunner().invoke(
+                app, ["profile", "--model", "bert-base", "-n", "8", "--device", "cuda"], catch_exceptions=False
+            )
 
 
 def test_macs_of_a_batch_are_the_mean_of_its_examples():

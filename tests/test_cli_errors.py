@@ -44,8 +44,11 @@ def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("work started before the input was checked")
 
-    for module, name in ((fcabench.profiler, "prepare_model"), (fcabench.profiler, "profile"),
-                         (fcabench.dynamic, "profile_examples")):
+    for module, name in (
+        (fcabench.profiler, "prepare_model"),
+        (fcabench.profiler, "profile"),
+        (fcabench.dynamic, "profile_examples"),
+    ):
         monkeypatch.setattr(module, name, forbidden)
 
 
@@ -98,8 +101,9 @@ def test_text_on_a_preset_without_tokenizer_fails_before_loading(capsys, tmp_pat
 
 def test_model_folder_with_a_config_but_no_weights(capsys, tmp_path):
     folder = tmp_path / "model"
-    BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-               intermediate_size=37).save_pretrained(folder)
+    BertConfig(
+        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37
+    ).save_pretrained(folder)
     code, out, err = cli(capsys, "profile", "--model", folder, "--seq-len", "8")
     assert_one_line_error(code, out, err, "cannot load the weights of model")
     assert sorted(p.name for p in folder.iterdir()) == ["config.json"]
@@ -124,15 +128,19 @@ def test_runs_import_of_a_file_that_is_not_jsonl_or_csv(capsys, tmp_path):
 @pytest.mark.parametrize("case", ["missing folder", "unknown extension", "folder"])
 @pytest.mark.parametrize("command", ["profile", "profile --text", "plot", "export"])
 def test_output_is_checked_before_any_work_with_one_policy(capsys, tmp_path, no_work, case, command):
-    target = {"missing folder": tmp_path / "missing" / "out{}",
-              "unknown extension": tmp_path / "out.xlsx",
-              "folder": tmp_path}[case]
+    target = {
+        "missing folder": tmp_path / "missing" / "out{}",
+        "unknown extension": tmp_path / "out.xlsx",
+        "folder": tmp_path,
+    }[case]
     suffix = {"profile": ".csv", "profile --text": ".csv", "plot": ".png", "export": ".md"}[command]
     target = Path(str(target).format(suffix))
-    args = {"profile": ["profile", "--method", "fca", "--output", target],
-            "profile --text": ["profile", "--lengths", "uniform:4:8:3", "--method", "ltp", "-o", target],
-            "plot": ["plot", "pareto", str(BUNDLED), "-o", target],
-            "export": ["runs", "export", target, "--runs", str(BUNDLED)]}[command]
+    args = {
+        "profile": ["profile", "--method", "fca", "--output", target],
+        "profile --text": ["profile", "--lengths", "uniform:4:8:3", "--method", "ltp", "-o", target],
+        "plot": ["plot", "pareto", str(BUNDLED), "-o", target],
+        "export": ["runs", "export", target, "--runs", str(BUNDLED)],
+    }[command]
     code, out, err = cli(capsys, *args)
     message = {"missing folder": "does not exist", "unknown extension": "use one of", "folder": "it is a folder"}[case]
     assert_one_line_error(code, out, err, message)

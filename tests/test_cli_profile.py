@@ -30,8 +30,18 @@ def test_bert_base_totals_are_printed_exactly(attn):
 
 
 def test_fca_profile_with_method_options_and_check():
-    result = run("profile", "--method", "fca", "--retention", "34,33,32,32,31,30,30,30,30,29,28,28",
-                 "--clusters", "5", "--seq-len", "64", "--check")
+    result = run(
+        "profile",
+        "--method",
+        "fca",
+        "--retention",
+        "34,33,32,32,31,30,30,30,30,29,28,28",
+        "--clusters",
+        "5",
+        "--seq-len",
+        "64",
+        "--check",
+    )
     assert result.exit_code == 0, result.output
     assert "encoder MACs 3,123,762,432" in result.output and ": equal" in result.output
     assert "FlopCounterMode" in result.output
@@ -62,7 +72,11 @@ def test_output_file_by_extension(tmp_path, suffix):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--model", "bert-huge"], "cannot load model 'bert-huge' (not a preset: bert-base, bert-large, roberta-base, electra-base, distilbert-base"),
+        (
+            ["--model", "bert-huge"],
+            "cannot load model 'bert-huge' (not a preset: bert-base, bert-large, roberta-base, electra-base, "
+            "distilbert-base",
+        ),
         (["--seq-len", "600"], "exceeds the model's longest input (512 positions)"),
         (["--seq-len", "0"], "sequence length must be positive"),
         (["--batch-size", "-1"], "batch size must be positive"),
@@ -103,7 +117,9 @@ def test_per_example_counts_over_a_text_file(tmp_path, minilm_path):
     lines = tmp_path / "lines.txt"
     lines.write_text("a short line .\na somewhat longer line of plain text follows here .\n")
     output = tmp_path / "examples.csv"
-    result = run("profile", "--model", str(minilm_path), "--method", "ltp", "--text", str(lines), "--output", str(output))
+    result = run(
+        "profile", "--model", str(minilm_path), "--method", "ltp", "--text", str(lines), "--output", str(output)
+    )
     assert result.exit_code == 0, result.output
     examples = pd.read_csv(output)
     assert len(examples) == 2 and examples["length"].iloc[0] < examples["length"].iloc[1]
@@ -133,8 +149,10 @@ def test_profile_as_json_on_stdout_with_configuration_and_ratio():
         mine = fca[fca["seq_len"] == n]
         vanilla = rows[(rows["method"] == "vanilla") & (rows["seq_len"] == n)]
         assert mine["macs_rel_vanilla"].iloc[0] == pytest.approx(mine["macs"].sum() / vanilla["macs"].sum())
-    assert rows.loc[rows["layer"].notna() & (rows["method"] == "vanilla") & (rows["seq_len"] == 64), "macs"].sum() \
+    assert (
+        rows.loc[rows["layer"].notna() & (rows["method"] == "vanilla") & (rows["seq_len"] == 64), "macs"].sum()
         == 5_511_315_456
+    )
 
 
 def test_configurations_that_save_nothing_say_so():

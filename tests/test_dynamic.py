@@ -19,8 +19,9 @@ from fcabench.errors import FcabenchError
 @pytest.fixture(scope="module")
 def vanilla():
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=37, num_labels=3)
+    config = BertConfig(
+        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, num_labels=3
+    )
     return BertForSequenceClassification(config).eval()
 
 

@@ -17,8 +17,10 @@ from tests.conftest import family_config
 from tests.test_cli_errors import assert_one_line_error, cli
 
 
-@pytest.mark.parametrize("preset, model_type, layers",
-                         [("roberta-base", "roberta", 12), ("electra-base", "electra", 12), ("distilbert-base", "distilbert", 6)])
+@pytest.mark.parametrize(
+    "preset, model_type, layers",
+    [("roberta-base", "roberta", 12), ("electra-base", "electra", 12), ("distilbert-base", "distilbert", 6)],
+)
 def test_presets_have_bert_bases_layer_shape_and_count_exactly(preset, model_type, layers):
     config = preset_config(preset)
     assert config.model_type == model_type and encoders.max_length(config) == 512
@@ -44,13 +46,16 @@ def test_unsupported_family_is_one_clear_line(capsys, tmp_path):
     from transformers import GPT2Config
 
     GPT2Config(n_layer=1, n_embd=8, n_head=2).save_pretrained(tmp_path)
-    assert_one_line_error(*cli(capsys, "profile", "--model", tmp_path),
-                          "a 'gpt2' model is not supported (supported encoders: BERT")
+    assert_one_line_error(
+        *cli(capsys, "profile", "--model", tmp_path), "a 'gpt2' model is not supported (supported encoders: BERT"
+    )
 
 
 def test_roberta_positions_start_after_the_padding_id(capsys):
-    assert_one_line_error(*cli(capsys, "profile", "--model", "roberta-base", "-n", "513"),
-                          "sequence length 513 exceeds the model's longest input (512 positions)")
+    assert_one_line_error(
+        *cli(capsys, "profile", "--model", "roberta-base", "-n", "513"),
+        "sequence length 513 exceeds the model's longest input (512 positions)",
+    )
 
 
 def test_cli_profiles_roberta_with_fca_and_power_bert_exactly(capsys):
@@ -82,14 +87,21 @@ def test_each_family_trains_through_a_methods_stages_and_evaluates(tmp_path, fam
     """Vanilla fine-tuning, then PoWER-BERT's search and retrain from that checkpoint, then evaluation of
     the retrained checkpoint: the same runs as for BERT, with the family's classification head."""
     store = tmp_path / "runs.jsonl"
-    settings = dict(seq_len=24, max_steps=2, batch_size=4, max_train_examples=8, max_eval_examples=8, results=store,
-                    progress=False)
+    settings = dict(
+        seq_len=24, max_steps=2, batch_size=4, max_train_examples=8, max_eval_examples=8, results=store, progress=False
+    )
     vanilla = fcabench.train(family_backbones[family], "tweet-sentiment", output_dir=tmp_path / "vanilla", **settings)
-    retrained = fcabench.train(task=None, method="power-bert", from_checkpoint=str(tmp_path / "vanilla" / "fine-tune"),
-                               output_dir=tmp_path / "power-bert", **settings)
+    retrained = fcabench.train(
+        task=None,
+        method="power-bert",
+        from_checkpoint=str(tmp_path / "vanilla" / "fine-tune"),
+        output_dir=tmp_path / "power-bert",
+        **settings,
+    )
     assert [r.stage for r in retrained][::2] == ["search", "retrain"]
-    scored = fcabench.evaluate(str(tmp_path / "power-bert" / "retrain"), max_examples=8, measure_latency=False,
-                               results=store)
+    scored = fcabench.evaluate(
+        str(tmp_path / "power-bert" / "retrain"), max_examples=8, measure_latency=False, results=store
+    )
     stored = runs.load(store)
     assert set(stored["stage"]) == {"fine-tune", "search", "retrain"} and scored[0].method == "power-bert"
     assert stored["macs"].notna().all() and vanilla[0].macs > scored[0].macs  # the retrained model removes units

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from fcabench.flops.closed_form import (
-    BERT_BASE, Shape, encoder_macs_from_units, layer_macs_from_units, standard_layer_macs, vanilla_encoder_macs,
+    BERT_BASE,
+    Shape,
+    encoder_macs_from_units,
+    layer_macs_from_units,
+    standard_layer_macs,
+    vanilla_encoder_macs,
 )
 from fcabench.runs.reference import bert_base_macs
 
@@ -38,8 +43,10 @@ def test_no_flops_module_names_the_methods_or_the_profiler():
 
 def test_importing_every_flops_module_loads_neither_the_methods_nor_the_profiler():
     modules = [f"fcabench.flops.{path.stem}" for path in sorted(FLOPS.glob("*.py")) if path.stem != "__init__"]
-    code = (f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
-            f"print(sorted(m for m in sys.modules if m.startswith({NOT_FROM_FLOPS!r})))")
+    code = (
+        f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({NOT_FROM_FLOPS!r})))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -64,9 +71,17 @@ def test_units_become_macs_layer_by_layer():
     units = [(10, 6, 2 * 10), (6, 6, 7), (6, 3, 2 * 6)]  # (tokens_in, tokens_out, keys summed over heads)
     rows = layer_macs_from_units(SMALL, 10, units)
     d, f, head_dim = 8, 12, 4
-    assert rows[1] == dict(layer=1, tokens_in=6, tokens_out=6, keys=7, macs_attn_proj=4 * 6 * d * d,
-                           macs_attn_matmul=2 * 6 * 7 * head_dim, macs_ffn=2 * 6 * d * f, macs_method=0,
-                           macs=4 * 6 * d * d + 2 * 6 * 7 * head_dim + 2 * 6 * d * f)
+    assert rows[1] == dict(
+        layer=1,
+        tokens_in=6,
+        tokens_out=6,
+        keys=7,
+        macs_attn_proj=4 * 6 * d * d,
+        macs_attn_matmul=2 * 6 * 7 * head_dim,
+        macs_ffn=2 * 6 * d * f,
+        macs_method=0,
+        macs=4 * 6 * d * d + 2 * 6 * 7 * head_dim + 2 * 6 * d * f,
+    )
     assert [r["tokens_out"] for r in rows] == [6, 6, 3]
     assert encoder_macs_from_units(SMALL, 10, units) == sum(r["macs"] for r in rows)
     assert encoder_macs_from_units(SMALL, 10, units) < vanilla_encoder_macs(SMALL, 10)
@@ -75,8 +90,18 @@ def test_units_become_macs_layer_by_layer():
 def test_without_units_every_layer_runs_on_every_token():
     rows = layer_macs_from_units(SMALL, 5)
     assert len(rows) == SMALL.layers
-    assert all(r == dict(layer=r["layer"], tokens_in=5, tokens_out=5, keys=10, **standard_layer_macs(SMALL, 5, 5),
-                         macs=sum(standard_layer_macs(SMALL, 5, 5).values())) for r in rows)
+    assert all(
+        r
+        == dict(
+            layer=r["layer"],
+            tokens_in=5,
+            tokens_out=5,
+            keys=10,
+            **standard_layer_macs(SMALL, 5, 5),
+            macs=sum(standard_layer_macs(SMALL, 5, 5).values()),
+        )
+        for r in rows
+    )
 
 
 class Doubling:
@@ -93,4 +118,5 @@ def test_a_method_prices_each_layer_with_the_input_length(n0):
     rows = layer_macs_from_units(SMALL, n0, [(4, 4, 8)] * 3, (Doubling(), 100))
     assert [r["macs_method"] for r in rows] == [100 * n0, 100 * n0 + 1, 100 * n0 + 2]
     assert encoder_macs_from_units(SMALL, n0, [(4, 4, 8)] * 3, (Doubling(), 100)) == (
-        3 * sum(standard_layer_macs(SMALL, 4, 4, 8).values()) + 300 * n0 + 3)
+        3 * sum(standard_layer_macs(SMALL, 4, 4, 8).values()) + 300 * n0 + 3
+    )

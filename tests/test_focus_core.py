@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-from fractions import Fraction
 import math
+from fractions import Fraction
 
 import pytest
 import torch
@@ -12,12 +12,16 @@ from transformers import BertConfig, BertForSequenceClassification
 
 import fcabench
 from fcabench import methods
+from fcabench.encoders import base_model
 from fcabench.errors import FcabenchError
 from fcabench.flops.trace import count_by_module
 from fcabench.methods.focus_core import (
-    CombiningLayer, FocusCoreConfig, compare_conventions, masked_quantile, paper_convention_macs,
+    CombiningLayer,
+    FocusCoreConfig,
+    compare_conventions,
+    masked_quantile,
+    paper_convention_macs,
 )
-from fcabench.encoders import base_model
 from fcabench.models import synthetic_batch
 
 COMPONENTS = ["macs_attn_proj", "macs_attn_matmul", "macs_ffn", "macs_method", "macs_other"]
@@ -25,8 +29,14 @@ COMPONENTS = ["macs_attn_proj", "macs_attn_matmul", "macs_ffn", "macs_method", "
 
 def tiny(layers: int = 4, attn: str = "sdpa", seed: int = 0) -> BertForSequenceClassification:
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4,
-                        intermediate_size=37, num_labels=3)
+    config = BertConfig(
+        vocab_size=99,
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=37,
+        num_labels=3,
+    )
     config._attn_implementation = attn
     return BertForSequenceClassification(config).eval()
 
@@ -84,8 +94,10 @@ def test_keys_per_head_follow_the_rule(variant, padded):
         assert torch.equal(record.keys[layer], 4 * now.amax(dim=1))
         previous = now
     if variant == "PF":  # the cap binds somewhere on this input
-        assert any((counts[l] > torch.tensor([[rule_counts(int(t), p) for t in row] for row in prev])).any()
-                   for l, prev in ((2, counts[1]), (3, counts[2])))
+        assert any(
+            (counts[l] > torch.tensor([[rule_counts(int(t), p) for t in row] for row in prev])).any()
+            for l, prev in ((2, counts[1]), (3, counts[2]))
+        )
 
 
 def test_fuzzy_cap_matches_the_quantile_threshold():

@@ -19,7 +19,11 @@ STEEP = (0.9, 1.0, 1.0, 1.0)  # prunes visibly on a random tiny model
 
 def tiny_config(layers: int = 4) -> BertConfig:
     return BertConfig(
-        vocab_size=99, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4, intermediate_size=37,
+        vocab_size=99,
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=37,
         num_labels=3,
     )
 
@@ -134,14 +138,17 @@ def test_cls_protection_keeps_cls_and_at_least_one_unit_survives(vanilla, batch)
     for protect in (True, False):
         model = patched(vanilla, thresholds=(100.0,) * 4, protect_cls=protect)  # no unit reaches theta
         model.bert.encoder.layer[0].register_forward_hook(
-            lambda module, args, output, protect=protect: first_layer.update({protect: output[0]}))
+            lambda module, args, output, protect=protect: first_layer.update({protect: output[0]})
+        )
         out = model.bert(input_ids=ids, attention_mask=mask)
         assert methods.unit_record(model).tokens_out.tolist() == [[1] * 4] * 4  # the best unit survives
         assert out.last_hidden_state.shape[1] == 1
     # layer 0 computes every unit before it prunes, so the survivor is vanilla's state of that unit
     torch.testing.assert_close(first_layer[True][:, 0], reference[:, 0], atol=1e-5, rtol=1e-5)  # [CLS]
-    survivors = [any(torch.allclose(first_layer[False][b, 0], reference[b, j], atol=1e-5) for j in range(1, 14))
-                 for b in range(4)]
+    survivors = [
+        any(torch.allclose(first_layer[False][b, 0], reference[b, j], atol=1e-5) for j in range(1, 14))
+        for b in range(4)
+    ]
     assert any(survivors)  # unprotected, the best-scoring unit survives, and for some input it is not [CLS]
 
 
@@ -209,7 +216,9 @@ def test_soft_mask_multiplies_the_layer_output_after_the_ffn_as_the_official_cod
     model(input_ids=ids, attention_mask=mask)
     soft = model.bert.encoder.state.soft_masks[0]
     reference = copy.deepcopy(vanilla)
-    reference.bert.encoder.layer[0].intermediate.register_forward_hook(lambda m, args, out: seen.update(plain_in=args[0]))
+    reference.bert.encoder.layer[0].intermediate.register_forward_hook(
+        lambda m, args, out: seen.update(plain_in=args[0])
+    )
     plain = reference.bert(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[1]
     attended = seen["plain_in"]
     real = mask.bool()

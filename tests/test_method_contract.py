@@ -75,6 +75,7 @@ def test_padded_batch_gives_each_example_what_it_gets_alone(name, family):
 
 def flop_counter_macs(model, inputs) -> int:
     """FlopCounterMode's MACs, with the CPU SDPA op (counted as 0 on torch 2.13) mapped to SDPA's formula."""
+
     def cpu_sdpa(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs):
         return sdpa_flop_count(query_shape, key_shape, value_shape)
 
@@ -169,6 +170,7 @@ def test_training_stages_learn_and_derive_a_valid_configuration(name, family):
 
 def test_registering_a_name_twice_is_an_error():
     with pytest.raises(FcabenchError, match="already registered"):
+
         @methods.register
         class Imposter(methods.Method):  # noqa: F841
             name = "fca"
@@ -177,8 +179,11 @@ def test_registering_a_name_twice_is_an_error():
 
 @pytest.mark.parametrize(
     "spec, message",
-    [("fcb", "unknown method 'fcb'; methods: vanilla, "), ("tests.nowhere:X", "cannot import"),
-     ("tests.external_method:NotAMethod", "not a Method subclass")],
+    [
+        ("fcb", "unknown method 'fcb'; methods: vanilla, "),
+        ("tests.nowhere:X", "cannot import"),
+        ("tests.external_method:NotAMethod", "not a Method subclass"),
+    ],
 )
 def test_unknown_methods_are_refused_clearly(spec, message):
     with pytest.raises(FcabenchError, match=message):
@@ -195,8 +200,12 @@ def test_a_method_outside_the_package_applies_by_its_module_path_and_profiles_ex
 
 
 def test_an_entry_point_registers_its_method(monkeypatch):
-    entry = importlib.metadata.EntryPoint("keep-first-plugin", "tests.external_method:KeepFirstPlugin", "fcabench.methods")
-    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [entry] if group == "fcabench.methods" else [])
+    entry = importlib.metadata.EntryPoint(
+        "keep-first-plugin", "tests.external_method:KeepFirstPlugin", "fcabench.methods"
+    )
+    monkeypatch.setattr(
+        importlib.metadata, "entry_points", lambda group: [entry] if group == "fcabench.methods" else []
+    )
     assert "keep-first-plugin" not in methods.names()
     registry.load_entry_points()
     assert "keep-first-plugin" in methods.names()
@@ -218,10 +227,20 @@ def test_a_method_outside_the_package_runs_through_the_cli(tmp_path, monkeypatch
     """A fresh process, so that nothing but the module path registers the method."""
     tiny_model(layers=LAYERS).save_pretrained(tmp_path / "tiny")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    command = ["profile", "--model", str(tmp_path / "tiny"), "--seq-len", "12",
-               "--method", "tests.external_method:KeepFirst", "--fraction", "0.5"]
-    done = subprocess.run([sys.executable, "-m", "fcabench", *command], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    command = [
+        "profile",
+        "--model",
+        str(tmp_path / "tiny"),
+        "--seq-len",
+        "12",
+        "--method",
+        "tests.external_method:KeepFirst",
+        "--fraction",
+        "0.5",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "fcabench", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert "keep-first" in done.stdout and "closed form" in done.stdout and ": equal;" in done.stdout
     from fcabench.cli import main  # a wrong module path: one error line, exit code 2

@@ -21,8 +21,9 @@ def test_each_id_falls_back_only_when_the_vocabulary_lacks_it(vocab, expected):
 
 @pytest.mark.parametrize("vocab", [99, 200])
 def test_generated_inputs_start_with_cls_and_end_with_sep(vocab):
-    model = BertModel(BertConfig(vocab_size=vocab, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                                 intermediate_size=8))
+    model = BertModel(
+        BertConfig(vocab_size=vocab, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8)
+    )
     ids = vocab_ids(vocab)
     assert synthetic_batch(model, 6)["input_ids"][0, 0].item() == ids.cls
     row = dynamic.inputs_from_lengths(model, [5])[0]

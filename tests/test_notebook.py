@@ -25,8 +25,9 @@ def execute(notebook_path: Path, tmp_path: Path) -> list[dict]:
     manager = KernelSpecManager(kernel_dirs=[str(tmp_path / "kernels")])
     kernel = KernelManager(kernel_name="fcabench-test", kernel_spec_manager=manager)
     notebook = nbformat.read(notebook_path, as_version=4)
-    client = nbclient.NotebookClient(notebook, km=kernel, timeout=300,
-                                     resources={"metadata": {"path": str(notebook_path.parent)}})
+    client = nbclient.NotebookClient(
+        notebook, km=kernel, timeout=300, resources={"metadata": {"path": str(notebook_path.parent)}}
+    )
     client.execute()
     return [o for c in notebook.cells for o in c.get("outputs", [])]
 
@@ -47,7 +48,8 @@ def test_explore_notebook_executes(tmp_path):
     outputs = execute(EXPLORE, tmp_path)
     assert len(images(outputs)) >= 4  # two Pareto figures, the layer profile, the units per layer
     assert EXPLORE.read_text().count('"outputs": []') == sum(
-        c.cell_type == "code" for c in nbformat.read(EXPLORE, as_version=4).cells)
+        c.cell_type == "code" for c in nbformat.read(EXPLORE, as_version=4).cells
+    )
 
 
 def test_study_notebook_executes(tmp_path):

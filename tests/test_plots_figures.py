@@ -11,16 +11,26 @@ import pytest  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 import fcabench.runs as runs  # noqa: E402
-from fcabench.runs.published import TABLES  # noqa: E402
 from fcabench.cli.plot import app  # noqa: E402
 from fcabench.errors import FcabenchError  # noqa: E402
 from fcabench.plots import plot_layers, plot_pareto, plot_tokens, save_figure, tradeoff_points  # noqa: E402
 from fcabench.plots.style import METHOD_STYLES, method_style  # noqa: E402
 from fcabench.plots.tradeoff import (  # noqa: E402
-    CLAIM_LABEL, FRONT_LABEL, INTERVAL_LABEL, REFERENCE_LABEL, TRAINING_FREE_LABEL,
+    CLAIM_LABEL,
+    FRONT_LABEL,
+    INTERVAL_LABEL,
+    REFERENCE_LABEL,
+    TRAINING_FREE_LABEL,
 )
+from fcabench.runs.published import TABLES  # noqa: E402
 
-KEYS = {FRONT_LABEL, REFERENCE_LABEL, CLAIM_LABEL, TRAINING_FREE_LABEL, INTERVAL_LABEL}  # legend entries that explain the drawing, not a method
+KEYS = {
+    FRONT_LABEL,
+    REFERENCE_LABEL,
+    CLAIM_LABEL,
+    TRAINING_FREE_LABEL,
+    INTERVAL_LABEL,
+}  # legend entries that explain the drawing, not a method
 
 BUNDLED = TABLES  # the published tables bundled in the package, read as runs
 UNIT_MARKERS = ("(%)", "(×", "(G", "relative to", "(M)", "(tokens")
@@ -34,15 +44,45 @@ def published():
 def closed_form_profile(method: str, tokens: list[int], d: int = 768) -> pd.DataFrame:
     """A profile like fcabench.profile's, from docs/counting.md: layer l runs attention on n_l units and its FFN on
     n_{l+1} (PoWER-BERT placement), so the MACs are known without tracing anything."""
-    rows = [dict(module="embeddings", layer=pd.NA, tokens_in=pd.NA, macs_attn_proj=0, macs_attn_matmul=0,
-                 macs_ffn=0, macs_method=0, macs_other=0)]
+    rows = [
+        dict(
+            module="embeddings",
+            layer=pd.NA,
+            tokens_in=pd.NA,
+            macs_attn_proj=0,
+            macs_attn_matmul=0,
+            macs_ffn=0,
+            macs_method=0,
+            macs_other=0,
+        )
+    ]
     for layer, n in enumerate(tokens):
         n_out = tokens[layer + 1] if layer + 1 < len(tokens) else n
-        rows.append(dict(module=f"encoder.layer.{layer}", layer=layer, tokens_in=n, tokens_out=n_out,
-                         macs_attn_proj=4 * n * d * d, macs_attn_matmul=2 * n * n * d, macs_ffn=8 * n_out * d * d,
-                         macs_method=0, macs_other=0))
-    rows.append(dict(module="pooler", layer=pd.NA, tokens_in=pd.NA, macs_attn_proj=0, macs_attn_matmul=0,
-                     macs_ffn=0, macs_method=0, macs_other=d * d))
+        rows.append(
+            dict(
+                module=f"encoder.layer.{layer}",
+                layer=layer,
+                tokens_in=n,
+                tokens_out=n_out,
+                macs_attn_proj=4 * n * d * d,
+                macs_attn_matmul=2 * n * n * d,
+                macs_ffn=8 * n_out * d * d,
+                macs_method=0,
+                macs_other=0,
+            )
+        )
+    rows.append(
+        dict(
+            module="pooler",
+            layer=pd.NA,
+            tokens_in=pd.NA,
+            macs_attn_proj=0,
+            macs_attn_matmul=0,
+            macs_ffn=0,
+            macs_method=0,
+            macs_other=d * d,
+        )
+    )
     frame = pd.DataFrame(rows)
     parts = ["macs_attn_proj", "macs_attn_matmul", "macs_ffn", "macs_method", "macs_other"]
     frame["macs"] = frame[parts].sum(axis=1)
@@ -120,21 +160,45 @@ def test_front_points_in_a_facet_are_undominated(published):
 
 def test_intermediate_training_stages_are_not_drawn(published):
     """A search stage scores a model that is not the method's result: only the stage after it is a point."""
-    measured = pd.DataFrame([
-        dict(published.iloc[0], run_id=f"m-{stage}", source="measured", task="BBC News", split="validation",
-             seq_len=128, method=method, metric="accuracy", score=score, flops_rel_bert_base=rel, stage=stage)
-        for method, stage, score, rel in [("vanilla", "fine-tune", 96.0, 0.13), ("power-bert", "search", 91.0, 0.13),
-                                          ("power-bert", "retrain", 97.0, 0.06)]
-    ])
+    measured = pd.DataFrame(
+        [
+            dict(
+                published.iloc[0],
+                run_id=f"m-{stage}",
+                source="measured",
+                task="BBC News",
+                split="validation",
+                seq_len=128,
+                method=method,
+                metric="accuracy",
+                score=score,
+                flops_rel_bert_base=rel,
+                stage=stage,
+            )
+            for method, stage, score, rel in [
+                ("vanilla", "fine-tune", 96.0, 0.13),
+                ("power-bert", "search", 91.0, 0.13),
+                ("power-bert", "retrain", 97.0, 0.06),
+            ]
+        ]
+    )
     points = tradeoff_points(measured, x="flops-rel", tasks=["bbc-news"])
     assert sorted(points["stage"]) == ["fine-tune", "retrain"]
 
 
 def test_a_missing_cost_names_the_costs_the_runs_have(published):
     """Measured runs have FLOPs but no speed-up: the default x axis fails with the axes that would work."""
-    measured = published.iloc[:2].assign(source="measured", task="BBC News", seq_len=128, metric="accuracy",
-                                          method=["vanilla", "ltp"], score=[96.0, 95.0], speedup=None,
-                                          flops=[2.0e9, 1.0e9], flops_rel_bert_base=None)
+    measured = published.iloc[:2].assign(
+        source="measured",
+        task="BBC News",
+        seq_len=128,
+        metric="accuracy",
+        method=["vanilla", "ltp"],
+        score=[96.0, 95.0],
+        speedup=None,
+        flops=[2.0e9, 1.0e9],
+        flops_rel_bert_base=None,
+    )
     with pytest.raises(FcabenchError, match="these runs have --x flops or macs-rel$"):
         tradeoff_points(measured)
 
@@ -207,14 +271,36 @@ def test_seeds_are_one_point_with_its_interval_and_training_free_points_are_holl
 
     rows = []
     for seed, (v, pb, free) in enumerate([(96.0, 94.0, 90.0), (97.0, 95.0, 91.0), (98.0, 93.0, 89.0)]):
-        for method, stage, score, macs in (("vanilla", "fine-tune", v, 4e9), ("power-bert", "retrain", pb, 2e9),
-                                           ("power-bert", "training-free", free, 2e9)):
-            rows.append(dict(run_id=f"{method}-{stage}-{seed}", seed=seed, method=method, stage=stage, score=score,
-                             macs=macs, method_config={"retention": [8, 4]} if method != "vanilla" else {}))
+        for method, stage, score, macs in (
+            ("vanilla", "fine-tune", v, 4e9),
+            ("power-bert", "retrain", pb, 2e9),
+            ("power-bert", "training-free", free, 2e9),
+        ):
+            rows.append(
+                dict(
+                    run_id=f"{method}-{stage}-{seed}",
+                    seed=seed,
+                    method=method,
+                    stage=stage,
+                    score=score,
+                    macs=macs,
+                    method_config={"retention": [8, 4]} if method != "vanilla" else {},
+                )
+            )
     measured = published.iloc[: len(rows)].assign(
-        source="measured", task="BBC News", split="validation", seq_len=128, metric="accuracy", model="minilm-l6",
-        speedup=None, flops_rel_bert_base=None, data_sha256="d" * 64, repeat_of=None, count_length="padded",
-        **{k: [r[k] for r in rows] for k in rows[0]})
+        source="measured",
+        task="BBC News",
+        split="validation",
+        seq_len=128,
+        metric="accuracy",
+        model="minilm-l6",
+        speedup=None,
+        flops_rel_bert_base=None,
+        data_sha256="d" * 64,
+        repeat_of=None,
+        count_length="padded",
+        **{k: [r[k] for r in rows] for k in rows[0]},
+    )
     points = tradeoff_points(measured, x="macs-rel")
     assert len(points) == 3 and (points["n"] == 3).all()
     retrained = points[points["stage"] == "retrain"].iloc[0]
@@ -228,9 +314,13 @@ def test_seeds_are_one_point_with_its_interval_and_training_free_points_are_holl
         assert ax.get_xlabel() == "MACs relative to the same backbone unreduced"
         faces = [c.get_facecolors() for c in ax.collections if isinstance(c, PathCollection)]
         assert sum(len(f) == 0 or f[0][3] == 0 for f in faces) == 1  # the training-free point alone is hollow
-        bars = [line for line in ax.get_lines() if line.get_linestyle() == "-" and len(line.get_xdata()) == 2
-                and line.get_xdata()[0] == line.get_xdata()[1]]
+        bars = [
+            line
+            for line in ax.get_lines()
+            if line.get_linestyle() == "-" and len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]
+        ]
         assert sorted(round(float(min(b.get_ydata())), 3) for b in bars) == sorted(
-            round(t_interval(s)[0], 3) for s in ([96, 97, 98], [94, 95, 93], [90, 91, 89]))
+            round(t_interval(s)[0], 3) for s in ([96, 97, 98], [94, 95, 93], [90, 91, 89])
+        )
     finally:
         plt.close(fig)

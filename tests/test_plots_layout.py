@@ -11,9 +11,9 @@ import pytest  # noqa: E402
 
 import fcabench.runs as runs  # noqa: E402
 from fcabench.errors import FcabenchError
-from fcabench.runs.published import TABLES  # noqa: E402
 from fcabench.plots import plot_layers, plot_pareto, plot_tokens, tradeoff_points  # noqa: E402
 from fcabench.plots.tradeoff import CLAIM_LABEL, parse_range  # noqa: E402
+from fcabench.runs.published import TABLES  # noqa: E402
 from tests.test_plots_figures import closed_form_profile, legend_labels  # noqa: E402
 
 BUNDLED = TABLES  # the published tables bundled in the package, read as runs
@@ -37,8 +37,11 @@ def test_pareto_labels_at_one_column_overlap_no_label_and_no_point(published):
         texts = [t for t in ax.texts if t.get_text()]
         assert len(texts) == tradeoff_points(published, tasks=["BBC News"])["config_label"].notna().sum() > 10
         boxes = [t.get_window_extent(renderer) for t in texts]
-        assert not [(texts[i].get_text(), texts[j].get_text())
-                    for i, j in combinations(range(len(boxes)), 2) if boxes_overlap(boxes[i], boxes[j])]
+        assert not [
+            (texts[i].get_text(), texts[j].get_text())
+            for i, j in combinations(range(len(boxes)), 2)
+            if boxes_overlap(boxes[i], boxes[j])
+        ]
         frame = ax.get_window_extent(renderer)
         assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1 for b in boxes)
         front = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
@@ -51,8 +54,10 @@ def test_pareto_labels_at_one_column_overlap_no_label_and_no_point(published):
         radius = 2.0 * fig.dpi / 72  # the marker's core
         for offsets in (c.get_offsets() for c in ax.collections):
             for px, py in ax.transData.transform(offsets):
-                assert not any(b.x0 < px + radius and px - radius < b.x1 and b.y0 < py + radius and py - radius < b.y1
-                               for b in boxes), (px, py)
+                assert not any(
+                    b.x0 < px + radius and px - radius < b.x1 and b.y0 < py + radius and py - radius < b.y1
+                    for b in boxes
+                ), (px, py)
     finally:
         plt.close(fig)
 

@@ -1,6 +1,5 @@
 """PoWER-BERT and FCA: real removal, vanilla when keeping everything, exact closed-form FLOPs."""
 
-
 import pytest
 import torch
 
@@ -21,9 +20,14 @@ def logits(model, ids, mask=None):
     return model(input_ids=ids, attention_mask=mask).logits
 
 
-@pytest.mark.parametrize("options", [dict(retention=(5, 3), clusters=2, aggregation="official"),
-                                     dict(retention=(5, 3), clusters=3, official_off_by_one=True),
-                                     dict(ratios=(0.6, 0.3), clusters=1, aggregation="mean")])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(retention=(5, 3), clusters=2, aggregation="official"),
+        dict(retention=(5, 3), clusters=3, official_off_by_one=True),
+        dict(ratios=(0.6, 0.3), clusters=1, aggregation="mean"),
+    ],
+)
 def test_fca_variants_give_each_example_in_a_padded_batch_what_it_gets_alone(options):
     model = methods.apply(tiny_model(), "fca", **options)
     lengths = [12, 9, 6]
@@ -74,17 +78,24 @@ def assert_traced_equals_closed_form(model, seq_len):
     closed = fcabench.closed_form_table(model, seq_len, methods.unit_record(model).example(0))
     columns = ["tokens_in", "tokens_out", "macs_attn_proj", "macs_attn_matmul", "macs_ffn", "macs_method", "macs"]
     by_module = traced.set_index("module")
-    assert by_module.loc[closed["module"], columns].reset_index(drop=True).equals(closed[columns].reset_index(drop=True))
+    assert (
+        by_module.loc[closed["module"], columns].reset_index(drop=True).equals(closed[columns].reset_index(drop=True))
+    )
     assert by_module["macs"].sum() == closed["macs"].sum()  # nothing outside the closed form's rows
     return traced
 
 
-@pytest.mark.parametrize("options", [dict(retention=(9, 6, 6, 2)), dict(retention=(9, 6, 6, 2), clusters=3),
-                                     dict(retention=(9, 6, 6, 2), clusters=1, aggregation="mean"),
-                                     dict(retention=(9, 6, 6, 2), clusters=5, aggregation="official"),
-                                     dict(retention=(9, 6, 6, 2), clusters=5, official_off_by_one=True),
-                                     dict(retention=(9, 6, 6, 2), clusters=2, aggregation="official-mean",
-                                          official_off_by_one=True)])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(retention=(9, 6, 6, 2)),
+        dict(retention=(9, 6, 6, 2), clusters=3),
+        dict(retention=(9, 6, 6, 2), clusters=1, aggregation="mean"),
+        dict(retention=(9, 6, 6, 2), clusters=5, aggregation="official"),
+        dict(retention=(9, 6, 6, 2), clusters=5, official_off_by_one=True),
+        dict(retention=(9, 6, 6, 2), clusters=2, aggregation="official-mean", official_off_by_one=True),
+    ],
+)
 def test_profiled_macs_equal_the_closed_form_for_fca_variants(options):
     name = "fca" if "clusters" in options else "power-bert"
     model = methods.apply(tiny_model(layers=4), name, **options)
@@ -140,7 +151,10 @@ def test_soft_extraction_learns_a_non_increasing_configuration():
 
 
 def test_unknown_options_name_the_valid_ones():
-    with pytest.raises(FcabenchError, match="valid options: retention, ratios, soft_length, soft_lambda, soft_lr, clusters, aggregation"):
+    with pytest.raises(
+        FcabenchError,
+        match="valid options: retention, ratios, soft_length, soft_lambda, soft_lr, clusters, aggregation",
+    ):
         methods.apply(tiny_model(), "fca", cluster=3)
 
 
@@ -174,8 +188,12 @@ def test_patching_twice_is_refused():
 
 
 def test_official_pooling_matches_a_hand_computed_example():
-    units = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [2.0, 2.0], [4.0, 0.0], [9.0, 9.0], [9.0, 9.0]],
-                          [[1.0, 1.0], [2.0, 0.0], [0.0, 2.0], [3.0, 3.0], [1.0, 0.0], [0.0, 1.0]]])
+    units = torch.tensor(
+        [
+            [[1.0, 0.0], [0.0, 1.0], [2.0, 2.0], [4.0, 0.0], [9.0, 9.0], [9.0, 9.0]],
+            [[1.0, 1.0], [2.0, 0.0], [0.0, 2.0], [3.0, 3.0], [1.0, 0.0], [0.0, 1.0]],
+        ]
+    )
     valid = torch.tensor([[True] * 4 + [False] * 2, [True] * 6])
     weights = torch.tensor([[0.1, 0.2, 0.3, 0.4, 0.0, 0.0], [0.1, 0.1, 0.2, 0.2, 0.3, 0.1]])
     pooled, pooled_keep = ops.pool_official(units, valid, weights, chunks=3)
@@ -202,8 +220,14 @@ def test_weighted_pooling_matches_a_hand_computed_example():
 def test_fca_layer_appends_the_official_clusters_of_its_tail(off_by_one, aggregation):
     """One layer's reduce on chosen scores, by hand: fine units, the tail (with the official code's skipped
     rank k_l), its softmax weights (FLAG 5) or none (FLAG 6), and the zero-padded chunks."""
-    model = methods.apply(tiny_model(layers=2), "fca", retention=(4, 4), clusters=2, aggregation=aggregation,
-                          official_off_by_one=off_by_one)
+    model = methods.apply(
+        tiny_model(layers=2),
+        "fca",
+        retention=(4, 4),
+        clusters=2,
+        aggregation=aggregation,
+        official_off_by_one=off_by_one,
+    )
     layer = model.bert.encoder.layer[0]
     hidden = torch.randn(1, 8, 32, generator=torch.Generator().manual_seed(0))
     keep = torch.ones(1, 8, dtype=torch.bool)
@@ -212,7 +236,12 @@ def test_fca_layer_appends_the_official_clusters_of_its_tail(off_by_one, aggrega
     state = ForwardState()
     state.begin(keep, num_layers=2, heads=4)
     out, out_keep = layer.reduce(hidden, keep, stats, state)
-    fine = [0, 2, 4, 6]  # ranks 0-3: [CLS], then units 2, 4, 6 (scores 0.9, 0.8, 0.7); [CLS] + k_l - 1 others either way
+    fine = [
+        0,
+        2,
+        4,
+        6,
+    ]  # ranks 0-3: [CLS], then units 2, 4, 6 (scores 0.9, 0.8, 0.7); [CLS] + k_l - 1 others either way
     x = hidden[0]
     if off_by_one:  # index = k_l + 5 in the official code: rank 4 (unit 7, 0.4) is skipped, ranks 5.. pooled
         tail, scores = [1, 3, 5], torch.tensor([0.1, 0.3, 0.2])
@@ -231,8 +260,9 @@ def test_fca_layer_appends_the_official_clusters_of_its_tail(off_by_one, aggrega
 
 def test_official_off_by_one_closed_form_by_hand():
     """FLAG 5 on the CoLA configuration at n = 64: k_l fine units, k clusters, pooling k x (n_in - k_l - 1) x d."""
-    model, _ = prepare_model("bert-base", "fca", retention=COLA, clusters=5, aggregation="official",
-                             official_off_by_one=True)
+    model, _ = prepare_model(
+        "bert-base", "fca", retention=COLA, clusters=5, aggregation="official", official_off_by_one=True
+    )
     traced = assert_traced_equals_closed_form(model, 64)
     d, f, n_in, expected = 768, 3072, 64, 0
     for k in COLA:
@@ -278,11 +308,14 @@ def test_fca_trains_in_the_official_three_stages_with_the_searched_retention():
     assert derived == methods.make_config("fca", retention=(7, 3), clusters=5)  # int(sum W), ratios dropped
 
 
-@pytest.mark.parametrize("name, options, regathers", [
-    ("power-bert", dict(ratios=(1.0, 0.5)), False),
-    ("fca", dict(ratios=(1.0, 0.5), clusters=2), False),
-    ("fca", dict(ratios=(1.0, 0.5), clusters=2, aggregation="official"), True),  # appends its k clusters even then
-])
+@pytest.mark.parametrize(
+    "name, options, regathers",
+    [
+        ("power-bert", dict(ratios=(1.0, 0.5)), False),
+        ("fca", dict(ratios=(1.0, 0.5), clusters=2), False),
+        ("fca", dict(ratios=(1.0, 0.5), clusters=2, aggregation="official"), True),  # appends its k clusters even then
+    ],
+)
 def test_a_layer_that_keeps_every_unit_copies_nothing(name, options, regathers):
     model = methods.apply(tiny_model(layers=2), name, **options)
     with torch.inference_mode():

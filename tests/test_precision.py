@@ -39,20 +39,61 @@ def test_the_precision_of_training_and_scoring_is_recorded(tmp_path, capsys):
     data = write_csv(tmp_path / "emails.csv", emails(2))
     results = tmp_path / "runs.jsonl"
     precision = "bf16" if cpu_has_bf16() else "fp32"
-    code, _, err = cli(capsys, "train", "-t", data, "-o", tmp_path / "o", "--results", results, "-n", "16",
-                       "--max-steps", "2", "-b", "8", "--precision", precision, "--no-progress")
+    code, _, err = cli(
+        capsys,
+        "train",
+        "-t",
+        data,
+        "-o",
+        tmp_path / "o",
+        "--results",
+        results,
+        "-n",
+        "16",
+        "--max-steps",
+        "2",
+        "-b",
+        "8",
+        "--precision",
+        precision,
+        "--no-progress",
+    )
     assert code == 0, err
     row = stored(results)[0]
     assert row["train_precision"] == precision and row["precision"] == "fp32" and row["train_threads"] >= 1
     if cpu_has_bf16():
-        code, _, err = cli(capsys, "evaluate", tmp_path / "o" / "fine-tune", "--results", results, "--precision",
-                           "bf16", "--no-latency")
+        code, _, err = cli(
+            capsys,
+            "evaluate",
+            tmp_path / "o" / "fine-tune",
+            "--results",
+            results,
+            "--precision",
+            "bf16",
+            "--no-latency",
+        )
         assert code == 0, err
         assert stored(results)[-1]["precision"] == "bf16"
     else:  # emulated bfloat16 would be slower than fp32: refused, before any work
-        assert_one_line_error(*cli(capsys, "evaluate", tmp_path / "o" / "fine-tune", "--results", results,
-                                   "--precision", "bf16"), "this CPU has no native bfloat16")
-    assert_one_line_error(*cli(capsys, "evaluate", tmp_path / "o" / "fine-tune", "--results", results,
-                               "--precision", "fp16", "--device", "cpu"), "--precision fp16 needs a CUDA device")
-    assert_one_line_error(*cli(capsys, "evaluate", tmp_path / "o" / "fine-tune", "--precision", "int8"),
-                          "--precision must be one of fp32, bf16, fp16")
+        assert_one_line_error(
+            *cli(capsys, "evaluate", tmp_path / "o" / "fine-tune", "--results", results, "--precision", "bf16"),
+            "this CPU has no native bfloat16",
+        )
+    assert_one_line_error(
+        *cli(
+            capsys,
+            "evaluate",
+            tmp_path / "o" / "fine-tune",
+            "--results",
+            results,
+            "--precision",
+            "fp16",
+            "--device",
+            "cpu",
+        ),
+        "--precision fp16 needs a CUDA device",
+    )
+    assert_one_line_error(
+        *cli(capsys, "evaluate", tmp_path / "o" / "fine-tune", "--precision", "int8"),
+        "--precision must be one of fp32, bf16, fp16",
+    )

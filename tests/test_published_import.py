@@ -38,8 +38,9 @@ def test_default_load_gives_the_converted_tables_then_the_checkout_runs(publishe
     default = runs.load()
     assert len(published) == len(converted) == 272
     bundled = default[default["store_file"].str.startswith(str(TABLES))].drop(columns=["store_file", "store_line"])
-    assert bundled.reset_index(drop=True).equals(runs.store.to_frame(
-        [runs.validate_record(dataclasses.asdict(r)) for r in converted]))
+    assert bundled.reset_index(drop=True).equals(
+        runs.store.to_frame([runs.validate_record(dataclasses.asdict(r)) for r in converted])
+    )
     assert published["store_line"].isna().all()
     assert (published["store_file"].map(lambda f: Path(f).name) == published["source_file"]).all()
 
@@ -49,10 +50,18 @@ def test_published_rows_load_from_an_installed_package_without_the_checkout(tmp_
     import shutil
 
     shutil.copytree(REPO / "fcabench", tmp_path / "fcabench", ignore=shutil.ignore_patterns("__pycache__"))
-    code = ("import fcabench.runs as r; df = r.load(); print(len(df), r.default_results_dir(), "
-            "df.loc[df.run_id == 'powerbert-glue-test-cola-power-bert', 'score'].item())")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={"PYTHONPATH": str(tmp_path), "PATH": ""})
+    code = (
+        "import fcabench.runs as r; df = r.load(); print(len(df), r.default_results_dir(), "
+        "df.loc[df.run_id == 'powerbert-glue-test-cola-power-bert', 'score'].item())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(tmp_path), "PATH": ""},
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["272", "None", "52.3"]
 
@@ -69,9 +78,19 @@ def test_focus_core_configs_use_the_config_dataclass_field_names(published):
     used = set().union(*configs)
     assert FOCUS_NAMES <= used  # every table's setting is named
     assert used - fields == {"inserted_without_replacing"}  # the paper's L11*: inserted, no layer replaced
-    t4 = published[(published["source_file"] == "focus_core_t4_preservation_ratio.csv")
-                   & (published["method"] == "focus-core")]
-    assert sorted(json.loads(c)["keep_ratio"] for c in t4["method_config"]) == [0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
+    t4 = published[
+        (published["source_file"] == "focus_core_t4_preservation_ratio.csv") & (published["method"] == "focus-core")
+    ]
+    assert sorted(json.loads(c)["keep_ratio"] for c in t4["method_config"]) == [
+        0.6,
+        0.65,
+        0.7,
+        0.75,
+        0.8,
+        0.85,
+        0.9,
+        0.95,
+    ]
 
 
 def test_every_row_cites_its_source(published):
@@ -83,8 +102,11 @@ def test_powerbert_rows_keep_scores_timings_and_are_wall_clock_only(published):
     for row in source_rows("powerbert_glue_test.csv"):
         if row["table"] != "README results table (GLUE test)":
             continue
-        stored = published[(published["source_file"] == "powerbert_glue_test.csv") & (published["task"] == row["task"])
-                           & (published["method_label"] == row["method"])]
+        stored = published[
+            (published["source_file"] == "powerbert_glue_test.csv")
+            & (published["task"] == row["task"])
+            & (published["method_label"] == row["method"])
+        ]
         assert len(stored) == 1
         assert stored["score"].iloc[0] == float(row["value"])
         assert stored["speedup_as_printed"].iloc[0] == row["speedup"]
@@ -145,6 +167,8 @@ def test_lat_macs_are_doubled_into_flops(published):
 
 
 def test_hyperparameter_tables_are_not_runs(published):
-    assert not {"powerbert_hparams.csv", "fca_code_hparams.csv", "focus_core_t1_datasets.csv"} & set(published["source_file"])
+    assert not {"powerbert_hparams.csv", "fca_code_hparams.csv", "focus_core_t1_datasets.csv"} & set(
+        published["source_file"]
+    )
     trbert = published[published["source_file"] == "claims_trbert.csv"]
     assert len(trbert) == 1  # the speed-up claim; the alpha hyper-parameters are skipped

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 import fcabench.runs as runs
-from fcabench.runs.published import TABLES
 from fcabench.cli.runs import app
 from fcabench.errors import FcabenchError
+from fcabench.runs.published import TABLES
 
 BUNDLED = TABLES  # the published tables bundled in the package, read as runs
 
@@ -82,8 +82,12 @@ def test_cli_list_show_import_export(tmp_path):
 def test_cli_errors_are_one_line_with_exit_code_2(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"run_id": "x"}\n')
-    done = subprocess.run([sys.executable, "-m", "fcabench", "runs", "list", "--runs", str(bad)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "fcabench", "runs", "list", "--runs", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
     assert f"{bad}:1" in done.stderr and "field 'method'" in done.stderr

@@ -3,23 +3,43 @@
 import pytest
 
 from fcabench.runs.reference import bert_base_macs
-from fcabench.runs.schema import COLUMNS, Run, RowError, validate_record
+from fcabench.runs.schema import COLUMNS, RowError, Run, validate_record
 
-PROVENANCE = dict(fcabench_version="0.1.0", torch_version="2.13", transformers_version="5.23",
-                  git_commit=None, date_utc="2025-01-01T00:00:00Z", hardware="test CPU")
+PROVENANCE = dict(
+    fcabench_version="0.1.0",
+    torch_version="2.13",
+    transformers_version="5.23",
+    git_commit=None,
+    date_utc="2025-01-01T00:00:00Z",
+    hardware="test CPU",
+)
 
 
 def measured(**changes):
-    record = dict(run_id="r1", method="fca", model="bert-base-uncased", task="SST-2", source="measured",
-                  metric="accuracy", score=91.0, seq_len=64, macs=100.0, flops=200.0, flops_rel_bert_base=0.5,
-                  normalisation="exact", **PROVENANCE)
+    record = dict(
+        run_id="r1",
+        method="fca",
+        model="bert-base-uncased",
+        task="SST-2",
+        source="measured",
+        metric="accuracy",
+        score=91.0,
+        seq_len=64,
+        macs=100.0,
+        flops=200.0,
+        flops_rel_bert_base=0.5,
+        normalisation="exact",
+        **PROVENANCE,
+    )
     record.update(changes)
     return record
 
 
 # docs/counting.md, "The closed form of one encoder layer": BERT-base encoder MACs by length (a cited table).
-@pytest.mark.parametrize("n, macs", [(64, 5_511_315_456), (128, 11_173_625_856), (256, 22_951_231_488),
-                                     (384, 35_332_816_896), (512, 48_318_382_080)])
+@pytest.mark.parametrize(
+    "n, macs",
+    [(64, 5_511_315_456), (128, 11_173_625_856), (256, 22_951_231_488), (384, 35_332_816_896), (512, 48_318_382_080)],
+)
 def test_bert_base_reference_matches_the_published_closed_form(n, macs):
     assert bert_base_macs(n) == macs
 
@@ -30,18 +50,21 @@ def test_a_valid_record_comes_back_complete_and_in_column_order():
     assert out["method_config"] == {} and out["schema_version"] == 1
 
 
-@pytest.mark.parametrize("changes, field", [
-    (dict(flops=300.0), "flops"),  # not 2 x macs
-    (dict(score="high"), "score"),
-    (dict(seq_len=64.5), "seq_len"),
-    (dict(method="FCA BERT"), "method"),
-    (dict(source="blog"), "source"),
-    (dict(hardware=None), "hardware"),  # measured runs need provenance
-    (dict(scroe=1.0), "scroe"),  # a typo must not silently drop a number
-    (dict(macs=-1.0, flops=-2.0), "macs"),
-    (dict(normalisation="not-normalisable"), "normalisation"),  # but it has macs
-    (dict(score=None), "score"),  # a metric without a score
-])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        (dict(flops=300.0), "flops"),  # not 2 x macs
+        (dict(score="high"), "score"),
+        (dict(seq_len=64.5), "seq_len"),
+        (dict(method="FCA BERT"), "method"),
+        (dict(source="blog"), "source"),
+        (dict(hardware=None), "hardware"),  # measured runs need provenance
+        (dict(scroe=1.0), "scroe"),  # a typo must not silently drop a number
+        (dict(macs=-1.0, flops=-2.0), "macs"),
+        (dict(normalisation="not-normalisable"), "normalisation"),  # but it has macs
+        (dict(score=None), "score"),  # a metric without a score
+    ],
+)
 def test_broken_rows_name_the_field(changes, field):
     with pytest.raises(RowError) as error:
         validate_record(measured(**changes))

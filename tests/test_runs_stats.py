@@ -14,9 +14,23 @@ from fcabench.runs.stats import t_interval
 
 
 def run(seed, score, method="fca", config=None, macs=1e9, **extra):
-    return dict(run_id=f"{method}-{seed}-{score}", method=method, method_config=config or {"clusters": 5},
-                model="minilm-l6", task="BBC News", split="test", metric="accuracy", score=score, seq_len=128,
-                stage="retrain", source="measured", data_sha256="d" * 64, seed=seed, macs=macs, **extra)
+    return dict(
+        run_id=f"{method}-{seed}-{score}",
+        method=method,
+        method_config=config or {"clusters": 5},
+        model="minilm-l6",
+        task="BBC News",
+        split="test",
+        metric="accuracy",
+        score=score,
+        seq_len=128,
+        stage="retrain",
+        source="measured",
+        data_sha256="d" * 64,
+        seed=seed,
+        macs=macs,
+        **extra,
+    )
 
 
 def test_the_t_interval_of_a_small_sample_is_scipys_and_identical_seeds_give_zero_width():
@@ -28,9 +42,16 @@ def test_the_t_interval_of_a_small_sample_is_scipys_and_identical_seeds_give_zer
 
 
 def test_runs_that_differ_only_by_seed_are_one_group():
-    runs = pd.DataFrame([run(0, 90.0), run(1, 92.0), run(2, 94.0, macs=1.2e9),
-                         run(0, 80.0, config={"clusters": 1}), run(0, 97.0, method="vanilla", config={}),
-                         run(1, 50.0, repeat_of="fca-1-92.0")])
+    runs = pd.DataFrame(
+        [
+            run(0, 90.0),
+            run(1, 92.0),
+            run(2, 94.0, macs=1.2e9),
+            run(0, 80.0, config={"clusters": 1}),
+            run(0, 97.0, method="vanilla", config={}),
+            run(1, 50.0, repeat_of="fca-1-92.0"),
+        ]
+    )
     table = aggregate(runs).set_index("mean")
     assert len(table) == 3
     fca = table.loc[92.0]
@@ -52,8 +73,9 @@ def predictions(correct, n=100, seed=0):
     """A prediction table of 2 classes where the examples in ``correct`` are predicted right."""
     labels = np.random.default_rng(seed).integers(0, 2, n)
     predicted = np.where(np.isin(np.arange(n), correct), labels, 1 - labels)
-    return pd.DataFrame({"example": np.arange(n), "example_id": [f"e{i}" for i in range(n)], "label": labels,
-                         "prediction": predicted})
+    return pd.DataFrame(
+        {"example": np.arange(n), "example_id": [f"e{i}" for i in range(n)], "label": labels, "prediction": predicted}
+    )
 
 
 def test_a_paired_comparison_of_constructed_predictions():

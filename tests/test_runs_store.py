@@ -10,14 +10,31 @@ import pytest
 import fcabench.runs as runs
 from fcabench.errors import FcabenchError
 
-PROVENANCE = dict(fcabench_version="0.1.0", torch_version="2.13", transformers_version="5.23",
-                  git_commit="abc", date_utc="2025-01-01T00:00:00Z", hardware="test CPU")
+PROVENANCE = dict(
+    fcabench_version="0.1.0",
+    torch_version="2.13",
+    transformers_version="5.23",
+    git_commit="abc",
+    date_utc="2025-01-01T00:00:00Z",
+    hardware="test CPU",
+)
 
 
 def make_run(run_id: str, score: float = 90.0, macs: int = 5_000_000_000):
-    return runs.measured_run("fca", {"k": 5, "keep": [34, 33]}, "bert-base-uncased", "SST-2", seq_len=64,
-                             macs=macs, latency_ms=3.5, peak_mem_mb=120.0, metric="accuracy", score=score,
-                             provenance=PROVENANCE, run_id=run_id)
+    return runs.measured_run(
+        "fca",
+        {"k": 5, "keep": [34, 33]},
+        "bert-base-uncased",
+        "SST-2",
+        seq_len=64,
+        macs=macs,
+        latency_ms=3.5,
+        peak_mem_mb=120.0,
+        metric="accuracy",
+        score=score,
+        provenance=PROVENANCE,
+        run_id=run_id,
+    )
 
 
 def test_append_then_load_gives_typed_normalised_rows(tmp_path):
@@ -155,9 +172,17 @@ def test_a_stored_copy_of_a_bundled_row_is_not_shown_twice(tmp_path, monkeypatch
 
 def old_row(**changes) -> dict:
     """A published row as older fcabench versions stored it."""
-    return dict(run_id="focus-core-t5-bbc-news-token-combining-l7", method="focus-core", model="bert-base-uncased",
-                task="BBC News", source="published", citation="Focus on the Core", source_note="Table 5",
-                method_config={"combining_layer": 7, "p": 0.9, "combination_tokens": 8}, **changes)
+    return dict(
+        run_id="focus-core-t5-bbc-news-token-combining-l7",
+        method="focus-core",
+        model="bert-base-uncased",
+        task="BBC News",
+        source="published",
+        citation="Focus on the Core",
+        source_note="Table 5",
+        method_config={"combining_layer": 7, "p": 0.9, "combination_tokens": 8},
+        **changes,
+    )
 
 
 def test_old_files_load_with_today_names(tmp_path):

@@ -47,26 +47,37 @@ def measure_job(job, *, output_dir, results, from_checkpoint):
     seq_len = job.train["seq_len"]
     model(**synthetic_batch(model, seq_len))
     macs = encoder_macs(closed_form_table(model, seq_len, methods.unit_record(model).example(0)))
-    run = runs.measured_run(job.method, config, job.model, job.task, seq_len, macs, run_id=job.job_id,
-                            source_note=f"start: {from_checkpoint}")
+    run = runs.measured_run(
+        job.method,
+        config,
+        job.model,
+        job.task,
+        seq_len,
+        macs,
+        run_id=job.job_id,
+        source_note=f"start: {from_checkpoint}",
+    )
     runs.append(run, results)
     return output_dir if job.method == "vanilla" else None
 
 
 def write_spec(tmp_path: Path, model: str, body: str, seeds="[0]") -> Path:
     path = tmp_path / "spec.toml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         [sweep]
         name = "test"
         models = ["{model}"]
         tasks = ["bbc-news"]
         seeds = {seeds}
-        out = "{tmp_path / 'out'}"
-        results = "{tmp_path / 'store.jsonl'}"
+        out = "{tmp_path / "out"}"
+        results = "{tmp_path / "store.jsonl"}"
         [train]
         seq_len = {SEQ_LEN}
         max_steps = 2
-        """) + textwrap.dedent(body))
+        """)
+        + textwrap.dedent(body)
+    )
     return path
 
 
@@ -108,14 +119,19 @@ def test_expansion_is_deterministic_and_ordered(tmp_path, tiny_folder):
             assert position[job.depends_on] < position[job.job_id]
             assert (parent.entry, parent.seed, parent.task) == ("vanilla", job.seed, job.task)
     drop = [j for j in jobs if j.entry == "drop" and j.seed == 0]
-    assert [(j.options["keep_ratio"], j.options["span"]) for j in drop] == [(0.5, [1, 4]), (0.5, [2, 4]), (0.25, [1, 4]), (0.25, [2, 4])]
+    assert [(j.options["keep_ratio"], j.options["span"]) for j in drop] == [
+        (0.5, [1, 4]),
+        (0.5, [2, 4]),
+        (0.25, [1, 4]),
+        (0.25, [2, 4]),
+    ]
 
 
 def test_ids_change_with_what_changes_the_result(tmp_path, tiny_folder):
     base = sweep.expand(sweep.load_spec(write_spec(tmp_path, tiny_folder, STUDY)))
     ids = {(j.entry, json.dumps(j.options, sort_keys=True)): j.job_id for j in base}
     # Resources do not change a result: same ids.
-    more_cpus = STUDY + '\n[resources]\nnum_cpus = 2\n'
+    more_cpus = STUDY + "\n[resources]\nnum_cpus = 2\n"
     same = sweep.expand(sweep.load_spec(write_spec(tmp_path, tiny_folder, more_cpus)))
     assert [j.job_id for j in same] == [j.job_id for j in base]
     # A longer training of the vanilla entry changes its id and, through "from", its dependents' ids.
@@ -131,7 +147,9 @@ def test_budget_matches_the_closed_form_of_the_real_model(tmp_path, tiny_folder)
     jobs = sweep.expand(sweep.load_spec(write_spec(tmp_path, tiny_folder, STUDY)))
     # Retrained PoWER-BERT ends with the configuration its search derives: train scales that to the budget.
     searched = [j for j in jobs if j.entry == "power-bert"]
-    assert [j.train.get("macs_ratio") for j in searched] == [0.75, 0.5] and all("ratios" not in j.options for j in searched)
+    assert [j.train.get("macs_ratio") for j in searched] == [0.75, 0.5] and all(
+        "ratios" not in j.options for j in searched
+    )
     jobs = [j for j in jobs if j.entry == "power-bert-free"]
     assert [j.budget_target for j in jobs] == [0.75, 0.5]
     vanilla = encoder_macs(closed_form_table(load_model(tiny_folder), SEQ_LEN))
@@ -155,19 +173,25 @@ def test_budget_refused_where_cost_depends_on_values(tmp_path, tiny_folder):
         sweep.expand(sweep.load_spec(write_spec(tmp_path, tiny_folder, body)))
 
 
-@pytest.mark.parametrize("body, key", [
-    ('[[methods]]\nmethod = "vanilla"\ncolour = "red"\n', "methods[0].colour"),
-    ('[[methods]]\nmethod = "no-such"\n', "methods[0].method"),
-    ('[[methods]]\nmethod = "fca"\noptions = { clusterz = 5 }\n', "methods[0].clusterz"),
-    ('[[methods]]\nmethod = "fca"\nbudget = { encoder_macs = [1.5] }\n', "methods[0].budget.encoder_macs"),
-    ('[[methods]]\nmethod = "fca"\nfrom = "nothing"\n', "methods[0].from"),
-    ('[[methods]]\nmethod = "fca"\ntraining_free = true\n', "methods[0].training_free"),
-    ('[[methods]]\nmethod = "fca"\n[[methods]]\nmethod = "fca"\n', "methods[1].name"),
-    ('[[methods]]\nmethod = "fca"\ntrain = { max_steps = -1 }\n', "methods[0].train.max_steps"),
-    ('[[methods]]\nmethod = "fca"\ngrid = { clusters = [1, 5] }\n[[methods]]\nname = "b"\nmethod = "ltp"\nfrom = "fca"\n',
-     "methods.fca"),  # a start for other jobs must be one configuration
-    ('[[methods]]\nmethod = "vanilla"\n[[methods]]\nname = "again"\nmethod = "vanilla"\n', "methods.again"),
-])
+@pytest.mark.parametrize(
+    "body, key",
+    [
+        ('[[methods]]\nmethod = "vanilla"\ncolour = "red"\n', "methods[0].colour"),
+        ('[[methods]]\nmethod = "no-such"\n', "methods[0].method"),
+        ('[[methods]]\nmethod = "fca"\noptions = { clusterz = 5 }\n', "methods[0].clusterz"),
+        ('[[methods]]\nmethod = "fca"\nbudget = { encoder_macs = [1.5] }\n', "methods[0].budget.encoder_macs"),
+        ('[[methods]]\nmethod = "fca"\nfrom = "nothing"\n', "methods[0].from"),
+        ('[[methods]]\nmethod = "fca"\ntraining_free = true\n', "methods[0].training_free"),
+        ('[[methods]]\nmethod = "fca"\n[[methods]]\nmethod = "fca"\n', "methods[1].name"),
+        ('[[methods]]\nmethod = "fca"\ntrain = { max_steps = -1 }\n', "methods[0].train.max_steps"),
+        (
+            '[[methods]]\nmethod = "fca"\ngrid = { clusters = [1, 5] }\n'
+            '[[methods]]\nname = "b"\nmethod = "ltp"\nfrom = "fca"\n',
+            "methods.fca",
+        ),  # a start for other jobs must be one configuration
+        ('[[methods]]\nmethod = "vanilla"\n[[methods]]\nname = "again"\nmethod = "vanilla"\n', "methods.again"),
+    ],
+)
 def test_bad_spec_error_names_the_key(tmp_path, tiny_folder, body, key):
     with pytest.raises(FcabenchError) as error:
         sweep.expand(sweep.load_spec(write_spec(tmp_path, tiny_folder, body)))
@@ -176,16 +200,21 @@ def test_bad_spec_error_names_the_key(tmp_path, tiny_folder, body, key):
 
 def test_cli_bad_spec_is_one_error_line_and_exit_code_2(tmp_path, tiny_folder):
     spec = write_spec(tmp_path, tiny_folder, '[[methods]]\nmethod = "fca"\nbudget = { encoder_macs = "half" }\n')
-    result = subprocess.run([sys.executable, "-m", "fcabench", "sweep", str(spec), "--list"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "fcabench", "sweep", str(spec), "--list"], capture_output=True, text=True
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: {spec}: key 'methods[0].budget.encoder_macs': expected fractions of vanilla's encoder MACs in (0, 1], got 'half'"
+        f"error: {spec}: key 'methods[0].budget.encoder_macs': "
+        "expected fractions of vanilla's encoder MACs in (0, 1], got 'half'"
     ]
     assert result.stdout == ""
 
 
 def test_local_run_resumes_records_failures_and_merges(tmp_path, tiny_folder):
-    body = STUDY + """
+    body = (
+        STUDY
+        + """
         [[methods]]
         name = "broken"
         method = "token-drop"
@@ -193,6 +222,7 @@ def test_local_run_resumes_records_failures_and_merges(tmp_path, tiny_folder):
         training_free = true
         options = { span = [2, 4] }   # fails when it runs (broken_job), not when expanded
         """
+    )
     spec = sweep.load_spec(write_spec(tmp_path, tiny_folder, body))
     out, store = spec.out_dir, Path(spec.results)
     report = sweep.run(spec, job_function=broken_job, echo=lambda _: None)
@@ -207,7 +237,9 @@ def test_local_run_resumes_records_failures_and_merges(tmp_path, tiny_folder):
     vanilla = next(j for j in jobs if j.entry == "vanilla")
     stored = runs.load(store)
     assert set(stored["run_id"]) == {j.job_id for j in done}
-    assert (stored[stored["method"] != "vanilla"]["source_note"] == f"start: {statuses[vanilla.job_id]['checkpoint']}").all()
+    assert (
+        stored[stored["method"] != "vanilla"]["source_note"] == f"start: {statuses[vanilla.job_id]['checkpoint']}"
+    ).all()
     assert report.rows_added == len(done) and [f["job_id"] for f in report.failed] == [broken.job_id]
     failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
     assert [f["job_id"] for f in failures] == [broken.job_id]
@@ -259,29 +291,37 @@ def test_failed_start_fails_its_dependents(tmp_path, tiny_folder):
     assert not Path(spec.results).exists() or runs.load(spec.results).empty
 
 
-@pytest.mark.parametrize("model, tasks, options, key", [
-    ("MISSING", '["bbc-news"]', "", "sweep.models"),
-    ("TINY", '["no-such-task"]', "", "sweep.tasks"),
-    ("TINY", '["bbc-news"]', "options = { retention = [40, 30, 20, 10] }", "methods.power-bert"),  # > seq_len
-    ("TINY", '["bbc-news"]', "options = { retention = [8, 4] }", "methods.power-bert"),  # 2 entries, 4 layers
-])
+@pytest.mark.parametrize(
+    "model, tasks, options, key",
+    [
+        ("MISSING", '["bbc-news"]', "", "sweep.models"),
+        ("TINY", '["no-such-task"]', "", "sweep.tasks"),
+        ("TINY", '["bbc-news"]', "options = { retention = [40, 30, 20, 10] }", "methods.power-bert"),  # > seq_len
+        ("TINY", '["bbc-news"]', "options = { retention = [8, 4] }", "methods.power-bert"),  # 2 entries, 4 layers
+    ],
+)
 def test_a_spec_is_checked_when_it_loads(tmp_path, tiny_folder, model, tasks, options, key):
     """Tasks, models and every configuration against the model and the length, before any job runs."""
     model = tiny_folder if model == "TINY" else str(tmp_path / "missing-model")
-    path = write_spec(tmp_path, model, f"""
+    path = write_spec(
+        tmp_path,
+        model,
+        f"""
         [[methods]]
         name = "power-bert"
         method = "power-bert"
         training_free = false
         {options}
-        """)
+        """,
+    )
     path.write_text(path.read_text().replace('tasks = ["bbc-news"]', f"tasks = {tasks}"))
     with pytest.raises(FcabenchError, match=f"key '{key}"):
         sweep.expand(sweep.load_spec(path))
 
 
 def test_cli_exits_non_zero_with_the_count_when_a_job_failed_and_lists_merged_jobs_from_the_store(
-        tmp_path, tiny_folder, monkeypatch, capsys):
+    tmp_path, tiny_folder, monkeypatch, capsys
+):
     import shutil
 
     import fcabench.sweep as sweep_module
@@ -318,8 +358,9 @@ def pinned_job(job, *, output_dir, results, from_checkpoint):
     import torch
 
     Path(output_dir).mkdir(parents=True, exist_ok=True)
-    (Path(output_dir) / "cores.json").write_text(json.dumps(
-        {"cores": sorted(os.sched_getaffinity(0)), "threads": torch.get_num_threads()}))
+    (Path(output_dir) / "cores.json").write_text(
+        json.dumps({"cores": sorted(os.sched_getaffinity(0)), "threads": torch.get_num_threads()})
+    )
     checkpoint = measure_job(job, output_dir=output_dir, results=results, from_checkpoint=from_checkpoint)
     return checkpoint
 
@@ -358,15 +399,16 @@ def test_entries_take_their_own_seeds_and_final_checkpoints_are_scored_on_the_te
     """Three seeds at one point, one at the others (the study's protocol), and every job's final checkpoint
     scored on the whole test split after training (the epoch was chosen on validation)."""
     path = tmp_path / "spec.toml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         [sweep]
         name = "seeds"
         models = ["{tiny_backbone}"]
         tasks = ["tweet-sentiment"]
         seeds = [0]
         score_splits = ["test"]
-        out = "{tmp_path / 'out'}"
-        results = "{tmp_path / 'store.jsonl'}"
+        out = "{tmp_path / "out"}"
+        results = "{tmp_path / "store.jsonl"}"
         [train]
         seq_len = 16
         max_steps = 1
@@ -390,11 +432,17 @@ def test_entries_take_their_own_seeds_and_final_checkpoints_are_scored_on_the_te
         from = "vanilla"
         training_free = true
         options = {{ keep_ratio = 0.25, span = [1, 2] }}
-        """))
+        """)
+    )
     spec = sweep.load_spec(path)
     jobs = sweep.expand(spec)
-    assert [(j.entry, j.seed) for j in jobs] == [("vanilla", 0), ("vanilla", 1), ("drop-half", 0), ("drop-half", 1),
-                                                 ("drop-quarter", 0)]
+    assert [(j.entry, j.seed) for j in jobs] == [
+        ("vanilla", 0),
+        ("vanilla", 1),
+        ("drop-half", 0),
+        ("drop-half", 1),
+        ("drop-quarter", 0),
+    ]
     assert sweep.run(spec, echo=lambda _: None).failed == []
     stored = runs.load(spec.results)
     test = stored[stored["split"] == "test"]

@@ -20,21 +20,26 @@ REPO = Path(__file__).resolve().parents[1]
 def local_ray():
     # Workers import fcabench from the checkout, like the driver.
     paths = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).strip(os.pathsep)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": paths, "OMP_NUM_THREADS": "1"}})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": paths, "OMP_NUM_THREADS": "1"}},
+    )
     yield
     ray.shutdown()
 
 
 def test_ray_sweep_trains_jobs_as_tasks_and_merges(tmp_path, tiny_backbone, local_ray):
     spec_path = tmp_path / "spec.toml"
-    spec_path.write_text(textwrap.dedent(f"""
+    spec_path.write_text(
+        textwrap.dedent(f"""
         [sweep]
         name = "ray-test"
         models = ["{tiny_backbone}"]
         tasks = ["tweet-sentiment"]
-        out = "{tmp_path / 'out'}"
-        results = "{tmp_path / 'store.jsonl'}"
+        out = "{tmp_path / "out"}"
+        results = "{tmp_path / "store.jsonl"}"
         [train]
         seq_len = 32
         max_steps = 2
@@ -55,7 +60,8 @@ def test_ray_sweep_trains_jobs_as_tasks_and_merges(tmp_path, tiny_backbone, loca
         method = "token-drop"
         from = "vanilla"
         stages = ["no-such-stage"]
-        """))
+        """)
+    )
     spec = sweep.load_spec(spec_path)
     report = sweep.run(spec, executor="ray", echo=lambda _: None)
     jobs = {j.entry: j for j in sweep.expand(spec)}

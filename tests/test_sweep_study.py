@@ -16,23 +16,40 @@ VANILLA_MACS = 1_000_000.0
 
 
 def row(method, stage, score, macs, config=None, real=None, seed=0):
-    return runs.measured_run(method, config or {}, "minilm-l6", "BBC News", 64, macs, metric="accuracy", score=score,
-                             split="validation", stage=stage, macs_real_mean=real or macs, seed=seed)
+    return runs.measured_run(
+        method,
+        config or {},
+        "minilm-l6",
+        "BBC News",
+        64,
+        macs,
+        metric="accuracy",
+        score=score,
+        split="validation",
+        stage=stage,
+        macs_real_mean=real or macs,
+        seed=seed,
+    )
 
 
 @pytest.fixture
 def store(tmp_path):
     path = tmp_path / "study.jsonl"
-    runs.append([
-        row("vanilla", "fine-tune", 98.0, VANILLA_MACS, real=800_000.0),
-        row("power-bert", "search", 99.0, VANILLA_MACS),  # an intermediate stage: not a point
-        row("power-bert", "retrain", 90.0, 0.5 * VANILLA_MACS, real=400_000.0, config={"retention": [32, 16]}),
-        row("power-bert", "retrain", 97.0, 0.7 * VANILLA_MACS, config={"retention": [48, 24]}),  # better, outside the band
-        row("power-bert", "training-free", 93.0, 0.45 * VANILLA_MACS, config={"retention": [30, 14]}),
-        row("power-bert", "training-free", 91.0, 0.55 * VANILLA_MACS, config={"retention": [34, 18]}),
-        row("fca", "training-free", 95.0, 0.5 * VANILLA_MACS, config={"clusters": 1}),
-        row("focus-core", "fine-tune", 96.0, 0.97 * VANILLA_MACS, config={"variant": "PF"}),
-    ], path)
+    runs.append(
+        [
+            row("vanilla", "fine-tune", 98.0, VANILLA_MACS, real=800_000.0),
+            row("power-bert", "search", 99.0, VANILLA_MACS),  # an intermediate stage: not a point
+            row("power-bert", "retrain", 90.0, 0.5 * VANILLA_MACS, real=400_000.0, config={"retention": [32, 16]}),
+            row(
+                "power-bert", "retrain", 97.0, 0.7 * VANILLA_MACS, config={"retention": [48, 24]}
+            ),  # better, outside the band
+            row("power-bert", "training-free", 93.0, 0.45 * VANILLA_MACS, config={"retention": [30, 14]}),
+            row("power-bert", "training-free", 91.0, 0.55 * VANILLA_MACS, config={"retention": [34, 18]}),
+            row("fca", "training-free", 95.0, 0.5 * VANILLA_MACS, config={"clusters": 1}),
+            row("focus-core", "fine-tune", 96.0, 0.97 * VANILLA_MACS, config={"variant": "PF"}),
+        ],
+        path,
+    )
     return path
 
 
@@ -48,14 +65,27 @@ def test_points_are_final_stages_relative_to_vanilla(store):
 def test_seeds_of_a_configuration_are_one_point_with_its_interval(store):
     from fcabench.runs.stats import t_interval
 
-    runs.append([row("power-bert", "retrain", score, 0.5 * VANILLA_MACS, real=400_000.0, config={"retention": [32, 16]},
-                     seed=seed) for seed, score in ((1, 92.0), (2, 94.0))], store)
+    runs.append(
+        [
+            row(
+                "power-bert",
+                "retrain",
+                score,
+                0.5 * VANILLA_MACS,
+                real=400_000.0,
+                config={"retention": [32, 16]},
+                seed=seed,
+            )
+            for seed, score in ((1, 92.0), (2, 94.0))
+        ],
+        store,
+    )
     points = study.study_points(runs.load(store), "bbc-news")
     point = points[(points["regime"] == "retrained") & (points["macs_rel"].round(2) == 0.5)].iloc[0]
     assert point["n"] == 3 and point["score"] == pytest.approx(92.0)
     assert (point["score_ci_low"], point["score_ci_high"]) == pytest.approx(t_interval([90.0, 92.0, 94.0]))
     table = study.summary_table(points).set_index("method")
-    half = (t_interval([90.0, 92.0, 94.0])[1] - 92.0)
+    half = t_interval([90.0, 92.0, 94.0])[1] - 92.0
     assert table.loc["power-bert", "retrained"] == f"92.0 ± {half:.1f} (0.50x, 3 seeds)"
 
 
@@ -70,7 +100,8 @@ def test_table_takes_the_best_point_inside_the_band(store):
 
 def test_cli_prints_the_table_and_writes_the_figure(tmp_path, store):
     spec = tmp_path / "spec.toml"
-    spec.write_text(textwrap.dedent(f"""
+    spec.write_text(
+        textwrap.dedent(f"""
         [sweep]
         name = "s"
         models = ["minilm-l6"]
@@ -80,7 +111,8 @@ def test_cli_prints_the_table_and_writes_the_figure(tmp_path, store):
         seq_len = 64
         [[methods]]
         method = "vanilla"
-        """))
+        """)
+    )
     figure = tmp_path / "study.png"
     result = CliRunner().invoke(app, ["sweep", str(spec), "--table", "--figure", str(figure)])
     assert result.exit_code == 0, result.output

@@ -19,7 +19,13 @@ def test_registry_lists_every_task_and_refuses_unknown_names():
     with pytest.raises(FcabenchError, match="bbc-news"):
         tasks.get("bbc")
     assert tasks.get("glue-stsb").regression and tasks.get("glue-stsb").num_labels == 1
-    assert [tasks.get(n).seq_len for n in ("bbc-news", "tweet-sentiment", "glue-cola", "glue-rte", "glue-qnli")] == [512, 64, 64, 256, 128]
+    assert [tasks.get(n).seq_len for n in ("bbc-news", "tweet-sentiment", "glue-cola", "glue-rte", "glue-qnli")] == [
+        512,
+        64,
+        64,
+        256,
+        128,
+    ]
 
 
 def test_bbc_news_splits_are_fixed_disjoint_stratified_and_complete():
@@ -27,7 +33,11 @@ def test_bbc_news_splits_are_fixed_disjoint_stratified_and_complete():
     parts = {name: task.load(name) for name in task.splits}
     ids = {name: set(part.dataset["id"]) for name, part in parts.items()}
     assert sum(len(i) for i in ids.values()) == 2225  # Focus on the Core, Table 1
-    assert not (ids["train"] & ids["validation"]) and not (ids["train"] & ids["test"]) and not (ids["validation"] & ids["test"])
+    assert (
+        not (ids["train"] & ids["validation"])
+        and not (ids["train"] & ids["test"])
+        and not (ids["validation"] & ids["test"])
+    )
     assert task.labels == ("business", "entertainment", "politics", "sports", "tech")  # sorted folders
     counts = pd.Series(list(parts["test"].dataset["label"])).value_counts(normalize=True).sort_index()
     full = pd.Series([510, 386, 417, 511, 401]) / 2225  # files per class folder
@@ -39,8 +49,13 @@ def test_bbc_news_splits_are_fixed_disjoint_stratified_and_complete():
 
 def test_bbc_news_reads_the_one_windows_1252_file():
     rows = tasks.get("bbc-news").load("train").dataset.to_pandas()
-    rows = pd.concat([rows, tasks.get("bbc-news").load("validation").dataset.to_pandas(),
-                      tasks.get("bbc-news").load("test").dataset.to_pandas()])
+    rows = pd.concat(
+        [
+            rows,
+            tasks.get("bbc-news").load("validation").dataset.to_pandas(),
+            tasks.get("bbc-news").load("test").dataset.to_pandas(),
+        ]
+    )
     text = rows.loc[rows["id"] == "sports/199.txt", "text"].iloc[0]
     assert "£15.8m" in text
 
@@ -72,6 +87,7 @@ def test_stratified_split_partitions_every_class():
 
 # --- GLUE's TSV layout -------------------------------------------------------------------------------
 
+
 def write(path, lines):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -80,16 +96,32 @@ def write(path, lines):
 @pytest.fixture
 def glue_dir(tmp_path):
     root = tmp_path / "glue"
-    write(root / "CoLA" / "train.tsv", ["gj04\t1\t\tThe cat sat .", "gj04\t0\t*\tCat the sat .", "gj04\t1\t\tA dog ran ."])
+    write(
+        root / "CoLA" / "train.tsv", ["gj04\t1\t\tThe cat sat .", "gj04\t0\t*\tCat the sat .", "gj04\t1\t\tA dog ran ."]
+    )
     write(root / "CoLA" / "dev.tsv", ["gj04\t0\t*\tRan dog a .", "gj04\t1\t\tShe left ."])
     write(root / "CoLA" / "test.tsv", ["index\tsentence", "0\tHe came .", "1\tCame he ."])
-    write(root / "MRPC" / "dev.tsv", ["Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", "1\t1\t2\tA b .\tA b !", "0\t3\t4\tC d .\tE f ."])
-    write(root / "STS-B" / "dev.tsv", ["index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore",
-                                       "0\tmain\tf\t2012\t1\tnone\tnone\tA man runs.\tA man is running.\t4.6",
-                                       "1\tmain\tf\t2012\t2\tnone\tnone\tA cat.\tThe sky.\t0.2"])
+    write(
+        root / "MRPC" / "dev.tsv",
+        ["Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", "1\t1\t2\tA b .\tA b !", "0\t3\t4\tC d .\tE f ."],
+    )
+    write(
+        root / "STS-B" / "dev.tsv",
+        [
+            "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore",
+            "0\tmain\tf\t2012\t1\tnone\tnone\tA man runs.\tA man is running.\t4.6",
+            "1\tmain\tf\t2012\t2\tnone\tnone\tA cat.\tThe sky.\t0.2",
+        ],
+    )
     header = "index\tpromptID\tpairID\tgenre\ts1b\ts2b\ts1p\ts2p\tsentence1\tsentence2\tlabel1\tgold_label"
-    write(root / "MNLI" / "dev_matched.tsv", [header, "0\t1\t1\tfic\t.\t.\t.\t.\tIt rains.\tIt is wet.\tentailment\tentailment"])
-    write(root / "MNLI" / "dev_mismatched.tsv", [header, "0\t1\t1\tfic\t.\t.\t.\t.\tIt rains.\tIt is dry.\tcontradiction\tcontradiction"])
+    write(
+        root / "MNLI" / "dev_matched.tsv",
+        [header, "0\t1\t1\tfic\t.\t.\t.\t.\tIt rains.\tIt is wet.\tentailment\tentailment"],
+    )
+    write(
+        root / "MNLI" / "dev_mismatched.tsv",
+        [header, "0\t1\t1\tfic\t.\t.\t.\t.\tIt rains.\tIt is dry.\tcontradiction\tcontradiction"],
+    )
     return root
 
 
@@ -111,12 +143,21 @@ def test_glue_without_a_folder_does_not_download(tmp_path):
         tasks.get("glue-rte").load("train")
 
 
-@pytest.mark.parametrize("lines, message", [
-    (["index\tsentence1\tsentence2\tlabel", "0\ta\tb\tmaybe"], r"dev.tsv, row 2, field label: 'maybe' is not one of"),
-    (["index\tsentence1\tlabel", "0\ta\tentailment"], r"dev.tsv, row 1, field sentence2: missing column"),
-    (["index\tsentence1\tsentence2\tlabel", "0\ta\tb\tentailment", "1\ta"], r"dev.tsv, row 3, field sentence2: the row has only 2"),
-    ([], r"dev.tsv: the file is empty"),
-])
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        (
+            ["index\tsentence1\tsentence2\tlabel", "0\ta\tb\tmaybe"],
+            r"dev.tsv, row 2, field label: 'maybe' is not one of",
+        ),
+        (["index\tsentence1\tlabel", "0\ta\tentailment"], r"dev.tsv, row 1, field sentence2: missing column"),
+        (
+            ["index\tsentence1\tsentence2\tlabel", "0\ta\tb\tentailment", "1\ta"],
+            r"dev.tsv, row 3, field sentence2: the row has only 2",
+        ),
+        ([], r"dev.tsv: the file is empty"),
+    ],
+)
 def test_bad_glue_rows_name_file_row_and_field(tmp_path, lines, message):
     write(tmp_path / "RTE" / "train.tsv", ["index\tsentence1\tsentence2\tlabel"])
     (tmp_path / "RTE" / "dev.tsv").write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
@@ -135,13 +176,17 @@ def test_undecodable_text_and_missing_split_are_clear_errors(tmp_path):
 
 # --- a user's own files --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
 def test_users_file_in_every_format(tmp_path, suffix):
     frame = pd.DataFrame({"review": [f"text {i}" for i in range(40)], "stars": ["good", "bad"] * 20})
     path = tmp_path / f"reviews{suffix}"
-    {".csv": lambda: frame.to_csv(path, index=False), ".tsv": lambda: frame.to_csv(path, sep="\t", index=False),
-     ".jsonl": lambda: frame.to_json(path, orient="records", lines=True),
-     ".parquet": lambda: frame.to_parquet(path)}[suffix]()
+    {
+        ".csv": lambda: frame.to_csv(path, index=False),
+        ".tsv": lambda: frame.to_csv(path, sep="\t", index=False),
+        ".jsonl": lambda: frame.to_json(path, orient="records", lines=True),
+        ".parquet": lambda: frame.to_parquet(path),
+    }[suffix]()
     task = tasks.from_file(path, text="review", label="stars")
     assert task.labels == ("bad", "good")
     parts = [task.load(name) for name in task.splits]
@@ -165,6 +210,7 @@ def test_users_file_errors_name_the_row(tmp_path):
 
 
 # --- metrics -----------------------------------------------------------------------------------------
+
 
 def test_metrics_match_hand_computed_values():
     labels = [1, 1, 0, 0, 1, 0]

@@ -15,7 +15,9 @@ from fcabench.methods.token_drop import TokenDropConfig, build_importance_table
 
 
 def tiny_config(layers: int = 4) -> BertConfig:
-    return BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4, intermediate_size=37)
+    return BertConfig(
+        vocab_size=99, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4, intermediate_size=37
+    )
 
 
 @pytest.fixture(scope="module")

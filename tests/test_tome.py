@@ -88,8 +88,14 @@ def test_a_schedule_merges_only_where_asked_and_the_similarity_costs_what_the_ha
     assert table.loc["encoder.layer.0", "macs_method"] == table.loc["encoder.layer.2", "macs_method"] == 0
 
 
-@pytest.mark.parametrize("options, message", [(dict(r=-1), "r must be"), (dict(schedule=(1, 2)), "one per layer"),
-                                              (dict(schedule=(1, -1, 0, 0)), "non-negative")])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(r=-1), "r must be"),
+        (dict(schedule=(1, 2)), "one per layer"),
+        (dict(schedule=(1, -1, 0, 0)), "non-negative"),
+    ],
+)
 def test_bad_options_raise(options, message):
     with pytest.raises(FcabenchError, match=message):
         methods.apply(tiny_model(layers=4), "tome", **options)

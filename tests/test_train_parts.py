@@ -6,12 +6,12 @@ import datasets
 import pytest
 import torch
 
-from tests.conftest import tiny_model
 from fcabench import dynamic, methods, profiler
 from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
 from fcabench.training import checkpoint, records
 from fcabench.training.fitting import fit_retention
 from fcabench.training.scoring import run_pass
+from tests.conftest import tiny_model
 
 
 def encoded(lengths, seed=0):
@@ -20,10 +20,17 @@ def encoded(lengths, seed=0):
     return rows, datasets.Dataset.from_dict({"input_ids": rows, "labels": [0] * len(rows)})
 
 
-@pytest.mark.parametrize("name, options", [
-    (None, {}), ("vanilla", {}), ("power-bert", dict(retention=(12, 6))), ("fca", dict(retention=(12, 6), clusters=2)),
-    ("ltp", {}), ("token-drop", None),
-])
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        (None, {}),
+        ("vanilla", {}),
+        ("power-bert", dict(retention=(12, 6))),
+        ("fca", dict(retention=(12, 6), clusters=2)),
+        ("ltp", {}),
+        ("token-drop", None),
+    ],
+)
 def test_one_pass_counts_equal_the_dynamic_profiler(name, options):
     model = tiny_model()
     if name:
@@ -91,12 +98,21 @@ def test_the_best_evaluation_is_restored_and_a_search_keeps_its_last():
             with torch.no_grad():
                 model.classifier.bias.fill_(epoch)
             states[epoch] = model.classifier.bias.clone()
-            callback.on_evaluate(None, SimpleNamespace(epoch=epoch, global_step=10 * epoch), None,
-                                 metrics={"eval_accuracy": score}, model=model)
+            callback.on_evaluate(
+                None,
+                SimpleNamespace(epoch=epoch, global_step=10 * epoch),
+                None,
+                metrics={"eval_accuracy": score},
+                model=model,
+            )
         callback.on_train_end(None, None, None, model=model)
         return model.classifier.bias, callback
 
     best, callback = run("best")
-    assert float(best[0].detach()) == 2.0 and "epoch 2" in callback.description() and "3 evaluation" in callback.description()
+    assert (
+        float(best[0].detach()) == 2.0
+        and "epoch 2" in callback.description()
+        and "3 evaluation" in callback.description()
+    )
     last, callback = run("last")
     assert float(last[0].detach()) == 3.0 and "last evaluation" in callback.description()

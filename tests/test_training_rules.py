@@ -21,8 +21,9 @@ training = import_module("fcabench.training.train")
 
 def soft_extract_model(sums, lam=0.5, length=8):
     """A PoWER-BERT search model whose layer l has rank weights summing to sums[l] (equal weights)."""
-    model = methods.apply(tiny_model(layers=len(sums)).train(), "power-bert", soft_extract=True, soft_length=length,
-                          soft_lambda=lam)
+    model = methods.apply(
+        tiny_model(layers=len(sums)).train(), "power-bert", soft_extract=True, soft_length=length, soft_lambda=lam
+    )
     with torch.no_grad():
         for layer, total in zip(model.bert.encoder.layer, sums):
             layer.rank_weights[:] = total / length
@@ -108,16 +109,31 @@ def test_power_bert_trains_with_warm_up_and_weight_decay_as_the_official_code_do
         result = original(self, *args, **kwargs)
         query = self.model.bert.encoder.layer[0].attention.self.query
         decay = {id(p): g["weight_decay"] for g in self.optimizer.param_groups for p in g["params"]}
-        seen.append(dict(warmup=self.args.get_warmup_steps(self.state.max_steps), steps=self.state.max_steps,
-                         start=self.lr_scheduler.lr_lambdas[0](0), query=decay[id(query.weight)],
-                         bias=decay[id(query.bias)]))
+        seen.append(
+            dict(
+                warmup=self.args.get_warmup_steps(self.state.max_steps),
+                steps=self.state.max_steps,
+                start=self.lr_scheduler.lr_lambdas[0](0),
+                query=decay[id(query.weight)],
+                bias=decay[id(query.bias)],
+            )
+        )
         return result
 
     monkeypatch.setattr(MethodTrainer, "train", spy)
     csv = tmp_path / "d.csv"
     csv.write_text("text,label\n" + "".join(f"word{i} thing,{'ab'[i % 2]}\n" for i in range(40)))
-    training.train("minilm-l6", str(csv), "power-bert", output_dir=str(tmp_path / "o"), seq_len=16, max_steps=10,
-                   batch_size=8, results=str(tmp_path / "r.jsonl"), progress=False)
+    training.train(
+        "minilm-l6",
+        str(csv),
+        "power-bert",
+        output_dir=str(tmp_path / "o"),
+        seq_len=16,
+        max_steps=10,
+        batch_size=8,
+        results=str(tmp_path / "r.jsonl"),
+        progress=False,
+    )
     assert len(seen) == 3  # fine-tune, search, retrain
     for stage in seen:
         assert stage["warmup"] == 1 and stage["steps"] == 10  # 10 % of the steps

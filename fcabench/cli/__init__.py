@@ -33,8 +33,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
-                                                    help="Print the version and exit.")] = None,
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = None,
 ) -> None:
     """What a token-reduction method for BERT really buys: exact FLOPs, accuracy, speed and memory."""
 
@@ -42,12 +43,17 @@ def _root(
 def _register() -> None:
     from fcabench.cli import bench, evaluate, plot, profile, runs, sweep, tasks, train
 
-    app.command("profile", cls=profile.ProfileCommand,
-                context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(profile.profile_command)
+    app.command(
+        "profile",
+        cls=profile.ProfileCommand,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )(profile.profile_command)
     app.add_typer(runs.app, name="runs")
     app.add_typer(plot.app, name="plot")
     app.add_typer(tasks.app, name="tasks")
-    app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train.train_command)
+    app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+        train.train_command
+    )
     app.command("evaluate")(evaluate.evaluate_command)
     app.command("bench")(bench.bench_command)
     app.command("sweep")(sweep.sweep_command)
@@ -102,8 +108,10 @@ def _interrupted(args: list[str] | None) -> str:
 
     given = sys.argv[1:] if args is None else args
     words = list(itertools.takewhile(lambda a: not a.startswith("-"), given))[:2]  # the command, not its values
-    return (f"interrupted: fcabench {' '.join(words)}; what it had finished is kept (files written whole, complete "
-            f"checkpoints, stored runs), nothing half-written; run the same command again to resume")
+    return (
+        f"interrupted: fcabench {' '.join(words)}; what it had finished is kept (files written whole, complete "
+        f"checkpoints, stored runs), nothing half-written; run the same command again to resume"
+    )
 
 
 def main(args: list[str] | None = None) -> None:

@@ -28,8 +28,20 @@ SHOWN = [  # column, header (units in every header), format
 
 
 def bench_command(
-    model: Annotated[str, typer.Option("--model", help="Preset (bert-base, bert-large, roberta-base, electra-base, distilbert-base) or local folder; random weights for presets.")] = "bert-base",
-    method: Annotated[Optional[list[str]], typer.Option("--method", "-m", help='Method to time beside vanilla (repeatable): NAME or "[LABEL=]NAME key=value ...".')] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="Preset (bert-base, bert-large, roberta-base, electra-base, distilbert-base) or local folder; "
+            "random weights for presets.",
+        ),
+    ] = "bert-base",
+    method: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--method", "-m", help='Method to time beside vanilla (repeatable): NAME or "[LABEL=]NAME key=value ...".'
+        ),
+    ] = None,
     seq_len: Annotated[str, typer.Option("--seq-len", "-n", help="Sequence length(s), comma-separated.")] = "128",
     batch_size: Annotated[str, typer.Option("--batch-size", "-b", help="Batch size(s), comma-separated.")] = "1",
     mode: Annotated[str, typer.Option("--mode", help="inference, train, or both comma-separated.")] = "inference",
@@ -40,8 +52,13 @@ def bench_command(
     repeats: Annotated[int, typer.Option("--repeats", "-r", help="Timed steps per model, interleaved.")] = 10,
     memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Also measure peak memory.")] = True,
     store: Annotated[bool, typer.Option("--store/--no-store", help="Append the figures to the run store.")] = True,
-    results: Annotated[Optional[Path], typer.Option("--results", help="Run file to append to (default: results/runs.jsonl in the current folder).")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the table: .csv, .json, .parquet or .md.")] = None,
+    results: Annotated[
+        Optional[Path],
+        typer.Option("--results", help="Run file to append to (default: results/runs.jsonl in the current folder)."),
+    ] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Also write the table: .csv, .json, .parquet or .md.")
+    ] = None,
 ) -> None:
     """Wall-clock latency (median, p90) and peak memory, every model interleaved with vanilla."""
     from rich.console import Console
@@ -53,11 +70,19 @@ def bench_command(
     if output:
         check_output(output)  # before any timing, as the run file below
     target = check_writable(results) if store else None  # before any timing: a run file that can take the runs
-    protocol = bench.Protocol(device=device, threads=threads, dtype=dtype, warmup=warmup, repeats=repeats, memory=memory)
+    protocol = bench.Protocol(
+        device=device, threads=threads, dtype=dtype, warmup=warmup, repeats=repeats, memory=memory
+    )
     setups = [bench.Setup.of("vanilla")] + [_setup(spec) for spec in method or []]
     models = bench.build_models(setups, model, device=device, dtype=dtype)
-    table = bench.bench(models, _ints(seq_len, "--seq-len"), _ints(batch_size, "--batch-size"),
-                        [m.strip() for m in mode.split(",") if m.strip()], protocol, progress=True)
+    table = bench.bench(
+        models,
+        _ints(seq_len, "--seq-len"),
+        _ints(batch_size, "--batch-size"),
+        [m.strip() for m in mode.split(",") if m.strip()],
+        protocol,
+        progress=True,
+    )
     console = Console() if Console().is_terminal else Console(width=170)
     _print(console, table)
     if output:
@@ -101,8 +126,12 @@ def _print(console, table) -> None:
     from rich.table import Table
 
     for (mode, n, batch), part in table.groupby(["mode", "seq_len", "batch_size"], sort=False):
-        view = Table(title=f"{mode} · n = {n} · batch {batch}", title_justify="left",
-                     caption=part["protocol"].iloc[0], caption_justify="left")
+        view = Table(
+            title=f"{mode} · n = {n} · batch {batch}",
+            title_justify="left",
+            caption=part["protocol"].iloc[0],
+            caption_justify="left",
+        )
         for _, header, _ in SHOWN:
             view.add_column(header, justify="left" if header == "model" else "right")
         for _, row in part.iterrows():

@@ -12,8 +12,12 @@ DataDir = Annotated[Optional[str], typer.Option("--data-dir", help="Local GLUE f
 Hub = Annotated[bool, typer.Option("--hub", help="Allow downloading the data set from the Hugging Face hub.")]
 TextColumn = Annotated[Optional[str], typer.Option("--text-column", help="Data file: the text column (default text).")]
 PairColumn = Annotated[Optional[str], typer.Option("--pair-column", help="Data file: the second text column, if any.")]
-LabelColumn = Annotated[Optional[str], typer.Option("--label-column", help="Data file: the label column (default label).")]
-LabelMap = Annotated[Optional[str], typer.Option("--label-map", help="Data file: rename its label values, e.g. 0=ham,1=spam.")]
+LabelColumn = Annotated[
+    Optional[str], typer.Option("--label-column", help="Data file: the label column (default label).")
+]
+LabelMap = Annotated[
+    Optional[str], typer.Option("--label-map", help="Data file: rename its label values, e.g. 0=ham,1=spam.")
+]
 
 
 def task_options(text_column, pair_column, label_column, label_map: str | None = None) -> dict | None:

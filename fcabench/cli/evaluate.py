@@ -11,18 +11,33 @@ from fcabench.cli.data_options import DataDir, Hub, LabelColumn, LabelMap, PairC
 
 def evaluate_command(
     checkpoint: str = typer.Argument(..., help="Checkpoint folder (written by fcabench train)."),
-    task: str = typer.Option(None, "--task", "-t", help="Task name or a CSV/TSV/JSONL/Parquet file (default: the "
-                                                      "checkpoint's); a file's labels are matched by name."),
-    split: str = typer.Option("validation", "--split", "-s", help="train, validation, test (MNLI: validation_mismatched ...)."),
+    task: str = typer.Option(
+        None,
+        "--task",
+        "-t",
+        help="Task name or a CSV/TSV/JSONL/Parquet file (default: the "
+        "checkpoint's); a file's labels are matched by name.",
+    ),
+    split: str = typer.Option(
+        "validation", "--split", "-s", help="train, validation, test (MNLI: validation_mismatched ...)."
+    ),
     seq_len: int = typer.Option(None, "--seq-len", "-n", help="Padded length (default: the checkpoint's)."),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Batch for scoring and for the latency timing."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 (CPU with AVX-512 BF16 or AMX, CUDA) or fp16 "
-                                  "(CUDA): autocast for the scoring and the latency timing." ),
+    precision: str = typer.Option(
+        "fp32",
+        "--precision",
+        help="fp32, bf16 (CPU with AVX-512 BF16 or AMX, CUDA) or fp16 "
+        "(CUDA): autocast for the scoring and the latency timing.",
+    ),
     device: str = typer.Option(None, "--device"),
     max_examples: int = typer.Option(None, "--max-examples", help="A fixed random subset of the split."),
     latency: bool = typer.Option(True, "--latency/--no-latency", help="Time forward passes (median of repeats)."),
-    results: Path = typer.Option(None, "--results", help="Run file to append to (default: results/runs.jsonl in the current folder)."),
-    force: bool = typer.Option(False, "--force", help="Store the run again if it is already there, marked as a repeat."),
+    results: Path = typer.Option(
+        None, "--results", help="Run file to append to (default: results/runs.jsonl in the current folder)."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Store the run again if it is already there, marked as a repeat."
+    ),
     data_dir: DataDir = None,
     hub: Hub = False,
     text_column: TextColumn = None,
@@ -35,8 +50,20 @@ def evaluate_command(
     from fcabench.runs.store import default_append_path
     from fcabench.training import evaluate
 
-    runs = evaluate(checkpoint, task, split, seq_len=seq_len, batch_size=batch_size, device=device,
-                    max_examples=max_examples, measure_latency=latency, results=str(results) if results else None,
-                    force=force, precision=precision, data_dir=data_dir, hub=hub,
-                    task_options=task_options(text_column, pair_column, label_column, label_map))
+    runs = evaluate(
+        checkpoint,
+        task,
+        split,
+        seq_len=seq_len,
+        batch_size=batch_size,
+        device=device,
+        max_examples=max_examples,
+        measure_latency=latency,
+        results=str(results) if results else None,
+        force=force,
+        precision=precision,
+        data_dir=data_dir,
+        hub=hub,
+        task_options=task_options(text_column, pair_column, label_column, label_map),
+    )
     print_runs(runs, f"{len(runs)} row(s) in the run file {results or default_append_path()}")

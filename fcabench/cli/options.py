@@ -82,8 +82,10 @@ def options_per_method(names: list[str], args: list[str]) -> dict[str, dict[str,
         if method and field not in fields[method] or not owners:
             listed = method or ", ".join(names)
             valid = sorted(set().union(*(fields[n] for n in owners or names)))
-            raise FcabenchError(f"{flag}: no such option for {listed}; valid options: "
-                                f"{', '.join(v.replace('_', '-') for v in valid) or 'none'}")
+            raise FcabenchError(
+                f"{flag}: no such option for {listed}; valid options: "
+                f"{', '.join(v.replace('_', '-') for v in valid) or 'none'}"
+            )
         if value is None:
             if not all(_bool_field(name, field) for name in owners):
                 raise FcabenchError(f"{flag} needs a value")
@@ -120,7 +122,11 @@ def resolved_fields(config, model_config) -> dict[str, object]:
     if callable(schedule) and per_layer and all(v is None for k, v in values.items() if _tuple(hints[k])):
         # the default per-layer schedule (PoWER-BERT/FCA ratios, LTP thresholds) applies: show it
         values[per_layer[0]] = tuple(round(float(v), 4) for v in schedule(layers))
-    if "combine_layer" in values and values["combine_layer"] is None and callable(getattr(config, "combine_index", None)):
+    if (
+        "combine_layer" in values
+        and values["combine_layer"] is None
+        and callable(getattr(config, "combine_index", None))
+    ):
         index = config.combine_index(layers)
         values["combine_layer"] = None if index is None else index + 1  # shown 1-based, as the field is
     if "span" in values and values["span"] is None and callable(getattr(config, "span_for", None)):
@@ -135,8 +141,9 @@ def _tuple(hint) -> bool:
 
 
 def _float_tuple(hint) -> bool:
-    return any(typing.get_origin(h) is tuple and typing.get_args(h)[:1] == (float,)
-               for h in (hint, *typing.get_args(hint)))
+    return any(
+        typing.get_origin(h) is tuple and typing.get_args(h)[:1] == (float,) for h in (hint, *typing.get_args(hint))
+    )
 
 
 def _text(value) -> str:
@@ -150,15 +157,19 @@ def _text(value) -> str:
 def describe(config, model_config) -> str:
     """``retention=34,33,... clusters=5 aggregation=weighted``: the configuration that really ran."""
     values = resolved_fields(config, model_config)
-    return " ".join(f"{name}={_text(value)}" for name, value in values.items()
-                    if not (value is None or hasattr(value, "shape")))  # tensors (token-drop tables) left out
+    return " ".join(
+        f"{name}={_text(value)}" for name, value in values.items() if not (value is None or hasattr(value, "shape"))
+    )  # tensors (token-drop tables) left out
 
 
 def config_label(config) -> str:
     """A short label from the options that differ from the defaults ("default" when none do)."""
     default = type(config)()
-    changed = [f"{f.name}={_text(getattr(config, f.name))}" for f in dataclasses.fields(config)
-               if f.compare and getattr(config, f.name) != getattr(default, f.name)]
+    changed = [
+        f"{f.name}={_text(getattr(config, f.name))}"
+        for f in dataclasses.fields(config)
+        if f.compare and getattr(config, f.name) != getattr(default, f.name)
+    ]
     return " ".join(changed) or "default"
 
 
@@ -189,8 +200,10 @@ def methods_help(layers: int = 12) -> str:
                 default = _text(shown)
             kind = _type_name(hints.get(field.name))
             help_text = comments.get(field.name, "")
-            lines.append(f"  --{field.name.replace('_', '-')} {kind} (default: {default})"
-                         + (f"  {help_text}" if help_text else ""))
+            lines.append(
+                f"  --{field.name.replace('_', '-')} {kind} (default: {default})"
+                + (f"  {help_text}" if help_text else "")
+            )
     return "\n".join(lines)
 
 

@@ -11,8 +11,18 @@ from fcabench.tables import OVERWRITE_NOTE
 
 app = typer.Typer(help="Figures: pareto (runs), layers and tokens (profiles).", no_args_is_help=True)
 
-Outputs = Annotated[Optional[list[Path]], typer.Option("--output", "-o", help=f"Figure file(s): .png, .svg or .pdf (repeatable). {OVERWRITE_NOTE}")]
-Width = Annotated[Optional[float], typer.Option("--width", min=1.0, help="Figure width in inches, at least 1 (default: 3.3, one paper column; 6.9 for many panels).")]
+Outputs = Annotated[
+    Optional[list[Path]],
+    typer.Option("--output", "-o", help=f"Figure file(s): .png, .svg or .pdf (repeatable). {OVERWRITE_NOTE}"),
+]
+Width = Annotated[
+    Optional[float],
+    typer.Option(
+        "--width",
+        min=1.0,
+        help="Figure width in inches, at least 1 (default: 3.3, one paper column; 6.9 for many panels).",
+    ),
+]
 
 
 def _targets(outputs: list[Path] | None, default: str) -> list[Path]:
@@ -42,16 +52,32 @@ def _profiles(paths: list[Path]):
 def pareto_command(
     runs: Annotated[Optional[list[Path]], typer.Argument(help="Run files or folders; default: results/.")] = None,
     output: Outputs = None,
-    x: Annotated[str, typer.Option("--x", help="Cost axis: speedup, flops (G, = 2 x MACs), flops-rel (to BERT-base) or macs-rel (to the same backbone unreduced).")] = "speedup",
-    metric: Annotated[Optional[str], typer.Option(help="Metric to plot; default: accuracy, else the task's main one.")] = None,
+    x: Annotated[
+        str,
+        typer.Option(
+            "--x",
+            help="Cost axis: speedup, flops (G, = 2 x MACs), flops-rel (to BERT-base) or macs-rel "
+            "(to the same backbone unreduced).",
+        ),
+    ] = "speedup",
+    metric: Annotated[
+        Optional[str], typer.Option(help="Metric to plot; default: accuracy, else the task's main one.")
+    ] = None,
     task: Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Only these tasks (repeatable).")] = None,
-    method: Annotated[Optional[list[str]], typer.Option("--method", "-m", help="Only these methods, plus the reference.")] = None,
+    method: Annotated[
+        Optional[list[str]], typer.Option("--method", "-m", help="Only these methods, plus the reference.")
+    ] = None,
     labels: Annotated[bool, typer.Option("--labels", help="Write each point's configuration beside it.")] = False,
     claims: Annotated[bool, typer.Option("--claims", help="Add headline claims (hollow markers).")] = False,
-    other_modalities: Annotated[bool, typer.Option("--other-modalities", help="Also draw tasks that are not text "
-                                                   "classification (ImageNet, SQuAD claims).")] = False,
-    y_range: Annotated[Optional[str], typer.Option("--y-range", help="Score axis of every panel: LOW:HIGH, LOW: or "
-                                                   ":HIGH.")] = None,
+    other_modalities: Annotated[
+        bool,
+        typer.Option(
+            "--other-modalities", help="Also draw tasks that are not text classification (ImageNet, SQuAD claims)."
+        ),
+    ] = False,
+    y_range: Annotated[
+        Optional[str], typer.Option("--y-range", help="Score axis of every panel: LOW:HIGH, LOW: or :HIGH.")
+    ] = None,
     width: Width = None,
 ) -> None:
     """A metric against FLOPs or speed-up, one panel per task, each with its Pareto front."""
@@ -60,18 +86,34 @@ def pareto_command(
     from fcabench.runs import load
 
     targets = _targets(output, "pareto.png")
-    fig = plot_pareto(load(runs or None), x=x, metric=metric, tasks=task, methods=method, labels=labels,
-                      include_claims=claims, width_in=width, y_range=parse_range(y_range),
-                      other_modalities=other_modalities)
+    fig = plot_pareto(
+        load(runs or None),
+        x=x,
+        metric=metric,
+        tasks=task,
+        methods=method,
+        labels=labels,
+        include_claims=claims,
+        width_in=width,
+        y_range=parse_range(y_range),
+        other_modalities=other_modalities,
+    )
     _save(fig, targets)
 
 
 @app.command("layers")
 def layers_command(
-    profiles: Annotated[list[Path], typer.Argument(help="Profiles from `fcabench profile --output` (.csv/.json/.parquet).")],
-    output: Outputs = None, width: Width = None,
-    label: Annotated[Optional[list[str]], typer.Option("--label", help="Panel title of each profile, in order "
-                                                      "(repeatable); default: method and configuration.")] = None,
+    profiles: Annotated[
+        list[Path], typer.Argument(help="Profiles from `fcabench profile --output` (.csv/.json/.parquet).")
+    ],
+    output: Outputs = None,
+    width: Width = None,
+    label: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--label", help="Panel title of each profile, in order (repeatable); default: method and configuration."
+        ),
+    ] = None,
 ) -> None:
     """Per-layer MACs stacked by component, one panel per profile, a row per length; each panel's ratio is to
     vanilla at its own length."""
@@ -83,10 +125,17 @@ def layers_command(
 
 @app.command("tokens")
 def tokens_command(
-    profiles: Annotated[list[Path], typer.Argument(help="Profiles from `fcabench profile --output` (.csv/.json/.parquet).")],
-    output: Outputs = None, width: Width = None,
-    label: Annotated[Optional[list[str]], typer.Option("--label", help="Legend text of each profile, in order "
-                                                      "(repeatable); default: method and configuration.")] = None,
+    profiles: Annotated[
+        list[Path], typer.Argument(help="Profiles from `fcabench profile --output` (.csv/.json/.parquet).")
+    ],
+    output: Outputs = None,
+    width: Width = None,
+    label: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--label", help="Legend text of each profile, in order (repeatable); default: method and configuration."
+        ),
+    ] = None,
 ) -> None:
     """Units entering each layer's attention, one step line per profile; a colour per length."""
     from fcabench.plots import plot_tokens

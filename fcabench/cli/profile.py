@@ -49,26 +49,54 @@ class ProfileCommand(typer.core.TyperCommand):
 
 def profile_command(
     ctx: typer.Context,
-    model: str = typer.Option("bert-base", "--model", help="Preset (bert-base, bert-large, roberta-base, electra-base, distilbert-base), local folder or hub name."),
+    model: str = typer.Option(
+        "bert-base",
+        "--model",
+        help="Preset (bert-base, bert-large, roberta-base, electra-base, distilbert-base), local folder or hub name.",
+    ),
     seq_len: str = typer.Option("128", "--seq-len", "-n", help="Sequence length(s), comma-separated."),
     batch_size: int = typer.Option(1, "--batch-size", "-b", help="Sequences per traced forward pass."),
-    method: str = typer.Option(None, "--method", "-m", show_default="vanilla",
-                               help="Method(s), comma-separated: one table with a column per method "
-                                    "(e.g. vanilla,fca,power-bert). Options: see the end of this help."),
-    label: str = typer.Option(None, "--label", help="Name the configuration in the output's config_label "
-                                                    "column (plots use it); default: the options that differ from the defaults."),
+    method: str = typer.Option(
+        None,
+        "--method",
+        "-m",
+        show_default="vanilla",
+        help="Method(s), comma-separated: one table with a column per method "
+        "(e.g. vanilla,fca,power-bert). Options: see the end of this help.",
+    ),
+    label: str = typer.Option(
+        None,
+        "--label",
+        help="Name the configuration in the output's config_label "
+        "column (plots use it); default: the options that differ from the defaults.",
+    ),
     attn: str = typer.Option(None, "--attn", help="Attention implementation: sdpa or eager (default: the model's)."),
     head: str = typer.Option("auto", "--head", help="auto, base or sequence-classification."),
-    output: Path = typer.Option(None, "--output", "-o",
-                                help=f"Also write the table: {', '.join(WRITERS)}. {OVERWRITE_NOTE}"),
-    fmt: str = typer.Option("table", "--format", "-f", help="table (for people), or json / csv of every row on stdout."),
+    output: Path = typer.Option(
+        None, "--output", "-o", help=f"Also write the table: {', '.join(WRITERS)}. {OVERWRITE_NOTE}"
+    ),
+    fmt: str = typer.Option(
+        "table", "--format", "-f", help="table (for people), or json / csv of every row on stdout."
+    ),
     check: bool = typer.Option(False, "--check", help="Compare with the closed form and torch's FlopCounterMode."),
-    text: Path = typer.Option(None, "--text", help="Per-example counts over a UTF-8 file, one example a line (real, unpadded lengths)."),
-    tokenizer: str = typer.Option(None, "--tokenizer", help="Tokenizer folder for --text (default: the model's; presets have none)."),
-    lengths: str = typer.Option(None, "--lengths", help="Per-example counts over a length distribution, e.g. uniform:16:128:1000."),
-    traced: bool = typer.Option(False, "--traced", help="With --text/--lengths: trace each example instead of the fast closed form."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr for per-example counts (terminals only)."),
-    device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N: where the counted forward passes run (counts do not change)."),
+    text: Path = typer.Option(
+        None, "--text", help="Per-example counts over a UTF-8 file, one example a line (real, unpadded lengths)."
+    ),
+    tokenizer: str = typer.Option(
+        None, "--tokenizer", help="Tokenizer folder for --text (default: the model's; presets have none)."
+    ),
+    lengths: str = typer.Option(
+        None, "--lengths", help="Per-example counts over a length distribution, e.g. uniform:16:128:1000."
+    ),
+    traced: bool = typer.Option(
+        False, "--traced", help="With --text/--lengths: trace each example instead of the fast closed form."
+    ),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Progress bar on stderr for per-example counts (terminals only)."
+    ),
+    device: str = typer.Option(
+        None, "--device", help="cpu, cuda or cuda:N: where the counted forward passes run (counts do not change)."
+    ),
     list_methods: bool = typer.Option(False, "--list-methods", help="List methods and their options, then exit."),
 ) -> None:
     """Exact per-layer multiply-adds (MACs; FLOPs = 2 x MACs) of one forward pass, per sequence."""
@@ -131,8 +159,9 @@ def _load(model: str, name: str, options: dict, attn, head, device=None):
     """A fresh model for ``name`` ("vanilla" is the unpatched model: weightless for presets)."""
     from fcabench.profiler import prepare_model
 
-    return prepare_model(model, None if name == "vanilla" else name, attn_implementation=attn, head=head,
-                         device=device, **options)
+    return prepare_model(
+        model, None if name == "vanilla" else name, attn_implementation=attn, head=head, device=device, **options
+    )
 
 
 def _config_columns(frame: pd.DataFrame, prepared) -> pd.DataFrame:
@@ -154,8 +183,11 @@ def _note_random_weights(model: str, names: list[str], fmt: str) -> None:
         return
     for name in names:
         if methods.get(name).units_depend_on_weights:
-            _warn(f"{name}'s unit counts depend on the weights, and preset {model!r} has random weights (seed 0): "
-                  f"the counts show the mechanism, not a trained model's savings; pass --model FOLDER of a trained checkpoint")
+            _warn(
+                f"{name}'s unit counts depend on the weights, and preset {model!r} has random weights (seed 0): "
+                "the counts show the mechanism, not a trained model's savings; "
+                "pass --model FOLDER of a trained checkpoint"
+            )
 
 
 # --- per layer: one synthetic sequence per length ---------------------------------------------------------
@@ -164,12 +196,14 @@ def _note_random_weights(model: str, names: list[str], fmt: str) -> None:
 def vanilla_macs(model, seq_len: int) -> int:
     """Whole-model MACs of the unreduced ``model`` on ``seq_len`` tokens (the closed form; the profile's trace
     of the unpatched model gives the same integer)."""
-    from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
     from fcabench.encoders import base_model
+    from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
     from fcabench.profiler import head_macs
 
     shape = Shape.of(base_model(model).config)
-    return vanilla_encoder_macs(shape, seq_len) + sum(head_macs(model, seq_len).values())  # the embedding lookup costs 0
+    return vanilla_encoder_macs(shape, seq_len) + sum(
+        head_macs(model, seq_len).values()
+    )  # the embedding lookup costs 0
 
 
 def _per_layer(model, names, options, seq_lens, batch_size, attn, head, fmt, check, device=None) -> pd.DataFrame:
@@ -203,8 +237,16 @@ def _per_layer(model, names, options, seq_lens, batch_size, attn, head, fmt, che
             else:
                 console.print(_render_methods(rows, n, batch_size, reference[n]))
                 for name in names:
-                    _print_totals(console, models[name], rows[rows["method"] == name], n, batch_size, reference[n],
-                                  closed[(name, n)], check)
+                    _print_totals(
+                        console,
+                        models[name],
+                        rows[rows["method"] == name],
+                        n,
+                        batch_size,
+                        reference[n],
+                        closed[(name, n)],
+                        check,
+                    )
     return table
 
 
@@ -218,8 +260,10 @@ def _warn_no_saving(method: str, part: pd.DataFrame, reference: dict[int, int]) 
         removed_nothing = bool((layers["tokens_in"] == n).all() and (layers["tokens_out"] == n).all())
         config = rows["config_label"].iloc[0]
         if total > reference[n]:
-            _warn(f"{method} ({config}) at n = {n} costs {ratio:.3f}x vanilla ({total:,} vs {reference[n]:,} MACs): "
-                  f"it adds more work than it removes")
+            _warn(
+                f"{method} ({config}) at n = {n} costs {ratio:.3f}x vanilla ({total:,} vs {reference[n]:,} MACs): "
+                f"it adds more work than it removes"
+            )
         elif removed_nothing and total == reference[n]:
             _warn(f"{method} ({config}) at n = {n} removes no unit in any layer: it costs what vanilla costs")
 
@@ -234,8 +278,9 @@ def _warn_shortfall(table: pd.DataFrame, model) -> None:
     name = patched.method.name
     for n, rows in table[table["method"] == name].groupby("seq_len", sort=False):
         layers = rows[rows["layer"].notna()].sort_values("layer")
-        text = patched.method.shortfall(patched.config, list(zip(layers["tokens_in"].astype(int),
-                                                                  layers["tokens_out"].astype(int))))
+        text = patched.method.shortfall(
+            patched.config, list(zip(layers["tokens_in"].astype(int), layers["tokens_out"].astype(int)))
+        )
         if text:
             _warn(f"{name} ({rows['config_label'].iloc[0]}) at n = {n}: {text}")
 
@@ -259,8 +304,9 @@ def _closed_form_encoder_macs(model, seq_len: int) -> int:
     return encoder_macs(closed_form_table(model, seq_len, units))
 
 
-def _print_one(console: Console, part: pd.DataFrame, model, n: int, batch_size: int, reference: int, closed: int,
-               check: bool):
+def _print_one(
+    console: Console, part: pd.DataFrame, model, n: int, batch_size: int, reference: int, closed: int, check: bool
+):
     label, method = part["model"].iloc[0], part["method"].iloc[0]
     table = Table(title=f"{label} · {method} · n = {n} · batch {batch_size} · per sequence", title_justify="left")
     table.add_column("module")
@@ -280,8 +326,9 @@ def _render_methods(rows: pd.DataFrame, n: int, batch_size: int, reference: int)
     """One table, a pair of columns per method (units entering attention, GMACs), totals and ratios below."""
     names = list(dict.fromkeys(rows["method"]))
     label = rows["model"].iloc[0]
-    table = Table(title=f"{label} · n = {n} · batch {batch_size} · per sequence · GMACs (FLOPs = 2 x MACs)",
-                  title_justify="left")
+    table = Table(
+        title=f"{label} · n = {n} · batch {batch_size} · per sequence · GMACs (FLOPs = 2 x MACs)", title_justify="left"
+    )
     table.add_column("module")
     for name in names:
         table.add_column(f"{name}\nunits in", justify="right")
@@ -306,8 +353,9 @@ def _cell(value, scale: float | None) -> str:
     return str(int(value)) if scale is None else f"{value / scale:.3f}"
 
 
-def _print_totals(console: Console, model, part: pd.DataFrame, seq_len: int, batch_size: int, reference: int,
-                  closed: int, check: bool) -> None:
+def _print_totals(
+    console: Console, model, part: pd.DataFrame, seq_len: int, batch_size: int, reference: int, closed: int, check: bool
+) -> None:
     from fcabench.profiler import encoder_macs
 
     traced = encoder_macs(part)

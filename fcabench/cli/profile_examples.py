@@ -18,7 +18,6 @@ from fcabench.errors import FcabenchError
 EXAMPLE_CHUNK = 256  # examples per call of the per-example counter: one progress step, same integers
 
 
-
 def _read_lines(text: Path) -> list[str]:
     from fcabench import dynamic
 
@@ -27,8 +26,10 @@ def _read_lines(text: Path) -> list[str]:
     except UnicodeDecodeError as error:
         from fcabench.tasks.files import decode_position
 
-        raise FcabenchError(f"{text} is not UTF-8 text ({decode_position(text, error)}: {error.reason}); "
-                            f"convert it, e.g. iconv -t UTF-8") from None
+        raise FcabenchError(
+            f"{text} is not UTF-8 text ({decode_position(text, error)}: {error.reason}); "
+            f"convert it, e.g. iconv -t UTF-8"
+        ) from None
     except IsADirectoryError:
         raise FcabenchError(f"{text} is a folder; --text takes a file of lines") from None
 
@@ -37,8 +38,10 @@ def _load_tokenizer(model: str, tokenizer: str | None):
     from fcabench.models import PRESETS
 
     if tokenizer is None and model in PRESETS:
-        raise FcabenchError(f"preset {model!r} has no tokenizer: pass --tokenizer FOLDER (e.g. a bert-base-uncased "
-                            f"checkpoint folder) with --text")
+        raise FcabenchError(
+            f"preset {model!r} has no tokenizer: pass --tokenizer FOLDER (e.g. a bert-base-uncased "
+            f"checkpoint folder) with --text"
+        )
     from transformers import AutoTokenizer
 
     source = tokenizer or model
@@ -48,7 +51,9 @@ def _load_tokenizer(model: str, tokenizer: str | None):
         raise FcabenchError(f"no tokenizer at {source!r}: pass --tokenizer FOLDER") from None
 
 
-def per_example(model, names, options, text, tokenizer, spec, traced, attn, head, fmt, progress, device=None) -> pd.DataFrame:
+def per_example(
+    model, names, options, text, tokenizer, spec, traced, attn, head, fmt, progress, device=None
+) -> pd.DataFrame:
     from fcabench import dynamic
     from fcabench.progress import progress_bar
 
@@ -73,20 +78,23 @@ def per_example(model, names, options, text, tokenizer, spec, traced, attn, head
             cut = sum(length > limit for length in full)
         else:
             if max(lengths) > limit:
-                raise FcabenchError(f"length spec {spec!r} reaches {_spec_high(spec, lengths)} tokens, above the model's "
-                                    f"maximum of {limit}")
+                raise FcabenchError(
+                    f"length spec {spec!r} reaches {_spec_high(spec, lengths)} tokens, above the model's "
+                    f"maximum of {limit}"
+                )
             inputs = dynamic.inputs_from_lengths(prepared, lengths)
         parts = []
         with progress_bar(f"{name}: counting examples", total=len(inputs), enabled=progress) as advance:
             for start in range(0, len(inputs), EXAMPLE_CHUNK):
-                chunk = inputs[start:start + EXAMPLE_CHUNK]
+                chunk = inputs[start : start + EXAMPLE_CHUNK]
                 part = dynamic.profile_examples(prepared, chunk, fast=not traced)
                 part["example"] += start
                 parts.append(part)
                 advance(len(chunk))
         examples = _config_columns(pd.concat(parts, ignore_index=True), prepared)
         examples["cut_to_max_length"] = pd.Series(
-            [length > limit for length in full] if full is not None else [False] * len(examples))
+            [length > limit for length in full] if full is not None else [False] * len(examples)
+        )
         frames.append(examples)
         if fmt == "table":
             _print_summary(examples, traced, cut, limit)
@@ -108,8 +116,10 @@ def _print_summary(examples: pd.DataFrame, traced: bool, cut: int, limit: int) -
     cut_note = f" ({cut} cut at the model's maximum of {limit} tokens)" if cut else ""
     if config:
         console.print(f"configuration: {config}")
-    console.print(f"{method}: {len(examples)} examples{cut_note}, "
-                  f"{'traced one by one' if traced else 'recorded units + closed form'}; "
-                  f"length convention: {summary['length_convention'].iloc[0]}; "
-                  f"macs = multiply-adds per sequence, flops = 2 x macs")
+    console.print(
+        f"{method}: {len(examples)} examples{cut_note}, "
+        f"{'traced one by one' if traced else 'recorded units + closed form'}; "
+        f"length convention: {summary['length_convention'].iloc[0]}; "
+        f"macs = multiply-adds per sequence, flops = 2 x macs"
+    )
     console.print(summary.to_string(float_format=lambda v: f"{v:,.1f}"))

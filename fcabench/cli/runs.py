@@ -13,14 +13,27 @@ from fcabench.tables import OVERWRITE_NOTE
 
 app = typer.Typer(help="Stored accuracy and FLOPs runs: list, show, import, export.", no_args_is_help=True)
 
-StorePath = Annotated[Optional[list[Path]], typer.Option("--runs", "-r", help="Run file(s) or folder(s); default: results/.")]
+StorePath = Annotated[
+    Optional[list[Path]], typer.Option("--runs", "-r", help="Run file(s) or folder(s); default: results/.")
+]
 Methods = Annotated[Optional[list[str]], typer.Option("--method", "-m", help="Keep these methods (repeatable).")]
 Tasks = Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Keep these tasks (repeatable).")]
 Sources = Annotated[Optional[list[str]], typer.Option("--source", "-s", help="measured, published, claim, derived.")]
 SkipInvalid = Annotated[bool, typer.Option("--skip-invalid", help="Load valid rows, warn about malformed ones.")]
 
-LIST_COLUMNS = ["run_id", "method", "config_label", "task", "split", "metric", "score", "seq_len",
-                "flops_rel_bert_base", "speedup", "source"]
+LIST_COLUMNS = [
+    "run_id",
+    "method",
+    "config_label",
+    "task",
+    "split",
+    "metric",
+    "score",
+    "seq_len",
+    "flops_rel_bert_base",
+    "speedup",
+    "source",
+]
 
 
 def _load(paths, methods, tasks, sources, skip_invalid: bool) -> pd.DataFrame:
@@ -40,17 +53,42 @@ def _load(paths, methods, tasks, sources, skip_invalid: bool) -> pd.DataFrame:
 LIST_FORMATS = ("table", "json", "csv")
 
 
-AGGREGATE_COLUMNS = ["group_id", "method", "model", "task", "split", "metric", "seq_len", "stage", "n", "seeds", "mean",
-                     "std", "ci_low", "ci_high", "macs_mean"]
+AGGREGATE_COLUMNS = [
+    "group_id",
+    "method",
+    "model",
+    "task",
+    "split",
+    "metric",
+    "seq_len",
+    "stage",
+    "n",
+    "seeds",
+    "mean",
+    "std",
+    "ci_low",
+    "ci_high",
+    "macs_mean",
+]
 
 
 @app.command("list")
-def list_command(runs_path: StorePath = None, method: Methods = None, task: Tasks = None, source: Sources = None,
-                 skip_invalid: SkipInvalid = False,
-                 aggregate: Annotated[bool, typer.Option("--aggregate", help="One row per configuration over its seeds: "
-                                                         "n, mean, std, 95 % t-interval (and MACs).")] = False,
-                 fmt: Annotated[str, typer.Option("--format", "-f", help="table (for people), or json / csv of every "
-                                                  "stored column on stdout.")] = "table") -> None:
+def list_command(
+    runs_path: StorePath = None,
+    method: Methods = None,
+    task: Tasks = None,
+    source: Sources = None,
+    skip_invalid: SkipInvalid = False,
+    aggregate: Annotated[
+        bool,
+        typer.Option(
+            "--aggregate", help="One row per configuration over its seeds: n, mean, std, 95 % t-interval (and MACs)."
+        ),
+    ] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table (for people), or json / csv of every stored column on stdout.")
+    ] = "table",
+) -> None:
     """One line per stored row (a run scored on several metrics has several), or per configuration (--aggregate)."""
     if fmt not in LIST_FORMATS:
         raise FcabenchError(f"unknown --format {fmt!r}; choose one of {', '.join(LIST_FORMATS)}")
@@ -83,7 +121,8 @@ def compare_command(
     a: Annotated[str, typer.Argument(help="A: a run_id, or a group_id of `runs list --aggregate` (all its seeds).")],
     b: Annotated[str, typer.Argument(help="B: the same, e.g. vanilla's group at the same seeds.")],
     metric: Annotated[Optional[str], typer.Option(help="Metric to compare (default: A's first).")] = None,
-    runs_path: StorePath = None, skip_invalid: SkipInvalid = False,
+    runs_path: StorePath = None,
+    skip_invalid: SkipInvalid = False,
 ) -> None:
     """Paired difference A - B on the same examples and seeds, with a paired bootstrap interval."""
     from fcabench.runs.stats import compare_runs
@@ -93,8 +132,11 @@ def compare_command(
 
 
 @app.command("show")
-def show_command(run_id: Annotated[str, typer.Argument(help="A run_id from `fcabench runs list`.")],
-                 runs_path: StorePath = None, skip_invalid: SkipInvalid = False) -> None:
+def show_command(
+    run_id: Annotated[str, typer.Argument(help="A run_id from `fcabench runs list`.")],
+    runs_path: StorePath = None,
+    skip_invalid: SkipInvalid = False,
+) -> None:
     """Every field of one run (all its metrics), with the file and line it is stored on."""
     runs = _load(runs_path, None, None, None, skip_invalid)
     rows = runs[runs["run_id"] == run_id]
@@ -113,9 +155,17 @@ def show_command(run_id: Annotated[str, typer.Argument(help="A run_id from `fcab
 
 @app.command("import")
 def import_command(
-    source: Annotated[Path, typer.Argument(help="Published tables (folder or CSV) or run files (.jsonl, exported .csv).")],
-    to: Annotated[Optional[Path], typer.Option("--to", help="Store file to append to; default: results/published.jsonl "
-                                               "for published tables, results/runs.jsonl otherwise.")] = None,
+    source: Annotated[
+        Path, typer.Argument(help="Published tables (folder or CSV) or run files (.jsonl, exported .csv).")
+    ],
+    to: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--to",
+            help="Store file to append to; default: results/published.jsonl "
+            "for published tables, results/runs.jsonl otherwise.",
+        ),
+    ] = None,
 ) -> None:
     """Append rows to the store; rows already there (same run_id and metric) are skipped."""
     from fcabench.runs import published
@@ -139,9 +189,16 @@ def import_command(
 
 @app.command("export")
 def export_command(
-    output: Annotated[Path, typer.Argument(help="File to write: .md or .tex (paper table), .csv or .parquet (all "
-                                            f"columns). {OVERWRITE_NOTE}")],
-    runs_path: StorePath = None, method: Methods = None, task: Tasks = None, source: Sources = None,
+    output: Annotated[
+        Path,
+        typer.Argument(
+            help=f"File to write: .md or .tex (paper table), .csv or .parquet (all columns). {OVERWRITE_NOTE}"
+        ),
+    ],
+    runs_path: StorePath = None,
+    method: Methods = None,
+    task: Tasks = None,
+    source: Sources = None,
     caption: Annotated[Optional[str], typer.Option(help="LaTeX caption.")] = None,
     skip_invalid: SkipInvalid = False,
 ) -> None:

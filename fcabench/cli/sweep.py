@@ -12,19 +12,57 @@ from fcabench.errors import FcabenchError
 
 def sweep_command(
     spec: Annotated[Path, typer.Argument(help="Sweep specification (TOML), e.g. sweeps/bbc-news-minilm.toml.")],
-    list_jobs: Annotated[bool, typer.Option("--list", help="Print the jobs with their ids and status; run nothing.")] = False,
-    ray: Annotated[bool, typer.Option("--ray", help="Run each job as a Ray task (pip install 'fcabench[ray]').")] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Local jobs at once, each on its own share of the cores "
-                                      "(default 1: two trainings never share the cores).")] = 1,
-    address: Annotated[Optional[str], typer.Option(help="Ray cluster to join, e.g. auto or ray://head:10001 (implies --ray); default: a local Ray.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for job files and checkpoints; default: the spec's sweep.out, else out/sweeps/<name>.")] = None,
-    results: Annotated[Optional[Path], typer.Option(help="Run store to merge into; default: the spec's sweep.results, else results/runs.jsonl.")] = None,
-    merge_only: Annotated[bool, typer.Option("--merge-only", help="Only merge the runs of finished jobs into the store.")] = False,
-    no_merge: Annotated[bool, typer.Option("--no-merge", help="Run the jobs but leave their runs in the job files.")] = False,
-    table: Annotated[bool, typer.Option("--table", help="Print, per task, each method's best accuracy at about 2x fewer "
-                                        "MACs (0.4-0.6x vanilla), retrained and training-free, from the store.")] = False,
-    figure: Annotated[Optional[Path], typer.Option("--figure", help="Write the study's figure (accuracy against MACs / "
-                                                   "vanilla, one panel per task) to this .png/.svg/.pdf.")] = None,
+    list_jobs: Annotated[
+        bool, typer.Option("--list", help="Print the jobs with their ids and status; run nothing.")
+    ] = False,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Run each job as a Ray task (pip install 'fcabench[ray]').")
+    ] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Local jobs at once, each on its own share of the cores "
+            "(default 1: two trainings never share the cores).",
+        ),
+    ] = 1,
+    address: Annotated[
+        Optional[str],
+        typer.Option(help="Ray cluster to join, e.g. auto or ray://head:10001 (implies --ray); default: a local Ray."),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Folder for job files and checkpoints; default: the spec's sweep.out, else out/sweeps/<name>."
+        ),
+    ] = None,
+    results: Annotated[
+        Optional[Path],
+        typer.Option(help="Run store to merge into; default: the spec's sweep.results, else results/runs.jsonl."),
+    ] = None,
+    merge_only: Annotated[
+        bool, typer.Option("--merge-only", help="Only merge the runs of finished jobs into the store.")
+    ] = False,
+    no_merge: Annotated[
+        bool, typer.Option("--no-merge", help="Run the jobs but leave their runs in the job files.")
+    ] = False,
+    table: Annotated[
+        bool,
+        typer.Option(
+            "--table",
+            help="Print, per task, each method's best accuracy at about 2x fewer "
+            "MACs (0.4-0.6x vanilla), retrained and training-free, from the store.",
+        ),
+    ] = False,
+    figure: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--figure",
+            help="Write the study's figure (accuracy against MACs / "
+            "vanilla, one panel per task) to this .png/.svg/.pdf.",
+        ),
+    ] = None,
 ) -> None:
     """Run every job of a sweep specification, skipping those already done, then merge their runs."""
     from fcabench import sweep
@@ -53,12 +91,23 @@ def sweep_command(
         from fcabench.sweep.executors import core_sets
 
         core_sets(jobs)  # refused before any work when there are fewer cores than jobs
-    outcome = sweep.run(spec_, executor=executor, address=address, out=folder, store=store, echo=typer.echo,
-                        do_merge=not no_merge, parallel=jobs)
+    outcome = sweep.run(
+        spec_,
+        executor=executor,
+        address=address,
+        out=folder,
+        store=store,
+        echo=typer.echo,
+        do_merge=not no_merge,
+        parallel=jobs,
+    )
     failed = outcome.failed if not no_merge else [r for r in outcome if r["status"] != "done"]
     if failed:
-        typer.echo(f"{len(failed)} job(s) failed (their errors: {folder}/jobs/<job_id>.json); "
-                   f"run the same command again to retry them", err=True)
+        typer.echo(
+            f"{len(failed)} job(s) failed (their errors: {folder}/jobs/<job_id>.json); "
+            f"run the same command again to retry them",
+            err=True,
+        )
         raise typer.Exit(1)
 
 
@@ -67,7 +116,6 @@ def _print_jobs(jobs, folder: Path, store) -> None:
 
     from fcabench.runs import load
     from fcabench.sweep import read_status
-
     from fcabench.sweep.jobs import stored_jobs
 
     if store is None:  # no store named: the checkout's (results/*.jsonl)
@@ -79,11 +127,21 @@ def _print_jobs(jobs, folder: Path, store) -> None:
     for job in jobs:
         status = read_status(folder, job.job_id) or {}
         done_elsewhere = not status and job.job_id in merged  # its files are gone (a fresh clone), its runs stored
-        rows.append(dict(job_id=job.job_id, status="done (store)" if done_elsewhere else status.get("status", "pending"), model=job.model, task=job.task,
-                         seed=job.seed, entry=job.entry, budget=job.budget_target,
-                         macs_closed_form=job.budget_closed_form,
-                         options=", ".join(f"{k}={v}" for k, v in job.options.items()), start=job.depends_on or "",
-                         run_ids=" ".join(status.get("run_ids", []))))
+        rows.append(
+            dict(
+                job_id=job.job_id,
+                status="done (store)" if done_elsewhere else status.get("status", "pending"),
+                model=job.model,
+                task=job.task,
+                seed=job.seed,
+                entry=job.entry,
+                budget=job.budget_target,
+                macs_closed_form=job.budget_closed_form,
+                options=", ".join(f"{k}={v}" for k, v in job.options.items()),
+                start=job.depends_on or "",
+                run_ids=" ".join(status.get("run_ids", [])),
+            )
+        )
     table = pd.DataFrame(rows)
     with pd.option_context("display.max_colwidth", 70, "display.width", 250, "display.max_rows", None):
         typer.echo(table.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3g}"))
@@ -120,5 +178,7 @@ def _print_tables(spec, store) -> None:
     from fcabench.sweep import study
 
     for task, points in _points(spec, store):
-        typer.echo(f"{task}: {len(points)} scored models; best accuracy at about 2x fewer encoder MACs (MACs / vanilla)")
+        typer.echo(
+            f"{task}: {len(points)} scored models; best accuracy at about 2x fewer encoder MACs (MACs / vanilla)"
+        )
         typer.echo(study.summary_table(points).to_markdown(index=False))

@@ -17,31 +17,65 @@ from fcabench.training.train import EPOCHS, LEARNING_RATE, WARMUP_RATIO
 
 def train_command(
     ctx: typer.Context,
-    model: str = typer.Option("minilm-l6", "--model", help="Encoder folder or hub name (BERT, RoBERTa, XLM-R, CamemBERT, ELECTRA, DistilBERT), or minilm-l6 (shipped, offline)."),
-    task: str = typer.Option(None, "--task", "-t", help="Task name (fcabench tasks list) or a CSV/TSV/JSONL/Parquet file "
-                                                      "(default with --from: the checkpoint's)."),
-    method: str = typer.Option("vanilla", "--method", "-m", help="Token-reduction method (fcabench profile --list-methods)."),
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Checkpoint folders go here, one per stage; "
-                                    "run again, the command resumes after the stages it completed."),
+    model: str = typer.Option(
+        "minilm-l6",
+        "--model",
+        help="Encoder folder or hub name (BERT, RoBERTa, XLM-R, CamemBERT, ELECTRA, DistilBERT), "
+        "or minilm-l6 (shipped, offline).",
+    ),
+    task: str = typer.Option(
+        None,
+        "--task",
+        "-t",
+        help="Task name (fcabench tasks list) or a CSV/TSV/JSONL/Parquet file (default with --from: the checkpoint's).",
+    ),
+    method: str = typer.Option(
+        "vanilla", "--method", "-m", help="Token-reduction method (fcabench profile --list-methods)."
+    ),
+    output_dir: Path = typer.Option(
+        ...,
+        "--output-dir",
+        "-o",
+        help="Checkpoint folders go here, one per stage; run again, the command resumes after the stages it completed.",
+    ),
     stages: str = typer.Option(None, "--stages", help="Only these stages, comma-separated (e.g. search,retrain)."),
     from_checkpoint: str = typer.Option(None, "--from", help="Start from this fine-tuned checkpoint folder."),
     training_free: bool = typer.Option(False, "--training-free", help="Apply the method to --from without training."),
-    self_contained: bool = typer.Option(False, "--self-contained", help="A training-free checkpoint holds a copy of "
-                                        "the weights instead of referring to --from's."),
-    seq_len: int = typer.Option(None, "--seq-len", "-n", help="Padded length in tokens (default: --from's, else the task's)."),
+    self_contained: bool = typer.Option(
+        False,
+        "--self-contained",
+        help="A training-free checkpoint holds a copy of the weights instead of referring to --from's.",
+    ),
+    seq_len: int = typer.Option(
+        None, "--seq-len", "-n", help="Padded length in tokens (default: --from's, else the task's)."
+    ),
     epochs: float = typer.Option(EPOCHS, "--epochs", help="Epochs per stage."),
     max_steps: int = typer.Option(None, "--max-steps", help="Optimizer steps per stage (overrides --epochs)."),
     batch_size: int = typer.Option(16, "--batch-size", "-b"),
     learning_rate: float = typer.Option(LEARNING_RATE, "--lr", help="Peak learning rate of the backbone."),
-    warmup_ratio: float = typer.Option(WARMUP_RATIO, "--warmup-ratio", help="Fraction of the steps the learning rate warms up over."),
+    warmup_ratio: float = typer.Option(
+        WARMUP_RATIO, "--warmup-ratio", help="Fraction of the steps the learning rate warms up over."
+    ),
     seed: int = typer.Option(0, "--seed"),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 (CPU with AVX-512 BF16 or AMX, CUDA) or fp16 "
-                                  "(CUDA): autocast for the training steps; validation is scored in fp32." ),
+    precision: str = typer.Option(
+        "fp32",
+        "--precision",
+        help="fp32, bf16 (CPU with AVX-512 BF16 or AMX, CUDA) or fp16 "
+        "(CUDA): autocast for the training steps; validation is scored in fp32.",
+    ),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)."),
-    max_train_examples: int = typer.Option(None, "--max-train-examples", help="A fixed random subset of the training split."),
-    max_eval_examples: int = typer.Option(None, "--max-eval-examples", help="A fixed random subset of the validation split."),
-    macs_ratio: float = typer.Option(None, "--macs-ratio", help="Scale a derived retention to this fraction of vanilla encoder MACs."),
-    results: Path = typer.Option(None, "--results", help="Run file to append to (default: results/runs.jsonl in the current folder)."),
+    max_train_examples: int = typer.Option(
+        None, "--max-train-examples", help="A fixed random subset of the training split."
+    ),
+    max_eval_examples: int = typer.Option(
+        None, "--max-eval-examples", help="A fixed random subset of the validation split."
+    ),
+    macs_ratio: float = typer.Option(
+        None, "--macs-ratio", help="Scale a derived retention to this fraction of vanilla encoder MACs."
+    ),
+    results: Path = typer.Option(
+        None, "--results", help="Run file to append to (default: results/runs.jsonl in the current folder)."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace stage checkpoints another command wrote."),
     force: bool = typer.Option(False, "--force", help="Store runs already in the run file again, marked as repeats."),
     data_dir: DataDir = None,
@@ -55,8 +89,8 @@ def train_command(
     """Train MODEL on TASK with METHOD, stage by stage; store one run per stage."""
     from fcabench import methods
     from fcabench.cli._runs_table import print_runs
-    from fcabench.runs.store import default_append_path
     from fcabench.cli.options import options_per_method
+    from fcabench.runs.store import default_append_path
     from fcabench.training import train
 
     if method not in methods.names():
@@ -66,13 +100,36 @@ def train_command(
     if stages is not None and not stage_list:
         raise FcabenchError("--stages needs at least one stage name")
     runs = train(
-        model, task, method, method_options=options, stages=stage_list, from_checkpoint=from_checkpoint,
-        output_dir=str(output_dir), seq_len=seq_len, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
-        learning_rate=learning_rate, warmup_ratio=warmup_ratio, seed=seed, device=device,
-        max_train_examples=max_train_examples, max_eval_examples=max_eval_examples, training_free=training_free,
-        self_contained=self_contained, results=str(results) if results else None, overwrite=overwrite, force=force,
-        progress=progress, data_dir=data_dir, hub=hub,
-        task_options=task_options(text_column, pair_column, label_column), macs_ratio=macs_ratio,
-        report_to=report_to, precision=precision,
+        model,
+        task,
+        method,
+        method_options=options,
+        stages=stage_list,
+        from_checkpoint=from_checkpoint,
+        output_dir=str(output_dir),
+        seq_len=seq_len,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup_ratio=warmup_ratio,
+        seed=seed,
+        device=device,
+        max_train_examples=max_train_examples,
+        max_eval_examples=max_eval_examples,
+        training_free=training_free,
+        self_contained=self_contained,
+        results=str(results) if results else None,
+        overwrite=overwrite,
+        force=force,
+        progress=progress,
+        data_dir=data_dir,
+        hub=hub,
+        task_options=task_options(text_column, pair_column, label_column),
+        macs_ratio=macs_ratio,
+        report_to=report_to,
+        precision=precision,
     )
-    print_runs(runs, f"{len(runs)} row(s) in the run file {results or default_append_path()}; checkpoints under {output_dir}")
+    print_runs(
+        runs, f"{len(runs)} row(s) in the run file {results or default_append_path()}; checkpoints under {output_dir}"
+    )

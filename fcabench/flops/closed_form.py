@@ -38,8 +38,11 @@ class Shape:
         from fcabench import encoders
 
         return cls(
-            config.hidden_size, config.num_hidden_layers, config.num_attention_heads,
-            encoders.intermediate_size(config), encoders.max_length(config),
+            config.hidden_size,
+            config.num_hidden_layers,
+            config.num_attention_heads,
+            encoders.intermediate_size(config),
+            encoders.max_length(config),
         )
 
     @property

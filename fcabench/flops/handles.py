@@ -110,9 +110,27 @@ MATMUL_HANDLES: dict[str, Handle] = {
 }
 
 _ELEMENTWISE = ["add", "sub", "rsub", "mul", "div", "neg", "reciprocal", "pow", "sqrt", "rsqrt", "log"]
-_COMPARE = ["gt", "lt", "ge", "le", "eq", "ne", "where", "masked_fill", "logical_and", "logical_or",
-            "logical_not", "bitwise_not", "__and__", "__or__", "clamp", "clamp_min", "clamp_max", "minimum",
-            "maximum"]
+_COMPARE = [
+    "gt",
+    "lt",
+    "ge",
+    "le",
+    "eq",
+    "ne",
+    "where",
+    "masked_fill",
+    "logical_and",
+    "logical_or",
+    "logical_not",
+    "bitwise_not",
+    "__and__",
+    "__or__",
+    "clamp",
+    "clamp_min",
+    "clamp_max",
+    "minimum",
+    "maximum",
+]
 _REDUCE = ["sum", "mean", "amax", "amin", "max", "min", "cumsum", "any", "all", "argmax", "argmin"]
 
 NONMATMUL_HANDLES: dict[str, Handle] = {

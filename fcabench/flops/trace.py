@@ -20,10 +20,10 @@ from collections import Counter
 import torch
 from fvcore.nn.jit_analysis import JitModelAnalysis
 
-from fcabench.errors import FcabenchError
-from fcabench.flops.handles import ALL_HANDLES, FREE_OPS, MACS, OPS
 from fcabench import encoders
 from fcabench.encoders import base_model
+from fcabench.errors import FcabenchError
+from fcabench.flops.handles import ALL_HANDLES, FREE_OPS, MACS, OPS
 
 COMPONENTS = ["macs_attn_proj", "macs_attn_matmul", "macs_ffn", "macs_method", "macs_other"]
 
@@ -91,10 +91,15 @@ def rows_from_counts(model: torch.nn.Module, counts: dict[str, Counter], per: in
         layer, layer_ops = macs_ops(p)
         rows.append(
             dict(
-                module=f"encoder.layer.{i}", layer=i,
-                macs_attn_proj=proj, macs_attn_matmul=attention - proj, macs_ffn=ffn,
-                macs_method=layer - attention - ffn, macs_other=0,
-                nonmatmul_ops=attention_ops + ffn_ops, nonmatmul_ops_method=layer_ops - attention_ops - ffn_ops,
+                module=f"encoder.layer.{i}",
+                layer=i,
+                macs_attn_proj=proj,
+                macs_attn_matmul=attention - proj,
+                macs_ffn=ffn,
+                macs_method=layer - attention - ffn,
+                macs_other=0,
+                nonmatmul_ops=attention_ops + ffn_ops,
+                nonmatmul_ops_method=layer_ops - attention_ops - ffn_ops,
             )
         )
     named = [(name, f"{prefix}{name}") for name, _ in bert.named_children() if name != family.encoder]
@@ -105,7 +110,9 @@ def rows_from_counts(model: torch.nn.Module, counts: dict[str, Counter], per: in
             macs, ops = macs_ops(name)
             outside.append(dict(module=label, layer=None, macs_other=macs, nonmatmul_ops=ops))
     total_macs, total_ops = _split(get(""))
-    rest_macs = total_macs - sum(r["macs_attn_proj"] + r["macs_attn_matmul"] + r["macs_ffn"] + r["macs_method"] for r in rows)
+    rest_macs = total_macs - sum(
+        r["macs_attn_proj"] + r["macs_attn_matmul"] + r["macs_ffn"] + r["macs_method"] for r in rows
+    )
     rest_macs -= sum(r["macs_other"] for r in outside)
     rest_ops = total_ops - sum(r["nonmatmul_ops"] + r["nonmatmul_ops_method"] for r in rows)
     rest_ops -= sum(r["nonmatmul_ops"] for r in outside)

@@ -13,11 +13,32 @@ is declared as an entry point of the group ``fcabench.methods``.
 
 from fcabench.methods.method import DERIVED, Method, Stage
 from fcabench.methods.registry import (
-    applied, apply, config_from_dict, config_to_dict, get, make_config, method_of, names, parse_options, register,
+    applied,
+    apply,
+    config_from_dict,
+    config_to_dict,
+    get,
+    make_config,
+    method_of,
+    names,
+    parse_options,
+    register,
     unit_record,
 )
 
 __all__ = [
-    "DERIVED", "Method", "Stage", "applied", "apply", "config_from_dict", "config_to_dict", "get", "make_config",
-    "method_of", "names", "parse_options", "register", "unit_record",
+    "DERIVED",
+    "Method",
+    "Stage",
+    "applied",
+    "apply",
+    "config_from_dict",
+    "config_to_dict",
+    "get",
+    "make_config",
+    "method_of",
+    "names",
+    "parse_options",
+    "register",
+    "unit_record",
 ]

@@ -72,20 +72,42 @@ def attend(
     mask = key_keep[:, :, None, :] if per_head else key_keep[:, None, None, :]  # (batch, 1|heads, 1, n_keys)
     dropout = dropout_p if training else 0.0
     if need_stats:
-        return attend_blocked(q, k, v, key_keep, query_keep, scale=scale, dropout_p=dropout_p, training=training,
-                              bias=bias, need_keys=need_keys)
+        return attend_blocked(
+            q,
+            k,
+            v,
+            key_keep,
+            query_keep,
+            scale=scale,
+            dropout_p=dropout_p,
+            training=training,
+            bias=bias,
+            need_keys=need_keys,
+        )
     if not eager:
         attn_mask = mask
         if bias is not None:  # SDPA takes an additive float mask: the bias on real keys, -inf elsewhere
             attn_mask = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill(~mask, float("-inf")) + bias
         context = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout, scale=scale)
         return context, (AttentionStats(None, None, k) if need_keys else None)
-    return attend_reference(q, k, v, key_keep, query_keep, scale=scale, dropout_p=dropout_p, training=training,
-                            bias=bias, need_stats=need_stats, need_keys=need_keys)
+    return attend_reference(
+        q,
+        k,
+        v,
+        key_keep,
+        query_keep,
+        scale=scale,
+        dropout_p=dropout_p,
+        training=training,
+        bias=bias,
+        need_stats=need_stats,
+        need_keys=need_keys,
+    )
 
 
-def attend_reference(q, k, v, key_keep, query_keep, *, scale, dropout_p, training, bias=None, need_stats=False,
-                     need_keys=False):
+def attend_reference(
+    q, k, v, key_keep, query_keep, *, scale, dropout_p, training, bias=None, need_stats=False, need_keys=False
+):
     """The eager computation on the whole probability tensor (the definition :func:`attend` must equal)."""
     per_head = key_keep.dim() == 3
     mask = key_keep[:, :, None, :] if per_head else key_keep[:, None, None, :]
@@ -132,8 +154,9 @@ def query_block(batch: int, heads: int, n_keys: int, n: int, head_dim: int, on_c
     return min(rows, CPU_MAX_ROWS[batch > 1]) if on_cpu else rows
 
 
-def attend_blocked(q, k, v, key_keep, query_keep, *, scale, dropout_p, training, bias=None, need_keys=False,
-                   block: int | None = None):
+def attend_blocked(
+    q, k, v, key_keep, query_keep, *, scale, dropout_p, training, bias=None, need_keys=False, block: int | None = None
+):
     """Context and statistics in blocks of query rows; never holds the whole probability tensor.
 
     Arguments as :func:`attend` (statistics always computed); ``block`` overrides :func:`query_block`.
@@ -145,7 +168,11 @@ def attend_blocked(q, k, v, key_keep, query_keep, *, scale, dropout_p, training,
     dropout = dropout_p if training else 0.0
     on_cpu = q.device.type == "cpu"
     # Masks are skipped where they cannot change anything; checking costs a synchronisation on CUDA.
-    key_mask = None if on_cpu and bool(key_keep.all()) else ~(key_keep[:, :, None, :] if per_head else key_keep[:, None, None, :])
+    key_mask = (
+        None
+        if on_cpu and bool(key_keep.all())
+        else ~(key_keep[:, :, None, :] if per_head else key_keep[:, None, None, :])
+    )
     weights = None if on_cpu and bool(query_keep.all()) else query_keep[:, None, :, None].to(q.dtype)
     block = block or query_block(batch, heads, n_keys, n, q.shape[-1], on_cpu)
     # A batched matmul copies strided k and v (projections seen as (batch, heads, n, d)) once per block
@@ -174,7 +201,9 @@ def attend_blocked(q, k, v, key_keep, query_keep, *, scale, dropout_p, training,
         part = (probs if weights is None else probs * weights[:, :, start:stop]).sum(dim=2)
         received = part if received is None else received + part
         if not per_head:
-            diagonals.append(probs.diagonal(offset=start, dim1=-2, dim2=-1).clone())  # a view would keep the block alive
+            diagonals.append(
+                probs.diagonal(offset=start, dim1=-2, dim2=-1).clone()
+            )  # a view would keep the block alive
         del probs, attended  # else this block's probabilities live on beside the next block's scores and probabilities
     if not in_place:
         context = contexts[0] if len(contexts) == 1 else torch.cat(contexts, dim=2)

@@ -129,8 +129,16 @@ class ReducingSelfAttention:
     the model is configured for eager attention.
     """
 
-    def forward(self, hidden, keep, need_stats: bool = False, kv_index: torch.Tensor | None = None, kv_valid=None,
-                bias: torch.Tensor | None = None, need_keys: bool = False):
+    def forward(
+        self,
+        hidden,
+        keep,
+        need_stats: bool = False,
+        kv_index: torch.Tensor | None = None,
+        kv_valid=None,
+        bias: torch.Tensor | None = None,
+        need_keys: bool = False,
+    ):
         batch, n, _ = hidden.shape
         heads, head_dim = self.head_count(), self.attention_head_size
 
@@ -150,8 +158,18 @@ class ReducingSelfAttention:
             if kv_valid is not None:
                 key_keep = key_keep & kv_valid
         context, stats = attend(
-            q, k, v, key_keep, keep, scale=self.scaling, dropout_p=self.dropout.p, training=self.training, bias=bias,
-            need_stats=need_stats, need_keys=need_keys, eager=self.config._attn_implementation == "eager",
+            q,
+            k,
+            v,
+            key_keep,
+            keep,
+            scale=self.scaling,
+            dropout_p=self.dropout.p,
+            training=self.training,
+            bias=bias,
+            need_stats=need_stats,
+            need_keys=need_keys,
+            eager=self.config._attn_implementation == "eager",
         )
         return context.transpose(1, 2).reshape(batch, n, heads * head_dim), stats
 
@@ -162,8 +180,9 @@ class ReducingLayer:
     Modifications: ``forward(hidden, keep, state) -> (hidden, keep)``; ``reduce`` (identity here) may
     drop, merge or add units; the FFN runs on what it returns; ``after_ffn`` (identity) sees the output.
     ``attention_keys`` may choose a per-head key subset. The family's parts (``attention_core``,
-    ``attention_out``, ``ffn_out``) come from :mod:`fcabench.encoders`. Set once when the method is applied: ``index`` (the layer's position), ``method_config``
-    (the method's frozen config) and ``needs`` (what ``reduce`` reads from attention).
+    ``attention_out``, ``ffn_out``) come from :mod:`fcabench.encoders`. Set once when the method is applied: ``index``
+    (the layer's position), ``method_config`` (the method's frozen config) and ``needs`` (what ``reduce`` reads from
+    attention).
     """
 
     index: int = 0  # position in the encoder
@@ -174,7 +193,12 @@ class ReducingLayer:
         kv_index, kv_valid = self.attention_keys(keep, state) or (None, None)
         bias = state.key_bias[:, None, None, :] if state.key_bias is not None else None
         context, stats = self.attention_core()(
-            hidden, keep, need_stats=self.needs.stats, kv_index=kv_index, kv_valid=kv_valid, bias=bias,
+            hidden,
+            keep,
+            need_stats=self.needs.stats,
+            kv_index=kv_index,
+            kv_valid=kv_valid,
+            bias=bias,
             need_keys=self.needs.keys,
         )
         attended = self.attention_out(context, hidden)

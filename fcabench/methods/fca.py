@@ -38,7 +38,6 @@ from fcabench.methods import ops
 from fcabench.methods.power_bert import PowerBertLayer, RetentionConfig, RetentionMethod, keeps_everything, kept_counts
 from fcabench.methods.registry import register
 
-
 AGGREGATIONS = ("weighted", "mean", "official", "official-mean")
 
 

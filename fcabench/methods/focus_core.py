@@ -54,14 +54,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fcabench import encoders
+from fcabench.encoders import base_model
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, layer_macs_from_units, standard_layer_macs
 from fcabench.methods import ops
 from fcabench.methods.attention import AttentionNeeds
 from fcabench.methods.base import ForwardState, ReducingEncoder, ReducingLayer
 from fcabench.methods.registry import Method, applied, register
-from fcabench import encoders
-from fcabench.encoders import base_model
 
 VARIANTS = ("P", "PF", "C", "PFC")
 
@@ -139,9 +139,13 @@ def masked_quantile(values: torch.Tensor, mask: torch.Tensor, q: float) -> torch
 
 @dataclass
 class FocusState(ForwardState):
-    kv: tuple[torch.Tensor, torch.Tensor] | None = None  # (index, valid), (batch, heads, t): keys of the next pruned layer
+    kv: tuple[torch.Tensor, torch.Tensor] | None = (
+        None  # (index, valid), (batch, heads, t): keys of the next pruned layer
+    )
     tokens: int = 0  # token units of the call; combination tokens follow them
-    kv_counts: dict = field(default_factory=dict)  # layer -> (batch, heads) keys each head attended (combination tokens included)
+    kv_counts: dict = field(
+        default_factory=dict
+    )  # layer -> (batch, heads) keys each head attended (combination tokens included)
 
 
 class FocusLayer(ReducingLayer):
@@ -243,7 +247,8 @@ class FocusEncoder(ReducingEncoder):
 
 
 class MeanPooler:
-    """A pooler (dense + activation, as BERT's and RoBERTa's) that reads the mean of the (combination) units instead of the first one."""
+    """A pooler (dense + activation, as BERT's and RoBERTa's) that reads the mean of the (combination) units
+    instead of the first one."""
 
     def forward(self, hidden_states):
         return self.activation(self.dense(hidden_states.mean(dim=1)))
@@ -276,7 +281,8 @@ class FocusCore(Method):
         return FocusCoreConfig(variant="PF", keep_ratio=1.0, num_combine_tokens=0)
 
     def parameter_groups(self, model):
-        """The combination tokens and the combining module, at the trainer's learning rate (the paper gives none apart)."""
+        """The combination tokens and the combining module, at the trainer's learning rate (the paper gives none
+        apart)."""
         encoder = encoders.encoder(model)
         tokens = getattr(encoder, "combination_tokens", None)
         if tokens is None:
@@ -340,8 +346,16 @@ def compare_conventions(model, seq_len: int, units=None) -> pd.DataFrame:
             paper = combining_macs(shape, n_in, n_out)[1]
         else:
             paper = row["macs_attn_proj"] + row["macs_ffn"]
-        rows.append(dict(layer=row["layer"], tokens_in=n_in, tokens_out=n_out, keys=row["keys"], macs=row["macs"],
-                         macs_paper=paper))
+        rows.append(
+            dict(
+                layer=row["layer"],
+                tokens_in=n_in,
+                tokens_out=n_out,
+                keys=row["keys"],
+                macs=row["macs"],
+                macs_paper=paper,
+            )
+        )
     return pd.DataFrame(rows)
 
 

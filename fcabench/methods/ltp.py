@@ -7,8 +7,9 @@ so the number kept varies from input to input. The FFN and all later layers run 
 
 Modes (``mode``; ``"auto"`` = soft while ``model.training``, hard in eval):
 - soft: nothing is removed; each unit of the layer's output (after the FFN, where the official code
-  applies it) is multiplied by the mask sigmoid((score - theta_l) / T), which passes gradients to theta_l; :func:`ltp_penalty` is the loss term lambda * sum_l mean(mask_l).
-  The forward state (:class:`LTPState`) keeps each layer's soft mask and the units hard mode would keep;
+  applies it) is multiplied by the mask sigmoid((score - theta_l) / T), which passes gradients to theta_l;
+  :func:`ltp_penalty` is the loss term lambda * sum_l mean(mask_l). The forward state (:class:`LTPState`) keeps each
+  layer's soft mask and the units hard mode would keep;
   the :class:`~fcabench.methods.base.UnitRecord` records what really ran (every unit).
 - hard: units with score >= theta_l are gathered into a shorter padded tensor (each example its own
   count, the batch as wide as its largest count), so a padded batch gives each example what it gets
@@ -54,14 +55,14 @@ from typing import Literal
 
 import torch
 
+from fcabench import encoders
+from fcabench.encoders import base_model
 from fcabench.errors import FcabenchError
 from fcabench.methods import ops
 from fcabench.methods.attention import AttentionNeeds
 from fcabench.methods.base import ForwardState, ReducingLayer
 from fcabench.methods.method import DERIVED, Stage
 from fcabench.methods.registry import Method, register
-from fcabench import encoders
-from fcabench.encoders import base_model
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,9 @@ class LTP(Method):
         device = bert.embeddings.word_embeddings.weight.device
         for layer, theta in zip(encoders.layers(bert), config.schedule(len(encoders.layers(bert)))):
             # hard mode only reads the thresholds (LTP's second stage fixes them)
-            layer.threshold = torch.nn.Parameter(torch.tensor(theta, device=device), requires_grad=config.mode != "hard")
+            layer.threshold = torch.nn.Parameter(
+                torch.tensor(theta, device=device), requires_grad=config.mode != "hard"
+            )
 
     def stages(self, config):
         soft = dataclasses.replace(config, mode="soft")
@@ -170,7 +173,9 @@ class LTP(Method):
         bert = base_model(model)
         if bert.fcabench_config.mode == "hard":
             return []
-        return [{"params": [layer.threshold for layer in encoders.layers(bert)], "lr": bert.fcabench_config.threshold_lr}]
+        return [
+            {"params": [layer.threshold for layer in encoders.layers(bert)], "lr": bert.fcabench_config.threshold_lr}
+        ]
 
     def off_config(self, num_layers):
         return LTPConfig(thresholds=(float("-inf"),) * num_layers)
@@ -201,7 +206,9 @@ def ltp_penalty(model, weight: float | None = None) -> torch.Tensor:
     if not state.soft_masks:
         raise FcabenchError("ltp_penalty: run a soft forward pass first (model.train() or mode='soft')")
     weight = base_model(model).fcabench_config.penalty_weight if weight is None else weight
-    means = [(mask.sum(dim=1) / state.soft_keep[l].sum(dim=1).clamp_min(1)).mean() for l, mask in state.soft_masks.items()]
+    means = [
+        (mask.sum(dim=1) / state.soft_keep[l].sum(dim=1).clamp_min(1)).mean() for l, mask in state.soft_masks.items()
+    ]
     return weight * torch.stack(means).sum()
 
 

@@ -28,7 +28,13 @@ import torch
 from fcabench import encoders
 from fcabench.flops.closed_form import Shape, standard_layer_macs
 from fcabench.methods.attention import AttentionNeeds
-from fcabench.methods.base import ForwardState, RecordingEmbeddings, ReducingEncoder, ReducingLayer, ReducingSelfAttention
+from fcabench.methods.base import (
+    ForwardState,
+    RecordingEmbeddings,
+    ReducingEncoder,
+    ReducingLayer,
+    ReducingSelfAttention,
+)
 
 
 class _Derived:
@@ -158,4 +164,3 @@ def method_config(model):
     if patched is None:
         raise FcabenchError("the model is not patched with a method")
     return patched[1]
-

@@ -33,13 +33,13 @@ from dataclasses import dataclass
 
 import torch
 
+from fcabench import encoders
 from fcabench.errors import FcabenchError
 from fcabench.methods import ops
 from fcabench.methods.attention import AttentionNeeds
 from fcabench.methods.base import ReducingLayer
 from fcabench.methods.method import DERIVED, Stage, method_config
 from fcabench.methods.registry import Method, register
-from fcabench import encoders
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,9 @@ class RetentionConfig:
 
     retention: tuple[int, ...] | None = None  # k_l per layer, counts include [CLS]; non-increasing
     ratios: tuple[float, ...] | None = None  # keep ratio per layer, in (0, 1]; used when retention is None
-    soft_length: int | None = None  # search stage: N, the padded training length W_l covers (set it to the training length); default max_position_embeddings
+    # search stage: N, the padded training length W_l covers (set it to the training length); default: the model's
+    # longest input
+    soft_length: int | None = None
     soft_lambda: float = 3e-4  # search stage: lambda of the soft-extract penalty (median of the README's 1e-4..7e-3)
     soft_lr: float = 5e-4  # search stage: learning rate of W (median of the README's 1e-4..3e-3)
 
@@ -150,8 +152,9 @@ class RetentionMethod(Method):
         config.validate_length(seq_len)
 
     def stages(self, config):
-        search = PowerBertConfig(soft_extract=True, soft_length=config.soft_length, soft_lambda=config.soft_lambda,
-                                 soft_lr=config.soft_lr)
+        search = PowerBertConfig(
+            soft_extract=True, soft_length=config.soft_length, soft_lambda=config.soft_lambda, soft_lr=config.soft_lr
+        )
         return [Stage("fine-tune", None), Stage("search", search, derive=True), Stage("retrain", DERIVED)]
 
     def derive_config(self, model, target_config):

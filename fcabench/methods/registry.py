@@ -20,10 +20,10 @@ from typing import Any, NamedTuple
 
 import torch
 
-from fcabench.errors import FcabenchError
-from fcabench.methods.method import DERIVED, Method, Stage  # noqa: F401  (re-exported)
 from fcabench import encoders
 from fcabench.encoders import base_model
+from fcabench.errors import FcabenchError
+from fcabench.methods.method import DERIVED, Method, Stage  # noqa: F401  (re-exported)
 
 ENTRY_POINT_GROUP = "fcabench.methods"
 _REGISTRY: dict[str, Method] = {}
@@ -70,7 +70,9 @@ def load_entry_points() -> None:
         try:
             loaded = entry.load()
         except Exception as error:  # a broken plug-in must not take the built-in methods down
-            raise FcabenchError(f"entry point {entry.name!r} ({entry.value}) of {ENTRY_POINT_GROUP} failed: {error}") from None
+            raise FcabenchError(
+                f"entry point {entry.name!r} ({entry.value}) of {ENTRY_POINT_GROUP} failed: {error}"
+            ) from None
         if isinstance(loaded, type) and issubclass(loaded, Method) and type(_REGISTRY.get(loaded.name)) is not loaded:
             register(loaded)
 
@@ -82,7 +84,8 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Method:
-    """The registered method ``name``, or the Method subclass ``"package.module:ClassName"`` (registered on first use)."""
+    """The registered method ``name``, or the Method subclass ``"package.module:ClassName"`` (registered on first
+    use)."""
     discover()
     if name in _REGISTRY:
         return _REGISTRY[name]
@@ -130,7 +133,9 @@ def parse_options(name: str, raw: dict[str, str]) -> dict[str, Any]:
         try:
             parsed[key] = _convert(hints[key], text)
         except ValueError:
-            raise FcabenchError(f"{name}: cannot read --{key.replace('_', '-')} {text!r}: expected {_in_words(hints[key])}") from None
+            raise FcabenchError(
+                f"{name}: cannot read --{key.replace('_', '-')} {text!r}: expected {_in_words(hints[key])}"
+            ) from None
     return parsed
 
 

@@ -38,22 +38,26 @@ from typing import Literal
 
 import torch
 
+from fcabench import encoders
+from fcabench.encoders import base_model
 from fcabench.errors import FcabenchError
 from fcabench.methods import ops
 from fcabench.methods.attention import AttentionNeeds
 from fcabench.methods.base import ForwardState, ReducingEncoder, ReducingLayer
 from fcabench.methods.registry import Method, register
-from fcabench import encoders
-from fcabench.encoders import base_model
 
 
 @dataclass(frozen=True)
 class TokenDropConfig:
-    span: tuple[int, ...] | None = None  # (start, end): 0-based layers [start, end) see only kept tokens; default scales the paper's 7-11 of 12
+    span: tuple[int, ...] | None = (
+        None  # (start, end): 0-based layers [start, end) see only kept tokens; default scales the paper's 7-11 of 12
+    )
     keep_ratio: float = 0.5  # kept fraction of each example's real tokens, rounded up (paper: 256 of 512)
     keep_count: int | None = None  # kept tokens per example instead of a ratio (capped at its real length)
     importance: Literal["attention", "table"] = "attention"  # attention needs nothing learned; table is the paper's
-    table: str | torch.Tensor | None = field(default=None, compare=False)  # importance per vocabulary id: a 1-D tensor or a torch.save-d file
+    table: str | torch.Tensor | None = field(
+        default=None, compare=False
+    )  # importance per vocabulary id: a 1-D tensor or a torch.save-d file
     special_ids: tuple[int, ...] | None = None  # ids always kept; default [CLS], [SEP], [MASK], [UNK] of uncased BERT
 
     def __post_init__(self):
@@ -97,7 +101,9 @@ def load_table(table, vocab_size: int) -> torch.Tensor:
     if not isinstance(table, torch.Tensor) or table.dim() != 1:
         raise FcabenchError("token-drop: the importance table must be a 1-D tensor (one value per vocabulary id)")
     if table.numel() != vocab_size:
-        raise FcabenchError(f"token-drop: the importance table has {table.numel()} entries; the vocabulary has {vocab_size}")
+        raise FcabenchError(
+            f"token-drop: the importance table has {table.numel()} entries; the vocabulary has {vocab_size}"
+        )
     return table.float()
 
 
@@ -197,7 +203,9 @@ class TokenDrop(Method):
         device = bert.embeddings.word_embeddings.weight.device
         specials = config.special_ids if config.special_ids is not None else encoders.protected_ids(bert.config)
         chooser = encoders.layers(bert)[start - 1]
-        chooser.register_buffer("special_ids", torch.tensor(specials, dtype=torch.long, device=device), persistent=False)
+        chooser.register_buffer(
+            "special_ids", torch.tensor(specials, dtype=torch.long, device=device), persistent=False
+        )
         if config.importance == "table":
             table = load_table(config.table, bert.config.vocab_size).to(device)
             chooser.register_buffer("importance_table", table, persistent=False)

@@ -90,7 +90,9 @@ def bipartite_merge(hidden, keep, keys, sizes, r: int):
     survive[:, ::2] = keep[:, ::2] & ~torch.zeros_like(mergeable).scatter(1, chosen, active)
     positions = torch.arange(n, device=hidden.device).expand(batch, n)
     width = int(survive.sum(dim=1).max())
-    order = torch.where(survive, positions, positions + n).sort(dim=-1).values[:, :width]  # survivors first, by position
+    order = (
+        torch.where(survive, positions, positions + n).sort(dim=-1).values[:, :width]
+    )  # survivors first, by position
     index, valid = order % n, order < n
     # Survivors are copied as they are; only the B units that receive change, to the size-weighted average
     # (s_b x_b + sum s_a x_a) / (s_b + sum s_a), computed on those r rows alone (read from ``hidden``, so
@@ -106,8 +108,10 @@ def bipartite_merge(hidden, keep, keys, sizes, r: int):
     mass_in = torch.zeros_like(weight).scatter_add(1, first, weight)
     s_b = sizes.gather(1, b_pos)
     received = s_b + mass_in.gather(1, first)
-    rows = (hidden.gather(1, b_pos[..., None].expand(-1, -1, d)) * s_b[..., None]
-            + merged_in.gather(1, first[..., None].expand(-1, -1, d))) / received[..., None]
+    rows = (
+        hidden.gather(1, b_pos[..., None].expand(-1, -1, d)) * s_b[..., None]
+        + merged_in.gather(1, first[..., None].expand(-1, -1, d))
+    ) / received[..., None]
     rows = torch.where(active[..., None], rows, hidden[:, :1])
     slot = survive.long().cumsum(dim=1) - 1  # (batch, n): each survivor's place in ``out``
     receiver = torch.where(active, slot.gather(1, b_pos), 0)
@@ -141,7 +145,9 @@ class ToMe(Method):
     def validate(self, config, model_config):
         layers = model_config.num_hidden_layers
         if config.schedule is not None and len(config.schedule) != layers:
-            raise FcabenchError(f"schedule has {len(config.schedule)} entries; the model has {layers} layers (one per layer)")
+            raise FcabenchError(
+                f"schedule has {len(config.schedule)} entries; the model has {layers} layers (one per layer)"
+            )
 
     def attention_needs(self, config, layer, layers):
         return AttentionNeeds(keys=config.merges(layer) > 0)
@@ -159,8 +165,10 @@ class ToMe(Method):
         asked = [config.merges(layer) for layer in range(len(units))]
         if all(m >= a for m, a in zip(merged, asked)):
             return None
-        return (f"asked {', '.join(map(str, asked))} merges per layer; at most half of a layer's units can merge, "
-                f"so {', '.join(map(str, merged))} ran")
+        return (
+            f"asked {', '.join(map(str, asked))} merges per layer; at most half of a layer's units can merge, "
+            f"so {', '.join(map(str, merged))} ran"
+        )
 
     def example_config(self, num_layers):
         return ToMeConfig(r=2)

@@ -9,5 +9,15 @@ from fcabench.plots.save import save_figure
 from fcabench.plots.style import METHOD_STYLES, method_style
 from fcabench.plots.tradeoff import COST_AXES, plot_pareto, tradeoff_points
 
-__all__ = ["COST_AXES", "METHOD_STYLES", "method_style", "pareto_front", "plot_layers", "plot_pareto",
-           "plot_tokens", "read_profile", "save_figure", "tradeoff_points"]
+__all__ = [
+    "COST_AXES",
+    "METHOD_STYLES",
+    "method_style",
+    "pareto_front",
+    "plot_layers",
+    "plot_pareto",
+    "plot_tokens",
+    "read_profile",
+    "save_figure",
+    "tradeoff_points",
+]

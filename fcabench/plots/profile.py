@@ -16,7 +16,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from fcabench.errors import FcabenchError
-from fcabench.plots.style import COLUMN_WIDTH_IN, COMPONENTS, PAPER_RC, REFERENCE_METHODS, TEXT_WIDTH_IN, method_style, reference_label
+from fcabench.plots.style import (
+    COLUMN_WIDTH_IN,
+    COMPONENTS,
+    PAPER_RC,
+    REFERENCE_METHODS,
+    TEXT_WIDTH_IN,
+    method_style,
+    reference_label,
+)
 
 PROFILE_COLUMNS = ("method", "module", "layer", "tokens_in", "macs", *COMPONENTS)
 LAYER_COMPONENTS = [c for c in COMPONENTS if c != "macs_other"]  # macs_other is pooler/classifier only
@@ -97,10 +105,16 @@ def split_profiles(profiles, labels=None) -> list[ProfileGroup]:
         if labels is not None:
             title = labels[i]
         else:
-            extra = [f"n = {key[k]}" if k == "seq_len" else str(key[k]) for k in varying
-                     if not (k == "config_label" and (config == "" or len(configs_of[key["method"]]) == 1))]
-            name = (f"{reference_label(key.get('model'))} (no reduction)" if key["method"] == "vanilla"
-                    else method_style(key["method"]).label)  # the unreduced model is named by its backbone
+            extra = [
+                f"n = {key[k]}" if k == "seq_len" else str(key[k])
+                for k in varying
+                if not (k == "config_label" and (config == "" or len(configs_of[key["method"]]) == 1))
+            ]
+            name = (
+                f"{reference_label(key.get('model'))} (no reduction)"
+                if key["method"] == "vanilla"
+                else method_style(key["method"]).label
+            )  # the unreduced model is named by its backbone
             title = _with_details(name, extra)
         groups.append(ProfileGroup(key["method"], config, str(key.get("model", "")), key.get("seq_len"), title, rows))
     return groups
@@ -153,21 +167,30 @@ def plot_layers(profiles, width_in: float | None = None, labels=None) -> Figure:
     width = width_in or (COLUMN_WIDTH_IN if n <= 2 else TEXT_WIDTH_IN)
     height = 1.9 * nrows + 0.35
     with plt.rc_context(PAPER_RC):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), sharey=True, squeeze=False,
-                                 layout="constrained")
+        fig, axes = plt.subplots(
+            nrows, ncols, figsize=(width, height), sharey=True, squeeze=False, layout="constrained"
+        )
         for ax, group in zip(axes.flat, groups):
             stacked = _stack(group.rows, components) / scale
             bottom = pd.Series(0.0, index=stacked.index)
             for component in components:
-                ax.bar(stacked.index, stacked[component], bottom=bottom, width=0.8,
-                       color=COMPONENTS[component][1], linewidth=0)
+                ax.bar(
+                    stacked.index,
+                    stacked[component],
+                    bottom=bottom,
+                    width=0.8,
+                    color=COMPONENTS[component][1],
+                    linewidth=0,
+                )
                 bottom = bottom + stacked[component]
             ax.xaxis.get_major_locator().set_params(integer=True)
             total = group.rows["macs"].sum()
             ratio = vanilla_ratio(group, groups)
             length = f"n = {group.seq_len}, " if group.seq_len is not None and "n = " not in group.title else ""
             rel = f", {ratio:.2f}× vanilla" if ratio is not None else ""
-            ax.set_title(f"{group.title}\n{length}{total / 1e9:.2f} GMACs{rel}", fontsize=PAPER_RC["axes.titlesize"] - 1)
+            ax.set_title(
+                f"{group.title}\n{length}{total / 1e9:.2f} GMACs{rel}", fontsize=PAPER_RC["axes.titlesize"] - 1
+            )
             ax.grid(axis="x", visible=False)
         for index, ax in enumerate(axes.flat[:n]):  # one x label per column, under its lowest panel
             if index + ncols >= n:
@@ -177,8 +200,9 @@ def plot_layers(profiles, width_in: float | None = None, labels=None) -> Figure:
         for ax in axes.flat[n:]:
             ax.set_visible(False)
         handles = [Patch(color=COMPONENTS[c][1], label=COMPONENTS[c][0]) for c in components]
-        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 2 if width < 4 else 4),
-                   frameon=False)
+        fig.legend(
+            handles=handles, loc="outside lower center", ncol=min(len(handles), 2 if width < 4 else 4), frameon=False
+        )
     return fig
 
 
@@ -214,16 +238,23 @@ def plot_tokens(profiles, ax: Axes | None = None, width_in: float | None = None,
             else:
                 color = style.color
             linestyle = LINE_STYLES[variant % len(LINE_STYLES)]  # one per method/configuration
-            ax.plot(layers["layer"].astype(int), layers["tokens_in"].astype(float), drawstyle="steps-mid",
-                    marker=style.marker, color=color, linestyle=linestyle, markersize=3.0,
-                    label=group.title, zorder=3 + variant)
+            ax.plot(
+                layers["layer"].astype(int),
+                layers["tokens_in"].astype(float),
+                drawstyle="steps-mid",
+                marker=style.marker,
+                color=color,
+                linestyle=linestyle,
+                markersize=3.0,
+                label=group.title,
+                zorder=3 + variant,
+            )
         ax.set_xlabel("Encoder layer")
         ax.set_ylabel("Units entering attention\n(tokens + clusters)")
         ax.set_ylim(bottom=0)
         ax.xaxis.get_major_locator().set_params(integer=True)
         if own_figure:  # below the axes, never on a line
-            ax.figure.legend(loc="outside lower center", frameon=False,
-                             ncol=1 if len(groups) <= 3 else 2)
+            ax.figure.legend(loc="outside lower center", frameon=False, ncol=1 if len(groups) <= 3 else 2)
         else:  # the caller's figure: its layout is the caller's, so the legend stays inside
             ax.legend(frameon=False)
     return ax

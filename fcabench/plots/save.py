@@ -24,5 +24,10 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     left out of SVG/PDF metadata so the same figure gives the same bytes (diff-friendly)."""
     suffix = check_figure_path(path).suffix.lower()
     metadata = {".png": None, ".svg": {"Date": None}, ".pdf": {"CreationDate": None, "ModDate": None}}[suffix]
-    return replace_file(path, lambda target: fig.savefig(target, dpi=PAPER_RC["savefig.dpi"], bbox_inches="tight",
-                                                         pad_inches=0.02, metadata=metadata), FORMATS)
+    return replace_file(
+        path,
+        lambda target: fig.savefig(
+            target, dpi=PAPER_RC["savefig.dpi"], bbox_inches="tight", pad_inches=0.02, metadata=metadata
+        ),
+        FORMATS,
+    )

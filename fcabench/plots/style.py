@@ -80,8 +80,11 @@ def method_style(method: str) -> MethodStyle:
     if method in METHOD_STYLES:
         return METHOD_STYLES[method]
     digest = zlib.crc32(method.encode("utf-8"))
-    return MethodStyle(method, _FALLBACK_COLORS[digest % len(_FALLBACK_COLORS)],
-                       _FALLBACK_MARKERS[(digest // 8) % len(_FALLBACK_MARKERS)])
+    return MethodStyle(
+        method,
+        _FALLBACK_COLORS[digest % len(_FALLBACK_COLORS)],
+        _FALLBACK_MARKERS[(digest // 8) % len(_FALLBACK_MARKERS)],
+    )
 
 
 def method_order(methods) -> list[str]:
@@ -92,8 +95,14 @@ def method_order(methods) -> list[str]:
 
 def reference_label(model) -> str:
     """The unreduced model named by its backbone: MiniLM-L6 is not BERT."""
-    names = {"minilm-l6": "MiniLM-L6", "bert-base": "BERT-base", "bert-large": "BERT-large", "roberta-base": "RoBERTa-base",
-             "electra-base": "ELECTRA-base", "distilbert-base": "DistilBERT-base"}
+    names = {
+        "minilm-l6": "MiniLM-L6",
+        "bert-base": "BERT-base",
+        "bert-large": "BERT-large",
+        "roberta-base": "RoBERTa-base",
+        "electra-base": "ELECTRA-base",
+        "distilbert-base": "DistilBERT-base",
+    }
     if not isinstance(model, str) or not model:
         return "BERT"
     name = model.split("/")[-1]

@@ -18,9 +18,17 @@ from matplotlib.lines import Line2D
 
 from fcabench.errors import FcabenchError
 from fcabench.plots.pareto import pareto_front
+from fcabench.plots.style import (
+    COLUMN_WIDTH_IN,
+    PAPER_RC,
+    REFERENCE_METHODS,
+    TEXT_WIDTH_IN,
+    method_order,
+    method_style,
+    reference_label,
+)
 from fcabench.runs.schema import INTERMEDIATE_STAGES
 from fcabench.runs.stats import collapse_seeds
-from fcabench.plots.style import COLUMN_WIDTH_IN, PAPER_RC, REFERENCE_METHODS, TEXT_WIDTH_IN, method_order, method_style, reference_label
 
 
 @dataclass(frozen=True)
@@ -99,8 +107,15 @@ def facet_title(task: str, split: str, seq_len) -> str:
     return ", ".join(parts)
 
 
-def tradeoff_points(runs: pd.DataFrame, x: str = "speedup", metric: str | None = None, tasks=None, methods=None,
-                    include_claims: bool = False, other_modalities: bool = False) -> pd.DataFrame:
+def tradeoff_points(
+    runs: pd.DataFrame,
+    x: str = "speedup",
+    metric: str | None = None,
+    tasks=None,
+    methods=None,
+    include_claims: bool = False,
+    other_modalities: bool = False,
+) -> pd.DataFrame:
     """The rows to draw, one per point, with ``x_value``, ``facet``, ``facet_order`` and ``on_front`` added.
 
     Keeps scored rows that have the cost ``x``, except those of intermediate training stages (a search's
@@ -128,8 +143,11 @@ def tradeoff_points(runs: pd.DataFrame, x: str = "speedup", metric: str | None =
     if metric:
         rows = rows[rows["metric"] == metric]
     rows["macs_rel_vanilla"] = relative_to_vanilla(runs, rows)
-    other_axes = [name for name, other in COST_AXES.items()
-                  if name != x and other.column in rows and rows[other.column].notna().any()]
+    other_axes = [
+        name
+        for name, other in COST_AXES.items()
+        if name != x and other.column in rows and rows[other.column].notna().any()
+    ]
     rows = rows[rows[axis.column].notna()]
     rows["x_value"] = rows[axis.column] * axis.scale
     rows = collapse_seeds(rows, ("score", "x_value"))  # a configuration's seeds: one point, its mean and interval
@@ -144,10 +162,12 @@ def tradeoff_points(runs: pd.DataFrame, x: str = "speedup", metric: str | None =
         facets.append(facet)
     if not facets:
         what = f" for tasks {', '.join(tasks)}" if tasks else ""
-        raise FcabenchError(f"no scored runs with '{axis.column}'{what} beside a reference to draw "
-                            f"(x={x!r}{', metric=' + repr(metric) if metric else ''}"
-                            f"{'' if include_claims else ', claims excluded'})"
-                            f"{'; these runs have --x ' + ' or '.join(other_axes) if other_axes else ''}")
+        raise FcabenchError(
+            f"no scored runs with '{axis.column}'{what} beside a reference to draw "
+            f"(x={x!r}{', metric=' + repr(metric) if metric else ''}"
+            f"{'' if include_claims else ', claims excluded'})"
+            f"{'; these runs have --x ' + ' or '.join(other_axes) if other_axes else ''}"
+        )
     points = pd.concat(facets, ignore_index=True)
     order = {name: i for i, name in enumerate(dict.fromkeys(points["facet"]))}
     points["facet_order"] = points["facet"].map(order)
@@ -162,12 +182,16 @@ def relative_to_vanilla(runs: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
     vanilla = runs[(runs["method"].isin(REFERENCE_METHODS)) & runs["macs"].notna()]
     base = vanilla.groupby(["model", "task", "seq_len"])["macs"].mean()
     keys = list(zip(rows["model"], rows["task"], rows["seq_len"]))
-    return pd.Series([m / base[k] if k in base.index and pd.notna(m) else math.nan for m, k in zip(rows["macs"], keys)],
-                     index=rows.index, dtype=float)
+    return pd.Series(
+        [m / base[k] if k in base.index and pd.notna(m) else math.nan for m, k in zip(rows["macs"], keys)],
+        index=rows.index,
+        dtype=float,
+    )
 
 
-def draw_tradeoff(points: pd.DataFrame, x: str = "speedup", ax: Axes | None = None, labels: bool = False,
-                  short_labels: bool = False) -> Axes:
+def draw_tradeoff(
+    points: pd.DataFrame, x: str = "speedup", ax: Axes | None = None, labels: bool = False, short_labels: bool = False
+) -> Axes:
     """One facet: points by method, the front as a staircase, the reference as dotted lines.
 
     With ``labels``, each point's configuration is written beside it; call :func:`place_labels` once the
@@ -180,8 +204,15 @@ def draw_tradeoff(points: pd.DataFrame, x: str = "speedup", ax: Axes | None = No
         ax.axhline(level["score"].mean(), color="0.6", linewidth=0.6, linestyle=":", zorder=0)
         ax.axvline(level["x_value"].mean(), color="0.6", linewidth=0.6, linestyle=":", zorder=0)
         if len(backbones) > 1:
-            ax.annotate(reference_label(model), (1, level["score"].mean()), xycoords=("axes fraction", "data"),
-                        fontsize=4.5, color="0.45", ha="right", va="bottom")
+            ax.annotate(
+                reference_label(model),
+                (1, level["score"].mean()),
+                xycoords=("axes fraction", "data"),
+                fontsize=4.5,
+                color="0.45",
+                ha="right",
+                va="bottom",
+            )
     front = points[points["on_front"]].sort_values("x_value")
     if len(front) > 1:
         # The best score attainable at a given cost: a staircase, not a straight interpolation.
@@ -195,15 +226,32 @@ def draw_tradeoff(points: pd.DataFrame, x: str = "speedup", ax: Axes | None = No
         if "stage" in mine:
             kind = kind.where(mine["stage"] != TRAINING_FREE, "free")
         for what, group in mine.groupby(kind):
-            ax.scatter(group["x_value"], group["score"], marker=style.marker, s=22 if style.marker != "*" else 45,
-                       facecolors="none" if what == "free" else style.color, edgecolors=style.color,
-                       alpha=0.35 if what == "claim" else 1.0, linewidths=0.7,
-                       zorder=3 if method not in REFERENCE_METHODS else 4)
+            ax.scatter(
+                group["x_value"],
+                group["score"],
+                marker=style.marker,
+                s=22 if style.marker != "*" else 45,
+                facecolors="none" if what == "free" else style.color,
+                edgecolors=style.color,
+                alpha=0.35 if what == "claim" else 1.0,
+                linewidths=0.7,
+                zorder=3 if method not in REFERENCE_METHODS else 4,
+            )
         if labels:
             for row in mine.itertuples():
                 if isinstance(row.config_label, str) and row.config_label:
-                    texts.append(ax.text(row.x_value, row.score, row.config_label, fontsize=4.5, color="0.2",
-                                         zorder=5, va="bottom", ha="left"))
+                    texts.append(
+                        ax.text(
+                            row.x_value,
+                            row.score,
+                            row.config_label,
+                            fontsize=4.5,
+                            color="0.2",
+                            zorder=5,
+                            va="bottom",
+                            ha="left",
+                        )
+                    )
     ax.fcabench_labels = texts  # placed by place_labels() once the layout is final
     ax.margins(x=0.08, y=0.1)  # markers on the extremes stay whole inside the frame
     ax.set_ylabel(metric_label(points["metric"].iloc[0], short=short_labels))
@@ -217,15 +265,31 @@ def _interval_bars(ax: Axes, points: pd.DataFrame, color: str) -> None:
     horizontal where the cost varies between seeds."""
     for row in points.itertuples():
         if pd.notna(getattr(row, "score_ci_low", math.nan)) and row.score_ci_high > row.score_ci_low:
-            ax.plot([row.x_value, row.x_value], [max(row.score_ci_low, -100.0), min(row.score_ci_high, 100.0)],
-                    color=color, linewidth=0.6, zorder=2)
+            ax.plot(
+                [row.x_value, row.x_value],
+                [max(row.score_ci_low, -100.0), min(row.score_ci_high, 100.0)],
+                color=color,
+                linewidth=0.6,
+                zorder=2,
+            )
         if pd.notna(getattr(row, "x_value_ci_low", math.nan)) and row.x_value_ci_high > row.x_value_ci_low:
-            ax.plot([row.x_value_ci_low, row.x_value_ci_high], [row.score, row.score], color=color, linewidth=0.6,
-                    zorder=2)
+            ax.plot(
+                [row.x_value_ci_low, row.x_value_ci_high], [row.score, row.score], color=color, linewidth=0.6, zorder=2
+            )
 
 
 LABEL_DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))  # NE first: reading order
-LABEL_RINGS = (1.0, 1.8, 2.6, 3.5, 4.5, 6.0, 8.0, 10.0, 13.0)  # offsets tried, in marker radii; beyond the first a leader line shows
+LABEL_RINGS = (
+    1.0,
+    1.8,
+    2.6,
+    3.5,
+    4.5,
+    6.0,
+    8.0,
+    10.0,
+    13.0,
+)  # offsets tried, in marker radii; beyond the first a leader line shows
 
 
 def place_labels(ax: Axes, points: pd.DataFrame, x: str) -> None:
@@ -241,8 +305,10 @@ def place_labels(ax: Axes, points: pd.DataFrame, x: str) -> None:
     frame = ax.get_window_extent(renderer)
     radius = 3.0 * ax.figure.dpi / 72  # about a marker's radius, in pixels
     to_display = ax.transData.transform
-    obstacles = [Bbox.from_extents(px - radius, py - radius, px + radius, py + radius)
-                 for px, py in to_display(points[["x_value", "score"]].to_numpy(float))]
+    obstacles = [
+        Bbox.from_extents(px - radius, py - radius, px + radius, py + radius)
+        for px, py in to_display(points[["x_value", "score"]].to_numpy(float))
+    ]
     for line in ax.get_lines():  # the front staircase, sampled densely (dotted reference lines may be crossed)
         if line.get_linestyle() != "--":
             continue
@@ -265,8 +331,12 @@ def place_labels(ax: Axes, points: pd.DataFrame, x: str) -> None:
                 x0 = cx if dx > 0 else cx - width if dx < 0 else cx - width / 2
                 y0 = cy if dy > 0 else cy - height if dy < 0 else cy - height / 2
                 candidate = Bbox.from_bounds(x0, y0, width, height)
-                inside = (frame.x0 <= candidate.x0 and candidate.x1 <= frame.x1
-                          and frame.y0 <= candidate.y0 and candidate.y1 <= frame.y1)
+                inside = (
+                    frame.x0 <= candidate.x0
+                    and candidate.x1 <= frame.x1
+                    and frame.y0 <= candidate.y0
+                    and candidate.y1 <= frame.y1
+                )
                 if not inside:
                     continue
                 overlap = sum(_overlap_area(candidate, other) for other in placed + obstacles)
@@ -278,8 +348,11 @@ def place_labels(ax: Axes, points: pd.DataFrame, x: str) -> None:
             if choice:
                 break
         if choice is None:  # nowhere free: the spot that covers the least
-            choice = least[1] if least else (Bbox.from_bounds(anchor[0] + radius, anchor[1] + radius, width, height),
-                                             LABEL_RINGS[0])
+            choice = (
+                least[1]
+                if least
+                else (Bbox.from_bounds(anchor[0] + radius, anchor[1] + radius, width, height), LABEL_RINGS[0])
+            )
         candidate, ring = choice
         placed.append(candidate)
         text.set_position(ax.transData.inverted().transform((candidate.x0, candidate.y0)))
@@ -300,8 +373,11 @@ def _distance(box, point) -> float:
 def _closer_to_another(box, anchor, anchors) -> bool:
     """Whether a label box sits nearer another point than its own (then it needs a leader line)."""
     own = _distance(box, anchor)
-    return any(_distance(box, other) < own - 0.5 for other in anchors
-               if abs(other[0] - anchor[0]) + abs(other[1] - anchor[1]) > 0.5)
+    return any(
+        _distance(box, other) < own - 0.5
+        for other in anchors
+        if abs(other[0] - anchor[0]) + abs(other[1] - anchor[1]) > 0.5
+    )
 
 
 def _overlap_area(a, b) -> float:
@@ -322,8 +398,17 @@ def method_handles(methods, backbones=()) -> list[Line2D]:
         label = style.label
         if method in REFERENCE_METHODS and len(backbones):
             label = " / ".join(dict.fromkeys(reference_label(b) for b in backbones)) + " (no reduction)"
-        handles.append(Line2D([], [], linestyle="", marker=style.marker, color=style.color,
-                              markersize=4 if style.marker != "*" else 6, label=label))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                linestyle="",
+                marker=style.marker,
+                color=style.color,
+                markersize=4 if style.marker != "*" else 6,
+                label=label,
+            )
+        )
     return handles
 
 
@@ -351,9 +436,18 @@ def parse_range(text: str | None) -> tuple[float | None, float | None] | None:
     return low, high
 
 
-def plot_pareto(runs: pd.DataFrame, x: str = "speedup", metric: str | None = None, tasks=None, methods=None,
-                labels: bool = False, include_claims: bool = False, width_in: float | None = None,
-                y_range: tuple[float | None, float | None] | None = None, other_modalities: bool = False) -> Figure:
+def plot_pareto(
+    runs: pd.DataFrame,
+    x: str = "speedup",
+    metric: str | None = None,
+    tasks=None,
+    methods=None,
+    labels: bool = False,
+    include_claims: bool = False,
+    width_in: float | None = None,
+    y_range: tuple[float | None, float | None] | None = None,
+    other_modalities: bool = False,
+) -> Figure:
     """Score against cost per facet (task, split, length), each with its Pareto front and the unreduced model
     as reference (dotted); one legend entry per method. Claims, if included, are hollow markers; tasks of
     other modalities (ImageNet, SQuAD) only with ``other_modalities``.
@@ -363,8 +457,15 @@ def plot_pareto(runs: pd.DataFrame, x: str = "speedup", metric: str | None = Non
     one point, their mean, with its 95 % t-interval; training-free points are hollow.
     ``y_range``: (low, high) of every panel's score axis, None for an end left automatic.
     """
-    points = tradeoff_points(runs, x=x, metric=metric, tasks=tasks, methods=methods, include_claims=include_claims,
-                             other_modalities=other_modalities)
+    points = tradeoff_points(
+        runs,
+        x=x,
+        metric=metric,
+        tasks=tasks,
+        methods=methods,
+        include_claims=include_claims,
+        other_modalities=other_modalities,
+    )
     facets = [f for _, f in points.groupby("facet_order", sort=True)]
     default_cols = grid_shape(len(facets))[1]
     width = width_in or (COLUMN_WIDTH_IN if default_cols <= 2 else TEXT_WIDTH_IN)
@@ -373,8 +474,9 @@ def plot_pareto(runs: pd.DataFrame, x: str = "speedup", metric: str | None = Non
     grid = len(facets) > 1
     with plt.rc_context(PAPER_RC):
         aspect = 1.0 if labels else 0.8  # labelled panels get more height to put their labels in
-        fig, axes = plt.subplots(nrows, ncols, figsize=(width, panel * aspect * nrows + 0.45), squeeze=False,
-                                 layout="constrained")
+        fig, axes = plt.subplots(
+            nrows, ncols, figsize=(width, panel * aspect * nrows + 0.45), squeeze=False, layout="constrained"
+        )
         for ax, facet in zip(axes.flat, facets):
             draw_tradeoff(facet, x=x, ax=ax, labels=labels, short_labels=grid)
             if y_range is not None:
@@ -384,7 +486,7 @@ def plot_pareto(runs: pd.DataFrame, x: str = "speedup", metric: str | None = Non
                 ax.title.set_fontsize(PAPER_RC["axes.titlesize"] - (1 if panel < 2 else 0))
         if grid:
             fig.supxlabel(cost_axis(x).label, fontsize=PAPER_RC["axes.labelsize"])
-        for ax in axes.flat[len(facets):]:
+        for ax in axes.flat[len(facets) :]:
             ax.set_visible(False)
         reference = points[points["method"].isin(REFERENCE_METHODS)]
         handles = method_handles(points["method"], sorted(reference["model"].dropna().unique()))
@@ -392,15 +494,32 @@ def plot_pareto(runs: pd.DataFrame, x: str = "speedup", metric: str | None = Non
             handles.append(Line2D([], [], **FRONT_STYLE, label=FRONT_LABEL))
         handles.append(Line2D([], [], color="0.6", linewidth=0.6, linestyle=":", label=REFERENCE_LABEL))
         if "stage" in points and (points["stage"] == TRAINING_FREE).any():
-            handles.append(Line2D([], [], linestyle="", marker="o", markerfacecolor="none", markeredgecolor="0.3",
-                                  markersize=4, label=TRAINING_FREE_LABEL))
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    linestyle="",
+                    marker="o",
+                    markerfacecolor="none",
+                    markeredgecolor="0.3",
+                    markersize=4,
+                    label=TRAINING_FREE_LABEL,
+                )
+            )
         if (points["source"] == "claim").any():
-            handles.append(Line2D([], [], linestyle="", marker="o", color="0.3", alpha=0.35, markersize=4,
-                                  label=CLAIM_LABEL))
+            handles.append(
+                Line2D([], [], linestyle="", marker="o", color="0.3", alpha=0.35, markersize=4, label=CLAIM_LABEL)
+            )
         if (points["n"] > 1).any():
             handles.append(Line2D([], [], color="0.3", linewidth=0.6, marker="|", markersize=5, label=INTERVAL_LABEL))
-        fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 2 if width < 4 else 4),
-                   frameon=False, handletextpad=0.3, columnspacing=1.0)
+        fig.legend(
+            handles=handles,
+            loc="outside upper center",
+            ncol=min(len(handles), 2 if width < 4 else 4),
+            frameon=False,
+            handletextpad=0.3,
+            columnspacing=1.0,
+        )
         if labels:
             fig.draw_without_rendering()  # final axes positions first: labels are placed in display space
             for ax, facet in zip(axes.flat, facets):

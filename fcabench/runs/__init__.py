@@ -19,8 +19,22 @@ from fcabench.runs.stats import aggregate, compare, compare_runs
 from fcabench.runs.store import append, default_results_dir, load
 
 __all__ = [
-    "COLUMNS", "SCHEMA_VERSION", "Run", "aggregate", "append", "bert_base_macs", "compare", "compare_runs",
-    "default_results_dir", "export",
-    "import_runs", "load", "measured_run", "paper_table", "provenance", "to_latex", "to_markdown",
+    "COLUMNS",
+    "SCHEMA_VERSION",
+    "Run",
+    "aggregate",
+    "append",
+    "bert_base_macs",
+    "compare",
+    "compare_runs",
+    "default_results_dir",
+    "export",
+    "import_runs",
+    "load",
+    "measured_run",
+    "paper_table",
+    "provenance",
+    "to_latex",
+    "to_markdown",
     "validate_record",
 ]

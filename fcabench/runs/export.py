@@ -42,14 +42,18 @@ def paper_table(runs: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in PAPER_COLUMNS if c not in runs.columns]
     if missing:
         raise FcabenchError(f"these runs lack the columns {', '.join(missing)}")
-    table = pd.DataFrame({
-        header: [
-            _fmt(v / 1e9 if column == "flops" and v == v and v is not None else v,
-                 {"score": 1, "flops": 2, "flops_rel_bert_base": 3, "speedup": 2}.get(column, 0))
-            for v in runs[column].astype(object)
-        ]
-        for column, header in PAPER_COLUMNS.items()
-    })
+    table = pd.DataFrame(
+        {
+            header: [
+                _fmt(
+                    v / 1e9 if column == "flops" and v == v and v is not None else v,
+                    {"score": 1, "flops": 2, "flops_rel_bert_base": 3, "speedup": 2}.get(column, 0),
+                )
+                for v in runs[column].astype(object)
+            ]
+            for column, header in PAPER_COLUMNS.items()
+        }
+    )
     return table
 
 
@@ -59,8 +63,18 @@ def to_markdown(runs: pd.DataFrame) -> str:
     return table.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"  # keep our digits
 
 
-LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-                 "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+LATEX_SPECIAL = {
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -71,8 +85,15 @@ def to_latex(runs: pd.DataFrame, caption: str | None = None, label: str | None =
     """A booktabs ``table`` environment (needs ``\\usepackage{booktabs}``); numbers right-aligned."""
     table = paper_table(runs)
     spec = "".join("r" if c in NUMERIC_HEADERS else "l" for c in table.columns)
-    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-             " & ".join(latex_escape(c) for c in table.columns) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(latex_escape(c) for c in table.columns) + r" \\",
+        r"\midrule",
+    ]
     lines += [" & ".join(latex_escape(v) for v in row) + r" \\" for row in table.itertuples(index=False)]
     lines += [r"\bottomrule", r"\end{tabular}"]
     if caption:

@@ -82,8 +82,10 @@ def check_source(source: str | Path) -> Path:
     if not source.exists():
         raise FcabenchError(f"{source}: no such file or folder")
     if source.is_file() and source.suffix.lower() not in IMPORTABLE:
-        raise FcabenchError(f"{source}: runs are imported from JSON Lines (.jsonl) or CSV (.csv) files, or from a "
-                            f"folder of published tables; not from a {source.suffix or 'suffix-less'!r} file")
+        raise FcabenchError(
+            f"{source}: runs are imported from JSON Lines (.jsonl) or CSV (.csv) files, or from a "
+            f"folder of published tables; not from a {source.suffix or 'suffix-less'!r} file"
+        )
     return source
 
 

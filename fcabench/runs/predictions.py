@@ -30,12 +30,15 @@ def frame(example_ids, labels, logits) -> pd.DataFrame:
     """The predictions table of one scored split: ``logits`` (examples, outputs), one output for regression."""
     logits = np.asarray(logits, dtype=np.float32)
     regression = logits.shape[1] == 1
-    return pd.DataFrame({
-        "example": np.arange(len(logits)), "example_id": [str(i) for i in example_ids],
-        "label": np.asarray(labels, dtype=float if regression else np.int64),
-        "prediction": logits[:, 0] if regression else logits.argmax(axis=1),
-        "logits": list(logits),
-    })
+    return pd.DataFrame(
+        {
+            "example": np.arange(len(logits)),
+            "example_id": [str(i) for i in example_ids],
+            "label": np.asarray(labels, dtype=float if regression else np.int64),
+            "prediction": logits[:, 0] if regression else logits.argmax(axis=1),
+            "logits": list(logits),
+        }
+    )
 
 
 def write(table: pd.DataFrame, path: str | os.PathLike, *, run_id: str, data_sha256: str) -> Path:
@@ -70,8 +73,10 @@ def read(path: str | os.PathLike, data_sha256: str | None = None) -> pd.DataFram
 
     path = Path(path)
     if not path.is_file():
-        raise FcabenchError(f"{path}: no predictions stored for this run (runs scored before predictions were kept "
-                            f"have none: evaluate the checkpoint again)")
+        raise FcabenchError(
+            f"{path}: no predictions stored for this run (runs scored before predictions were kept "
+            f"have none: evaluate the checkpoint again)"
+        )
     table = pq.read_table(path)
     meta = json.loads((table.schema.metadata or {}).get(b"fcabench", b"{}"))
     if data_sha256 is not None and meta.get("data_sha256") != data_sha256:

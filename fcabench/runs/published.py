@@ -32,7 +32,7 @@ from pathlib import Path
 
 from fcabench.errors import FcabenchError
 from fcabench.runs.reference import BERT_BASE_CITATION, bert_base_macs
-from fcabench.runs.schema import Run, RowError, validate_record
+from fcabench.runs.schema import RowError, Run, validate_record
 
 SKIPPED_FILES = {
     "powerbert_hparams.csv": "training hyper-parameters and retention configurations, not results",
@@ -42,13 +42,16 @@ SKIPPED_FILES = {
 BERT_MODEL = "bert-base-uncased"
 REFERENCE_METHOD = "vanilla"  # the unreduced model, as measured runs call it
 TABLES = Path(__file__).resolve().parents[1] / "data" / "published"  # the bundled tables, inside the package
-CLOSED_FORM_NOTE = "BERT-base is the reference: closed-form encoder MACs at the padded length (not printed by the source)"
+CLOSED_FORM_NOTE = (
+    "BERT-base is the reference: closed-form encoder MACs at the padded length (not printed by the source)"
+)
 CLOSED_FORM_SCOPE = "encoder matmuls (closed form)"
 
 Row = dict[str, str]
 
 
 # ---------------------------------------------------------------- parsing printed values
+
 
 def number(text: str | None) -> float | None:
     """A printed number: "52.3", "(97.7)", "1.64x", "0.544x" -> float; "-", "" or a range -> None."""
@@ -70,7 +73,7 @@ def printed(text: str | None) -> str | None:
 
 
 def integer_prefix(text: str | None) -> int | None:
-    """"512 (first 512 tokens; ...)" -> 512, "197 tokens" -> 197, "" -> None."""
+    """ "512 (first 512 tokens; ...)" -> 512, "197 tokens" -> 197, "" -> None."""
     match = re.match(r"\s*(\d+)", text or "")
     return int(match.group(1)) if match else None
 
@@ -91,24 +94,33 @@ METRICS = {
 
 
 def metric_key(text: str) -> str:
-    """"Matthews corr (test)" -> "matthews_corr"; unknown metrics become snake_case."""
+    """ "Matthews corr (test)" -> "matthews_corr"; unknown metrics become snake_case."""
     base = re.sub(r"\s*\(.*\)\s*$", "", text).strip().lower()
     return METRICS.get(base, re.sub(r"[^a-z0-9]+", "_", base).strip("_"))
 
 
 def task_name(text: str) -> str:
-    """"SST-2 (C=2)" -> "SST-2"; everything else as printed."""
+    """ "SST-2 (C=2)" -> "SST-2"; everything else as printed."""
     return re.sub(r"\s*\(C=\d+\)\s*$", "", text.strip())
 
 
 # ---------------------------------------------------------------- building rows
 
+
 def reference_cost(seq_len: int) -> dict:
     """Cost fields of a BERT-base reference row at ``seq_len``."""
     macs = float(bert_base_macs(seq_len))
-    return dict(macs=macs, flops=2 * macs, flops_rel_bert_base=1.0, normalisation="exact",
-                normalisation_note=CLOSED_FORM_NOTE, count_length="padded", count_scope=CLOSED_FORM_SCOPE,
-                speedup=1.0, speedup_basis="reference (1 by definition)")
+    return dict(
+        macs=macs,
+        flops=2 * macs,
+        flops_rel_bert_base=1.0,
+        normalisation="exact",
+        normalisation_note=CLOSED_FORM_NOTE,
+        count_length="padded",
+        count_scope=CLOSED_FORM_SCOPE,
+        speedup=1.0,
+        speedup_basis="reference (1 by definition)",
+    )
 
 
 def source_fields(row: Row, file: str) -> dict:
@@ -120,8 +132,14 @@ def reduction_factor_cost(factor: float, seq_len: int, printed_text: str, note: 
     """Cost fields from "N x fewer FLOPs than BERT" on a stated data set."""
     rel = 1.0 / factor
     macs = rel * bert_base_macs(seq_len)
-    return dict(flops_rel_bert_base=rel, macs=macs, flops=2 * macs, flops_as_printed=printed_text,
-                normalisation="converted", normalisation_note=note)
+    return dict(
+        flops_rel_bert_base=rel,
+        macs=macs,
+        flops=2 * macs,
+        flops_as_printed=printed_text,
+        normalisation="converted",
+        normalisation_note=note,
+    )
 
 
 def group(rows: list[Row], *keys: str) -> dict[tuple, list[Row]]:
@@ -138,6 +156,7 @@ def by_metric(rows: list[Row]) -> dict[str, Row]:
 
 # ---------------------------------------------------------------- PoWER-BERT
 
+
 def powerbert_glue_test(rows: list[Row], file: str) -> list[Run]:
     runs = []
     timed = {(r["task"], r["method"]): r for r in rows if "inference time" in r["metric"]}
@@ -147,12 +166,22 @@ def powerbert_glue_test(rows: list[Row], file: str) -> list[Run]:
         common = source_fields(row, file)
         if row["table"].startswith("abstract"):
             target = "ALBERT" if "ALBERT" in row["method"] else "BERT-base"
-            runs.append(Run(
-                run_id=slug(file[:-4], "claim", target), method="power-bert", method_label=row["method"],
-                model="albert" if target == "ALBERT" else BERT_MODEL, task="GLUE", source="claim",
-                claim_text=f"{row['metric']}: {row['speedup']}x (over {target}, max over GLUE tasks)",
-                speedup=number(row["speedup"]), speedup_as_printed=printed(row["speedup"]),
-                speedup_basis="inference wall-clock", normalisation_note="wall-clock only, no FLOPs", **common))
+            runs.append(
+                Run(
+                    run_id=slug(file[:-4], "claim", target),
+                    method="power-bert",
+                    method_label=row["method"],
+                    model="albert" if target == "ALBERT" else BERT_MODEL,
+                    task="GLUE",
+                    source="claim",
+                    claim_text=f"{row['metric']}: {row['speedup']}x (over {target}, max over GLUE tasks)",
+                    speedup=number(row["speedup"]),
+                    speedup_as_printed=printed(row["speedup"]),
+                    speedup_basis="inference wall-clock",
+                    normalisation_note="wall-clock only, no FLOPs",
+                    **common,
+                )
+            )
             continue
         seq_len = int(row["seq_len"])
         time_row = timed.get((row["task"], row["method"]))
@@ -161,17 +190,32 @@ def powerbert_glue_test(rows: list[Row], file: str) -> list[Run]:
         if is_reference:
             cost = reference_cost(seq_len)
         else:
-            cost = dict(normalisation="not-normalisable", speedup=number(row["speedup"]),
-                        normalisation_note="the source reports wall-clock time only (K80, batch 128), no FLOPs",
-                        speedup_basis="inference wall-clock, K80 GPU, batch 128")
-        runs.append(Run(
-            run_id=slug(file[:-4], row["task"], row["method"]),
-            method=REFERENCE_METHOD if is_reference else "power-bert", method_label=row["method"], model=BERT_MODEL,
-            task=row["task"], split="test", metric=metric_key(row["metric"]), score=number(row["value"]),
-            seq_len=seq_len, batch_size=128 if latency is not None else None, latency_ms=latency,
-            hardware="NVIDIA K80 (as published)" if latency is not None else None,
-            speedup_as_printed=printed(row["speedup"]), source="published",
-            **cost, **common))
+            cost = dict(
+                normalisation="not-normalisable",
+                speedup=number(row["speedup"]),
+                normalisation_note="the source reports wall-clock time only (K80, batch 128), no FLOPs",
+                speedup_basis="inference wall-clock, K80 GPU, batch 128",
+            )
+        runs.append(
+            Run(
+                run_id=slug(file[:-4], row["task"], row["method"]),
+                method=REFERENCE_METHOD if is_reference else "power-bert",
+                method_label=row["method"],
+                model=BERT_MODEL,
+                task=row["task"],
+                split="test",
+                metric=metric_key(row["metric"]),
+                score=number(row["value"]),
+                seq_len=seq_len,
+                batch_size=128 if latency is not None else None,
+                latency_ms=latency,
+                hardware="NVIDIA K80 (as published)" if latency is not None else None,
+                speedup_as_printed=printed(row["speedup"]),
+                source="published",
+                **cost,
+                **common,
+            )
+        )
     return runs
 
 
@@ -228,8 +272,12 @@ def focus_label(config: dict) -> str | None:
 def focus_core(rows: list[Row], file: str) -> list[Run]:
     """Tables 2 to 6: one run per (task, method, setting); its printed metrics become rows."""
     runs = []
-    cost_metrics = {"flops_relative_to_bert", "memory_cost_relative_to_bert", "speedup_vs_bert",
-                    "flops_reduction_factor_vs_bert"}
+    cost_metrics = {
+        "flops_relative_to_bert",
+        "memory_cost_relative_to_bert",
+        "speedup_vs_bert",
+        "flops_reduction_factor_vs_bert",
+    }
     for (task, method, setting), group_rows in group(rows, "task", "method", "setting").items():
         metrics = by_metric(group_rows)
         key, model, config = focus_variant(method, setting)
@@ -240,28 +288,48 @@ def focus_core(rows: list[Row], file: str) -> list[Run]:
             cost = reference_cost(seq_len)
         speed = metrics.get("speedup_vs_bert")
         if speed is not None and number(speed["value"]) is not None:
-            cost.update(speedup=number(speed["value"]), speedup_as_printed=printed(speed["value"]),
-                        speedup_basis=FOCUS_SPEEDUP_BASIS)
+            cost.update(
+                speedup=number(speed["value"]),
+                speedup_as_printed=printed(speed["value"]),
+                speedup_basis=FOCUS_SPEEDUP_BASIS,
+            )
         memory = metrics.get("memory_cost_relative_to_bert")
         if memory is not None:
             cost["mem_rel_bert_base"] = number(memory["value"])
         if "flops_relative_to_bert" in metrics and key != REFERENCE_METHOD:  # Table 3: data set not stated
-            cost.update(flops_as_printed=printed(metrics["flops_relative_to_bert"]["value"]),
-                        flops_unit_as_printed="FLOPs relative to BERT (Table 3)",
-                        normalisation_note="ratio to BERT on an unstated data set, by a counter that gives "
-                        "key/value pruning (P, PF) no credit")
+            cost.update(
+                flops_as_printed=printed(metrics["flops_relative_to_bert"]["value"]),
+                flops_unit_as_printed="FLOPs relative to BERT (Table 3)",
+                normalisation_note="ratio to BERT on an unstated data set, by a counter that gives "
+                "key/value pruning (P, PF) no credit",
+            )
         if "flops_reduction_factor_vs_bert" in metrics:  # Table 5: BBC News
             text = metrics["flops_reduction_factor_vs_bert"]["value"]
-            cost.update(reduction_factor_cost(
-                number(text), seq_len, printed(text),
-                "relative FLOPs = 1 / printed reduction factor (BERT/model, BBC News, the paper's own "
-                "counter); macs = that ratio x BERT-base encoder MACs at 512"))
+            cost.update(
+                reduction_factor_cost(
+                    number(text),
+                    seq_len,
+                    printed(text),
+                    "relative FLOPs = 1 / printed reduction factor (BERT/model, BBC News, the paper's own "
+                    "counter); macs = that ratio x BERT-base encoder MACs at 512",
+                )
+            )
             cost["flops_unit_as_printed"] = "FLOPs reduction factor BERT/model (Table 5)"
         run_id = slug(file[:-4], task_name(task), method.split(" (")[0], setting.replace("(*)", " inserted"))
         scored = [m for m in metrics if m not in cost_metrics]
-        template = dict(run_id=run_id, method=key, method_label=method, method_config=config,
-                        config_label=focus_label(config), model=model, task=task_name(task), seq_len=seq_len,
-                        source="published", **cost, **common)
+        template = dict(
+            run_id=run_id,
+            method=key,
+            method_label=method,
+            method_config=config,
+            config_label=focus_label(config),
+            model=model,
+            task=task_name(task),
+            seq_len=seq_len,
+            source="published",
+            **cost,
+            **common,
+        )
         if not scored:  # a cost-only run (Table 3)
             if any(v is not None for v in (cost.get("speedup"), cost.get("mem_rel_bert_base"))):
                 runs.append(Run(**template))
@@ -309,16 +377,26 @@ def claims(rows: list[Row], file: str, skipped: list[str]) -> list[Run]:
         common = source_fields(row, file)
         metric_text, value, speed = row["metric"], printed(row["value"]), printed(row["speedup"])
         is_reference = row["method"].lower().startswith("bert")
-        fields: dict = dict(method=REFERENCE_METHOD if is_reference else method_key, method_label=row["method"],
-                            model=BERT_MODEL if is_reference else model, task=row["task"], source="claim",
-                            seq_len=integer_prefix(row["seq_len"]), normalisation="not-normalisable",
-                            speedup_as_printed=speed)
+        fields: dict = dict(
+            method=REFERENCE_METHOD if is_reference else method_key,
+            method_label=row["method"],
+            model=BERT_MODEL if is_reference else model,
+            task=row["task"],
+            source="claim",
+            seq_len=integer_prefix(row["seq_len"]),
+            normalisation="not-normalisable",
+            speedup_as_printed=speed,
+        )
         text = f"{metric_text}: {value}" if value else metric_text
         if "FLOPs reduction" in metric_text:
-            fields.update(flops_as_printed=f"{speed}x fewer FLOPs", count_length="real" if method_key == "ltp" else "unknown",
-                          flops_unit_as_printed="FLOPs reduction factor vs the unreduced model",
-                          normalisation_note="a ratio over GLUE tasks that are not named (FLOPs at each example's "
-                          "real length for LTP)", speedup_as_printed=None)
+            fields.update(
+                flops_as_printed=f"{speed}x fewer FLOPs",
+                count_length="real" if method_key == "ltp" else "unknown",
+                flops_unit_as_printed="FLOPs reduction factor vs the unreduced model",
+                normalisation_note="a ratio over GLUE tasks that are not named (FLOPs at each example's "
+                "real length for LTP)",
+                speedup_as_printed=None,
+            )
             text = f"{metric_text}: {speed}x"
         elif "MACs" in metric_text or row.get("flops_g"):
             macs = number(value) if "MACs" in metric_text else number(row["flops_g"]) * 1e9
@@ -326,19 +404,31 @@ def claims(rows: list[Row], file: str, skipped: list[str]) -> list[Run]:
                 lat_reference_macs = macs
             if lat_reference_macs is None:
                 raise FcabenchError(f"{file} row {index + 2}: a MAC count before its source's BERT-base count")
-            fields.update(macs=macs, flops=2 * macs, flops_rel_bert_base=macs / lat_reference_macs,
-                          flops_as_printed=row["flops_g"] if "MACs" not in metric_text else value,
-                          flops_unit_as_printed="MACs (torchprofile; the source calls them (G)FLOPs)",
-                          count_length="padded", count_scope="torchprofile: all ops incl. embeddings and head",
-                          normalisation="converted",
-                          normalisation_note="flops = 2 x printed MACs; ratio to the same source's BERT-base count")
+            fields.update(
+                macs=macs,
+                flops=2 * macs,
+                flops_rel_bert_base=macs / lat_reference_macs,
+                flops_as_printed=row["flops_g"] if "MACs" not in metric_text else value,
+                flops_unit_as_printed="MACs (torchprofile; the source calls them (G)FLOPs)",
+                count_length="padded",
+                count_scope="torchprofile: all ops incl. embeddings and head",
+                normalisation="converted",
+                normalisation_note="flops = 2 x printed MACs; ratio to the same source's BERT-base count",
+            )
             if number(speed) is not None:
-                fields.update(speedup=number(speed), speedup_basis="reference (1 by definition)" if is_reference
-                              else "latency ratio to BERT Base, Intel Xeon 8280, batch 32")
+                fields.update(
+                    speedup=number(speed),
+                    speedup_basis="reference (1 by definition)"
+                    if is_reference
+                    else "latency ratio to BERT Base, Intel Xeon 8280, batch 32",
+                )
             latency = re.search(r"latency ([\d.]+) ms", row["source_note"])
             if latency:
-                fields.update(latency_ms=float(latency.group(1)), batch_size=32,
-                              hardware="Intel Xeon Platinum 8280 (as published)")
+                fields.update(
+                    latency_ms=float(latency.group(1)),
+                    batch_size=32,
+                    hardware="Intel Xeon Platinum 8280 (as published)",
+                )
             if metric_text in ("F1",):
                 fields.update(metric="f1", score=number(value))
             config = re.search(r"length config \(([\d,]+)\)", row["method"])
@@ -349,10 +439,16 @@ def claims(rows: list[Row], file: str, skipped: list[str]) -> list[Run]:
         elif "->" in (value or ""):  # ToMe: "81.41 -> 79.30 / 953 -> 1564"
             accuracy = re.match(r"\s*([\d.]+)\s*->\s*([\d.]+)", value)
             vision = re.match(r"(\S+) original vs ToMe r=(\d+)", row["method"])
-            fields.update(metric="top1_accuracy", score=float(accuracy.group(2)), speedup=number(speed),
-                          speedup_basis="throughput (im/s), V100", model=vision.group(1),
-                          method_config={"r": int(vision.group(2))}, config_label=f"r={vision.group(2)}",
-                          normalisation_note="a vision model; throughput only")
+            fields.update(
+                metric="top1_accuracy",
+                score=float(accuracy.group(2)),
+                speedup=number(speed),
+                speedup_basis="throughput (im/s), V100",
+                model=vision.group(1),
+                method_config={"r": int(vision.group(2))},
+                config_label=f"r={vision.group(2)}",
+                normalisation_note="a vision model; throughput only",
+            )
         elif number(speed) is not None:
             fields.update(speedup=number(speed), speedup_basis=metric_text, normalisation_note="speed only, no FLOPs")
             text = f"{metric_text}: {speed}x"
@@ -373,19 +469,32 @@ def bert_base_derived(rows: list[Row], file: str) -> list[Run]:
         seq_len = int(row["seq_len"])
         exact = bert_base_macs(seq_len)
         if abs(number(row["value"]) - exact) > 1e-3 * exact:
-            raise FcabenchError(f"{file}: printed BERT-base MACs {row['value']} at n={seq_len} disagree with the "
-                                f"closed form {exact}")
+            raise FcabenchError(
+                f"{file}: printed BERT-base MACs {row['value']} at n={seq_len} disagree with the closed form {exact}"
+            )
         cost = reference_cost(seq_len)
         del cost["speedup"], cost["speedup_basis"]
         cost["normalisation_note"] = "closed form; printed (rounded) value kept in flops_as_printed"
-        runs.append(Run(run_id=slug(file[:-4], seq_len), method=REFERENCE_METHOD, method_label=row["method"],
-                        model=BERT_MODEL, task="any", seq_len=seq_len, source="derived",
-                        flops_as_printed=row["value"], flops_unit_as_printed="encoder MACs",
-                        **cost, **dict(source_fields(row, file), citation=f"{row['paper']}: {BERT_BASE_CITATION}")))
+        runs.append(
+            Run(
+                run_id=slug(file[:-4], seq_len),
+                method=REFERENCE_METHOD,
+                method_label=row["method"],
+                model=BERT_MODEL,
+                task="any",
+                seq_len=seq_len,
+                source="derived",
+                flops_as_printed=row["value"],
+                flops_unit_as_printed="encoder MACs",
+                **cost,
+                **dict(source_fields(row, file), citation=f"{row['paper']}: {BERT_BASE_CITATION}"),
+            )
+        )
     return runs
 
 
 # ---------------------------------------------------------------- folder
+
 
 def read_table(path: Path) -> list[Row]:
     with open(path, newline="", encoding="utf-8") as handle:

@@ -147,7 +147,11 @@ class Run:
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Run))
 _TYPES = typing.get_type_hints(Run)
-_REQUIRED = tuple(f.name for f in dataclasses.fields(Run) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+_REQUIRED = tuple(
+    f.name
+    for f in dataclasses.fields(Run)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+)
 _DEFAULTS = {
     f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
     for f in dataclasses.fields(Run)
@@ -231,8 +235,20 @@ def validate_record(record: dict[str, Any]) -> dict[str, Any]:
     if out["schema_version"] > SCHEMA_VERSION:
         raise RowError("schema_version", f"{out['schema_version']} is newer than this fcabench ({SCHEMA_VERSION})")
 
-    for name in ("macs", "flops", "flops_rel_bert_base", "latency_ms", "peak_mem_mb", "mem_rel_bert_base", "speedup",
-                 "train_wall_time_s", "macs_real_mean", "macs_real_p10", "macs_real_median", "macs_real_p90"):
+    for name in (
+        "macs",
+        "flops",
+        "flops_rel_bert_base",
+        "latency_ms",
+        "peak_mem_mb",
+        "mem_rel_bert_base",
+        "speedup",
+        "train_wall_time_s",
+        "macs_real_mean",
+        "macs_real_p10",
+        "macs_real_median",
+        "macs_real_p90",
+    ):
         if out[name] is not None and out[name] < 0:
             raise RowError(name, f"must not be negative, got {out[name]}")
     for name in ("seq_len", "batch_size"):

@@ -26,9 +26,24 @@ import pandas as pd
 from fcabench.errors import FcabenchError
 
 # What makes two runs the same configuration: everything but the seed (and what follows from it).
-GROUP_KEYS = ("method", "method_config", "model", "task", "split", "metric", "seq_len", "stage", "source",
-              "data_sha256", "train_epochs", "train_max_steps", "train_batch_size", "train_learning_rate",
-              "train_examples", "count_length")
+GROUP_KEYS = (
+    "method",
+    "method_config",
+    "model",
+    "task",
+    "split",
+    "metric",
+    "seq_len",
+    "stage",
+    "source",
+    "data_sha256",
+    "train_epochs",
+    "train_max_steps",
+    "train_batch_size",
+    "train_learning_rate",
+    "train_examples",
+    "count_length",
+)
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 2000
 
@@ -72,8 +87,22 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     if "repeat_of" in scored:
         scored = scored[scored["repeat_of"].isna()]
     if scored.empty:
-        return pd.DataFrame(columns=["group_id", *GROUP_KEYS, "n", "seeds", "mean", "std", "ci_low", "ci_high",
-                                     "macs_mean", "macs_ci_low", "macs_ci_high", "run_ids"])
+        return pd.DataFrame(
+            columns=[
+                "group_id",
+                *GROUP_KEYS,
+                "n",
+                "seeds",
+                "mean",
+                "std",
+                "ci_low",
+                "ci_high",
+                "macs_mean",
+                "macs_ci_low",
+                "macs_ci_high",
+                "run_ids",
+            ]
+        )
     ids = scored.apply(group_id, axis=1)
     rows = []
     for gid, group in scored.groupby(ids, sort=False):
@@ -82,13 +111,22 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
         macs = group["macs"].astype(float).dropna().to_numpy() if "macs" in group else np.array([])
         low, high = t_interval(scores)
         macs_low, macs_high = t_interval(macs)
-        rows.append({
-            "group_id": gid, **{k: first.get(k) for k in GROUP_KEYS}, "n": len(group),
-            "seeds": ",".join(str(s) for s in group["seed"].tolist()) if "seed" in group else "",
-            "mean": float(scores.mean()), "std": float(scores.std(ddof=1)) if len(scores) > 1 else math.nan,
-            "ci_low": low, "ci_high": high, "macs_mean": float(macs.mean()) if len(macs) else math.nan,
-            "macs_ci_low": macs_low, "macs_ci_high": macs_high, "run_ids": ",".join(group["run_id"]),
-        })
+        rows.append(
+            {
+                "group_id": gid,
+                **{k: first.get(k) for k in GROUP_KEYS},
+                "n": len(group),
+                "seeds": ",".join(str(s) for s in group["seed"].tolist()) if "seed" in group else "",
+                "mean": float(scores.mean()),
+                "std": float(scores.std(ddof=1)) if len(scores) > 1 else math.nan,
+                "ci_low": low,
+                "ci_high": high,
+                "macs_mean": float(macs.mean()) if len(macs) else math.nan,
+                "macs_ci_low": macs_low,
+                "macs_ci_high": macs_high,
+                "run_ids": ",".join(group["run_id"]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -133,13 +171,22 @@ class Comparison:
     resamples: int
 
     def __str__(self) -> str:
-        return (f"{self.metric}: A - B = {self.difference:+.2f} points, 95 % paired bootstrap interval "
-                f"[{self.ci_low:+.2f}, {self.ci_high:+.2f}] over {len(self.seeds)} seed(s) x {self.examples} examples "
-                f"({self.resamples} resamples); P(A > B) = {self.prob_improvement:.3f}")
+        return (
+            f"{self.metric}: A - B = {self.difference:+.2f} points, 95 % paired bootstrap interval "
+            f"[{self.ci_low:+.2f}, {self.ci_high:+.2f}] over {len(self.seeds)} seed(s) x {self.examples} examples "
+            f"({self.resamples} resamples); P(A > B) = {self.prob_improvement:.3f}"
+        )
 
 
-def compare(a: list[pd.DataFrame], b: list[pd.DataFrame], metric: str = "accuracy", *, seeds=None,
-            resamples: int = BOOTSTRAP_RESAMPLES, random_state: int = 0) -> Comparison:
+def compare(
+    a: list[pd.DataFrame],
+    b: list[pd.DataFrame],
+    metric: str = "accuracy",
+    *,
+    seeds=None,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    random_state: int = 0,
+) -> Comparison:
     """Paired comparison of two configurations from their predictions, one table per seed on each side (paired
     by position: ``a[i]`` and ``b[i]`` are the same seed on the same examples)."""
     from fcabench.tasks import metrics as known
@@ -151,7 +198,9 @@ def compare(a: list[pd.DataFrame], b: list[pd.DataFrame], metric: str = "accurac
         raise FcabenchError(f"unknown metric {metric!r}")
     for left, right in zip(a, b):
         if len(left) != len(right) or not (left["example_id"].to_numpy() == right["example_id"].to_numpy()).all():
-            raise FcabenchError("the two runs were not scored on the same examples in the same order: no paired comparison")
+            raise FcabenchError(
+                "the two runs were not scored on the same examples in the same order: no paired comparison"
+            )
         if not np.array_equal(left["label"].to_numpy(), right["label"].to_numpy()):
             raise FcabenchError("the two runs' labels differ on the same examples: no paired comparison")
 
@@ -173,9 +222,16 @@ def compare(a: list[pd.DataFrame], b: list[pd.DataFrame], metric: str = "accurac
             total += score(a[s], index) - score(b[s], index)
         boot[r] = total / len(drawn)
     low, high = np.percentile(boot, [2.5, 97.5])
-    return Comparison(metric=metric, difference=float(np.mean(differences)), ci_low=float(low), ci_high=float(high),
-                      prob_improvement=float((boot > 0).mean()), seeds=tuple(seeds or range(len(a))),
-                      examples=len(a[0]), resamples=resamples)
+    return Comparison(
+        metric=metric,
+        difference=float(np.mean(differences)),
+        ci_low=float(low),
+        ci_high=float(high),
+        prob_improvement=float((boot > 0).mean()),
+        seeds=tuple(seeds or range(len(a))),
+        examples=len(a[0]),
+        resamples=resamples,
+    )
 
 
 def compare_runs(runs: pd.DataFrame, a: str, b: str, metric: str | None = None, **options) -> Comparison:
@@ -198,6 +254,8 @@ def compare_runs(runs: pd.DataFrame, a: str, b: str, metric: str | None = None, 
     by_seed = [{row["seed"]: row for _, row in side.iterrows()} for side in sides]
     seeds = sorted(set(by_seed[0]) & set(by_seed[1]), key=str)
     if not seeds:
-        raise FcabenchError(f"no seed in common: A has {sorted(by_seed[0], key=str)}, B has {sorted(by_seed[1], key=str)}")
+        raise FcabenchError(
+            f"no seed in common: A has {sorted(by_seed[0], key=str)}, B has {sorted(by_seed[1], key=str)}"
+        )
     tables = [[predictions.of_run(side[s], side[s]["store_file"]) for s in seeds] for side in by_seed]
     return compare(tables[0], tables[1], metric, seeds=seeds, **options)

@@ -29,7 +29,7 @@ from filelock import FileLock
 from fcabench.errors import FcabenchError
 from fcabench.runs import published
 from fcabench.runs.legacy import upgrade
-from fcabench.runs.schema import COLUMNS, Run, RowError, validate_record
+from fcabench.runs.schema import COLUMNS, RowError, Run, validate_record
 
 REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"  # the checkout's results/ (editable install)
 RESULTS_ENV = "FCABENCH_RESULTS"  # a folder for stored runs, instead of ./results
@@ -141,7 +141,9 @@ def read_records(path: str | os.PathLike | Iterable | None = None, errors: str =
     if problems and errors == "raise":
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise FcabenchError(
-            f"{len(problems)} malformed run row(s): " + "; ".join(problems[:5]) + more
+            f"{len(problems)} malformed run row(s): "
+            + "; ".join(problems[:5])
+            + more
             + ". The files were not changed; fix or remove these lines, or load with errors='warn'."
         )
     if problems and errors == "warn":
@@ -229,18 +231,22 @@ def _stored_ids(handle, target: Path) -> set[str]:
         try:
             record = json.loads(line)
         except (UnicodeDecodeError, ValueError):
-            raise FcabenchError(f"{target}, line {number}: not a JSON Lines run file (not JSON); "
-                                f"nothing was appended") from None
+            raise FcabenchError(
+                f"{target}, line {number}: not a JSON Lines run file (not JSON); nothing was appended"
+            ) from None
         if not isinstance(record, dict) or "run_id" not in record:
-            raise FcabenchError(f"{target}, line {number}: not a run (a JSON object with run_id); "
-                                f"nothing was appended") from None
+            raise FcabenchError(
+                f"{target}, line {number}: not a run (a JSON object with run_id); nothing was appended"
+            ) from None
         ids.add(record["run_id"])
     return ids
 
 
-def append(runs: Run | dict | Iterable[Run | dict], path: str | os.PathLike | None = None,
-           duplicates: str = "skip") -> int:
-    """Validate ``runs`` and append them to ``path`` (default ``results/runs.jsonl``); return how many rows were written.
+def append(
+    runs: Run | dict | Iterable[Run | dict], path: str | os.PathLike | None = None, duplicates: str = "skip"
+) -> int:
+    """Validate ``runs`` and append them to ``path`` (default ``results/runs.jsonl``); return how many rows were
+    written.
 
     All rows are checked before anything is written: one bad row writes nothing; nor does a target in a missing
     folder, or a file that is not JSON Lines of runs. Safe to call from many

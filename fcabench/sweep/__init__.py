@@ -17,13 +17,36 @@ from fcabench.sweep.merge import MergeReport, merge
 from fcabench.sweep.spec import SweepSpec, load_spec, parse_spec
 from fcabench.sweep.state import read_status
 
-__all__ = ["Job", "MergeReport", "SweepSpec", "execute_job", "expand", "job_id", "load_spec", "merge", "parse_spec",
-           "read_status", "run", "run_local", "run_ray", "train_job"]
+__all__ = [
+    "Job",
+    "MergeReport",
+    "SweepSpec",
+    "execute_job",
+    "expand",
+    "job_id",
+    "load_spec",
+    "merge",
+    "parse_spec",
+    "read_status",
+    "run",
+    "run_local",
+    "run_ray",
+    "train_job",
+]
 
 
-def run(spec: SweepSpec, *, executor: str = "local", address: str | None = None, out: str | Path | None = None,
-        store: str | Path | None = None, job_function=train_job, echo=print, do_merge: bool = True,
-        parallel: int = 1):
+def run(
+    spec: SweepSpec,
+    *,
+    executor: str = "local",
+    address: str | None = None,
+    out: str | Path | None = None,
+    store: str | Path | None = None,
+    job_function=train_job,
+    echo=print,
+    do_merge: bool = True,
+    parallel: int = 1,
+):
     """Expand ``spec``, run its pending jobs, merge the done ones into the store; return the MergeReport
     (or the jobs' status records when ``do_merge`` is False). ``parallel``: jobs at once on the local executor,
     each on its own share of the cores."""

@@ -29,8 +29,13 @@ import torch
 from fcabench.errors import FcabenchError
 
 # The option each method's budget turns, unless the specification names another (budget.knob).
-DEFAULT_KNOBS = {"power-bert": "ratios", "fca": "ratios", "token-drop": "keep_ratio", "focus-core": "keep_ratio",
-                 "tome": "r"}
+DEFAULT_KNOBS = {
+    "power-bert": "ratios",
+    "fca": "ratios",
+    "token-drop": "keep_ratio",
+    "focus-core": "keep_ratio",
+    "tome": "r",
+}
 BISECTION_STEPS = 20  # float knobs: the interval shrinks 2^-20, far below one token's worth of cost
 KNOB_DIGITS = 4  # decimals kept of a float knob, so configurations stay readable in run records
 
@@ -46,14 +51,25 @@ class Resolved:
     value: float  # the knob's scalar (for schedules: the last layer's ratio)
 
 
-def resolve(model: str, method: str, options: dict, targets, seq_len: int, *, knob: str | None = None,
-            interval: tuple[float, float] | None = None, tolerance: float = 0.05) -> list[Resolved]:
+def resolve(
+    model: str,
+    method: str,
+    options: dict,
+    targets,
+    seq_len: int,
+    *,
+    knob: str | None = None,
+    interval: tuple[float, float] | None = None,
+    tolerance: float = 0.05,
+) -> list[Resolved]:
     """Options meeting each of ``targets`` (fractions of vanilla's encoder MACs at ``seq_len``)."""
     from fcabench import methods
 
     knob = knob or DEFAULT_KNOBS.get(method)
     if knob is None:
-        raise FcabenchError(f"{method} has no budget knob (its cost depends on learned values); list its options instead")
+        raise FcabenchError(
+            f"{method} has no budget knob (its cost depends on learned values); list its options instead"
+        )
     config_class = methods.get(method).config_class
     hints = typing.get_type_hints(config_class)
     if knob not in hints:
@@ -77,7 +93,9 @@ def resolve(model: str, method: str, options: dict, targets, seq_len: int, *, kn
                 f"{method} with {dict(options) or 'default options'} cannot reach encoder MACs {target} x vanilla "
                 f"at length {seq_len} by turning {knob!r} (closest {achieved:.3f}; reachable {reach})"
             )
-        resolved.append(Resolved({**options, knob: _knob_value(kind, value, _layers(model))}, target, achieved, knob, value))
+        resolved.append(
+            Resolved({**options, knob: _knob_value(kind, value, _layers(model))}, target, achieved, knob, value)
+        )
     return resolved
 
 
@@ -122,8 +140,9 @@ def _bisect(cost, low: float, high: float, target: float, rising: bool, integer:
 
 
 @functools.lru_cache(maxsize=4096)
-def _relative_cost(model: str, method: str, options: tuple, knob: str, kind: str, seq_len: int, value: float,
-                   seed: int = 0) -> float:
+def _relative_cost(
+    model: str, method: str, options: tuple, knob: str, kind: str, seq_len: int, value: float, seed: int = 0
+) -> float:
     """Encoder MACs of the method with knob = value, over vanilla's, on one sequence of seq_len tokens."""
     from fcabench import methods
     from fcabench.flops.closed_form import Shape, encoder_macs_from_units, vanilla_encoder_macs
@@ -131,7 +150,9 @@ def _relative_cost(model: str, method: str, options: tuple, knob: str, kind: str
 
     config = _architecture(model)
     narrow = _narrow_model(model, seed)
-    method_config = methods.make_config(method, **dict(options), **{knob: _knob_value(kind, value, config.num_hidden_layers)})
+    method_config = methods.make_config(
+        method, **dict(options), **{knob: _knob_value(kind, value, config.num_hidden_layers)}
+    )
     with _patched(narrow, method_config):
         methods.get(method).check_input(method_config, seq_len)
         with torch.no_grad():
@@ -148,8 +169,9 @@ def _patched(model: torch.nn.Module, method_config):
     parameters and submodules), which is much faster than copying or rebuilding the model each time."""
     from fcabench import methods
 
-    saved = [(m, m.__class__, set(vars(m)), set(m._parameters), set(m._buffers), set(m._modules))
-             for m in model.modules()]
+    saved = [
+        (m, m.__class__, set(vars(m)), set(m._parameters), set(m._buffers), set(m._modules)) for m in model.modules()
+    ]
     try:
         methods.apply(model, method_config)
         yield model
@@ -158,7 +180,11 @@ def _patched(model: torch.nn.Module, method_config):
             module.__class__ = cls
             for name in set(vars(module)) - attributes:
                 delattr(module, name)
-            for registry, before in ((module._parameters, parameters), (module._buffers, buffers), (module._modules, children)):
+            for registry, before in (
+                (module._parameters, parameters),
+                (module._buffers, buffers),
+                (module._modules, children),
+            ):
                 for name in set(registry) - before:
                     del registry[name]
 
@@ -184,7 +210,11 @@ def _narrow_model(name: str, seed: int):
     config = _architecture(name)
     narrow = copy.deepcopy(config)
     narrow.hidden_size = 4 * config.num_attention_heads  # DistilBERT's configuration maps it to its dim
-    setattr(narrow, "intermediate_size" if hasattr(config, "intermediate_size") else "hidden_dim", 8 * config.num_attention_heads)
+    setattr(
+        narrow,
+        "intermediate_size" if hasattr(config, "intermediate_size") else "hidden_dim",
+        8 * config.num_attention_heads,
+    )
     if hasattr(narrow, "embedding_size"):  # ELECTRA
         narrow.embedding_size = narrow.hidden_size
     narrow._attn_implementation = "eager"

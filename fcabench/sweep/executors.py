@@ -36,14 +36,30 @@ def train_job(job: Job, *, output_dir: str, results: str, from_checkpoint: str |
 
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in job.options.items()}
     runs = fcabench.train(
-        job.model, job.task, job.method, method_options=options or None,
-        stages=list(job.stages) if job.stages else None, from_checkpoint=from_checkpoint, output_dir=output_dir,
-        seed=job.seed, training_free=job.training_free, results=results, progress=False, **job.train,
+        job.model,
+        job.task,
+        job.method,
+        method_options=options or None,
+        stages=list(job.stages) if job.stages else None,
+        from_checkpoint=from_checkpoint,
+        output_dir=output_dir,
+        seed=job.seed,
+        training_free=job.training_free,
+        results=results,
+        progress=False,
+        **job.train,
     )
     checkpoint = final_checkpoint(output_dir, runs)
     for split in job.score_splits:  # accuracy only: speed is fcabench bench's job, on an idle machine
-        fcabench.evaluate(checkpoint, split=split, seq_len=job.train.get("seq_len"), measure_latency=False,
-                          results=results, data_dir=job.train.get("data_dir"), seed=job.seed)
+        fcabench.evaluate(
+            checkpoint,
+            split=split,
+            seq_len=job.train.get("seq_len"),
+            measure_latency=False,
+            results=results,
+            data_dir=job.train.get("data_dir"),
+            seed=job.seed,
+        )
     return checkpoint
 
 
@@ -53,13 +69,24 @@ def final_checkpoint(output_dir: str, runs) -> str | None:
     return str(Path(output_dir) / stages[-1]) if stages else None
 
 
-def execute_job(job: Job, out: str | Path, from_checkpoint: str | None = None,
-                job_function: JobFunction = train_job) -> dict:
+def execute_job(
+    job: Job, out: str | Path, from_checkpoint: str | None = None, job_function: JobFunction = train_job
+) -> dict:
     """Run one job; return its outcome (status, error, rows, checkpoint, timing). Never raises."""
     started, clock = _now(), time.perf_counter()
-    outcome = dict(job_id=job.job_id, job=job.to_dict(), status=state.FAILED, error=None, traceback=None,
-                   checkpoint=None, run_ids=[], rows=[], started_utc=started, host=platform.node(),
-                   pid=os.getpid())
+    outcome = dict(
+        job_id=job.job_id,
+        job=job.to_dict(),
+        status=state.FAILED,
+        error=None,
+        traceback=None,
+        checkpoint=None,
+        run_ids=[],
+        rows=[],
+        started_utc=started,
+        host=platform.node(),
+        pid=os.getpid(),
+    )
     with tempfile.TemporaryDirectory(prefix=f"fcabench-{job.job_id}-") as scratch:
         results = Path(scratch) / "runs.jsonl"  # node-local: the collecting process writes the job's file
         try:
@@ -85,10 +112,21 @@ def execute_job(job: Job, out: str | Path, from_checkpoint: str | None = None,
 def dependency_failed(job: Job, reason: str) -> dict:
     """The outcome of a job that cannot start because the job it starts from did not finish."""
     now = _now()
-    return dict(job_id=job.job_id, job=job.to_dict(), status=state.FAILED,
-                error=f"not run: the job it starts from ({job.depends_on}) {reason}", traceback=None,
-                checkpoint=None, run_ids=[], rows=[], started_utc=now, finished_utc=now, wall_s=0.0,
-                host=platform.node(), pid=os.getpid())
+    return dict(
+        job_id=job.job_id,
+        job=job.to_dict(),
+        status=state.FAILED,
+        error=f"not run: the job it starts from ({job.depends_on}) {reason}",
+        traceback=None,
+        checkpoint=None,
+        run_ids=[],
+        rows=[],
+        started_utc=now,
+        finished_utc=now,
+        wall_s=0.0,
+        host=platform.node(),
+        pid=os.getpid(),
+    )
 
 
 def _read_rows(path: Path, strict: bool = True) -> list[dict]:
@@ -114,8 +152,13 @@ def pending(jobs: Sequence[Job], out: Path) -> list[Job]:
     return [job for job in jobs if (state.read_status(out, job.job_id) or {}).get("status") != state.DONE]
 
 
-def run_local(jobs: Sequence[Job], out: str | Path, job_function: JobFunction = train_job,
-              echo: Callable[[str], None] = print, parallel: int = 1) -> list[dict]:
+def run_local(
+    jobs: Sequence[Job],
+    out: str | Path,
+    job_function: JobFunction = train_job,
+    echo: Callable[[str], None] = print,
+    parallel: int = 1,
+) -> list[dict]:
     """Run the pending jobs here; return their status records.
 
     One at a time in this process by default, so two trainings never share the cores. ``parallel=N`` runs N
@@ -125,8 +168,10 @@ def run_local(jobs: Sequence[Job], out: str | Path, job_function: JobFunction = 
     """
     out = Path(out)
     todo = pending(jobs, out)
-    echo(f"{len(jobs) - len(todo)} of {len(jobs)} jobs already done; running {len(todo)}"
-         + (f", {parallel} at a time" if parallel > 1 else ""))
+    echo(
+        f"{len(jobs) - len(todo)} of {len(jobs)} jobs already done; running {len(todo)}"
+        + (f", {parallel} at a time" if parallel > 1 else "")
+    )
     if parallel > 1:
         return _run_parallel(todo, out, job_function, echo, parallel)
     records = []
@@ -148,7 +193,7 @@ def core_sets(parallel: int) -> list[list[int]]:
     if parallel > len(cores):
         raise FcabenchError(f"--jobs {parallel}: only {len(cores)} core(s) here; each job needs one of its own")
     share = len(cores) // parallel
-    return [cores[i * share:(i + 1) * share] for i in range(parallel)]
+    return [cores[i * share : (i + 1) * share] for i in range(parallel)]
 
 
 def _pin(queue) -> None:
@@ -178,7 +223,9 @@ def _run_parallel(todo: Sequence[Job], out: Path, job_function: JobFunction, ech
                     continue  # its start is still to come
                 waiting.remove(job)
                 if job.depends_on and (parent is None or parent["status"] != state.DONE):
-                    records.append(state.write_outcome(out, dependency_failed(job, "failed" if parent else "has not run")))
+                    records.append(
+                        state.write_outcome(out, dependency_failed(job, "failed" if parent else "has not run"))
+                    )
                     echo(_summary(records[-1]))
                     continue
                 echo(f"[start] {job.job_id} {job.model} {job.task} seed {job.seed}: {job.label}")
@@ -201,8 +248,13 @@ def _summary(record: dict) -> str:
     return f"  FAILED {record['job_id']}: {record['error']}"
 
 
-def run_ray(jobs: Sequence[Job], out: str | Path, job_function: JobFunction = train_job, address: str | None = None,
-            echo: Callable[[str], None] = print) -> list[dict]:
+def run_ray(
+    jobs: Sequence[Job],
+    out: str | Path,
+    job_function: JobFunction = train_job,
+    address: str | None = None,
+    echo: Callable[[str], None] = print,
+) -> list[dict]:
     """Run the pending jobs as Ray tasks, each with its own resource request; return their status records.
 
     Connects to ``address`` (e.g. "auto" or "ray://head:10001"), or uses the Ray instance this process
@@ -228,7 +280,11 @@ def run_ray(jobs: Sequence[Job], out: str | Path, job_function: JobFunction = tr
             parent = state.read_status(out, job.depends_on) if job.depends_on and parent_ref is None else None
             request = _ray_request(job.resources)
             refs[job.job_id] = task.options(max_retries=0, **request).remote(
-                job.to_dict(), str(out), job_function, parent_ref, parent,
+                job.to_dict(),
+                str(out),
+                job_function,
+                parent_ref,
+                parent,
             )
         records, waiting = [], list(refs.values())
         while waiting:
@@ -248,8 +304,9 @@ def _ray_request(resources: dict) -> dict:
     return request
 
 
-def _ray_job(job: dict, out: str, job_function: JobFunction, parent_outcome: dict | None,
-             parent_status: dict | None) -> dict:
+def _ray_job(
+    job: dict, out: str, job_function: JobFunction, parent_outcome: dict | None, parent_status: dict | None
+) -> dict:
     """Body of one Ray task (Ray resolves ``parent_outcome`` first: the job's ``from`` job)."""
     job = Job.from_dict(job)
     parent = parent_outcome or parent_status

@@ -91,36 +91,59 @@ def expand(spec: SweepSpec) -> list[Job]:
                 if entry.depends_on:
                     parent = first_job.get((entry.depends_on, model, task, seed))
                     if parent is None:
-                        raise FcabenchError(f"{spec.source}: key 'methods.{entry.name}.from': entry {entry.depends_on!r} "
-                                            f"has no job for seed {seed} (give it that seed too)")
+                        raise FcabenchError(
+                            f"{spec.source}: key 'methods.{entry.name}.from': entry {entry.depends_on!r} "
+                            f"has no job for seed {seed} (give it that seed too)"
+                        )
                     depends_on = parent.job_id
                 for options, target, achieved in points:
                     job_train = train
                     if target is not None and achieved is None:  # the search derives it: train scales to the budget
                         job_train = {**train, "macs_ratio": target}
-                    fields = dict(model=model, task=task, seed=seed, method=entry.method, options=options,
-                                  stages=list(entry.stages) if entry.stages else None,
-                                  training_free=entry.training_free, train=job_train, depends_on=depends_on,
-                                  from_checkpoint=entry.from_checkpoint)
+                    fields = dict(
+                        model=model,
+                        task=task,
+                        seed=seed,
+                        method=entry.method,
+                        options=options,
+                        stages=list(entry.stages) if entry.stages else None,
+                        training_free=entry.training_free,
+                        train=job_train,
+                        depends_on=depends_on,
+                        from_checkpoint=entry.from_checkpoint,
+                    )
                     if spec.score_splits:  # only when set, so the ids of sweeps without it stay as they were
                         fields["score_splits"] = list(spec.score_splits)
-                    job = Job(job_id=job_id(fields), entry=entry.name, model=model, task=task, seed=seed,
-                              method=entry.method, options=options, stages=entry.stages,
-                              training_free=entry.training_free, train=job_train, depends_on=depends_on,
-                              from_checkpoint=entry.from_checkpoint, resources=resources, budget_target=target,
-                              budget_closed_form=achieved, score_splits=spec.score_splits)
+                    job = Job(
+                        job_id=job_id(fields),
+                        entry=entry.name,
+                        model=model,
+                        task=task,
+                        seed=seed,
+                        method=entry.method,
+                        options=options,
+                        stages=entry.stages,
+                        training_free=entry.training_free,
+                        train=job_train,
+                        depends_on=depends_on,
+                        from_checkpoint=entry.from_checkpoint,
+                        resources=resources,
+                        budget_target=target,
+                        budget_closed_form=achieved,
+                        score_splits=spec.score_splits,
+                    )
                     if job.job_id in seen:
                         raise FcabenchError(
-                            f"{spec.source}: key 'methods.{entry.name}': the same job as in entry {seen[job.job_id].entry!r} "
-                            f"({job.label}); remove one"
+                            f"{spec.source}: key 'methods.{entry.name}': the same job as in entry "
+                            f"{seen[job.job_id].entry!r} ({job.label}); remove one"
                         )
                     seen[job.job_id] = job
                     jobs.append(job)
                     first_job.setdefault((entry.name, model, task, seed), job)
                 if entry.name in _dependency_names(spec) and len(points) != 1:
                     raise FcabenchError(
-                        f"{spec.source}: key 'methods.{entry.name}': other entries start from it ('from'), so it must be "
-                        f"a single configuration, not {len(points)}"
+                        f"{spec.source}: key 'methods.{entry.name}': other entries start from it ('from'), so it "
+                        f"must be a single configuration, not {len(points)}"
                     )
     return jobs
 
@@ -147,7 +170,9 @@ def _model_config(model: str, spec: SweepSpec):
         raise FcabenchError(f"{spec.source}: key 'sweep.models': {error}") from None
 
 
-def _points(entry: MethodEntry, model: str, train: dict, spec: SweepSpec) -> list[tuple[dict, float | None, float | None]]:
+def _points(
+    entry: MethodEntry, model: str, train: dict, spec: SweepSpec
+) -> list[tuple[dict, float | None, float | None]]:
     """(options, budget target, closed-form cost) of each configuration of an entry, in file order."""
     from fcabench import methods
 
@@ -180,9 +205,16 @@ def _points(entry: MethodEntry, model: str, train: dict, spec: SweepSpec) -> lis
     resolved = []
     for options in points:
         try:
-            found = resolve(model, entry.method, _as_config_values(options), entry.budget.encoder_macs,
-                            train["seq_len"], knob=entry.budget.knob, interval=entry.budget.range,
-                            tolerance=entry.budget.tolerance)
+            found = resolve(
+                model,
+                entry.method,
+                _as_config_values(options),
+                entry.budget.encoder_macs,
+                train["seq_len"],
+                knob=entry.budget.knob,
+                interval=entry.budget.range,
+                tolerance=entry.budget.tolerance,
+            )
         except FcabenchError as error:
             raise FcabenchError(f"{spec.source}: key 'methods.{entry.name}.budget': {error}") from None
         resolved += [(_json_ready(r.options), r.target, round(r.achieved, 6)) for r in found]
@@ -220,8 +252,12 @@ def stored_jobs(jobs, stored) -> set[str]:
         if job.job_id in found:
             continue
         title = tasks.get(job.task).title if job.task in tasks.names() else job.task
-        mine = measured[(measured["model"] == job.model) & (measured["task"] == title) & (measured["seed"] == job.seed)
-                        & (measured["seq_len"] == job.train.get("seq_len"))]
+        mine = measured[
+            (measured["model"] == job.model)
+            & (measured["task"] == title)
+            & (measured["seed"] == job.seed)
+            & (measured["seq_len"] == job.train.get("seq_len"))
+        ]
         final = mine[(mine["method"] == job.method) & (mine["stage"] == _final_stage(job))]
         by_id = {row["run_id"]: row for _, row in mine.iterrows()}
         for _, row in final.iterrows():
@@ -236,8 +272,12 @@ def stored_jobs(jobs, stored) -> set[str]:
 def _budget_met(job, row) -> bool:
     """The row was trained with the job's budget: its epochs or step count, batch and learning rate, its MAC
     target."""
-    for key, column in (("max_steps", "train_max_steps"), ("epochs", "train_epochs"),
-                        ("batch_size", "train_batch_size"), ("learning_rate", "train_learning_rate")):
+    for key, column in (
+        ("max_steps", "train_max_steps"),
+        ("epochs", "train_epochs"),
+        ("batch_size", "train_batch_size"),
+        ("learning_rate", "train_learning_rate"),
+    ):
         if key in job.train and not job.training_free and pd.notna(row.get(column)) and row[column] != job.train[key]:
             return False
     if job.budget_target is None or job.budget_closed_form is not None:  # none, or resolved into the options

@@ -25,11 +25,14 @@ class MergeReport:
     failed: list[dict] = field(default_factory=list)  # {job_id, entry, label, error} of failed jobs
 
     def __str__(self) -> str:
-        text = (f"merged {len(self.jobs_merged)} job(s) into {self.store}: {self.rows_added} row(s) added, "
-                f"{self.rows_present} already stored")
+        text = (
+            f"merged {len(self.jobs_merged)} job(s) into {self.store}: {self.rows_added} row(s) added, "
+            f"{self.rows_present} already stored"
+        )
         if self.failed:
             text += f"; {len(self.failed)} job(s) failed:" + "".join(
-                f"\n  {f['job_id']} {f['label']}: {f['error']}" for f in self.failed)
+                f"\n  {f['job_id']} {f['label']}: {f['error']}" for f in self.failed
+            )
         return text
 
 
@@ -49,11 +52,20 @@ def merge(out: str | Path, store: str | Path | None = None, job_ids=None) -> Mer
             continue
         if status["status"] != state.DONE:
             job = Job.from_dict(status["job"])
-            report.failed.append(dict(job_id=job.job_id, entry=job.entry, label=job.label, error=status["error"],
-                                      finished_utc=status.get("finished_utc")))
+            report.failed.append(
+                dict(
+                    job_id=job.job_id,
+                    entry=job.entry,
+                    label=job.label,
+                    error=status["error"],
+                    finished_utc=status.get("finished_utc"),
+                )
+            )
             continue
-        rows = [{**{k: v for k, v in r.items() if k not in ("store_file", "store_line")}, "sweep_job": status["job_id"]}
-                for r in read_records(state.rows_path(out, status["job_id"]))]
+        rows = [
+            {**{k: v for k, v in r.items() if k not in ("store_file", "store_line")}, "sweep_job": status["job_id"]}
+            for r in read_records(state.rows_path(out, status["job_id"]))
+        ]
         new = [r for r in rows if row_key(r) not in present]
         report.rows_present += len(rows) - len(new)
         if new:

@@ -52,13 +52,35 @@ from fcabench.errors import FcabenchError
 # Keyword arguments of fcabench.train a specification may set; the sweep itself supplies model, task,
 # method, method_options, stages, from_checkpoint, seed, training_free, output_dir, results, progress.
 TRAIN_KEYS = (
-    "seq_len", "epochs", "max_steps", "batch_size", "learning_rate", "device", "max_train_examples",
-    "max_eval_examples", "weight_decay", "data_dir", "macs_ratio",
+    "seq_len",
+    "epochs",
+    "max_steps",
+    "batch_size",
+    "learning_rate",
+    "device",
+    "max_train_examples",
+    "max_eval_examples",
+    "weight_decay",
+    "data_dir",
+    "macs_ratio",
 )
 RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")  # Ray's per-task resource requests
 SWEEP_KEYS = ("name", "models", "tasks", "seeds", "score_splits", "results", "out")
-METHOD_KEYS = ("name", "method", "options", "grid", "configs", "budget", "from", "from_checkpoint", "stages",
-               "training_free", "seeds", "train", "resources")
+METHOD_KEYS = (
+    "name",
+    "method",
+    "options",
+    "grid",
+    "configs",
+    "budget",
+    "from",
+    "from_checkpoint",
+    "stages",
+    "training_free",
+    "seeds",
+    "train",
+    "resources",
+)
 SPLITS = ("validation", "test")  # splits a job's final checkpoint may also be scored on
 BUDGET_KEYS = ("encoder_macs", "knob", "range", "tolerance")
 TOP_KEYS = ("sweep", "train", "resources", "methods")
@@ -157,9 +179,17 @@ def parse_spec(data: dict, source: str = "<spec>") -> SweepSpec:
         if entry.depends_on is not None and entry.depends_on not in names:
             raise _KeyError(f"methods[{i}].from", f"no entry named {entry.depends_on!r} (entries: {', '.join(names)})")
     return SweepSpec(
-        name=name, models=models, tasks=tasks, seeds=seeds, methods=tuple(_dependency_order(entries)),
-        score_splits=score_splits, train=train, resources=resources, results=_string(sweep, "results", "sweep."),
-        out=_string(sweep, "out", "sweep."), source=source,
+        name=name,
+        models=models,
+        tasks=tasks,
+        seeds=seeds,
+        methods=tuple(_dependency_order(entries)),
+        score_splits=score_splits,
+        train=train,
+        resources=resources,
+        results=_string(sweep, "results", "sweep."),
+        out=_string(sweep, "out", "sweep."),
+        source=source,
     )
 
 
@@ -225,7 +255,11 @@ def _int_list(data: dict, key: str, prefix: str, default: list[int]) -> list[int
     value = data.get(key, default)
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
         raise _KeyError(prefix + key, f"expected a list of integers, got {value!r}")
     if len(set(value)) != len(value):
         raise _KeyError(prefix + key, f"lists a value twice: {value!r}")
@@ -282,17 +316,28 @@ def _method_entry(item: Any, prefix: str) -> MethodEntry:
     if depends_on and from_checkpoint:
         raise _KeyError(prefix + "from_checkpoint", "give 'from' (another entry) or 'from_checkpoint', not both")
     stages = item.get("stages")
-    if stages is not None and (not isinstance(stages, list) or not stages or not all(isinstance(s, str) for s in stages)):
+    if stages is not None and (
+        not isinstance(stages, list) or not stages or not all(isinstance(s, str) for s in stages)
+    ):
         raise _KeyError(prefix + "stages", f"expected a list of stage names, got {stages!r}")
     training_free = item.get("training_free", False)
     if not isinstance(training_free, bool):
         raise _KeyError(prefix + "training_free", f"expected true or false, got {training_free!r}")
     if training_free and not (depends_on or from_checkpoint):
-        raise _KeyError(prefix + "training_free", "a training-free entry needs a fine-tuned model: set 'from' or 'from_checkpoint'")
+        raise _KeyError(
+            prefix + "training_free", "a training-free entry needs a fine-tuned model: set 'from' or 'from_checkpoint'"
+        )
     return MethodEntry(
-        name=_string(item, "name", prefix) or method, method=method, options=dict(options), grid=dict(grid),
-        configs=tuple(dict(c) for c in configs), budget=budget, depends_on=depends_on,
-        from_checkpoint=from_checkpoint, stages=tuple(stages) if stages else None, training_free=training_free,
+        name=_string(item, "name", prefix) or method,
+        method=method,
+        options=dict(options),
+        grid=dict(grid),
+        configs=tuple(dict(c) for c in configs),
+        budget=budget,
+        depends_on=depends_on,
+        from_checkpoint=from_checkpoint,
+        stages=tuple(stages) if stages else None,
+        training_free=training_free,
         train=_train(_table(item, "train", prefix), prefix + "train."),
         resources=_resources(_table(item, "resources", prefix), prefix + "resources."),
         seeds=tuple(_int_list(item, "seeds", prefix, default=[0])) if "seeds" in item else None,
@@ -316,9 +361,14 @@ def _budget(value: Any, method: str, prefix: str) -> Budget:
     targets = value.get("encoder_macs")
     if isinstance(targets, (int, float)) and not isinstance(targets, bool):
         targets = [targets]
-    if (not isinstance(targets, list) or not targets
-            or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 1 for t in targets)):
-        raise _KeyError(prefix + "encoder_macs", f"expected fractions of vanilla's encoder MACs in (0, 1], got {targets!r}")
+    if (
+        not isinstance(targets, list)
+        or not targets
+        or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 1 for t in targets)
+    ):
+        raise _KeyError(
+            prefix + "encoder_macs", f"expected fractions of vanilla's encoder MACs in (0, 1], got {targets!r}"
+        )
     knob = value.get("knob")
     if knob is not None:
         if not isinstance(knob, str):
@@ -329,9 +379,12 @@ def _budget(value: Any, method: str, prefix: str) -> Budget:
             raise _KeyError(prefix + "knob", error.message) from None
     interval = value.get("range")
     if interval is not None:
-        if (not isinstance(interval, list) or len(interval) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in interval)
-                or not interval[0] < interval[1]):
+        if (
+            not isinstance(interval, list)
+            or len(interval) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in interval)
+            or not interval[0] < interval[1]
+        ):
             raise _KeyError(prefix + "range", f"expected [low, high] with low < high, got {interval!r}")
         interval = (float(interval[0]), float(interval[1]))
     tolerance = value.get("tolerance", 0.05)

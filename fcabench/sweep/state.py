@@ -48,7 +48,9 @@ def read_status(out: Path, job_id: str) -> dict | None:
 def all_statuses(out: Path) -> list[dict]:
     """Every status record under ``out``, oldest first (then by id, for a stable order)."""
     folder = jobs_dir(out)
-    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    records = (
+        [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    )
     return sorted(records, key=lambda r: (r.get("finished_utc") or "", r["job_id"]))
 
 
@@ -58,8 +60,10 @@ def write_outcome(out: Path, outcome: dict) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     rows = outcome.pop("rows", [])
     if outcome["status"] == DONE:
-        _atomic_write(rows_path(out, outcome["job_id"]),
-                      "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in rows))
+        _atomic_write(
+            rows_path(out, outcome["job_id"]),
+            "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in rows),
+        )
     else:
         outcome["partial_rows"] = len(rows)  # runs of stages that finished before the failure are not kept
     _atomic_write(status_path(out, outcome["job_id"]), json.dumps(outcome, indent=1, sort_keys=True) + "\n")

@@ -39,12 +39,34 @@ def _title(task: str) -> str:
 def study_points(runs: pd.DataFrame, task: str | None = None, metric: str = "accuracy") -> pd.DataFrame:
     """One row per scored model of a study (final stages only), with ``variant``, ``regime``, ``macs_rel``,
     ``macs_real_rel`` and the vanilla score beside it; empty when there are no measured runs with stages."""
-    columns = ["variant", "regime", "method", "config_label", "score", "score_ci_low", "score_ci_high", "n", "macs_rel",
-               "macs_real_rel", "vanilla_score", "seq_len", "model", "task", "stage", "run_id", "method_config"]
+    columns = [
+        "variant",
+        "regime",
+        "method",
+        "config_label",
+        "score",
+        "score_ci_low",
+        "score_ci_high",
+        "n",
+        "macs_rel",
+        "macs_real_rel",
+        "vanilla_score",
+        "seq_len",
+        "model",
+        "task",
+        "stage",
+        "run_id",
+        "method_config",
+    ]
     if "stage" not in runs:
         return pd.DataFrame(columns=columns)
-    rows = runs[(runs["source"] == "measured") & (runs["metric"] == metric) & runs["stage"].notna()
-                & ~runs["stage"].isin(INTERMEDIATE_STAGES) & runs["macs"].notna()]
+    rows = runs[
+        (runs["source"] == "measured")
+        & (runs["metric"] == metric)
+        & runs["stage"].notna()
+        & ~runs["stage"].isin(INTERMEDIATE_STAGES)
+        & runs["macs"].notna()
+    ]
     if task is not None:
         rows = rows[rows["task"].isin({task, _title(task)})]
     rows = rows.drop_duplicates("run_id", keep="last").copy()
@@ -53,10 +75,14 @@ def study_points(runs: pd.DataFrame, task: str | None = None, metric: str = "acc
     rows = collapse_seeds(rows, ("score", "macs", "macs_real_mean"))
     configs = [json.loads(c) if isinstance(c, str) else dict(c) for c in rows["method_config"]]
     rows["variant"] = [variant(m, c) for m, c in zip(rows["method"], configs)]
-    rows["regime"] = ["fine-tuned" if m == "vanilla" else REGIMES.get(s, "retrained")
-                      for m, s in zip(rows["method"], rows["stage"])]
-    vanilla = (rows[rows["method"] == "vanilla"].groupby(["model", "task", "seq_len"])
-               [["macs", "macs_real_mean", "score"]].last())
+    rows["regime"] = [
+        "fine-tuned" if m == "vanilla" else REGIMES.get(s, "retrained") for m, s in zip(rows["method"], rows["stage"])
+    ]
+    vanilla = (
+        rows[rows["method"] == "vanilla"]
+        .groupby(["model", "task", "seq_len"])[["macs", "macs_real_mean", "score"]]
+        .last()
+    )
     keys = list(zip(rows["model"], rows["task"], rows["seq_len"]))
     found = [k in vanilla.index for k in keys]
     rows = rows[found]
@@ -77,16 +103,51 @@ def best_at(points: pd.DataFrame, target: float = 0.5, band: tuple[float, float]
         inside = group[group["macs_rel"].between(*band)]
         if inside.empty:
             closest = group.loc[(group["macs_rel"] - target).abs().idxmin()]
-            rows.append(dict(variant=name, regime=regime, score=None, macs_rel=None, config_label=None,
-                             closest_macs_rel=closest["macs_rel"], closest_score=closest["score"], points=len(group)))
+            rows.append(
+                dict(
+                    variant=name,
+                    regime=regime,
+                    score=None,
+                    macs_rel=None,
+                    config_label=None,
+                    closest_macs_rel=closest["macs_rel"],
+                    closest_score=closest["score"],
+                    points=len(group),
+                )
+            )
         else:
             best = inside.loc[inside["score"].idxmax()]
-            rows.append(dict(variant=name, regime=regime, score=best["score"], score_ci_low=best["score_ci_low"],
-                             score_ci_high=best["score_ci_high"], n=best["n"], macs_rel=best["macs_rel"],
-                             config_label=best["config_label"], closest_macs_rel=None, closest_score=None,
-                             points=len(group)))
-    table = pd.DataFrame(rows, columns=["variant", "regime", "score", "score_ci_low", "score_ci_high", "n", "macs_rel",
-                                        "config_label", "closest_macs_rel", "closest_score", "points"])
+            rows.append(
+                dict(
+                    variant=name,
+                    regime=regime,
+                    score=best["score"],
+                    score_ci_low=best["score_ci_low"],
+                    score_ci_high=best["score_ci_high"],
+                    n=best["n"],
+                    macs_rel=best["macs_rel"],
+                    config_label=best["config_label"],
+                    closest_macs_rel=None,
+                    closest_score=None,
+                    points=len(group),
+                )
+            )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "variant",
+            "regime",
+            "score",
+            "score_ci_low",
+            "score_ci_high",
+            "n",
+            "macs_rel",
+            "config_label",
+            "closest_macs_rel",
+            "closest_score",
+            "points",
+        ],
+    )
     return table.sort_values(["variant", "regime"]).reset_index(drop=True)
 
 
@@ -110,8 +171,13 @@ def summary_table(points: pd.DataFrame, target: float = 0.5, band: tuple[float, 
         rows.append({"method": "vanilla", "retrained": text, "training-free": text})
     for name, group in best.groupby("variant", sort=True):
         by_regime = {r["regime"]: r for _, r in group.iterrows()}
-        rows.append({"method": name, "retrained": cell(by_regime.get("retrained")),
-                     "training-free": cell(by_regime.get("training-free"))})
+        rows.append(
+            {
+                "method": name,
+                "retrained": cell(by_regime.get("retrained")),
+                "training-free": cell(by_regime.get("training-free")),
+            }
+        )
     return pd.DataFrame(rows, columns=["method", "retrained", "training-free"])
 
 
@@ -140,17 +206,39 @@ def plot_study(points: pd.DataFrame, published: pd.DataFrame | None = None, ax=N
     for (name, regime), group in points.groupby(["variant", "regime"]):
         group = group.sort_values("macs_rel")
         if name == "vanilla":
-            ax.plot(group["macs_rel"], group["score"], marker="*", markersize=14, linestyle="none", color="black",
-                    label="vanilla (fine-tuned)")
+            ax.plot(
+                group["macs_rel"],
+                group["score"],
+                marker="*",
+                markersize=14,
+                linestyle="none",
+                color="black",
+                label="vanilla (fine-tuned)",
+            )
             continue
         filled = regime == "retrained"
-        ax.plot(group["macs_rel"], group["score"], marker="o", markersize=5, linestyle="-" if filled else ":",
-                color=colors[name], markerfacecolor=colors[name] if filled else "white", label=f"{name}, {regime}")
+        ax.plot(
+            group["macs_rel"],
+            group["score"],
+            marker="o",
+            markersize=5,
+            linestyle="-" if filled else ":",
+            color=colors[name],
+            markerfacecolor=colors[name] if filled else "white",
+            label=f"{name}, {regime}",
+        )
         spread = group[group["score_ci_low"].notna()]
-        ax.vlines(spread["macs_rel"], spread["score_ci_low"], spread["score_ci_high"], color=colors[name], linewidth=0.8)
+        ax.vlines(
+            spread["macs_rel"], spread["score_ci_low"], spread["score_ci_high"], color=colors[name], linewidth=0.8
+        )
     if published is not None and not published.empty:
-        ax.scatter(published["flops_rel_bert_base"], published["score"], marker="x", color="grey",
-                   label="Focus on the Core, published (BERT-base, n = 512)")
+        ax.scatter(
+            published["flops_rel_bert_base"],
+            published["score"],
+            marker="x",
+            color="grey",
+            label="Focus on the Core, published (BERT-base, n = 512)",
+        )
     ax.set_xlabel("MACs / vanilla's (padded length)")
     ax.set_ylabel("validation accuracy (%)")
     if title:

@@ -37,7 +37,9 @@ def get(name_or_task: str | Task) -> Task:
     if isinstance(name_or_task, Task):
         return name_or_task
     if name_or_task not in _REGISTRY:
-        raise FcabenchError(f"unknown task {name_or_task!r}; tasks: {', '.join(_REGISTRY)} (or a CSV/TSV/JSONL/Parquet file)")
+        raise FcabenchError(
+            f"unknown task {name_or_task!r}; tasks: {', '.join(_REGISTRY)} (or a CSV/TSV/JSONL/Parquet file)"
+        )
     return _REGISTRY[name_or_task]
 
 
@@ -56,4 +58,15 @@ def describe():
 for _task in [*packaged.TASKS, *glue.TASKS]:
     register(_task)
 
-__all__ = ["Example", "Task", "TaskSplit", "compute_metrics", "describe", "from_file", "get", "names", "register", "titles"]
+__all__ = [
+    "Example",
+    "Task",
+    "TaskSplit",
+    "compute_metrics",
+    "describe",
+    "from_file",
+    "get",
+    "names",
+    "register",
+    "titles",
+]

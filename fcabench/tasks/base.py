@@ -79,8 +79,15 @@ class Task:
     def main_metric(self) -> str:
         return self.metrics[0]
 
-    def load(self, split: str = "train", *, data_dir: str | None = None, hub: bool = False,
-             max_examples: int | None = None, seed: int = 0) -> TaskSplit:
+    def load(
+        self,
+        split: str = "train",
+        *,
+        data_dir: str | None = None,
+        hub: bool = False,
+        max_examples: int | None = None,
+        seed: int = 0,
+    ) -> TaskSplit:
         """The examples of ``split`` as a Dataset with their fingerprint.
 
         ``max_examples`` takes a fixed random subset (``seed``), recorded in the fingerprint.
@@ -140,10 +147,13 @@ class Task:
     def describe(self) -> dict:
         """One row of ``fcabench tasks list``."""
         return {
-            "task": self.name, "title": self.title,
+            "task": self.name,
+            "title": self.title,
             "labels": "regression" if self.regression else ", ".join(self.labels),
-            "metrics": ", ".join(self.metrics), "seq_len": self.seq_len,
-            "splits": ", ".join(self.splits), "source": self.source,
+            "metrics": ", ".join(self.metrics),
+            "seq_len": self.seq_len,
+            "splits": ", ".join(self.splits),
+            "source": self.source,
         }
 
 

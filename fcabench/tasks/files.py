@@ -29,15 +29,17 @@ def read_table(path: Path) -> pd.DataFrame:
         raise FcabenchError(f"{path}: the file is empty")
     try:
         if kind in ("csv", "tsv"):
-            frame = pd.read_csv(path, sep="," if kind == "csv" else "\t", dtype=str, keep_default_na=False,
-                                encoding="utf-8")
+            frame = pd.read_csv(
+                path, sep="," if kind == "csv" else "\t", dtype=str, keep_default_na=False, encoding="utf-8"
+            )
         elif kind == "jsonl":
             frame = pd.read_json(path, lines=True, dtype=False)
         else:
             frame = pd.read_parquet(path)
     except UnicodeDecodeError as error:
-        raise FcabenchError(f"{path}: not UTF-8 text ({decode_position(path, error)}); convert it, e.g. "
-                            f"iconv -f latin1 -t UTF-8") from None
+        raise FcabenchError(
+            f"{path}: not UTF-8 text ({decode_position(path, error)}); convert it, e.g. iconv -f latin1 -t UTF-8"
+        ) from None
     except (ValueError, pd.errors.ParserError, OSError) as error:
         raise FcabenchError(f"{path}: cannot read as {kind} ({str(error).splitlines()[0]})") from None
     if frame.empty:
@@ -61,11 +63,14 @@ def decode_position(path: Path, error: UnicodeDecodeError) -> str:
     return f"line {line}, byte {column} of the line (0x{data[offset]:02x})"
 
 
-def _examples(path: Path, frame: pd.DataFrame, text: str, pair: str | None, label: str,
-              label_map: dict | None = None) -> list[Example]:
+def _examples(
+    path: Path, frame: pd.DataFrame, text: str, pair: str | None, label: str, label_map: dict | None = None
+) -> list[Example]:
     for column in (text, pair, label):
         if column is not None and column not in frame.columns:
-            raise FcabenchError(f"{path}, row 1, field {column}: missing column (columns: {', '.join(map(str, frame.columns))})")
+            raise FcabenchError(
+                f"{path}, row 1, field {column}: missing column (columns: {', '.join(map(str, frame.columns))})"
+            )
     first = 2 if READERS[path.suffix.lower()] in ("csv", "tsv") else 1  # CSV/TSV rows count the header line
     examples = []
     for offset, row in enumerate(frame.itertuples(index=False)):
@@ -77,25 +82,50 @@ def _examples(path: Path, frame: pd.DataFrame, text: str, pair: str | None, labe
             if column is not None and not values[column].strip():
                 raise FcabenchError(f"{path}, row {number}, field {column}: empty text")
         value = values[label]
-        if value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip()):
+        if (
+            value is None
+            or (isinstance(value, float) and value != value)
+            or (isinstance(value, str) and not value.strip())
+        ):
             raise FcabenchError(f"{path}, row {number}, field {label}: empty label")
         value = value.strip() if isinstance(value, str) else value
         if label_map:
             value = label_map.get(str(value), value)
-        examples.append(Example(id=f"{path.name}:{number}", text=values[text],
-                                text_pair=values[pair] if pair else None, label=value, row=number))
+        examples.append(
+            Example(
+                id=f"{path.name}:{number}",
+                text=values[text],
+                text_pair=values[pair] if pair else None,
+                label=value,
+                row=number,
+            )
+        )
     return examples
 
 
-def from_file(path, *, text: str = "text", pair: str | None = None, label: str = "label",
-              labels=None, label_map: dict | None = None, regression: bool = False, metrics=None,
-              seq_len: int = 128, name: str | None = None) -> Task:
+def from_file(
+    path,
+    *,
+    text: str = "text",
+    pair: str | None = None,
+    label: str = "label",
+    labels=None,
+    label_map: dict | None = None,
+    regression: bool = False,
+    metrics=None,
+    seq_len: int = 128,
+    name: str | None = None,
+) -> Task:
     """A :class:`Task` over a local file (or ``{"train": f, "validation": f, "test": f}``).
 
     ``labels``: the class names in id order (a checkpoint's); a value outside them is an error naming the row.
     ``label_map``: the file's values renamed before that, e.g. ``{"0": "ham", "1": "spam"}``.
     """
-    files = {split: Path(p).expanduser() for split, p in path.items()} if isinstance(path, dict) else Path(path).expanduser()
+    files = (
+        {split: Path(p).expanduser() for split, p in path.items()}
+        if isinstance(path, dict)
+        else Path(path).expanduser()
+    )
     cache: dict = {}
 
     def all_examples(file: Path) -> list[Example]:
@@ -125,10 +155,15 @@ def from_file(path, *, text: str = "text", pair: str | None = None, label: str =
     default_metrics = ("pearson", "spearman") if regression else ("accuracy", "f1_macro")
     where = ", ".join(str(f) for f in files.values()) if isinstance(files, dict) else str(files)
     task = Task(
-        name=name or (Path(where.split(",")[0]).stem), title=name or Path(where.split(",")[0]).stem,
-        labels=label_set, metrics=tuple(metrics or default_metrics), seq_len=seq_len, pair=pair is not None,
+        name=name or (Path(where.split(",")[0]).stem),
+        title=name or Path(where.split(",")[0]).stem,
+        labels=label_set,
+        metrics=tuple(metrics or default_metrics),
+        seq_len=seq_len,
+        pair=pair is not None,
         source=f"local file(s) {where} (text={text!r}, pair={pair!r}, label={label!r})",
-        splits=tuple(files) if isinstance(files, dict) else tuple(splits.FRACTIONS), reader=read,
+        splits=tuple(files) if isinstance(files, dict) else tuple(splits.FRACTIONS),
+        reader=read,
         split_note=None if isinstance(files, dict) else splits.describe(),
         data_files={k: str(v.resolve()) for k, v in files.items()} if isinstance(files, dict) else str(files.resolve()),
     )

@@ -43,23 +43,37 @@ STANDARD = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}
 LAYOUTS = {
     "glue-cola": GlueLayout("CoLA", "cola", "3", None, "1", STANDARD, header=False),
     "glue-sst2": GlueLayout("SST-2", "sst2", "sentence", None, "label", STANDARD),
-    "glue-mrpc": GlueLayout("MRPC", "mrpc", "#1 String", "#2 String", "Quality", STANDARD,
-                            hub_fields=("sentence1", "sentence2")),
-    "glue-stsb": GlueLayout("STS-B", "stsb", "sentence1", "sentence2", "score", STANDARD,
-                            hub_fields=("sentence1", "sentence2")),
-    "glue-qqp": GlueLayout("QQP", "qqp", "question1", "question2", "is_duplicate", STANDARD,
-                           hub_fields=("question1", "question2")),
+    "glue-mrpc": GlueLayout(
+        "MRPC", "mrpc", "#1 String", "#2 String", "Quality", STANDARD, hub_fields=("sentence1", "sentence2")
+    ),
+    "glue-stsb": GlueLayout(
+        "STS-B", "stsb", "sentence1", "sentence2", "score", STANDARD, hub_fields=("sentence1", "sentence2")
+    ),
+    "glue-qqp": GlueLayout(
+        "QQP", "qqp", "question1", "question2", "is_duplicate", STANDARD, hub_fields=("question1", "question2")
+    ),
     "glue-mnli": GlueLayout(
-        "MNLI", "mnli", "sentence1", "sentence2", "gold_label",
-        {"train": "train.tsv", "validation": "dev_matched.tsv", "validation_mismatched": "dev_mismatched.tsv",
-         "test": "test_matched.tsv", "test_mismatched": "test_mismatched.tsv"},
+        "MNLI",
+        "mnli",
+        "sentence1",
+        "sentence2",
+        "gold_label",
+        {
+            "train": "train.tsv",
+            "validation": "dev_matched.tsv",
+            "validation_mismatched": "dev_mismatched.tsv",
+            "test": "test_matched.tsv",
+            "test_mismatched": "test_mismatched.tsv",
+        },
         hub_fields=("premise", "hypothesis"),
         hub_splits={"validation": "validation_matched", "test": "test_matched"},
     ),
-    "glue-qnli": GlueLayout("QNLI", "qnli", "question", "sentence", "label", STANDARD,
-                            hub_fields=("question", "sentence")),
-    "glue-rte": GlueLayout("RTE", "rte", "sentence1", "sentence2", "label", STANDARD,
-                           hub_fields=("sentence1", "sentence2")),
+    "glue-qnli": GlueLayout(
+        "QNLI", "qnli", "question", "sentence", "label", STANDARD, hub_fields=("question", "sentence")
+    ),
+    "glue-rte": GlueLayout(
+        "RTE", "rte", "sentence1", "sentence2", "label", STANDARD, hub_fields=("sentence1", "sentence2")
+    ),
 }
 
 # Test files: the id column and the text columns where they differ from train/dev.
@@ -71,7 +85,9 @@ def _task_folder(layout: GlueLayout, data_dir: str) -> Path:
     for candidate in (root / layout.folder, root):
         if (candidate / layout.files["train"]).is_file() or (candidate / layout.files["validation"]).is_file():
             return candidate
-    raise FcabenchError(f"{root}: no GLUE {layout.folder} folder (expected {root / layout.folder}/{layout.files['validation']})")
+    raise FcabenchError(
+        f"{root}: no GLUE {layout.folder} folder (expected {root / layout.folder}/{layout.files['validation']})"
+    )
 
 
 def read_tsv(path: Path, layout: GlueLayout, split: str, name: str) -> list[Example]:
@@ -106,10 +122,15 @@ def read_tsv(path: Path, layout: GlueLayout, split: str, name: str) -> list[Exam
         label = None if is_test else row[index[layout.label]].strip()
         if label == "":
             raise FcabenchError(f"{path}, row {number}, field {layout.label}: empty label")
-        examples.append(Example(
-            id=f"{path.name}:{number}", text=row[index[text]],
-            text_pair=row[index[pair]] if pair else None, label=label, row=number,
-        ))
+        examples.append(
+            Example(
+                id=f"{path.name}:{number}",
+                text=row[index[text]],
+                text_pair=row[index[pair]] if pair else None,
+                label=label,
+                row=number,
+            )
+        )
     return examples
 
 
@@ -137,7 +158,9 @@ def _read_hub(name: str, layout: GlueLayout, split: str) -> tuple[list[Example],
     try:
         data = datasets.load_dataset("nyu-mll/glue", layout.hub_config, split=hub_split)
     except Exception as error:  # offline, hub changes: one line, not the hub client's traceback
-        raise FcabenchError(f"cannot load nyu-mll/glue/{layout.hub_config} split {hub_split} from the hub: {error}") from None
+        raise FcabenchError(
+            f"cannot load nyu-mll/glue/{layout.hub_config} split {hub_split} from the hub: {error}"
+        ) from None
     task = TASKS_BY_NAME[name]
     fields = layout.hub_fields
     examples = []
@@ -147,17 +170,29 @@ def _read_hub(name: str, layout: GlueLayout, split: str) -> tuple[list[Example],
             value = label
         else:
             value = None if label < 0 else task.labels[label]
-        examples.append(Example(id=f"{hub_split}:{row.get('idx', i)}", text=row[fields[0]],
-                                text_pair=row[fields[1]] if len(fields) > 1 else None, label=value))
+        examples.append(
+            Example(
+                id=f"{hub_split}:{row.get('idx', i)}",
+                text=row[fields[0]],
+                text_pair=row[fields[1]] if len(fields) > 1 else None,
+                label=value,
+            )
+        )
     return examples, f"hub nyu-mll/glue/{layout.hub_config}:{hub_split}"
 
 
 def _task(name, title, labels, metrics, seq_len, pair=True):
     layout = LAYOUTS[name]
     return Task(
-        name=name, title=title, labels=labels, metrics=metrics, seq_len=seq_len, pair=pair,
+        name=name,
+        title=title,
+        labels=labels,
+        metrics=metrics,
+        seq_len=seq_len,
+        pair=pair,
         source=f"GLUE {layout.folder}: local TSV folder (--data-dir) or hub nyu-mll/glue (--hub)",
-        splits=tuple(layout.files), reader=glue_reader(name),
+        splits=tuple(layout.files),
+        reader=glue_reader(name),
     )
 
 

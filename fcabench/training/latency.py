@@ -20,8 +20,15 @@ WARMUP = 3  # untimed passes: allocator and kernel caches settle
 REPEATS = 10  # timed passes; the median is reported
 
 
-def measure(model, ids: list[list[int]], seq_len: int, batch_size: int, device: str,
-            warmup: int = WARMUP, repeats: int = REPEATS) -> tuple[float, float, dict]:
+def measure(
+    model,
+    ids: list[list[int]],
+    seq_len: int,
+    batch_size: int,
+    device: str,
+    warmup: int = WARMUP,
+    repeats: int = REPEATS,
+) -> tuple[float, float, dict]:
     """(median latency in ms, peak memory in MiB, protocol)."""
     rows = (ids * (batch_size // max(len(ids), 1) + 1))[:batch_size]  # repeat examples when there are few
     input_ids = torch.zeros(len(rows), seq_len, dtype=torch.long)
@@ -35,8 +42,20 @@ def measure(model, ids: list[list[int]], seq_len: int, batch_size: int, device: 
     times = bench.time_interleaved({"model": model}, inputs, "inference", protocol)["model"]
     peak = bench.peak_memory_mb(model, inputs, "inference", device)
     model.eval()
-    described = protocol.describe("inference", seq_len, len(rows)).replace("(unpadded copies)", "(real examples, padded)")
-    return statistics.median(times), peak, {
-        "timer": "fcabench.bench", "device": str(device), "threads": torch.get_num_threads(),
-        "batch_size": len(rows), "seq_len": seq_len, "warmup": warmup, "repeats": repeats, "description": described,
-    }
+    described = protocol.describe("inference", seq_len, len(rows)).replace(
+        "(unpadded copies)", "(real examples, padded)"
+    )
+    return (
+        statistics.median(times),
+        peak,
+        {
+            "timer": "fcabench.bench",
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "batch_size": len(rows),
+            "seq_len": seq_len,
+            "warmup": warmup,
+            "repeats": repeats,
+            "description": described,
+        },
+    )

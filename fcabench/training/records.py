@@ -18,17 +18,46 @@ def data_fields(fingerprint: dict, task) -> dict:
     note = task.split_note
     if "subset" in fingerprint:
         note = f"{note}; {fingerprint['subset']}" if note else fingerprint["subset"]
-    return {"data_source": fingerprint["source"], "data_examples": fingerprint["examples"],
-            "data_sha256": fingerprint["sha256"], "data_split_note": note}
+    return {
+        "data_source": fingerprint["source"],
+        "data_examples": fingerprint["examples"],
+        "data_sha256": fingerprint["sha256"],
+        "data_split_note": note,
+    }
 
 
-def stage_runs(*, method: str, config, model: str, task, split: str, seq_len: int, scores: dict, costs: dict,
-               spec: dict, device: str, **fields):
+def stage_runs(
+    *,
+    method: str,
+    config,
+    model: str,
+    task,
+    split: str,
+    seq_len: int,
+    scores: dict,
+    costs: dict,
+    spec: dict,
+    device: str,
+    **fields,
+):
     """One :class:`~fcabench.runs.Run` per metric of ``scores``, sharing the run id of ``spec``."""
     identifier = run_id(spec)
     return [
-        measured_run(method, config, model, task.title, seq_len, macs=costs["macs"], metric=metric, score=value,
-                     split=split, device=device, run_id=identifier, count_length="padded",
-                     **{k: v for k, v in costs.items() if k != "macs"}, **fields)
+        measured_run(
+            method,
+            config,
+            model,
+            task.title,
+            seq_len,
+            macs=costs["macs"],
+            metric=metric,
+            score=value,
+            split=split,
+            device=device,
+            run_id=identifier,
+            count_length="padded",
+            **{k: v for k, v in costs.items() if k != "macs"},
+            **fields,
+        )
         for metric, value in scores.items()
     ]

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from fcabench import methods
+from fcabench.encoders import base_model
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, standard_layer_macs
-from fcabench.encoders import base_model
 from fcabench.tasks import compute_metrics
 
 
@@ -46,8 +46,10 @@ def check_precision(precision: str, device: str) -> None:
     if precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
         raise FcabenchError(f"--precision bf16: {device} does not support bfloat16")
     if precision == "bf16" and not cuda and not cpu_has_bf16():
-        raise FcabenchError("--precision bf16: this CPU has no native bfloat16 (AVX-512 BF16 or AMX), so autocast "
-                            "would emulate it, slower than fp32; use fp32")
+        raise FcabenchError(
+            "--precision bf16: this CPU has no native bfloat16 (AVX-512 BF16 or AMX), so autocast "
+            "would emulate it, slower than fp32; use fp32"
+        )
 
 
 def cpu_has_bf16() -> bool:
@@ -82,7 +84,9 @@ def run_pass(model, encoded, seq_len: int, batch_size: int, device: str, precisi
     ids = [list(x) for x in encoded["input_ids"]]
     types = [list(x) for x in encoded["token_type_ids"]] if "token_type_ids" in encoded.column_names else None
     shape = Shape.of(base_model(model).config)
-    outside = {n: sum(head_macs(model, n).values()) for n in {seq_len, *map(len, ids)}}  # by length: ELECTRA's projection
+    outside = {
+        n: sum(head_macs(model, n).values()) for n in {seq_len, *map(len, ids)}
+    }  # by length: ELECTRA's projection
     patched = methods.applied(model)
     method, config = patched if patched else (None, None)
     predictions: list = [None] * len(ids)
@@ -117,17 +121,25 @@ def run_pass(model, encoded, seq_len: int, batch_size: int, device: str, precisi
                 else:
                     per_layer_real = list(zip(t_in[row], t_out[row], keys[row]))
                     per_layer_padded = [
-                        (seq_len if full_in else a, seq_len if full_out else b,
-                         shape.heads * (seq_len if full_in else a) if (full_in and l not in record.keys) else k)
+                        (
+                            seq_len if full_in else a,
+                            seq_len if full_out else b,
+                            shape.heads * (seq_len if full_in else a) if (full_in and l not in record.keys) else k,
+                        )
                         for l, ((a, b, k), full_in, full_out) in enumerate(zip(per_layer_real, layout_in, layout_out))
                     ]
-                real[i] = outside[n0] + sum(_layer_total(method, config, shape, l, *u, n0) for l, u in enumerate(per_layer_real))
-                padded[i] = outside[seq_len] + sum(_layer_total(method, config, shape, l, *u, n0) for l, u in enumerate(per_layer_padded))
+                real[i] = outside[n0] + sum(
+                    _layer_total(method, config, shape, l, *u, n0) for l, u in enumerate(per_layer_real)
+                )
+                padded[i] = outside[seq_len] + sum(
+                    _layer_total(method, config, shape, l, *u, n0) for l, u in enumerate(per_layer_padded)
+                )
     return Scored(np.stack(predictions), padded, real, np.array([len(x) for x in ids]))
 
 
-def score(task, model, encoded, seq_len: int, batch_size: int, device: str,
-          precision: str = "fp32") -> tuple[dict[str, float], dict[str, float], Scored]:
+def score(
+    task, model, encoded, seq_len: int, batch_size: int, device: str, precision: str = "fp32"
+) -> tuple[dict[str, float], dict[str, float], Scored]:
     """(metrics, cost fields of a run, the pass itself) of ``model`` on the tokenised split ``encoded``."""
     scored = run_pass(model, encoded, seq_len, batch_size, device, precision)
     metrics = compute_metrics(task.metrics, scored.predictions, np.asarray(encoded["labels"]))
@@ -151,8 +163,10 @@ def one_class_warning(task, scored: Scored) -> str | None:
     predicted = np.unique(scored.predictions.argmax(axis=1))
     if len(predicted) > 1:
         return None
-    return (f"the model predicts {task.labels[int(predicted[0])]!r} for all {len(scored.predictions)} examples: "
-            f"it has learned no more than the majority class (train longer or with a higher learning rate)")
+    return (
+        f"the model predicts {task.labels[int(predicted[0])]!r} for all {len(scored.predictions)} examples: "
+        f"it has learned no more than the majority class (train longer or with a higher learning rate)"
+    )
 
 
 def encoder_macs_at(model, seq_len: int) -> int:

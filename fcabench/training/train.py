@@ -78,7 +78,9 @@ def plan_stages(method, config, stages: Sequence[str] | None, from_checkpoint: s
         unknown = [s for s in stages if s not in known]
         if unknown:
             given = " when its configuration is given" if method.config_is_given(config) else ""
-            raise FcabenchError(f"{method.name} has no stage(s) {', '.join(unknown)}{given}; its stages: {', '.join(known)}")
+            raise FcabenchError(
+                f"{method.name} has no stage(s) {', '.join(unknown)}{given}; its stages: {', '.join(known)}"
+            )
         return [s for s in plan if s.name in stages]
     if from_checkpoint:  # an already fine-tuned model: skip the plain fine-tuning the method starts with
         while plan and plan[0].config is None and len(plan) > 1:
@@ -86,21 +88,46 @@ def plan_stages(method, config, stages: Sequence[str] | None, from_checkpoint: s
     return plan
 
 
-def train(model: str = "minilm-l6", task=None, method: str = "vanilla", *, method_options: dict | None = None,
-          stages: Sequence[str] | None = None, from_checkpoint: str | None = None, output_dir: str,
-          seq_len: int | None = None, epochs: float = EPOCHS, max_steps: int | None = None, batch_size: int = 16,
-          learning_rate: float = LEARNING_RATE, warmup_ratio: float = WARMUP_RATIO, weight_decay: float = WEIGHT_DECAY,
-          seed: int = 0, device: str | None = None, max_train_examples: int | None = None,
-          max_eval_examples: int | None = None, training_free: bool = False, self_contained: bool = False,
-          results: str | None = None, overwrite: bool = False, force: bool = False, progress: bool = True,
-          data_dir: str | None = None, hub: bool = False, task_options: dict | None = None,
-          macs_ratio: float | None = None, precision: str = "fp32", report_to: str | None = None) -> list:
+def train(
+    model: str = "minilm-l6",
+    task=None,
+    method: str = "vanilla",
+    *,
+    method_options: dict | None = None,
+    stages: Sequence[str] | None = None,
+    from_checkpoint: str | None = None,
+    output_dir: str,
+    seq_len: int | None = None,
+    epochs: float = EPOCHS,
+    max_steps: int | None = None,
+    batch_size: int = 16,
+    learning_rate: float = LEARNING_RATE,
+    warmup_ratio: float = WARMUP_RATIO,
+    weight_decay: float = WEIGHT_DECAY,
+    seed: int = 0,
+    device: str | None = None,
+    max_train_examples: int | None = None,
+    max_eval_examples: int | None = None,
+    training_free: bool = False,
+    self_contained: bool = False,
+    results: str | None = None,
+    overwrite: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    data_dir: str | None = None,
+    hub: bool = False,
+    task_options: dict | None = None,
+    macs_ratio: float | None = None,
+    precision: str = "fp32",
+    report_to: str | None = None,
+) -> list:
     """Train ``model`` on ``task`` with ``method`` through its stages; returns the runs of the stages.
 
     ``model``: a folder or hub name of any supported encoder family (:mod:`fcabench.encoders`), or
     ``minilm-l6``. ``from_checkpoint``: a fcabench checkpoint folder to start from (the plain fine-tuning stage
-    is then skipped); its task and length are inherited unless given. ``training_free``: apply the method to that checkpoint and score it, no training (the new
-    checkpoint refers to its weights unless ``self_contained``). ``macs_ratio``: scale the retention
+    is then skipped); its task and length are inherited unless given. ``training_free``: apply the method to that
+    checkpoint and score it, no training (the new checkpoint refers to its weights unless ``self_contained``).
+    ``macs_ratio``: scale the retention
     configuration the final stage runs with to this fraction of the unpatched encoder's MACs at ``seq_len``.
     ``precision``: fp32, or bf16 / fp16 autocast for the training steps (validation is scored in fp32).
     ``results``: the run file to append to (default: ``results/runs.jsonl`` in the current folder); a run already
@@ -125,22 +152,48 @@ def train(model: str = "minilm-l6", task=None, method: str = "vanilla", *, metho
     user_config = methods.make_config(method, **options)
     plan = plan_stages(method_obj, user_config, stages, from_checkpoint, training_free)
     model_config = _checkpoint_config(str(Path(from_checkpoint).expanduser()) if parent else resolve(model))
-    _check_settings(plan, method_obj, model_config, seq_len=seq_len, epochs=epochs, max_steps=max_steps,
-                    batch_size=batch_size, learning_rate=learning_rate, warmup_ratio=warmup_ratio, macs_ratio=macs_ratio)
+    _check_settings(
+        plan,
+        method_obj,
+        model_config,
+        seq_len=seq_len,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup_ratio=warmup_ratio,
+        macs_ratio=macs_ratio,
+    )
     _check_report_to(report_to)
     results_file = store.check_writable(results)
     output = Path(output_dir).expanduser()
-    request = dict(model=model, task=task_record(task, task_options), method=method,
-                   config=ckpt.config_to_dict(user_config), seq_len=seq_len, epochs=epochs, max_steps=max_steps,
-                   batch_size=batch_size, learning_rate=learning_rate, warmup_ratio=warmup_ratio,
-                   weight_decay=weight_decay, seed=seed, max_train_examples=max_train_examples,
-                   max_eval_examples=max_eval_examples, macs_ratio=macs_ratio, precision=precision,
-                   parent=(parent or {}).get("run_id"))
+    request = dict(
+        model=model,
+        task=task_record(task, task_options),
+        method=method,
+        config=ckpt.config_to_dict(user_config),
+        seq_len=seq_len,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup_ratio=warmup_ratio,
+        weight_decay=weight_decay,
+        seed=seed,
+        max_train_examples=max_train_examples,
+        max_eval_examples=max_eval_examples,
+        macs_ratio=macs_ratio,
+        precision=precision,
+        parent=(parent or {}).get("run_id"),
+    )
     request_id = records.run_id(request)
     resumable = _check_outputs(output, plan, request_id, overwrite)
 
-    train_split = None if training_free else task.load("train", data_dir=data_dir, hub=hub,
-                                                        max_examples=max_train_examples, seed=seed)
+    train_split = (
+        None
+        if training_free
+        else task.load("train", data_dir=data_dir, hub=hub, max_examples=max_train_examples, seed=seed)
+    )
     eval_split = task.load("validation", data_dir=data_dir, hub=hub, max_examples=max_eval_examples, seed=seed)
 
     parent_id, derived = (parent or {}).get("run_id"), None
@@ -148,8 +201,10 @@ def train(model: str = "minilm-l6", task=None, method: str = "vanilla", *, metho
     if parent:
         if plan[0].config is hooks.DERIVED:
             if parent.get("stage") not in deriving_stages:
-                raise FcabenchError(f"stage {plan[0].name} needs a derived configuration: start --from the checkpoint "
-                                    f"of a {'/'.join(sorted(deriving_stages))} stage, not a {parent.get('stage')} one")
+                raise FcabenchError(
+                    f"stage {plan[0].name} needs a derived configuration: start --from the checkpoint "
+                    f"of a {'/'.join(sorted(deriving_stages))} stage, not a {parent.get('stage')} one"
+                )
             searched, _, _ = ckpt.load_checkpoint(from_checkpoint)
             derived = hooks.derive_config(method_obj, searched, user_config)
         current, tokenizer, _ = ckpt.load_checkpoint(from_checkpoint, patched=False)
@@ -166,57 +221,124 @@ def train(model: str = "minilm-l6", task=None, method: str = "vanilla", *, metho
         else:
             config = derived if stage.config is hooks.DERIVED else stage.config
             if stage.config is hooks.DERIVED and derived is None:
-                raise FcabenchError(f"stage {stage.name} needs a derived configuration: run the stage that derives "
-                                    f"it first, or start --from its checkpoint (a {'/'.join(sorted(deriving_stages))} checkpoint)")
+                raise FcabenchError(
+                    f"stage {stage.name} needs a derived configuration: run the stage that derives "
+                    f"it first, or start --from its checkpoint (a {'/'.join(sorted(deriving_stages))} checkpoint)"
+                )
             note = None
             if macs_ratio is not None and config is not None and not stage.derive:
                 config, achieved = _fit(current, config, seq_len, macs_ratio)
-                note = (f"retention scaled to {macs_ratio} x the unpatched encoder MACs at n = {seq_len} "
-                        f"(closed form: {achieved:.3f} x)")
+                note = (
+                    f"retention scaled to {macs_ratio} x the unpatched encoder MACs at n = {seq_len} "
+                    f"(closed form: {achieved:.3f} x)"
+                )
             model_obj = current
             if config is not None:
                 methods.apply(model_obj, config)
             trained = None
             if stage.name != "training-free":
-                trained = _train_stage(model_obj, task, encoded_train, encoded_eval, tokenizer, stage, device,
-                                       progress, seq_len, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
-                                       learning_rate=learning_rate, warmup_ratio=warmup_ratio,
-                                       weight_decay=weight_decay, precision=precision, seed=seed,
-                                       report_to=report_to)
+                trained = _train_stage(
+                    model_obj,
+                    task,
+                    encoded_train,
+                    encoded_eval,
+                    tokenizer,
+                    stage,
+                    device,
+                    progress,
+                    seq_len,
+                    epochs=epochs,
+                    max_steps=max_steps,
+                    batch_size=batch_size,
+                    learning_rate=learning_rate,
+                    warmup_ratio=warmup_ratio,
+                    weight_decay=weight_decay,
+                    precision=precision,
+                    seed=seed,
+                    report_to=report_to,
+                )
             model_obj.to(device).eval()
             scores, costs, scored = scoring.score(task, model_obj, encoded_eval, seq_len, max(batch_size, 32), device)
             acting = methods.applied(model_obj)  # FCA's search runs PoWER-BERT's soft extraction: store what ran
-            run_method, run_config = (acting.method.name, acting.config) if acting else ("vanilla", methods.make_config("vanilla"))
-            spec = {"kind": "train", "model": model, "task": task.name, "method": run_method,
-                    "config": ckpt.config_to_dict(run_config), "stage": stage.name, "seed": seed, "seq_len": seq_len,
-                    "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "learning_rate": learning_rate,
-                    "warmup_ratio": warmup_ratio, "weight_decay": weight_decay, "precision": precision,
-                    "train_data": train_split.fingerprint["sha256"] if train_split else None,
-                    "eval_data": eval_split.fingerprint["sha256"], "parent": parent_id or from_checkpoint,
-                    "macs_ratio": macs_ratio}
+            run_method, run_config = (
+                (acting.method.name, acting.config) if acting else ("vanilla", methods.make_config("vanilla"))
+            )
+            spec = {
+                "kind": "train",
+                "model": model,
+                "task": task.name,
+                "method": run_method,
+                "config": ckpt.config_to_dict(run_config),
+                "stage": stage.name,
+                "seed": seed,
+                "seq_len": seq_len,
+                "epochs": epochs,
+                "max_steps": max_steps,
+                "batch_size": batch_size,
+                "learning_rate": learning_rate,
+                "warmup_ratio": warmup_ratio,
+                "weight_decay": weight_decay,
+                "precision": precision,
+                "train_data": train_split.fingerprint["sha256"] if train_split else None,
+                "eval_data": eval_split.fingerprint["sha256"],
+                "parent": parent_id or from_checkpoint,
+                "macs_ratio": macs_ratio,
+            }
             warning = scoring.one_class_warning(task, scored)
             if warning:
                 say(f"warning: {stage.name}: {warning}")
-            fields = dict(seed=seed, stage=stage.name, config_label=stage.name,  # the full configuration is in method_config
-                          parent_run_id=parent_id, source_note=note, warning=warning, precision="fp32",
-                          **records.data_fields(eval_split.fingerprint, task))
+            fields = dict(
+                seed=seed,
+                stage=stage.name,
+                config_label=stage.name,  # the full configuration is in method_config
+                parent_run_id=parent_id,
+                source_note=note,
+                warning=warning,
+                precision="fp32",
+                **records.data_fields(eval_split.fingerprint, task),
+            )
             fields.update(trained or {"epoch_selection": f"no training: the method applied to {from_checkpoint}"})
-            stage_runs = records.stage_runs(method=run_method, config=run_config, model=model, task=task,
-                                            split="validation", seq_len=seq_len, scores=scores, costs=costs,
-                                            spec=spec, device=device, **fields)
+            stage_runs = records.stage_runs(
+                method=run_method,
+                config=run_config,
+                model=model,
+                task=task,
+                split="validation",
+                seq_len=seq_len,
+                scores=scores,
+                costs=costs,
+                spec=spec,
+                device=device,
+                **fields,
+            )
             free = stage.name == "training-free" and not self_contained
-            ckpt.save_checkpoint(model_obj, tokenizer, folder, {
-                "task": task.name, "task_source": task_record(task, task_options),
-                "labels": list(task.labels) if task.labels else None, "seq_len": seq_len, "stage": stage.name,
-                "run_id": stage_runs[0].run_id, "model": model, "parent_run_id": parent_id, "request_id": request_id,
-                "training": {k: v for k, v in fields.items() if k.startswith("train_")} or None,
-                "runs": [dataclasses.asdict(run) for run in stage_runs],
-            }, weights_from=from_checkpoint if free else None, overwrite=overwrite,
-                predictions=kept.frame(eval_split.dataset["id"], encoded_eval["labels"], scored.predictions))
+            ckpt.save_checkpoint(
+                model_obj,
+                tokenizer,
+                folder,
+                {
+                    "task": task.name,
+                    "task_source": task_record(task, task_options),
+                    "labels": list(task.labels) if task.labels else None,
+                    "seq_len": seq_len,
+                    "stage": stage.name,
+                    "run_id": stage_runs[0].run_id,
+                    "model": model,
+                    "parent_run_id": parent_id,
+                    "request_id": request_id,
+                    "training": {k: v for k, v in fields.items() if k.startswith("train_")} or None,
+                    "runs": [dataclasses.asdict(run) for run in stage_runs],
+                },
+                weights_from=from_checkpoint if free else None,
+                overwrite=overwrite,
+                predictions=kept.frame(eval_split.dataset["id"], encoded_eval["labels"], scored.predictions),
+            )
         stage_runs, written = _store(folder, results_file, force)
         if not written:
-            say(f"run {stage_runs[0].run_id} ({stage.name}) is already in {results_file}: not stored again "
-                f"(--force stores a repeat)")
+            say(
+                f"run {stage_runs[0].run_id} ({stage.name}) is already in {results_file}: not stored again "
+                f"(--force stores a repeat)"
+            )
         runs.extend(stage_runs)
         parent_id = stage_runs[0].run_id
         if stage.derive:
@@ -256,8 +378,9 @@ def check_length_and_batch(seq_len: int, limit: int, batch_size: int) -> None:
         raise FcabenchError(f"--batch-size must be at least 1, got {batch_size}")
 
 
-def _check_settings(plan, method, model_config, *, seq_len, epochs, max_steps, batch_size, learning_rate,
-                    warmup_ratio, macs_ratio) -> None:
+def _check_settings(
+    plan, method, model_config, *, seq_len, epochs, max_steps, batch_size, learning_rate, warmup_ratio, macs_ratio
+) -> None:
     """Every setting and every stage's configuration checked against the model, before any work."""
     check_length_and_batch(seq_len, encoders.max_length(model_config), batch_size)
     checks = [
@@ -277,8 +400,10 @@ def _check_settings(plan, method, model_config, *, seq_len, epochs, max_steps, b
             acting.check_input(stage.config, seq_len)
     if macs_ratio is not None:
         if plan[-1].config is None or plan[-1].derive or "retention" not in _fields(method.config_class):
-            raise FcabenchError(f"--macs-ratio scales a retention configuration (power-bert, fca); {method.name}'s "
-                                f"final stage {plan[-1].name} has none")
+            raise FcabenchError(
+                f"--macs-ratio scales a retention configuration (power-bert, fca); {method.name}'s "
+                f"final stage {plan[-1].name} has none"
+            )
 
 
 def _check_report_to(report_to: str | None) -> None:
@@ -290,7 +415,9 @@ def _check_report_to(report_to: str | None) -> None:
 
     for name in (part.strip() for part in report_to.split(",")):
         if name not in INTEGRATION_TO_CALLBACK:
-            raise FcabenchError(f"--report-to {name}: not a logger the Trainer knows ({', '.join(INTEGRATION_TO_CALLBACK)})")
+            raise FcabenchError(
+                f"--report-to {name}: not a logger the Trainer knows ({', '.join(INTEGRATION_TO_CALLBACK)})"
+            )
         if name not in get_available_reporting_integrations():
             raise FcabenchError(f"--report-to {name}: its package is not installed here")
 
@@ -317,8 +444,10 @@ def _check_outputs(output: Path, plan, request_id: str, overwrite: bool) -> set[
     first_missing = next((i for i, s in enumerate(plan) if s.name not in done), len(plan))
     stale = [s.name for s in plan[first_missing:] if s.name in done]
     if stale:
-        raise FcabenchError(f"{output / stale[0]}: complete, but {plan[first_missing].name} before it is not; "
-                            f"pass --overwrite to train them again")
+        raise FcabenchError(
+            f"{output / stale[0]}: complete, but {plan[first_missing].name} before it is not; "
+            f"pass --overwrite to train them again"
+        )
     return {s.name for s in plan[:first_missing]}
 
 
@@ -346,8 +475,27 @@ def _fit(model, config, seq_len, ratio):
     return fit_retention(model, config, seq_len, ratio)
 
 
-def _train_stage(model, task, encoded_train, encoded_eval, tokenizer, stage, device: str, progress: bool, seq_len: int,
-                 *, epochs, max_steps, batch_size, learning_rate, warmup_ratio, weight_decay, precision, seed, report_to):
+def _train_stage(
+    model,
+    task,
+    encoded_train,
+    encoded_eval,
+    tokenizer,
+    stage,
+    device: str,
+    progress: bool,
+    seq_len: int,
+    *,
+    epochs,
+    max_steps,
+    batch_size,
+    learning_rate,
+    warmup_ratio,
+    weight_decay,
+    precision,
+    seed,
+    report_to,
+):
     """Train one stage; returns the run fields describing it (budget, steps, wall time, epoch choice)."""
     import tempfile
 
@@ -366,27 +514,56 @@ def _train_stage(model, task, encoded_train, encoded_eval, tokenizer, stage, dev
         callbacks.append(RichProgressCallback(f"{stage.name}"))
     scratch = tempfile.TemporaryDirectory(prefix="fcabench-trainer-")  # Trainer wants a folder; nothing is saved
     args = TrainingArguments(
-        output_dir=scratch.name, num_train_epochs=epochs, max_steps=max_steps or -1,
-        per_device_train_batch_size=batch_size, per_device_eval_batch_size=max(batch_size, 32),
-        learning_rate=learning_rate, warmup_steps=warmup_ratio, weight_decay=weight_decay, save_strategy="no",  # < 1: a ratio
+        output_dir=scratch.name,
+        num_train_epochs=epochs,
+        max_steps=max_steps or -1,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=max(batch_size, 32),
+        learning_rate=learning_rate,
+        warmup_steps=warmup_ratio,
+        weight_decay=weight_decay,
+        save_strategy="no",  # < 1: a ratio
         eval_strategy="epoch" if choose else "no",  # one epoch or a step budget: nothing to choose between
-        logging_strategy="steps", logging_steps=10, report_to=report_to or "none", seed=seed, data_seed=seed,
-        disable_tqdm=True, use_cpu=device == "cpu", dataloader_num_workers=0,
-        bf16=precision == "bf16", fp16=precision == "fp16",  # autocast; the weights stay fp32
+        logging_strategy="steps",
+        logging_steps=10,
+        report_to=report_to or "none",
+        seed=seed,
+        data_seed=seed,
+        disable_tqdm=True,
+        use_cpu=device == "cpu",
+        dataloader_num_workers=0,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",  # autocast; the weights stay fp32
     )
 
     def compute(prediction):
         return tasks.compute_metrics(task.metrics, prediction.predictions, np.asarray(prediction.label_ids))
 
-    trainer = MethodTrainer(model=model, args=args, train_dataset=encoded_train, eval_dataset=encoded_eval,
-                            data_collator=data.collator(tokenizer, seq_len), compute_metrics=compute, callbacks=callbacks)
+    trainer = MethodTrainer(
+        model=model,
+        args=args,
+        train_dataset=encoded_train,
+        eval_dataset=encoded_eval,
+        data_collator=data.collator(tokenizer, seq_len),
+        compute_metrics=compute,
+        callbacks=callbacks,
+    )
     trainer.remove_callback(PrinterCallback)  # progress and runs report instead of printed log dicts
     start = time.perf_counter()
     with scratch:
         trainer.train()
     wall = time.perf_counter() - start - sum(entry.get("eval_runtime", 0.0) for entry in best.history)  # training alone
-    return dict(train_epochs=float(epochs), train_max_steps=max_steps, train_steps=trainer.state.global_step,
-                train_batch_size=batch_size, train_learning_rate=learning_rate, train_warmup_ratio=warmup_ratio,
-                train_weight_decay=weight_decay, train_precision=precision, train_threads=torch.get_num_threads(),
-                train_examples=len(encoded_train), train_wall_time_s=wall,
-                epoch_selection=best.description())
+    return dict(
+        train_epochs=float(epochs),
+        train_max_steps=max_steps,
+        train_steps=trainer.state.global_step,
+        train_batch_size=batch_size,
+        train_learning_rate=learning_rate,
+        train_warmup_ratio=warmup_ratio,
+        train_weight_decay=weight_decay,
+        train_precision=precision,
+        train_threads=torch.get_num_threads(),
+        train_examples=len(encoded_train),
+        train_wall_time_s=wall,
+        epoch_selection=best.description(),
+    )

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-
 from transformers import Trainer, TrainerCallback
 
 from fcabench.training import hooks
@@ -65,8 +64,9 @@ class BestEpochCallback(TrainerCallback):
         entry = {"epoch": round(state.epoch or 0.0, 4), "step": state.global_step, **(metrics or {})}
         self.history.append(entry)
         value = entry.get(self.key)
-        better = self.best is None or (value is not None and (
-            value > self.best[self.key] if self.greater else value < self.best[self.key]))
+        better = self.best is None or (
+            value is not None and (value > self.best[self.key] if self.greater else value < self.best[self.key])
+        )
         if self.keep == "last" or better:
             self.best = entry
             self._state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
@@ -78,7 +78,11 @@ class BestEpochCallback(TrainerCallback):
     def description(self) -> str:
         if self.best is None:
             return "the final weights (one epoch or a step budget: no epoch to choose between)"
-        rule = "last evaluation (a search ends where it converged)" if self.keep == "last" else f"best validation {self.key[5:]}"
+        rule = (
+            "last evaluation (a search ends where it converged)"
+            if self.keep == "last"
+            else f"best validation {self.key[5:]}"
+        )
         return f"{rule} of {len(self.history)} evaluation(s): epoch {self.best['epoch']}, step {self.best['step']}"
 
 
@@ -90,10 +94,23 @@ class RichProgressCallback(TrainerCallback):
         self.progress = None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+        )
         self.progress.start()
         self.bar = self.progress.add_task(self.title, total=state.max_steps, info="")
 
@@ -103,7 +120,13 @@ class RichProgressCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.progress and logs:
-            shown = {k: v for k, v in logs.items() if k in ("loss", "eval_loss") or k.startswith("eval_") and k[5:] in ("accuracy", "f1", "f1_macro", "matthews_corr", "pearson", "spearman")}
+            shown = {
+                k: v
+                for k, v in logs.items()
+                if k in ("loss", "eval_loss")
+                or k.startswith("eval_")
+                and k[5:] in ("accuracy", "f1", "f1_macro", "matthews_corr", "pearson", "spearman")
+            }
             if shown:
                 self.progress.update(self.bar, info=" ".join(f"{k}={v:.4g}" for k, v in shown.items()))
 
@@ -111,5 +134,3 @@ class RichProgressCallback(TrainerCallback):
         if self.progress:
             self.progress.stop()
             self.progress = None
-
-
