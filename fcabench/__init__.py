@@ -13,6 +13,7 @@ _LAZY = {
     "profile": "fcabench.profiler",
     "closed_form_table": "fcabench.profiler",
     "encoder_macs": "fcabench.profiler",
+    "compare": "fcabench.comparison",
     "methods": None,
     "models": None,
     "runs": None,

@@ -44,7 +44,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import pandas as pd
@@ -359,7 +359,7 @@ def bench(
                             warmup=protocol.warmup,
                             repeats=protocol.repeats,
                             protocol=protocol.describe(mode, n, batch),
-                            config=_config(patched),
+                            config=methods.config_to_dict(patched.config, drop_tensors=True) if patched else {},
                         )
                     )
                     model.eval()
@@ -376,14 +376,6 @@ def bench(
                 frame.loc[index, "mem_ratio"] = group["peak_mem_mb"] / base["peak_mem_mb"]
         frame["efficiency"] = frame["speedup"] / frame["mac_cut"]
     return frame[COLUMNS + ["config"]]
-
-
-def _config(patched) -> dict:
-    if not patched:
-        return {}
-    return {
-        k: v for k, v in asdict(patched[1]).items() if isinstance(v, (int, float, str, bool, tuple, list, type(None)))
-    }
 
 
 class _progress_bar:

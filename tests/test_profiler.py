@@ -105,3 +105,15 @@ def test_missing_folder_and_non_bert_model(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "gpt2"}')
     with pytest.raises(FcabenchError, match=r"a 'gpt2' model is not supported \(supported encoders: BERT, RoBERTa"):
         fcabench.profile(str(tmp_path))
+
+
+def test_compare_gives_python_users_what_the_cli_prints():
+    """Ratios to vanilla at the same length, the configuration that ran, and the notes the CLI warns with."""
+    result = fcabench.compare("bert-base", ["vanilla", "power-bert", "tome"], [64], options={"tome": {"r": 40}})
+    totals = result.table.groupby("method")["macs"].sum()
+    assert result.vanilla[64] == totals["vanilla"]
+    rel = result.table.drop_duplicates("method").set_index("method")["macs_rel_vanilla"]
+    assert rel["vanilla"] == 1 and rel["power-bert"] == totals["power-bert"] / totals["vanilla"] < 1
+    assert result.table.loc[result.table["method"] == "tome", "config_label"].iloc[0] == "r=40"
+    assert result.closed[("power-bert", 64)] == fcabench.encoder_macs(result.table[result.table["method"] == "power-bert"])
+    assert any(note.startswith("tome (r=40) at n = 64: ") for note in result.notes)  # r above n / 2 per layer

@@ -20,8 +20,8 @@ import types
 import typing
 from functools import cache
 
-from fcabench import encoders
 from fcabench.errors import FcabenchError
+from fcabench.methods.configs import option_text, resolved_fields
 
 
 def method_list(text: str | None) -> list[str]:
@@ -111,68 +111,6 @@ def field_comments(config_class: type) -> dict[str, str]:
     return comments
 
 
-def resolved_fields(config, model_config) -> dict[str, object]:
-    """Every field of ``config``, with a ``None`` that stands for a computed default replaced by its value
-    for this model (the per-layer schedule, the combining layer, token-drop's span, the training length)."""
-    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    layers = model_config.num_hidden_layers
-    hints = typing.get_type_hints(type(config))
-    schedule = getattr(config, "schedule", None)
-    per_layer = [name for name, value in values.items() if _float_tuple(hints[name])]
-    if callable(schedule) and per_layer and all(v is None for k, v in values.items() if _tuple(hints[k])):
-        # the default per-layer schedule (PoWER-BERT/FCA ratios, LTP thresholds) applies: show it
-        values[per_layer[0]] = tuple(round(float(v), 4) for v in schedule(layers))
-    if (
-        "combine_layer" in values
-        and values["combine_layer"] is None
-        and callable(getattr(config, "combine_index", None))
-    ):
-        index = config.combine_index(layers)
-        values["combine_layer"] = None if index is None else index + 1  # shown 1-based, as the field is
-    if "span" in values and values["span"] is None and callable(getattr(config, "span_for", None)):
-        values["span"] = tuple(config.span_for(layers))  # token-drop's span scales with the depth
-    if values.get("soft_length", 0) is None:
-        values["soft_length"] = encoders.max_length(model_config)
-    return values
-
-
-def _tuple(hint) -> bool:
-    return any(typing.get_origin(h) is tuple for h in (hint, *typing.get_args(hint)))
-
-
-def _float_tuple(hint) -> bool:
-    return any(
-        typing.get_origin(h) is tuple and typing.get_args(h)[:1] == (float,) for h in (hint, *typing.get_args(hint))
-    )
-
-
-def _text(value) -> str:
-    if isinstance(value, tuple):
-        return ",".join(_text(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def describe(config, model_config) -> str:
-    """``retention=34,33,... clusters=5 aggregation=weighted``: the configuration that really ran."""
-    values = resolved_fields(config, model_config)
-    return " ".join(
-        f"{name}={_text(value)}" for name, value in values.items() if not (value is None or hasattr(value, "shape"))
-    )  # tensors (token-drop tables) left out
-
-
-def config_label(config) -> str:
-    """A short label from the options that differ from the defaults ("default" when none do)."""
-    default = type(config)()
-    changed = [
-        f"{f.name}={_text(getattr(config, f.name))}"
-        for f in dataclasses.fields(config)
-        if f.compare and getattr(config, f.name) != getattr(default, f.name)
-    ]
-    return " ".join(changed) or "default"
-
-
 def methods_help(layers: int = 12) -> str:
     """Every method's options with their types, defaults (computed ones for BERT-base) and help."""
     from types import SimpleNamespace
@@ -195,9 +133,9 @@ def methods_help(layers: int = 12) -> str:
             if shown is None:
                 default = "unset"
             elif stored is None:
-                default = f"{_text(shown)} for bert-base"
+                default = f"{option_text(shown)} for bert-base"
             else:
-                default = _text(shown)
+                default = option_text(shown)
             kind = _type_name(hints.get(field.name))
             help_text = comments.get(field.name, "")
             lines.append(

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fcabench.cli.console import say, warn
 from fcabench.errors import FcabenchError
 from fcabench.tables import OVERWRITE_NOTE, WRITERS, check_output
 
@@ -130,22 +131,13 @@ def profile_command(
     if fmt != "table":
         _dump(frame, fmt)
     if output:
-        _say(fmt, f"wrote {_write(frame, output)}")
+        say(fmt, f"wrote {_write(frame, output)}")
 
 
 def _write(frame: pd.DataFrame, output: Path) -> Path:
     from fcabench.tables import write_table
 
     return write_table(frame, output)
-
-
-def _say(fmt: str, line: str) -> None:
-    """Human lines go to stdout with the table, to stderr when stdout carries JSON or CSV."""
-    typer.echo(line, err=fmt != "table")
-
-
-def _warn(text: str) -> None:
-    typer.secho(f"warning: {text}", fg="yellow", err=True)
 
 
 def _dump(frame: pd.DataFrame, fmt: str) -> None:
@@ -155,134 +147,28 @@ def _dump(frame: pd.DataFrame, fmt: str) -> None:
         sys.stdout.write(frame.to_csv(index=False))
 
 
-def _load(model: str, name: str, options: dict, attn, head, device=None):
-    """A fresh model for ``name`` ("vanilla" is the unpatched model: weightless for presets)."""
-    from fcabench.profiler import prepare_model
-
-    return prepare_model(
-        model, None if name == "vanilla" else name, attn_implementation=attn, head=head, device=device, **options
-    )
-
-
-def _config_columns(frame: pd.DataFrame, prepared) -> pd.DataFrame:
-    from fcabench import methods
-    from fcabench.cli.options import config_label, describe
-    from fcabench.encoders import base_model
-
-    patched = methods.applied(prepared)
-    frame["config"] = describe(patched[1], base_model(prepared).config) if patched else ""
-    frame["config_label"] = config_label(patched[1]) if patched else "default"
-    return frame
-
-
-def _note_random_weights(model: str, names: list[str], fmt: str) -> None:
-    from fcabench import methods
-    from fcabench.models import PRESETS
-
-    if model not in PRESETS:
-        return
-    for name in names:
-        if methods.get(name).units_depend_on_weights:
-            _warn(
-                f"{name}'s unit counts depend on the weights, and preset {model!r} has random weights (seed 0): "
-                "the counts show the mechanism, not a trained model's savings; "
-                "pass --model FOLDER of a trained checkpoint"
-            )
-
-
-# --- per layer: one synthetic sequence per length ---------------------------------------------------------
-
-
-def vanilla_macs(model, seq_len: int) -> int:
-    """Whole-model MACs of the unreduced ``model`` on ``seq_len`` tokens (the closed form; the profile's trace
-    of the unpatched model gives the same integer)."""
-    from fcabench.encoders import base_model
-    from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
-    from fcabench.profiler import head_macs
-
-    shape = Shape.of(base_model(model).config)
-    return vanilla_encoder_macs(shape, seq_len) + sum(
-        head_macs(model, seq_len).values()
-    )  # the embedding lookup costs 0
-
-
 def _per_layer(model, names, options, seq_lens, batch_size, attn, head, fmt, check, device=None) -> pd.DataFrame:
-    from fcabench.models import check_lengths
-    from fcabench.profiler import profile
+    from fcabench.comparison import compare
 
-    frames, models, closed = [], {}, {}
-    for name in names:
-        prepared, model_label = _load(model, name, options[name], attn, head, device)
-        check_lengths(prepared, seq_lens, batch_size)
-        for n in seq_lens:  # one length at a time: the closed form reads the units of this very pass
-            frame = profile(prepared, n, batch_size)
-            frame["model"] = model_label
-            frames.append(_config_columns(frame, prepared))
-            closed[(name, n)] = _closed_form_encoder_macs(prepared, n)
-        models[name] = prepared
-    table = pd.concat(frames, ignore_index=True)
-    reference = {n: vanilla_macs(next(iter(models.values())), n) for n in seq_lens}
-    totals = table.groupby(["method", "seq_len"], sort=False)["macs"].sum()
-    table["macs_rel_vanilla"] = [totals[(m, n)] / reference[n] for m, n in zip(table["method"], table["seq_len"])]
-    _note_random_weights(model, names, fmt)
-    for name, part in table.groupby("method", sort=False):
-        _warn_no_saving(name, part, reference)
-    for prepared in models.values():
-        _warn_shortfall(table, prepared)
+    result = compare(model, names, seq_lens, batch_size, options=options, attn=attn, head=head, device=device)
+    for note in result.notes:
+        warn(note)
+    table = result.table
     if fmt == "table":
         console = Console() if Console().is_terminal else Console(width=170)  # pipes: the whole table
         for n, rows in table.groupby("seq_len", sort=False):
+            reference = result.vanilla[n]
             if len(names) == 1:
-                _print_one(console, rows, models[names[0]], n, batch_size, reference[n], closed[(names[0], n)], check)
-            else:
-                console.print(_render_methods(rows, n, batch_size, reference[n]))
-                for name in names:
-                    _print_totals(
-                        console,
-                        models[name],
-                        rows[rows["method"] == name],
-                        n,
-                        batch_size,
-                        reference[n],
-                        closed[(name, n)],
-                        check,
-                    )
+                model_ = result.models[names[0]]
+                _print_one(console, rows, model_, n, batch_size, reference, result.closed[(names[0], n)], check)
+                continue
+            console.print(_render_methods(rows, n, batch_size, reference))
+            for name in names:
+                part = rows[rows["method"] == name]
+                _print_totals(
+                    console, result.models[name], part, n, batch_size, reference, result.closed[(name, n)], check
+                )
     return table
-
-
-def _warn_no_saving(method: str, part: pd.DataFrame, reference: dict[int, int]) -> None:
-    """Say so when a configuration costs more than vanilla, or removes nothing, at some length."""
-    if method == "vanilla":
-        return
-    for n, rows in part.groupby("seq_len", sort=False):
-        layers = rows[rows["layer"].notna()]
-        total, ratio = int(rows["macs"].sum()), rows["macs"].sum() / reference[n]
-        removed_nothing = bool((layers["tokens_in"] == n).all() and (layers["tokens_out"] == n).all())
-        config = rows["config_label"].iloc[0]
-        if total > reference[n]:
-            _warn(
-                f"{method} ({config}) at n = {n} costs {ratio:.3f}x vanilla ({total:,} vs {reference[n]:,} MACs): "
-                f"it adds more work than it removes"
-            )
-        elif removed_nothing and total == reference[n]:
-            _warn(f"{method} ({config}) at n = {n} removes no unit in any layer: it costs what vanilla costs")
-
-
-def _warn_shortfall(table: pd.DataFrame, model) -> None:
-    """Say what ran when a configuration asked for more than the input allowed (e.g. ToMe's r above n / 2)."""
-    from fcabench import methods
-
-    patched = methods.applied(model)
-    if patched is None:
-        return
-    name = patched.method.name
-    for n, rows in table[table["method"] == name].groupby("seq_len", sort=False):
-        layers = rows[rows["layer"].notna()].sort_values("layer")
-        text = patched.method.shortfall(
-            patched.config, list(zip(layers["tokens_in"].astype(int), layers["tokens_out"].astype(int)))
-        )
-        if text:
-            _warn(f"{name} ({rows['config_label'].iloc[0]}) at n = {n}: {text}")
 
 
 def _parse_lengths(text: str) -> list[int]:
@@ -293,15 +179,6 @@ def _parse_lengths(text: str) -> list[int]:
         return [int(part) for part in parts]
     except ValueError:
         raise FcabenchError(f"--seq-len takes integers separated by commas, got {text!r}") from None
-
-
-def _closed_form_encoder_macs(model, seq_len: int) -> int:
-    """The closed form's encoder MACs for the units the model's last forward pass recorded."""
-    from fcabench import methods
-    from fcabench.profiler import closed_form_table, encoder_macs
-
-    units = methods.unit_record(model).example(0) if methods.applied(model) else None
-    return encoder_macs(closed_form_table(model, seq_len, units))
 
 
 def _print_one(

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from fcabench import encoders
-from fcabench.cli.profile import _config_columns, _load, _note_random_weights
+from fcabench import comparison, encoders
+from fcabench.cli.console import warn
 from fcabench.errors import FcabenchError
 
 EXAMPLE_CHUNK = 256  # examples per call of the per-example counter: one progress step, same integers
@@ -62,10 +62,11 @@ def per_example(
     texts = _read_lines(text) if text else None
     lengths = dynamic.synthetic_lengths(spec) if spec else None  # a bad spec is the only thing said
     loaded_tokenizer = _load_tokenizer(model, tokenizer) if text else None
-    _note_random_weights(model, names, fmt)
+    for note in comparison.random_weights_notes(model, names):
+        warn(note)
     frames = []
     for name in names:
-        prepared, _ = _load(model, name, options[name], attn, head, device)
+        prepared, _ = comparison.load(model, name, options[name], attn, head, device)
         if traced and next(prepared.parameters()).is_meta:  # the unpatched preset: a trace runs the model
             from fcabench.models import randomly_initialised
 
@@ -91,7 +92,7 @@ def per_example(
                 part["example"] += start
                 parts.append(part)
                 advance(len(chunk))
-        examples = _config_columns(pd.concat(parts, ignore_index=True), prepared)
+        examples = comparison.with_config_columns(pd.concat(parts, ignore_index=True), prepared)
         examples["cut_to_max_length"] = pd.Series(
             [length > limit for length in full] if full is not None else [False] * len(examples)
         )

@@ -11,12 +11,11 @@ named ``"package.module:ClassName"`` wherever a method name is accepted (``--met
 is declared as an entry point of the group ``fcabench.methods``.
 """
 
+from fcabench.methods.configs import config_from_dict, config_label, config_to_dict, describe
 from fcabench.methods.method import DERIVED, Method, Stage
 from fcabench.methods.registry import (
     applied,
     apply,
-    config_from_dict,
-    config_to_dict,
     get,
     make_config,
     method_of,
@@ -33,7 +32,9 @@ __all__ = [
     "applied",
     "apply",
     "config_from_dict",
+    "config_label",
     "config_to_dict",
+    "describe",
     "get",
     "make_config",
     "method_of",

@@ -158,9 +158,8 @@ class Method:
 def method_config(model):
     """The config of the method ``model`` is patched with (fails clearly on an unpatched model)."""
     from fcabench.errors import FcabenchError
-    from fcabench.methods.registry import applied
 
-    patched = applied(model)
-    if patched is None:
+    config = getattr(encoders.base_model(model), "fcabench_config", None)  # set by methods.apply
+    if config is None:
         raise FcabenchError("the model is not patched with a method")
-    return patched[1]
+    return config

@@ -222,21 +222,3 @@ def unit_record(model: torch.nn.Module):
     if record is None:
         raise FcabenchError("no unit counts: apply a method and run a forward pass first")
     return record
-
-
-def config_to_dict(config) -> dict[str, Any]:
-    """A method config as plain JSON-able values (tuples as lists), to store beside a checkpoint."""
-    if not dataclasses.is_dataclass(config) or isinstance(config, type):
-        raise FcabenchError(f"not a method config: {config!r}")
-    out = {}
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if isinstance(value, torch.Tensor):
-            raise FcabenchError(f"option {f.name} holds a tensor: save it with torch.save and pass the file's path")
-        out[f.name] = list(value) if isinstance(value, tuple) else value
-    return out
-
-
-def config_from_dict(name: str, data: dict[str, Any]):
-    """The config of method ``name`` from :func:`config_to_dict`'s output (lists back to tuples)."""
-    return make_config(name, **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from typing import Any
 
+from fcabench.errors import FcabenchError
 from fcabench.runs.provenance import provenance as current_provenance
 from fcabench.runs.reference import bert_base_macs
 from fcabench.runs.schema import Run
@@ -13,18 +13,18 @@ from fcabench.runs.schema import Run
 PROFILER_SCOPE = "fcabench profiler: every matmul MAC per sequence (encoder, pooler, classifier); no elementwise ops"
 
 
-def _config_dict(config: Any) -> dict:
-    if config is None:
-        return {}
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return dataclasses.asdict(config)
-    return dict(config)
+def _config(method: str, config: Any) -> tuple[dict, str | None]:
+    """The configuration as stored (a dict) and its label (the options that differ from the defaults)."""
+    from fcabench import methods
 
-
-def config_label(config: dict) -> str:
-    """A short label such as "k=5, keep=0.5" (values only of scalar fields, in the config's order)."""
-    parts = [f"{key}={value}" for key, value in config.items() if isinstance(value, (int, float, str, bool))]
-    return ", ".join(parts)
+    if not config:
+        return {}, None
+    if isinstance(config, dict):  # a stored configuration: labelled when its method is known here
+        try:
+            config = methods.config_from_dict(method, config)
+        except FcabenchError:
+            return dict(config), None
+    return methods.config_to_dict(config, drop_tensors=True), methods.config_label(config)
 
 
 def measured_run(
@@ -52,7 +52,7 @@ def measured_run(
     """A :class:`Run` for a measurement made now; provenance (versions, git commit, UTC date, hardware) is
     filled in unless given. ``macs`` is the profiler's per-sequence count at ``seq_len``; FLOPs = 2 x MACs
     and the ratio to BERT-base use the closed-form BERT-base encoder at the same length."""
-    config = _config_dict(method_config)
+    config, label = _config(method, method_config)
     cost: dict[str, Any] = {"normalisation": "not-normalisable"}
     if macs is not None:
         cost = {
@@ -67,7 +67,7 @@ def measured_run(
         run_id=run_id or uuid.uuid4().hex,
         method=method,
         method_config=config,
-        config_label=config_label(config) or None,
+        config_label=label,
         model=model,
         task=task,
         split=split,
