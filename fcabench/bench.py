@@ -51,6 +51,7 @@ import pandas as pd
 import torch
 
 from fcabench import methods
+from fcabench.devices import check_device
 from fcabench.errors import FcabenchError
 from fcabench.models import check_lengths, load_model, synthetic_batch
 
@@ -121,13 +122,6 @@ class Protocol:
 
 def is_cuda(device: str | torch.device) -> bool:
     return str(device).startswith("cuda")
-
-
-def check_device(device: str) -> torch.device:
-    """The torch device for ``device``, or one clear error when it is not usable here."""
-    from fcabench.profiler import checked_device
-
-    return checked_device(device)
 
 
 @dataclass(frozen=True)
@@ -315,7 +309,7 @@ def bench(
         patched = methods.applied(model)
         for n in seq_lens:
             if patched:
-                patched[0].check_input(patched[1], n)
+                patched.method.check_input(patched.config, n)
     previous_threads = torch.get_num_threads()
     if protocol.threads:
         torch.set_num_threads(protocol.threads)
@@ -341,7 +335,7 @@ def bench(
                     rows.append(
                         dict(
                             label=label,
-                            method=patched[0].name if patched else "vanilla",
+                            method=patched.method.name if patched else "vanilla",
                             mode=mode,
                             seq_len=n,
                             batch_size=batch,

@@ -99,7 +99,7 @@ def profile_examples(
     patched = methods.applied(model)
     if patched:
         for n in sorted(set(lengths)):
-            patched[0].check_input(patched[1], n)
+            patched.method.check_input(patched.config, n)
     was_training = model.training
     model.eval()
     try:
@@ -115,7 +115,7 @@ def profile_examples(
             for i, (n, (macs, t_in, t_out)) in enumerate(zip(lengths, results))
         ]
     )
-    frame["method"] = patched[0].name if patched else "vanilla"
+    frame["method"] = patched.method.name if patched else "vanilla"
     frame["length_convention"] = length_convention
     frame["macs"] = frame["macs"].astype("int64")
     frame["flops"] = 2 * frame["macs"]
@@ -169,7 +169,7 @@ def _fast(
             macs = encoder_macs_from_units(shape, n) + outside(n)
             results.append((macs, [n] * shape.layers, [n] * shape.layers))
         return results
-    method = patched[0]
+    method = patched.method
     results: list = [None] * len(rows)
     device = next(model.parameters()).device
     cache: dict[tuple, int] = {}  # (n0, units per layer) -> MACs: same-length examples often keep the same units

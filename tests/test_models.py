@@ -28,3 +28,12 @@ def test_generated_inputs_start_with_cls_and_end_with_sep(vocab):
     assert synthetic_batch(model, 6)["input_ids"][0, 0].item() == ids.cls
     row = dynamic.inputs_from_lengths(model, [5])[0]
     assert (row[0], row[-1]) == (ids.cls, ids.sep)
+
+
+def test_a_named_model_loads_wherever_a_model_is_taken(minilm_path):
+    """One registry of models (fcabench.models): presets, named models shipped in wheels, folders."""
+    from fcabench.models import NAMED, load_model, resolve
+
+    assert "minilm-l6" in NAMED and resolve("minilm-l6") == str(minilm_path) and resolve("bert-base") == "bert-base"
+    model = load_model("minilm-l6")
+    assert model.config.num_hidden_layers == 6 and model.config.hidden_size == 384

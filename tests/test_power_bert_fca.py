@@ -285,7 +285,7 @@ def test_soft_extraction_weights_are_projected_after_each_step_not_clamped_in_th
     assert (weights[0].grad[:10] != 0).all()  # every rank the inputs use gets a gradient
     method.after_step(model)
     assert all(float(w.detach().min()) >= 0 and float(w.detach().max()) <= 1 for w in weights)
-    assert method.parameter_groups(model)[0]["lr"] == methods.applied(model)[1].soft_lr
+    assert method.parameter_groups(model)[0]["lr"] == methods.applied(model).config.soft_lr
 
 
 def test_an_input_longer_than_soft_length_is_a_clear_error():

@@ -115,5 +115,7 @@ def test_compare_gives_python_users_what_the_cli_prints():
     rel = result.table.drop_duplicates("method").set_index("method")["macs_rel_vanilla"]
     assert rel["vanilla"] == 1 and rel["power-bert"] == totals["power-bert"] / totals["vanilla"] < 1
     assert result.table.loc[result.table["method"] == "tome", "config_label"].iloc[0] == "r=40"
-    assert result.closed[("power-bert", 64)] == fcabench.encoder_macs(result.table[result.table["method"] == "power-bert"])
+    assert result.closed[("power-bert", 64)] == fcabench.encoder_macs(
+        result.table[result.table["method"] == "power-bert"]
+    )
     assert any(note.startswith("tome (r=40) at n = 64: ") for note in result.notes)  # r above n / 2 per layer

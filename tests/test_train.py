@@ -112,7 +112,7 @@ def test_power_bert_search_then_retrain_derives_a_non_increasing_retention(bbc):
     assert search[0].parent_run_id == runs[0].run_id and retrain[0].parent_run_id == search[0].run_id
     assert retrain[0].macs < runs[0].macs  # the retrained model really runs on fewer units
     rebuilt, _, meta = load_checkpoint(out / "retrain")
-    assert methods.applied(rebuilt)[1].retention == retention and meta["stage"] == "retrain"
+    assert methods.applied(rebuilt).config.retention == retention and meta["stage"] == "retrain"
 
 
 def test_training_free_applies_a_method_without_training(bbc):

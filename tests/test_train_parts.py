@@ -70,7 +70,7 @@ def test_checkpoint_rebuilds_a_method_with_its_own_parameters(tmp_path, minilm_p
             layer.threshold.fill_(0.3 + i)  # learned values, not the configured start
     checkpoint.save_checkpoint(model, AutoTokenizer.from_pretrained(minilm_path), tmp_path / "ckpt", {"stage": "hard"})
     rebuilt, _, meta = checkpoint.load_checkpoint(tmp_path / "ckpt")
-    assert methods.applied(rebuilt)[0].name == "ltp" and meta["stage"] == "hard"
+    assert methods.applied(rebuilt).method.name == "ltp" and meta["stage"] == "hard"
     assert [float(l.threshold.detach()) for l in rebuilt.bert.encoder.layer] == pytest.approx([0.3, 1.3])
     ids = torch.tensor([[1, 5, 6, 7, 8, 9, 10]])
     assert torch.equal(model(input_ids=ids).logits, rebuilt(input_ids=ids).logits)

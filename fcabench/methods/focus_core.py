@@ -337,8 +337,8 @@ def compare_conventions(model, seq_len: int, units=None) -> pd.DataFrame:
     bert = base_model(model)
     shape = Shape.of(bert.config)
     patched = applied(model)
-    focus = patched if patched is not None and isinstance(patched[0], FocusCore) else None
-    combine = focus[1].combine_index(shape.layers) if focus else None
+    focus = patched if patched is not None and isinstance(patched.method, FocusCore) else None
+    combine = focus.config.combine_index(shape.layers) if focus else None
     rows = []
     for row in layer_macs_from_units(shape, seq_len, units, focus):
         n_in, n_out = row["tokens_in"], row["tokens_out"]

@@ -232,9 +232,7 @@ def _architecture(name: str):
 
     if name in models.PRESETS:
         return models.preset_config(name)
-    from fcabench.training.backbones import resolve as resolve_named
-
-    path = resolve_named(name)  # named models such as "minilm-l6" live in their wheel's folder
+    path = models.resolve(name)  # named models such as "minilm-l6" live in their wheel's folder
     try:
         return AutoConfig.from_pretrained(str(path))
     except (OSError, ValueError) as error:

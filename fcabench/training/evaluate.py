@@ -12,11 +12,12 @@ stored twice is one run.
 from __future__ import annotations
 
 from fcabench import encoders, methods, tasks
+from fcabench.devices import default_device
 from fcabench.errors import FcabenchError
 from fcabench.runs import predictions as kept
 from fcabench.training import checkpoint as ckpt
 from fcabench.training import data, latency, records, scoring
-from fcabench.training.train import check_length_and_batch, default_device, resolve_task, say
+from fcabench.training.train import check_length_and_batch, resolve_task, say
 
 
 def evaluate(

@@ -20,7 +20,7 @@ def stages(method, config) -> list[Stage]:
 
 def _acting(model):
     patched = methods.applied(model)
-    return patched[0] if patched else None
+    return patched.method if patched else None
 
 
 def loss_term(model):

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fcabench import encoders, methods, tasks
+from fcabench.devices import default_device
 from fcabench.errors import FcabenchError
 from fcabench.runs import predictions as kept
 from fcabench.training import checkpoint as ckpt
@@ -51,16 +52,6 @@ def task_record(task, task_options: dict | None) -> dict:
     if task.name in tasks.names() and tasks.get(task.name) == task:
         return {"name": task.name}
     return {"name": task.name, "file": task.data_files, "options": dict(task_options or {})}
-
-
-def default_device(device: str | None) -> str:
-    from fcabench.profiler import checked_device
-
-    if device:
-        return str(checked_device(device))
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def plan_stages(method, config, stages: Sequence[str] | None, from_checkpoint: str | None, training_free: bool):
@@ -134,9 +125,9 @@ def train(
     there is skipped unless ``force`` (then stored marked as a repeat). ``overwrite``: replace stage
     checkpoints another command wrote. ``data_dir``/``hub``: where GLUE data comes from.
     """
-    from fcabench.models import _checkpoint_config
+    from fcabench.models import _checkpoint_config, resolve
     from fcabench.runs import store
-    from fcabench.training.backbones import load_for_task, resolve
+    from fcabench.training.backbones import load_for_task
 
     parent = ckpt.read_manifest(from_checkpoint) if from_checkpoint else None
     task, task_options = _task_for(task, task_options, parent, from_checkpoint)
