@@ -231,3 +231,15 @@ def test_tasks_cli_lists_and_errors_in_one_line():
 
     result = CliRunner().invoke(app, ["tasks", "list"])
     assert result.exit_code == 0 and "bbc-news" in result.output and "glue-mnli" in result.output
+
+
+def test_every_metric_a_task_names_is_registered_with_a_function_a_direction_and_labels():
+    from fcabench.tasks import metrics
+
+    for name in tasks.names():
+        for metric in tasks.get(name).metrics:
+            entry = metrics.REGISTRY[metric]
+            assert entry.function is not None and entry.higher_is_better
+            assert metrics.label(metric) == entry.label and metrics.label(metric, short=True) == entry.short_label
+    assert metrics.label("bleu") == "bleu (as stored)"  # a published metric fcabench does not know
+    assert set(metrics.PREFERRED) <= set(metrics.REGISTRY)

@@ -29,6 +29,7 @@ from fcabench.plots.style import (
 )
 from fcabench.runs.schema import INTERMEDIATE_STAGES
 from fcabench.runs.stats import collapse_seeds
+from fcabench.tasks import metrics
 
 
 @dataclass(frozen=True)
@@ -47,37 +48,12 @@ COST_AXES = {
 }
 TRAINING_FREE = "training-free"  # the stage of a method applied without training: drawn hollow
 
-METRIC_SHORT = {  # y labels of a grid of small panels, where the long ones collide
-    "accuracy": "Acc. (%)",
-    "f1": "F1 (%)",
-    "f1_macro": "Macro-F1 (%)",
-    "f1_micro": "Micro-F1 (%)",
-    "matthews_corr": "MCC (×100)",
-    "spearman": "Spearman (×100)",
-    "top1_accuracy": "Top-1 (%)",
-}
 # Tasks that are not text classification with BERT, the setting fcabench measures: their claims (ToMe's
 # ImageNet, LAT's SQuAD) are drawn only when asked for.
 OTHER_MODALITIES = {"imagenet": "image classification", "squad": "question answering"}
 PANEL_MIN_WIDTH_IN = 1.6  # narrower panels cannot hold a title like "MNLI-mm, test, n = 128" and tick labels
-METRIC_LABELS = {
-    "accuracy": "Accuracy (%)",
-    "f1": "F1 (%)",
-    "f1_macro": "Macro-F1 (%)",
-    "f1_micro": "Micro-F1 (%)",
-    "matthews_corr": "Matthews corr. (×100)",
-    "spearman": "Spearman corr. (×100)",
-    "top1_accuracy": "Top-1 accuracy (%)",
-}
-PREFERRED_METRICS = ("accuracy", "f1", "matthews_corr", "spearman", "f1_macro", "top1_accuracy")
 FRONT_STYLE = dict(color="0.35", linewidth=0.8, linestyle="--", zorder=1)
 FRONT_LABEL = "Pareto front"
-
-
-def metric_label(metric: str, short: bool = False) -> str:
-    if short and metric in METRIC_SHORT:
-        return METRIC_SHORT[metric]
-    return METRIC_LABELS.get(metric, f"{metric} (as stored)")
 
 
 def other_modality(task) -> bool:
@@ -91,14 +67,14 @@ def cost_axis(x: str) -> CostAxis:
     return COST_AXES[x]
 
 
-def choose_metric(metrics: pd.Series) -> str:
-    """The facet's metric when none was asked for: the first of PREFERRED_METRICS present, else the most
+def choose_metric(names: pd.Series) -> str:
+    """The facet's metric when none was asked for: the first of metrics.PREFERRED present, else the most
     frequent (ties alphabetically)."""
-    present = set(metrics)
-    for metric in PREFERRED_METRICS:
+    present = set(names)
+    for metric in metrics.PREFERRED:
         if metric in present:
             return metric
-    counts = metrics.value_counts()
+    counts = names.value_counts()
     return sorted(counts[counts == counts.max()].index)[0]
 
 
@@ -254,7 +230,7 @@ def draw_tradeoff(
                     )
     ax.fcabench_labels = texts  # placed by place_labels() once the layout is final
     ax.margins(x=0.08, y=0.1)  # markers on the extremes stay whole inside the frame
-    ax.set_ylabel(metric_label(points["metric"].iloc[0], short=short_labels))
+    ax.set_ylabel(metrics.label(points["metric"].iloc[0], short=short_labels))
     ax.set_xlabel(axis.label)
     ax.set_title(points["facet"].iloc[0])
     return ax

@@ -1,11 +1,16 @@
-"""Task metrics as GLUE defines them, computed with scikit-learn and scipy, on a 0-100 scale.
+"""The metric registry: every metric fcabench computes or reads, with its function, direction and labels.
 
-Matthews correlation (CoLA), F1 of the positive class and accuracy (MRPC, QQP), Pearson and Spearman
-correlation (STS-B), accuracy elsewhere; macro-F1 for the multi-class document and tweet sets. Scores
-are x100, the scale of the run store (``Run.score``).
+Computed as GLUE defines them, with scikit-learn and scipy, on a 0-100 scale: Matthews correlation (CoLA), F1
+of the positive class and accuracy (MRPC, QQP), Pearson and Spearman correlation (STS-B), accuracy elsewhere;
+macro-F1 for the multi-class document and tweet sets. Scores are x100, the scale of the run store
+(``Run.score``). Published tables add metrics fcabench reads but never computes (micro-F1, top-1 accuracy).
+A new metric is one function and one :class:`Metric` line in ``REGISTRY``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,7 +63,43 @@ def spearman(predictions, labels) -> float:
     return 100.0 * float(spearmanr(_scores(predictions), np.asarray(labels, dtype=float))[0])
 
 
-METRICS = {f.__name__: f for f in (accuracy, f1, f1_macro, matthews_corr, pearson, spearman)}
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    function: Callable | None  # (predictions, labels) -> score x100; None: read from published tables only
+    label: str  # axis label
+    short_label: str  # axis label of a small panel in a grid
+    higher_is_better: bool = True
+
+
+REGISTRY = {
+    m.name: m
+    for m in (
+        Metric("accuracy", accuracy, "Accuracy (%)", "Acc. (%)"),
+        Metric("f1", f1, "F1 (%)", "F1 (%)"),
+        Metric("f1_macro", f1_macro, "Macro-F1 (%)", "Macro-F1 (%)"),
+        Metric("matthews_corr", matthews_corr, "Matthews corr. (×100)", "MCC (×100)"),
+        Metric("pearson", pearson, "Pearson corr. (×100)", "Pearson (×100)"),
+        Metric("spearman", spearman, "Spearman corr. (×100)", "Spearman (×100)"),
+        Metric("f1_micro", None, "Micro-F1 (%)", "Micro-F1 (%)"),
+        Metric("top1_accuracy", None, "Top-1 accuracy (%)", "Top-1 (%)"),
+    )
+}
+METRICS = {name: m.function for name, m in REGISTRY.items() if m.function is not None}  # what fcabench computes
+# The metric a figure shows when none is asked for: the first of these a task has.
+PREFERRED = ("accuracy", "f1", "matthews_corr", "spearman", "f1_macro", "top1_accuracy")
+
+
+def label(name: str, short: bool = False) -> str:
+    """The axis label of metric ``name`` (a metric not in the registry is labelled as stored)."""
+    metric = REGISTRY.get(name)
+    if metric is None:
+        return f"{name} (as stored)"
+    return metric.short_label if short else metric.label
+
+
+def higher_is_better(name: str) -> bool:
+    return REGISTRY[name].higher_is_better if name in REGISTRY else True
 
 
 def compute(names, predictions, labels) -> dict[str, float]:

@@ -499,7 +499,7 @@ def _train_stage(
     metric = task.main_metric
     keep = "last" if stage.derive else "best"
     choose = keep == "best" and max_steps is None and epochs > 1
-    best = BestEpochCallback(metric, greater_is_better=True, keep=keep)
+    best = BestEpochCallback(metric, greater_is_better=tasks.metrics.higher_is_better(metric), keep=keep)
     callbacks = [best, AfterStepCallback()]
     if progress:
         callbacks.append(RichProgressCallback(f"{stage.name}"))
