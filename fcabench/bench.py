@@ -54,6 +54,7 @@ from fcabench import methods
 from fcabench.devices import check_device
 from fcabench.errors import FcabenchError
 from fcabench.models import check_lengths, load_model, synthetic_batch
+from fcabench.progress import progress_bar
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MODES = ("inference", "train")
@@ -316,7 +317,9 @@ def bench(
     points = [(m, n, b) for m in modes for n in seq_lens for b in batch_sizes]
     rows = []
     try:
-        with _progress_bar(progress, len(points) * protocol.repeats) as advance:
+        with progress_bar(
+            "benchmarking (interleaved repeats)", len(points) * protocol.repeats, enabled=progress
+        ) as advance:
             for mode, n, batch in points:
                 inputs = synthetic_batch(first, n, batch)
                 times = time_interleaved(models, inputs, mode, protocol, progress=advance)
@@ -370,28 +373,6 @@ def bench(
                 frame.loc[index, "mem_ratio"] = group["peak_mem_mb"] / base["peak_mem_mb"]
         frame["efficiency"] = frame["speedup"] / frame["mac_cut"]
     return frame[COLUMNS + ["config"]]
-
-
-class _progress_bar:
-    """A rich progress bar over the timed steps (or nothing)."""
-
-    def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total = enabled, total
-
-    def __enter__(self):
-        if not self.enabled:
-            return None
-        from rich.progress import Progress
-
-        self.bar = Progress(transient=True)
-        self.bar.__enter__()
-        task = self.bar.add_task("benchmarking (interleaved repeats)", total=self.total)
-        return lambda: self.bar.advance(task)
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.bar.__exit__(*exc)
-        return False
 
 
 def ratio_schedule_for_cut(

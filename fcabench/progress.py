@@ -5,7 +5,9 @@ Two calls, both with an ``enabled`` flag (library functions pass their own ``pro
     for batch in track(batches, "Training", total=len(batches), enabled=progress): ...
 
     with progress_bar("Counting examples", total=n, enabled=progress) as advance:
-        ...; advance(len(chunk))
+        ...; advance(len(chunk))        # or advance.to(done), advance.note("loss=0.31")
+
+The one bar of every command: counting examples, benchmarking, training (its Trainer callback).
 
 Bars are drawn with rich on stderr and only when stderr is a terminal: piped or captured output (CI
 logs, tests, ``--format json > file``) stays free of them. They disappear when the work is done.
@@ -13,11 +15,27 @@ logs, tests, ``--format json > file``) stays free of them. They disappear when t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
+
+
+class Bar:
+    """The handle ``progress_bar`` yields: advance it, set its count, or show a short note beside it."""
+
+    def __init__(self, progress, task):
+        self._progress, self._task = progress, task
+
+    def __call__(self, steps: float = 1) -> None:
+        self._progress.advance(self._task, steps)
+
+    def to(self, completed: float) -> None:
+        self._progress.update(self._task, completed=completed)
+
+    def note(self, text: str) -> None:
+        self._progress.update(self._task, info=text)
 
 
 def _bar(enabled: bool):
@@ -39,6 +57,7 @@ def _bar(enabled: bool):
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
         console=console,
         transient=True,
         disable=not (enabled and console.is_terminal),
@@ -46,13 +65,10 @@ def _bar(enabled: bool):
 
 
 @contextmanager
-def progress_bar(
-    description: str, total: float | None = None, *, enabled: bool = True
-) -> Iterator[Callable[..., None]]:
-    """A bar for ``total`` steps (None: unknown); yields ``advance(steps=1)``."""
+def progress_bar(description: str, total: float | None = None, *, enabled: bool = True) -> Iterator[Bar]:
+    """A bar for ``total`` steps (None: unknown); yields its :class:`Bar` (``advance(steps=1)``)."""
     with _bar(enabled) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda steps=1: bar.advance(task, steps)
+        yield Bar(bar, bar.add_task(description, total=total, info=""))
 
 
 def track(iterable: Iterable[T], description: str, *, total: float | None = None, enabled: bool = True) -> Iterator[T]:

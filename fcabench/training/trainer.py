@@ -87,50 +87,32 @@ class BestEpochCallback(TrainerCallback):
 
 
 class RichProgressCallback(TrainerCallback):
-    """A rich progress bar over optimizer steps with the latest loss (replaces the tqdm one)."""
+    """fcabench's progress bar over optimizer steps, with the latest loss and metrics (replaces tqdm's)."""
 
     def __init__(self, title: str):
-        self.title = title
-        self.progress = None
+        self.title, self.stack, self.bar = title, None, None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from contextlib import ExitStack
 
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
-        )
-        self.progress.start()
-        self.bar = self.progress.add_task(self.title, total=state.max_steps, info="")
+        from fcabench.progress import progress_bar
+
+        self.stack = ExitStack()
+        self.bar = self.stack.enter_context(progress_bar(self.title, total=state.max_steps))
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.progress:
-            self.progress.update(self.bar, completed=state.global_step)
+        if self.bar:
+            self.bar.to(state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.progress and logs:
-            shown = {
-                k: v
-                for k, v in logs.items()
-                if k in ("loss", "eval_loss")
-                or k.startswith("eval_")
-                and k[5:] in ("accuracy", "f1", "f1_macro", "matthews_corr", "pearson", "spearman")
-            }
+        from fcabench.tasks.metrics import METRICS
+
+        if self.bar and logs:
+            shown = {k: v for k, v in logs.items() if k in ("loss", "eval_loss") or k.removeprefix("eval_") in METRICS}
             if shown:
-                self.progress.update(self.bar, info=" ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+                self.bar.note(" ".join(f"{k}={v:.4g}" for k, v in shown.items()))
 
     def on_train_end(self, args, state, control, **kwargs):
-        if self.progress:
-            self.progress.stop()
-            self.progress = None
+        if self.stack:
+            self.stack.close()
+            self.stack = self.bar = None
