@@ -8,12 +8,10 @@ BERT-base with random weights (shapes, not values, set the cost; the value-depen
 Focus on the Core's fuzzy cap, prune what these weights make them prune). With ``--configs cut`` (the
 default), for every n the methods are configured for about 2x fewer encoder MACs where the method allows it:
 
-- PoWER-BERT, FCA (5 clusters): keep ratios q^(l+1), q bisected on the closed form
-  (:func:`fcabench.bench.ratio_schedule_for_cut`);
-- token-drop: span [1, 12) (every layer after the first sees only the kept tokens), keep ratio
-  bisected on the closed form;
+- PoWER-BERT, FCA (5 clusters), token-drop (span [1, 12): every layer after the first sees only the kept
+  tokens) and ToMe: each method's budget knob bisected on the closed form (:func:`fcabench.budget.for_cut`:
+  the keep-ratio schedule x^((l+1)/L), the keep ratio, the merges per layer r);
 - LTP: thresholds c (l + 1) / L, c bisected on the MACs the model records on the benchmark input;
-- ToMe: the smallest constant r (merges per layer) whose recorded cut reaches 2x;
 - Focus on the Core PFC@7 (keep 0.9, combining at layer 7): the paper's configuration, its own cut.
 
 ``--configs default`` runs every method on its defaults instead, as a new user first meets them.
@@ -38,32 +36,11 @@ import time
 import pandas as pd
 import torch
 
-from fcabench import bench, methods
+from fcabench import bench, budget, methods
 from fcabench.flops.closed_form import Shape
 from fcabench.models import preset_config
 
 PAPER_FOCUS_TRAIN = {"speedup": 1.64, "mem_ratio": 0.61}  # Focus on the Core, PFC: training speed-up, memory
-
-
-def token_drop_for_cut(n: int, cut: float, layers: int = 12) -> dict:
-    """span [1, L) and the keep ratio whose closed-form encoder MACs are vanilla's / ``cut``."""
-    from fcabench.flops.closed_form import vanilla_encoder_macs
-
-    shape = Shape.of(preset_config("bert-base"))
-    target = vanilla_encoder_macs(shape, n) / cut
-    method = methods.get("token-drop")
-    low, high = 0.01, 1.0
-    for _ in range(30):
-        ratio = (low + high) / 2
-        config = methods.make_config("token-drop", keep_ratio=ratio, span=(1, layers))
-        kept = min(n, int(config.counts(torch.tensor([n]))[0]))
-        units = [n] + [kept] * (layers - 1)
-        macs = sum(
-            sum(method.layer_macs(shape, config, l, units[l], units[l], shape.heads * units[l], n).values())
-            for l in range(layers)
-        )
-        low, high = (ratio, high) if macs < target else (low, ratio)
-    return dict(keep_ratio=round(ratio, 4), span=(1, layers))
 
 
 def recorded_cut(reference, n: int, name: str, **options) -> float:
@@ -80,25 +57,14 @@ def recorded_cut(reference, n: int, name: str, **options) -> float:
 
 
 def ltp_for_cut(reference, n: int, cut: float, layers: int = 12) -> dict:
-    """Thresholds c (l+1)/L with c bisected on the encoder MACs recorded on the benchmark input."""
+    """Thresholds c (l+1)/L with c bisected on the encoder MAC cut recorded on the benchmark input (LTP's cost
+    follows the weights, so the closed-form budget of fcabench.budget does not apply)."""
 
     def thresholds(c):
         return tuple(round(c * (l + 1) / layers, 5) for l in range(layers))
 
-    low, high = 0.0, 3.0
-    for _ in range(6):
-        c = (low + high) / 2
-        low, high = (low, c) if recorded_cut(reference, n, "ltp", thresholds=thresholds(c)) > cut else (c, high)
+    c, _ = budget.bisect(lambda c: recorded_cut(reference, n, "ltp", thresholds=thresholds(c)), 0.0, 3.0, cut, steps=6)
     return dict(thresholds=thresholds(c))
-
-
-def tome_for_cut(reference, n: int, cut: float) -> dict:
-    """The smallest constant r (merges per layer) whose recorded encoder MAC cut reaches ``cut``."""
-    low, high = 0, n // 2  # r = n // 2 merges all it can from the first layer on
-    while low < high:
-        r = (low + high) // 2
-        low, high = (low, r) if recorded_cut(reference, n, "tome", r=r) >= cut else (r + 1, high)
-    return dict(r=low)
 
 
 def _vanilla_encoder(n: int) -> int:
@@ -111,12 +77,12 @@ def setups_for(n: int, cut: float, reference) -> list[bench.Setup]:
     """Every method configured for about ``cut`` x fewer encoder MACs at n tokens (PFC@7: the paper's own)."""
     return [
         bench.Setup.of("vanilla"),
-        bench.Setup.of("PoWER-BERT", "power-bert", ratios=bench.ratio_schedule_for_cut("power-bert", n, cut)),
-        bench.Setup.of("FCA", "fca", clusters=5, ratios=bench.ratio_schedule_for_cut("fca", n, cut, clusters=5)),
-        bench.Setup.of("token-drop", "token-drop", **token_drop_for_cut(n, cut)),
+        bench.Setup.of("PoWER-BERT", "power-bert", **budget.for_cut("power-bert", n, cut)),
+        bench.Setup.of("FCA", "fca", **budget.for_cut("fca", n, cut, clusters=5)),
+        bench.Setup.of("token-drop", "token-drop", **budget.for_cut("token-drop", n, cut, span=(1, 12))),
         bench.Setup.of("LTP", "ltp", **ltp_for_cut(reference, n, cut)),
         bench.Setup.of("PFC@7", "focus-core", variant="PFC", combine_layer=7),
-        bench.Setup.of("ToMe", "tome", **tome_for_cut(reference, n, cut)),
+        bench.Setup.of("ToMe", "tome", **budget.for_cut("tome", n, cut)),
     ]
 
 

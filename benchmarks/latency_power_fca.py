@@ -2,18 +2,18 @@
 
     python benchmarks/latency_power_fca.py [--repeats 10] [--threads 2]
 
-For n = 128 and 512 (batch 1) each method gets a geometric keep-ratio schedule r_l = q^(l+1), with q
-chosen by bisection on the closed form so that its encoder MACs are half of vanilla's
-(:func:`fcabench.bench.ratio_schedule_for_cut`). Timing is :func:`fcabench.bench.bench`: median of
-``repeats`` interleaved forward passes under ``torch.inference_mode`` after warm-up; the table prints
-the speed-up beside the MAC cut and their ratio (target at n = 512: at least 0.85).
+For n = 128 and 512 (batch 1) each method gets a geometric keep-ratio schedule, bisected on the closed form so
+that its encoder MACs are half of vanilla's (:func:`fcabench.budget.for_cut`). Timing is
+:func:`fcabench.bench.bench`: median of ``repeats`` interleaved forward passes under ``torch.inference_mode``
+after warm-up; the table prints the speed-up beside the MAC cut and their ratio (target at n = 512: at least
+0.85).
 """
 
 import argparse
 
 import torch
 
-from fcabench import bench
+from fcabench import bench, budget
 
 
 def main() -> None:
@@ -25,8 +25,8 @@ def main() -> None:
     for n in (128, 512):
         setups = [
             bench.Setup.of("vanilla"),
-            bench.Setup.of("power-bert", "power-bert", ratios=bench.ratio_schedule_for_cut("power-bert", n)),
-            bench.Setup.of("fca", "fca", clusters=5, ratios=bench.ratio_schedule_for_cut("fca", n, clusters=5)),
+            bench.Setup.of("power-bert", "power-bert", **budget.for_cut("power-bert", n)),
+            bench.Setup.of("fca", "fca", **budget.for_cut("fca", n, clusters=5)),
         ]
         protocol = bench.Protocol(threads=args.threads, repeats=args.repeats, warmup=3, memory=False)
         table = bench.bench(bench.build_models(setups, head="base"), [n], [1], protocol=protocol)

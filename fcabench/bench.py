@@ -375,33 +375,6 @@ def bench(
     return frame[COLUMNS + ["config"]]
 
 
-def ratio_schedule_for_cut(
-    name: str, seq_len: int, cut: float = 2.0, preset: str = "bert-base", **options
-) -> tuple[float, ...]:
-    """Keep ratios q^(l+1) per layer for a ratio-scheduled method (PoWER-BERT, FCA), with q bisected so that
-    the closed-form encoder MACs of an unpadded ``seq_len``-token input are vanilla's / ``cut``."""
-    from fcabench.flops.closed_form import Shape, encoder_macs_from_units, vanilla_encoder_macs
-    from fcabench.models import preset_config
-
-    shape = Shape.of(preset_config(preset))
-    target = vanilla_encoder_macs(shape, seq_len) / cut
-    method = methods.get(name)
-    low, high = 0.0, 1.0
-    for _ in range(40):
-        q = (low + high) / 2
-        ratios = tuple(q ** (l + 1) for l in range(shape.layers))
-        config = methods.make_config(name, ratios=ratios, **options)
-        units, n_in = [], seq_len
-        for layer in range(shape.layers):  # unit counts an unpadded input of seq_len tokens gets
-            fine = min(int(config.counts(torch.tensor([seq_len]), layer, shape.layers)[0]), n_in)
-            n_out = fine + min(getattr(config, "clusters", 0), n_in - fine)
-            units.append((n_in, n_out, shape.heads * n_in))
-            n_in = n_out
-        macs = encoder_macs_from_units(shape, seq_len, units, (method, config))
-        low, high = (q, high) if macs < target else (low, q)
-    return ratios
-
-
 def to_runs(frame: pd.DataFrame, model: str = "bert-base") -> list:
     """Measured runs (:func:`fcabench.runs.measured_run`) of a :func:`bench` table, protocol attached."""
     from fcabench.runs import measured_run

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from fcabench import dynamic, methods, profiler
+from fcabench.budget import fit_retention
 from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
 from fcabench.training import checkpoint, records
-from fcabench.training.fitting import fit_retention
 from fcabench.training.scoring import run_pass
 from tests.conftest import tiny_model
 

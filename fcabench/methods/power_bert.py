@@ -144,6 +144,7 @@ class RetentionMethod(Method):
     """A method configured by a :class:`RetentionConfig`; trains as PoWER-BERT does (fine-tune, search, retrain)."""
 
     needs = AttentionNeeds(stats=True)
+    budget_knob = "ratios"  # what a MAC budget turns (fcabench.budget): the per-layer keep-ratio schedule
 
     def validate(self, config, model_config):
         config.validate_depth(model_config.num_hidden_layers, encoders.max_length(model_config))

@@ -140,6 +140,7 @@ class ToMe(Method):
     name = "tome"
     config_class = ToMeConfig
     layer_class = ToMeLayer
+    budget_knob = "r"  # what a MAC budget turns (fcabench.budget)
     state_class = ToMeState
 
     def validate(self, config, model_config):

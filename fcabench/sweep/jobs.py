@@ -199,7 +199,7 @@ def _points(
         return [(p, t, None) for p in points for t in entry.budget.encoder_macs]
     if "seq_len" not in train:
         raise FcabenchError(f"{spec.source}: key 'train.seq_len': a budget is a cost at the padded length; set it")
-    from fcabench.sweep.budget import resolve
+    from fcabench.budget import resolve
 
     resolved = []
     for options in points:

@@ -461,7 +461,7 @@ def _fields(config_class) -> set[str]:
 
 
 def _fit(model, config, seq_len, ratio):
-    from fcabench.training.fitting import fit_retention
+    from fcabench.budget import fit_retention
 
     return fit_retention(model, config, seq_len, ratio)
 

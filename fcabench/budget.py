@@ -1,4 +1,5 @@
-"""Turning a cost target ("encoder MACs = 0.5 x vanilla's") into a method option, by bisection.
+"""Turning a cost target ("encoder MACs = 0.5 x vanilla's") into a method option, by bisection: the one home
+of budgets, for sweeps (:func:`resolve`), training (:func:`fit_retention`) and benchmarks (:func:`for_cut`).
 
 The cost of a configuration is the closed form (:func:`fcabench.closed_form_table`) of the units a
 patched model really processes on one sequence of the padded length: a forward pass records the units
@@ -10,9 +11,14 @@ included). The knob is one option of the method's config:
   geometric decay ending at ``x`` in the last layer, so one number spans every cost from vanilla down;
 * an integer (e.g. tokens merged per layer): the option itself, rounded.
 
-The cost must not depend on the weights (it is checked on two random initialisations): for methods
-that choose by learned thresholds (LTP) a MAC budget means nothing before training, and the
-specification lists their options instead.
+The knob is the method's own declaration (``Method.budget_knob``) unless a specification names another.
+The cost must not depend on the weights (``Method.units_depend_on_weights``): for methods that choose by
+learned thresholds or scores (LTP, Focus on the Core's fuzzy cap) a MAC budget means nothing before
+training, and a specification lists their options instead.
+
+:func:`fit_retention` scales a searched retention configuration to a budget on the real model
+(PoWER-BERT and FCA in training): one scale factor s, k_l(s) = max(1, min(n, round(s k_l))), kept
+non-increasing, bisected with the same :func:`bisect`.
 """
 
 from __future__ import annotations
@@ -28,15 +34,8 @@ import torch
 
 from fcabench.errors import FcabenchError
 
-# The option each method's budget turns, unless the specification names another (budget.knob).
-DEFAULT_KNOBS = {
-    "power-bert": "ratios",
-    "fca": "ratios",
-    "token-drop": "keep_ratio",
-    "focus-core": "keep_ratio",
-    "tome": "r",
-}
 BISECTION_STEPS = 20  # float knobs: the interval shrinks 2^-20, far below one token's worth of cost
+RETENTION_STEPS = 30  # bisection steps on the retention's scale factor; the counts are integers, so it settles early
 KNOB_DIGITS = 4  # decimals kept of a float knob, so configurations stay readable in run records
 
 
@@ -65,28 +64,29 @@ def resolve(
     """Options meeting each of ``targets`` (fractions of vanilla's encoder MACs at ``seq_len``)."""
     from fcabench import methods
 
-    knob = knob or DEFAULT_KNOBS.get(method)
-    if knob is None:
+    declared = methods.get(method)
+    if declared.units_depend_on_weights:
         raise FcabenchError(
-            f"{method} has no budget knob (its cost depends on learned values); list its options instead"
+            f"{method}'s cost depends on the weights (the units it keeps follow the scores), so a MAC budget "
+            "cannot be met before training; list its options instead"
         )
-    config_class = methods.get(method).config_class
+    knob = knob or declared.budget_knob
+    if knob is None:
+        raise FcabenchError(f"{method} has no budget knob; list its options instead")
+    config_class = declared.config_class
     hints = typing.get_type_hints(config_class)
     if knob not in hints:
         raise FcabenchError(f"{method} has no option {knob!r} to meet a budget with")
     if knob in options:
         raise FcabenchError(f"{method}: option {knob!r} is set by the budget; remove it from options/grid/configs")
     kind = _kind(hints[knob])
-    low, high = interval or ((1e-4, 1.0) if kind in ("float", "schedule") else (0.0, None))
-    if kind == "int" and high is None:
-        raise FcabenchError(f"{method}: give budget.range = [low, high] for the integer option {knob!r}")
+    low, high = interval or ((1e-4, 1.0) if kind in ("float", "schedule") else (0.0, float(seq_len)))
     cost = functools.partial(_relative_cost, model, method, tuple(sorted(options.items())), knob, kind, seq_len)
-    _check_weight_independent(model, method, options, knob, kind, seq_len, (low + high) / 2)
     ends = {low: cost(low), high: cost(high)}
     rising = ends[high] >= ends[low]
     resolved = []
     for target in targets:
-        value, achieved = _bisect(cost, low, high, target, rising, integer=(kind == "int"))
+        value, achieved = bisect(cost, low, high, target, rising, integer=(kind == "int"))
         if abs(achieved - target) > tolerance * target:
             reach = f"{min(ends.values()):.3f}..{max(ends.values()):.3f}"
             raise FcabenchError(
@@ -119,10 +119,19 @@ def _knob_value(kind: str, value: float, layers: int):
     return round(value, KNOB_DIGITS)
 
 
-def _bisect(cost, low: float, high: float, target: float, rising: bool, integer: bool) -> tuple[float, float]:
-    """The knob value whose cost is closest to ``target`` (cost monotone in the knob)."""
+def bisect(
+    cost,
+    low: float,
+    high: float,
+    target: float,
+    rising: bool = True,
+    integer: bool = False,
+    steps: int = BISECTION_STEPS,
+) -> tuple[float, float]:
+    """(knob value, its cost) with the cost closest to ``target``, for a cost monotone in the knob (``rising``:
+    it grows with the knob); ``integer`` knobs are tried at whole values only."""
     tried = {}
-    for _ in range(BISECTION_STEPS):
+    for _ in range(steps):
         middle = (low + high) / 2
         if integer:
             middle = float(int(middle))
@@ -189,15 +198,6 @@ def _patched(model: torch.nn.Module, method_config):
                     del registry[name]
 
 
-def _check_weight_independent(model, method, options, knob, kind, seq_len, value) -> None:
-    args = (model, method, tuple(sorted(options.items())), knob, kind, seq_len, value)
-    if abs(_relative_cost(*args, seed=0) - _relative_cost(*args, seed=1)) > 1e-12:
-        raise FcabenchError(
-            f"{method}'s cost depends on the weights (it differs between two random initialisations), so a MAC "
-            "budget cannot be met before training; list its options instead"
-        )
-
-
 @functools.lru_cache(maxsize=8)
 def _narrow_model(name: str, seed: int):
     """A copy of the architecture with the same depth, heads, vocabulary and lengths but 4 dimensions per
@@ -241,3 +241,50 @@ def _architecture(name: str):
 
 def _layers(model: str) -> int:
     return _architecture(model).num_hidden_layers
+
+
+def for_cut(method: str, seq_len: int, cut: float = 2.0, model: str = "bert-base", **options) -> dict:
+    """The options of ``method`` (its budget knob turned) whose closed-form encoder MACs on one ``seq_len``-token
+    input are vanilla's / ``cut`` (what the speed benchmarks run at about 2x fewer MACs)."""
+    return resolve(model, method, options, [1 / cut], seq_len)[0].options
+
+
+def scaled(retention: tuple[int, ...], s: float, n: int) -> tuple[int, ...]:
+    """``retention`` x s, each count in [1, n], kept non-increasing."""
+    counts, previous = [], n
+    for k in retention:
+        previous = min(previous, max(1, min(n, round(s * k))))
+        counts.append(previous)
+    return tuple(counts)
+
+
+def fit_retention(model, config, seq_len: int, ratio: float):
+    """(``config`` with its retention scaled so that encoder MACs ~= ``ratio`` x the unpatched model's, the ratio
+    it reaches), counted by the closed form on one full-length input of the real model. A configuration of
+    ratios (or the default schedule) is first turned into the retention it gives at ``seq_len``."""
+    from fcabench import methods
+    from fcabench.training.scoring import encoder_macs_at
+
+    if not hasattr(config, "retention"):
+        raise FcabenchError(f"a MAC budget needs a retention configuration; {type(config).__name__} has none")
+    if config.retention is None:
+        n = torch.tensor([seq_len])
+        layers = model.config.num_hidden_layers
+        config = dataclasses.replace(
+            config, ratios=None, retention=tuple(int(config.counts(n, layer, layers)[0]) for layer in range(layers))
+        )
+    if not 0 < ratio <= 1:
+        raise FcabenchError(f"macs_ratio must be in (0, 1], got {ratio}")
+    bare = copy.deepcopy(model)
+    if methods.applied(bare):
+        raise FcabenchError("fit_retention needs the unpatched model")
+    vanilla = encoder_macs_at(bare, seq_len)
+
+    @functools.cache
+    def cost(s: float) -> float:
+        candidate = copy.deepcopy(bare)
+        methods.apply(candidate, dataclasses.replace(config, retention=scaled(config.retention, s, seq_len)))
+        return encoder_macs_at(candidate, seq_len) / vanilla
+
+    s, reached = bisect(cost, 0.0, seq_len / max(1, min(config.retention)), ratio, steps=RETENTION_STEPS)
+    return dataclasses.replace(config, retention=scaled(config.retention, s, seq_len)), reached
