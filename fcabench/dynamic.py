@@ -40,7 +40,7 @@ from fcabench.encoders import base_model
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, encoder_macs_from_units
 from fcabench.flops.trace import COMPONENTS, count_by_module, rows_from_counts
-from fcabench.models import check_lengths
+from fcabench.models import check_lengths, padded_inputs
 from fcabench.profiler import head_macs, prepare_model
 
 CONVENTIONS = ("real", "padded")
@@ -176,28 +176,19 @@ def _fast(
     forward = bert if bucketed else model  # the task head reads nothing a count needs
     with _last_ffn_skipped(bert, bucketed), torch.inference_mode():
         for chunk in _batches(rows, batch_size, bucketed):
-            ids, mask = _pad([rows[i] for i in chunk], width, device)
+            inputs = padded_inputs([rows[i] for i in chunk], width, device=device)
             same_length = width is None and len({len(rows[i]) for i in chunk}) == 1
-            forward(input_ids=ids, attention_mask=None if bucketed and same_length else mask)
+            mask = None if bucketed and same_length else inputs["attention_mask"]
+            forward(input_ids=inputs["input_ids"], attention_mask=mask)
             record = methods.unit_record(model)
-            tokens_in, tokens_out = record.tokens_in.tolist(), record.tokens_out.tolist()
-            keys = record.keys_total.tolist()
-            if width is not None:
-                if record.keys:
-                    raise FcabenchError(f"{method.name} prunes keys: count the padded convention with fast=False")
-                original = record.masks_in[0]  # the input's padded layout, as long as a layer still runs on it
-                full_in = [m is original for m in record.masks_in]
-                full_out = [m is original for m in record.masks_out]
-            for row, i in enumerate(chunk):
+            if width is not None and record.keys:
+                raise FcabenchError(f"{method.name} prunes keys: count the padded convention with fast=False")
+            for i, units in zip(chunk, record.per_example(width)):
                 n0 = len(rows[i])
-                t_in, t_out, k = tokens_in[row], tokens_out[row], keys[row]
-                if width is not None:
-                    t_in = [width if full else t for t, full in zip(t_in, full_in)]
-                    t_out = [width if full else t for t, full in zip(t_out, full_out)]
-                    k = [shape.heads * t for t in t_in]
-                key = (n0, tuple(t_in), tuple(t_out), tuple(k))
+                key = (n0, tuple(units))
                 if key not in cache:
-                    cache[key] = outside(width or n0) + encoder_macs_from_units(shape, n0, zip(t_in, t_out, k), patched)
+                    cache[key] = outside(width or n0) + encoder_macs_from_units(shape, n0, units, patched)
+                t_in, t_out = [u[0] for u in units], [u[1] for u in units]
                 results[i] = (cache[key], t_in, t_out)
     return results
 
@@ -244,8 +235,7 @@ class _last_ffn_skipped:
 def _traced(model, ids: list[int], width: int | None) -> tuple[int, list, list]:
     """(macs, tokens_in, tokens_out) of one example from an fvcore trace of it alone."""
     device = next(model.parameters()).device
-    input_ids, mask = _pad([ids], width, device)
-    rows = rows_from_counts(model, count_by_module(model, {"input_ids": input_ids, "attention_mask": mask}))
+    rows = rows_from_counts(model, count_by_module(model, padded_inputs([ids], width, device=device)))
     macs = sum(row.get(c, 0) for row in rows for c in COMPONENTS)
     layers = base_model(model).config.num_hidden_layers
     if methods.applied(model):
@@ -255,17 +245,6 @@ def _traced(model, ids: list[int], width: int | None) -> tuple[int, list, list]:
         return macs, record.tokens_in[0].tolist(), record.tokens_out[0].tolist()
     n = width or len(ids)
     return macs, [n] * layers, [n] * layers
-
-
-def _pad(rows: list[list[int]], width: int | None, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, mask) of the rows padded to ``width`` (default: the longest), built on the host, moved once."""
-    width = width or max(len(r) for r in rows)
-    ids = torch.zeros(len(rows), width, dtype=torch.long)
-    mask = torch.zeros(len(rows), width, dtype=torch.long)
-    for b, r in enumerate(rows):
-        ids[b, : len(r)] = torch.tensor(r)
-        mask[b, : len(r)] = 1
-    return ids.to(device, non_blocking=True), mask.to(device, non_blocking=True)
 
 
 # --- where the inputs come from: a text file, or a stated distribution of lengths -----------------

@@ -189,6 +189,22 @@ def check_lengths(model: torch.nn.Module, seq_lens: list[int], batch_size: int =
             raise FcabenchError(f"sequence length {n} exceeds the model's longest input ({limit} positions)")
 
 
+def padded_inputs(rows, width: int | None = None, segments=None, device="cpu") -> dict:
+    """``input_ids`` and ``attention_mask`` (and ``token_type_ids`` when ``segments`` are given) of id lists padded
+    with 0 to ``width`` (default: the longest), built on the host and moved to ``device`` once."""
+    width = width or max(len(r) for r in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    types = torch.zeros_like(ids) if segments is not None else None
+    for b, row in enumerate(rows):
+        ids[b, : len(row)] = torch.tensor(row)
+        mask[b, : len(row)] = 1
+        if types is not None:
+            types[b, : len(row)] = torch.tensor(segments[b])
+    inputs = {"input_ids": ids, "attention_mask": mask} | ({"token_type_ids": types} if types is not None else {})
+    return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+
+
 def synthetic_batch(model: torch.nn.Module, seq_len: int, batch_size: int = 1, seed: int = 0) -> dict:
     """``batch_size`` copies of one random sequence of ``seq_len`` tokens, [CLS] first, no padding.
 

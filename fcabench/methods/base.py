@@ -63,6 +63,28 @@ class UnitRecord:
         columns = [self.keys[l].cpu() if l in self.keys else self.heads * n for l, n in enumerate(self.tokens_in.T)]
         return torch.stack(columns, dim=1)
 
+    def per_example(self, width: int | None = None) -> list[list[tuple[int, int, int]]]:
+        """(tokens_in, tokens_out, keys_total) per layer of every example. With ``width`` (the padded length),
+        a layer that still runs on the input's padded layout (its mask is the input's own object) counts
+        ``width`` units, and heads x ``width`` keys unless it prunes keys."""
+        t_in, t_out, keys = self.tokens_in.tolist(), self.tokens_out.tolist(), self.keys_total.tolist()
+        if width is None:
+            return [list(zip(*row)) for row in zip(t_in, t_out, keys)]
+        original = self.masks_in[0]
+        full_in = [m is original for m in self.masks_in]
+        full_out = [m is original for m in self.masks_out]
+        return [
+            [
+                (
+                    width if fi else a,
+                    width if fo else b,
+                    self.heads * width if fi and l not in self.keys else k,
+                )
+                for l, (a, b, k, fi, fo) in enumerate(zip(a_row, b_row, k_row, full_in, full_out))
+            ]
+            for a_row, b_row, k_row in zip(t_in, t_out, keys)
+        ]
+
     def example(self, i: int) -> list[tuple[int, int, int]]:
         """(tokens_in, tokens_out, keys_total) per layer for example i."""
         rows = zip(self.tokens_in[i].tolist(), self.tokens_out[i].tolist(), self.keys_total[i].tolist())

@@ -15,6 +15,7 @@ import statistics
 import torch
 
 from fcabench import bench
+from fcabench.models import padded_inputs
 
 WARMUP = 3  # untimed passes: allocator and kernel caches settle
 REPEATS = 10  # timed passes; the median is reported
@@ -31,13 +32,7 @@ def measure(
 ) -> tuple[float, float, dict]:
     """(median latency in ms, peak memory in MiB, protocol)."""
     rows = (ids * (batch_size // max(len(ids), 1) + 1))[:batch_size]  # repeat examples when there are few
-    input_ids = torch.zeros(len(rows), seq_len, dtype=torch.long)
-    mask = torch.zeros_like(input_ids)
-    for b, row in enumerate(rows):
-        row = row[:seq_len]
-        input_ids[b, : len(row)] = torch.tensor(row)
-        mask[b, : len(row)] = 1
-    inputs = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
+    inputs = padded_inputs([row[:seq_len] for row in rows], seq_len, device=device)
     protocol = bench.Protocol(device=device, warmup=warmup, repeats=repeats)
     times = bench.time_interleaved({"model": model}, inputs, "inference", protocol)["model"]
     peak = bench.peak_memory_mb(model, inputs, "inference", device)

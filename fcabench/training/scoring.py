@@ -20,6 +20,7 @@ from fcabench import methods
 from fcabench.encoders import base_model
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, standard_layer_macs
+from fcabench.models import padded_inputs
 from fcabench.tasks import compute_metrics
 
 
@@ -84,9 +85,7 @@ def run_pass(model, encoded, seq_len: int, batch_size: int, device: str, precisi
     ids = [list(x) for x in encoded["input_ids"]]
     types = [list(x) for x in encoded["token_type_ids"]] if "token_type_ids" in encoded.column_names else None
     shape = Shape.of(base_model(model).config)
-    outside = {
-        n: sum(head_macs(model, n).values()) for n in {seq_len, *map(len, ids)}
-    }  # by length: ELECTRA's projection
+    outside = {n: sum(head_macs(model, n).values()) for n in {seq_len, *map(len, ids)}}  # ELECTRA's projection
     patched = methods.applied(model)
     method, config = patched if patched else (None, None)
     predictions: list = [None] * len(ids)
@@ -95,23 +94,12 @@ def run_pass(model, encoded, seq_len: int, batch_size: int, device: str, precisi
     with torch.no_grad(), autocast(precision, device):
         for start in range(0, len(ids), batch_size):
             chunk = range(start, min(start + batch_size, len(ids)))
-            input_ids = torch.zeros(len(chunk), seq_len, dtype=torch.long)
-            mask = torch.zeros_like(input_ids)
-            token_types = torch.zeros_like(input_ids)
-            for row, i in enumerate(chunk):
-                n = len(ids[i])
-                input_ids[row, :n] = torch.tensor(ids[i])
-                mask[row, :n] = 1
-                if types:
-                    token_types[row, :n] = torch.tensor(types[i])
-            segments = {"token_type_ids": token_types.to(device)} if types else {}  # DistilBERT takes none
-            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), **segments).logits
+            segments = [types[i] for i in chunk] if types else None  # DistilBERT's tokenizer gives none
+            inputs = padded_inputs([ids[i] for i in chunk], seq_len, segments, device)
+            logits = model(**inputs).logits
             if patched:
                 record = methods.unit_record(model)
-                t_in, t_out, keys = record.tokens_in.tolist(), record.tokens_out.tolist(), record.keys_total.tolist()
-                original = record.masks_in[0]
-                layout_in = [m is original for m in record.masks_in]  # layer still runs on the padded layout
-                layout_out = [m is original for m in record.masks_out]
+                reals, paddeds = record.per_example(), record.per_example(seq_len)
             for row, i in enumerate(chunk):
                 predictions[i] = logits[row].float().cpu().numpy()
                 n0 = len(ids[i])
@@ -119,15 +107,7 @@ def run_pass(model, encoded, seq_len: int, batch_size: int, device: str, precisi
                     per_layer_real = [(n0, n0, shape.heads * n0)] * shape.layers
                     per_layer_padded = [(seq_len, seq_len, shape.heads * seq_len)] * shape.layers
                 else:
-                    per_layer_real = list(zip(t_in[row], t_out[row], keys[row]))
-                    per_layer_padded = [
-                        (
-                            seq_len if full_in else a,
-                            seq_len if full_out else b,
-                            shape.heads * (seq_len if full_in else a) if (full_in and l not in record.keys) else k,
-                        )
-                        for l, ((a, b, k), full_in, full_out) in enumerate(zip(per_layer_real, layout_in, layout_out))
-                    ]
+                    per_layer_real, per_layer_padded = reals[row], paddeds[row]
                 real[i] = outside[n0] + sum(
                     _layer_total(method, config, shape, l, *u, n0) for l, u in enumerate(per_layer_real)
                 )
