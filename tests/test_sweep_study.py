@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from fcabench import runs
 from fcabench.cli import app
-from fcabench.sweep import study
+from fcabench.runs import study
 
 VANILLA_MACS = 1_000_000.0
 
@@ -118,3 +118,22 @@ def test_cli_prints_the_table_and_writes_the_figure(tmp_path, store):
     assert result.exit_code == 0, result.output
     assert "| power-bert" in result.output and "90.0 (0.50x)" in result.output
     assert figure.stat().st_size > 10_000
+
+
+def test_the_study_figure_draws_in_the_method_colours_of_every_figure(store):
+    import matplotlib.pyplot as plt
+
+    from fcabench.plots.study import plot_study
+    from fcabench.plots.style import method_style
+
+    points = study.study_points(runs.load(store), "bbc-news", split="validation")
+    ax = plot_study(points, split="validation")
+    try:
+        colours = {line.get_label(): line.get_color() for line in ax.get_lines()}
+        assert colours["power-bert, retrained"] == method_style("power-bert").color
+        assert colours["fca-1, training-free"] == method_style("fca").color
+        assert colours["focus-core-PF, retrained"] == method_style("focus-core").color
+        assert ax.get_ylabel() == "validation accuracy (%)"
+        assert study.study_points(runs.load(store), "bbc-news", split="test").empty  # nothing scored on test here
+    finally:
+        plt.close(ax.figure)

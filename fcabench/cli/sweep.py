@@ -150,35 +150,39 @@ def _print_jobs(jobs, folder: Path, store) -> None:
 
 
 def _points(spec, store):
-    """(task, points) of the spec's tasks, from its store, restricted to its models and length."""
-    from fcabench.runs import load
-    from fcabench.sweep import study
+    """(task, points) of the spec's tasks, from its store, restricted to its models and length: the test split's
+    scores where the sweep scores it (score_splits), else validation's."""
+    from fcabench.runs import load, study
 
     stored = load(store) if store is not None else load()
+    split = _split(spec)
     for task in spec.tasks:
-        points = study.study_points(stored, task)
+        points = study.study_points(stored, task, split=split)
         yield task, points[points["model"].isin(spec.models) & points["seq_len"].isin([spec.train.get("seq_len")])]
+
+
+def _split(spec) -> str:
+    return "test" if "test" in spec.score_splits else "validation"
 
 
 def _write_figure(spec, store, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     from fcabench.plots import save_figure
-    from fcabench.sweep import study
+    from fcabench.plots.study import study_figure
 
-    panels = list(_points(spec, store))
-    fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.5), squeeze=False)
-    for ax, (task, points) in zip(axes[0], panels):
-        study.plot_study(points, ax=ax, title=f"{task}: {', '.join(spec.models)}, n = {spec.train.get('seq_len')}")
+    title = f"{', '.join(spec.models)}, n = {spec.train.get('seq_len')}"
+    fig = study_figure([(f"{task}: {title}", points) for task, points in _points(spec, store)], _split(spec))
     typer.echo(f"wrote {save_figure(fig, path)}")
     plt.close(fig)
 
 
 def _print_tables(spec, store) -> None:
-    from fcabench.sweep import study
+    from fcabench.runs import study
 
     for task, points in _points(spec, store):
         typer.echo(
-            f"{task}: {len(points)} scored models; best accuracy at about 2x fewer encoder MACs (MACs / vanilla)"
+            f"{task}: {len(points)} scored models; best {_split(spec)} accuracy at about 2x fewer encoder MACs "
+            "(MACs / vanilla)"
         )
         typer.echo(study.summary_table(points).to_markdown(index=False))

@@ -1,4 +1,5 @@
-"""Reading a measured trade-off study back: one point per job, its cost relative to vanilla, the table.
+"""Reading a measured trade-off study back: one point per job, its cost relative to vanilla, the table
+(:func:`fcabench.plots.study.plot_study` draws it).
 
 A job's runs are the stages it trained (PoWER-BERT: search, retrain); the point that stands for the job
 is its final stage (the intermediate ``search`` and ``soft`` stages score models that are not the
@@ -36,9 +37,12 @@ def _title(task: str) -> str:
     return tasks.get(task).title if task in tasks.names() else task
 
 
-def study_points(runs: pd.DataFrame, task: str | None = None, metric: str = "accuracy") -> pd.DataFrame:
+def study_points(
+    runs: pd.DataFrame, task: str | None = None, metric: str = "accuracy", split: str | None = None
+) -> pd.DataFrame:
     """One row per scored model of a study (final stages only), with ``variant``, ``regime``, ``macs_rel``,
-    ``macs_real_rel`` and the vanilla score beside it; empty when there are no measured runs with stages."""
+    ``macs_real_rel`` and the vanilla score beside it; empty when there are no measured runs with stages.
+    ``split``: the scored split to read (None: every split, as stored)."""
     columns = [
         "variant",
         "regime",
@@ -69,6 +73,8 @@ def study_points(runs: pd.DataFrame, task: str | None = None, metric: str = "acc
     ]
     if task is not None:
         rows = rows[rows["task"].isin({task, _title(task)})]
+    if split is not None:
+        rows = rows[rows["split"] == split]
     rows = rows.drop_duplicates("run_id", keep="last").copy()
     if rows.empty:
         return pd.DataFrame(columns=columns)
@@ -191,58 +197,3 @@ def _with_interval(row) -> str:
 def _seeds(row) -> str:
     n = row.get("n")
     return f", {int(n)} seeds" if n is not None and pd.notna(n) and n > 1 else ""
-
-
-def plot_study(points: pd.DataFrame, published: pd.DataFrame | None = None, ax=None, title: str | None = None):
-    """Accuracy against MACs / vanilla, one line per variant: solid and filled retrained, dotted and hollow
-    training-free, the vanilla star; ``published`` rows (score, flops_rel_bert_base) as crosses. Returns
-    the Axes; writing files is the caller's business."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 4.5))
-    names = sorted(n for n in points["variant"].unique() if n != "vanilla")
-    colors = dict(zip(names, plt.cm.tab20.colors))
-    for (name, regime), group in points.groupby(["variant", "regime"]):
-        group = group.sort_values("macs_rel")
-        if name == "vanilla":
-            ax.plot(
-                group["macs_rel"],
-                group["score"],
-                marker="*",
-                markersize=14,
-                linestyle="none",
-                color="black",
-                label="vanilla (fine-tuned)",
-            )
-            continue
-        filled = regime == "retrained"
-        ax.plot(
-            group["macs_rel"],
-            group["score"],
-            marker="o",
-            markersize=5,
-            linestyle="-" if filled else ":",
-            color=colors[name],
-            markerfacecolor=colors[name] if filled else "white",
-            label=f"{name}, {regime}",
-        )
-        spread = group[group["score_ci_low"].notna()]
-        ax.vlines(
-            spread["macs_rel"], spread["score_ci_low"], spread["score_ci_high"], color=colors[name], linewidth=0.8
-        )
-    if published is not None and not published.empty:
-        ax.scatter(
-            published["flops_rel_bert_base"],
-            published["score"],
-            marker="x",
-            color="grey",
-            label="Focus on the Core, published (BERT-base, n = 512)",
-        )
-    ax.set_xlabel("MACs / vanilla's (padded length)")
-    ax.set_ylabel("validation accuracy (%)")
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, ncol=2, loc="lower right")
-    return ax

@@ -1,0 +1,82 @@
+"""The study's figure: accuracy against MACs relative to vanilla, one line per variant, in the method colours
+of every other figure (:mod:`fcabench.plots.style`); the points come from :mod:`fcabench.runs.study`."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+from fcabench.plots.style import method_style
+
+VARIANT_MARKERS = ("o", "^", "v", "<", ">")  # a method's further variants (FCA's cluster counts, Focus's ablations)
+
+
+def variant_styles(points: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """(colour, marker) per variant: its method's colour; the method's marker for its first variant, then others."""
+    styles, seen = {}, {}
+    for variant, method in sorted(set(zip(points["variant"], points["method"]))):
+        style, k = method_style(method), seen.get(method, 0)
+        styles[variant] = (style.color, style.marker if k == 0 else VARIANT_MARKERS[(k - 1) % len(VARIANT_MARKERS)])
+        seen[method] = k + 1
+    return styles
+
+
+def plot_study(
+    points: pd.DataFrame, published: pd.DataFrame | None = None, ax=None, title: str | None = None, split: str = "test"
+):
+    """Accuracy (of ``split``) against MACs / vanilla, one line per variant: solid and filled retrained, dotted
+    and hollow training-free, seed intervals as bars, the vanilla star; ``published`` rows (score,
+    flops_rel_bert_base) as crosses. Returns the Axes; writing files is the caller's business."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.5))
+    styles = variant_styles(points)
+    for (name, regime), group in points.groupby(["variant", "regime"]):
+        group = group.sort_values("macs_rel")
+        if name == "vanilla":
+            ax.plot(
+                group["macs_rel"],
+                group["score"],
+                marker="*",
+                markersize=14,
+                linestyle="none",
+                color="black",
+                label="vanilla (fine-tuned)",
+            )
+            continue
+        filled, (color, marker) = regime == "retrained", styles[name]
+        ax.plot(
+            group["macs_rel"],
+            group["score"],
+            marker=marker,
+            markersize=5,
+            linestyle="-" if filled else ":",
+            color=color,
+            markerfacecolor=color if filled else "white",
+            label=f"{name}, {regime}",
+        )
+        spread = group[group["score_ci_low"].notna()]
+        ax.vlines(spread["macs_rel"], spread["score_ci_low"], spread["score_ci_high"], color=color, linewidth=0.8)
+    if published is not None and not published.empty:
+        ax.scatter(
+            published["flops_rel_bert_base"],
+            published["score"],
+            marker="x",
+            color="grey",
+            label="Focus on the Core, published (BERT-base, n = 512)",
+        )
+    ax.set_xlabel("MACs / vanilla's (padded length)")
+    ax.set_ylabel(f"{split} accuracy (%)")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, ncol=2, loc="lower right")
+    return ax
+
+
+def study_figure(panels: list[tuple[str, pd.DataFrame]], split: str = "test") -> Figure:
+    """One panel per (title, points), side by side."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.5), squeeze=False)
+    for ax, (title, points) in zip(axes[0], panels):
+        plot_study(points, ax=ax, title=title, split=split)
+    return fig
