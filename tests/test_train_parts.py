@@ -6,6 +6,7 @@ import datasets
 import pytest
 import torch
 
+import fcabench
 from fcabench import dynamic, methods, profiler
 from fcabench.budget import fit_retention
 from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
@@ -116,3 +117,24 @@ def test_the_best_evaluation_is_restored_and_a_search_keeps_its_last():
     )
     last, callback = run("last")
     assert float(last[0].detach()) == 3.0 and "last evaluation" in callback.description()
+
+
+def test_the_cli_and_the_sweep_take_every_training_setting_from_one_dataclass():
+    """fcabench train's options and a sweep's [train] keys come from TrainSettings: a new setting is one field."""
+    import dataclasses
+
+    import typer
+
+    from fcabench.cli import app
+    from fcabench.sweep.spec import TRAIN_KEYS
+    from fcabench.training.settings import DEFAULTS, TrainSettings
+
+    command = typer.main.get_command(app).commands["train"]
+    options = {param.name: param for param in command.params}
+    for setting in dataclasses.fields(TrainSettings):
+        assert setting.metadata["flag"] in options[setting.name].opts
+        assert options[setting.name].default == getattr(DEFAULTS, setting.name)
+        assert options[setting.name].help == setting.metadata["help"]
+        assert setting.name in TRAIN_KEYS or setting.name == "seed"  # a sweep's seeds come from [sweep]
+    with pytest.raises(TypeError, match="unknown setting"):
+        fcabench.train("minilm-l6", "bbc-news", output_dir="unused", epoch=2)

@@ -12,7 +12,6 @@ from transformers import TrainingArguments
 from fcabench import methods
 from fcabench.methods.ltp import ltp_penalty
 from fcabench.methods.power_bert import derive_retention
-from fcabench.training import hooks
 from fcabench.training.trainer import BestEpochCallback, MethodTrainer
 from tests.conftest import padded_batch, tiny_model
 
@@ -63,7 +62,7 @@ def test_the_derived_ltp_stage_is_hard_fixed_and_unpenalised():
     with torch.no_grad():
         for theta, layer in zip((0.8, 1.1), soft.bert.encoder.layer):
             layer.threshold.fill_(theta)  # what the soft stage learned
-    hard_config = hooks.derive_config(method, soft, methods.make_config("ltp"))
+    hard_config = method.derive_config(soft, methods.make_config("ltp"))
     assert hard_config.mode == "hard" and hard_config.thresholds == pytest.approx((0.8, 1.1))
     hard = methods.apply(tiny_model(layers=2).train(), hard_config)  # the hard stage trains: training mode
     ids, mask = padded_batch([12, 12])

@@ -6,13 +6,20 @@ Method options are the fields of the method's config dataclass, given as ``--fie
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
 
 from fcabench.cli.data_options import DataDir, Hub, LabelColumn, PairColumn, TextColumn, task_options
 from fcabench.errors import FcabenchError
-from fcabench.training.train import EPOCHS, LEARNING_RATE, WARMUP_RATIO
+from fcabench.training.settings import DEFAULTS, TrainSettings
+
+
+def _option(name: str, *short: str):
+    """The option of a TrainSettings field: its flag, default and help come from the dataclass."""
+    flag = next(f for f in dataclasses.fields(TrainSettings) if f.name == name).metadata["flag"]
+    return typer.Option(getattr(DEFAULTS, name), flag, *short, help=TrainSettings.help(name))
 
 
 def train_command(
@@ -46,33 +53,19 @@ def train_command(
         "--self-contained",
         help="A training-free checkpoint holds a copy of the weights instead of referring to --from's.",
     ),
-    seq_len: int = typer.Option(
-        None, "--seq-len", "-n", help="Padded length in tokens (default: --from's, else the task's)."
-    ),
-    epochs: float = typer.Option(EPOCHS, "--epochs", help="Epochs per stage."),
-    max_steps: int = typer.Option(None, "--max-steps", help="Optimizer steps per stage (overrides --epochs)."),
-    batch_size: int = typer.Option(16, "--batch-size", "-b"),
-    learning_rate: float = typer.Option(LEARNING_RATE, "--lr", help="Peak learning rate of the backbone."),
-    warmup_ratio: float = typer.Option(
-        WARMUP_RATIO, "--warmup-ratio", help="Fraction of the steps the learning rate warms up over."
-    ),
-    seed: int = typer.Option(0, "--seed"),
-    precision: str = typer.Option(
-        "fp32",
-        "--precision",
-        help="fp32, bf16 (CPU with AVX-512 BF16 or AMX, CUDA) or fp16 "
-        "(CUDA): autocast for the training steps; validation is scored in fp32.",
-    ),
-    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)."),
-    max_train_examples: int = typer.Option(
-        None, "--max-train-examples", help="A fixed random subset of the training split."
-    ),
-    max_eval_examples: int = typer.Option(
-        None, "--max-eval-examples", help="A fixed random subset of the validation split."
-    ),
-    macs_ratio: float = typer.Option(
-        None, "--macs-ratio", help="Scale a derived retention to this fraction of vanilla encoder MACs."
-    ),
+    seq_len: int = _option("seq_len", "-n"),
+    epochs: float = _option("epochs"),
+    max_steps: int = _option("max_steps"),
+    batch_size: int = _option("batch_size", "-b"),
+    learning_rate: float = _option("learning_rate"),
+    warmup_ratio: float = _option("warmup_ratio"),
+    weight_decay: float = _option("weight_decay"),
+    seed: int = _option("seed"),
+    precision: str = _option("precision"),
+    device: str = _option("device"),
+    max_train_examples: int = _option("max_train_examples"),
+    max_eval_examples: int = _option("max_eval_examples"),
+    macs_ratio: float = _option("macs_ratio"),
     results: Path = typer.Option(
         None, "--results", help="Run file to append to (default: results/runs.jsonl in the current folder)."
     ),
@@ -83,7 +76,7 @@ def train_command(
     text_column: TextColumn = None,
     pair_column: PairColumn = None,
     label_column: LabelColumn = None,
-    report_to: str = typer.Option(None, "--report-to", help="Trainer loggers (tensorboard, wandb...); default none."),
+    report_to: str = _option("report_to"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Train MODEL on TASK with METHOD, stage by stage; store one run per stage."""
@@ -99,6 +92,22 @@ def train_command(
     stage_list = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
     if stages is not None and not stage_list:
         raise FcabenchError("--stages needs at least one stage name")
+    settings = TrainSettings(
+        seq_len=seq_len,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup_ratio=warmup_ratio,
+        weight_decay=weight_decay,
+        seed=seed,
+        precision=precision,
+        device=device,
+        max_train_examples=max_train_examples,
+        max_eval_examples=max_eval_examples,
+        macs_ratio=macs_ratio,
+        report_to=report_to,
+    )
     runs = train(
         model,
         task,
@@ -107,16 +116,7 @@ def train_command(
         stages=stage_list,
         from_checkpoint=from_checkpoint,
         output_dir=str(output_dir),
-        seq_len=seq_len,
-        epochs=epochs,
-        max_steps=max_steps,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        warmup_ratio=warmup_ratio,
-        seed=seed,
-        device=device,
-        max_train_examples=max_train_examples,
-        max_eval_examples=max_eval_examples,
+        settings=settings,
         training_free=training_free,
         self_contained=self_contained,
         results=str(results) if results else None,
@@ -126,9 +126,6 @@ def train_command(
         data_dir=data_dir,
         hub=hub,
         task_options=task_options(text_column, pair_column, label_column),
-        macs_ratio=macs_ratio,
-        report_to=report_to,
-        precision=precision,
     )
     print_runs(
         runs, f"{len(runs)} row(s) in the run file {results or default_append_path()}; checkpoints under {output_dir}"

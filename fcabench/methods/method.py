@@ -125,6 +125,11 @@ class Method:
 
     # --- training -------------------------------------------------------------------------------
 
+    def training_options(self, options: dict, seq_len: int) -> dict:
+        """The options to train with at the padded length ``seq_len`` (e.g. a search's weights cover that
+        length); default: as given."""
+        return options
+
     def stages(self, config) -> list[Stage]:
         """The method's training procedure, in order; default: fine-tune with ``config``."""
         return [Stage("fine-tune", config)]

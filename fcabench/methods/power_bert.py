@@ -146,6 +146,10 @@ class RetentionMethod(Method):
     needs = AttentionNeeds(stats=True)
     budget_knob = "ratios"  # what a MAC budget turns (fcabench.budget): the per-layer keep-ratio schedule
 
+    def training_options(self, options, seq_len):
+        """The soft-extract weights cover the training length N, not the model's 512 ranks."""
+        return options if options.get("soft_length") is not None else {**options, "soft_length": seq_len}
+
     def validate(self, config, model_config):
         config.validate_depth(model_config.num_hidden_layers, encoders.max_length(model_config))
 

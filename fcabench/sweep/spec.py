@@ -38,7 +38,7 @@ Paths in the specification are relative to the working directory, like the CLI's
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -48,22 +48,12 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from fcabench.errors import FcabenchError
+from fcabench.training.settings import PRECISIONS, TrainSettings
 
-# Keyword arguments of fcabench.train a specification may set; the sweep itself supplies model, task,
-# method, method_options, stages, from_checkpoint, seed, training_free, output_dir, results, progress.
-TRAIN_KEYS = (
-    "seq_len",
-    "epochs",
-    "max_steps",
-    "batch_size",
-    "learning_rate",
-    "device",
-    "max_train_examples",
-    "max_eval_examples",
-    "weight_decay",
-    "data_dir",
-    "macs_ratio",
-)
+# Keyword arguments of fcabench.train a specification may set: the fields of its TrainSettings, and where data
+# lives; the sweep itself supplies model, task, method, method_options, stages, from_checkpoint, seed,
+# training_free, output_dir, results, progress.
+TRAIN_KEYS = (*(f.name for f in fields(TrainSettings) if f.name != "seed"), "data_dir")  # seeds come from [sweep]
 RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")  # Ray's per-task resource requests
 SWEEP_KEYS = ("name", "models", "tasks", "seeds", "score_splits", "results", "out")
 METHOD_KEYS = (
@@ -278,7 +268,12 @@ def _train(table: dict, prefix: str) -> dict:
         elif key in ("epochs", "learning_rate", "macs_ratio"):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise _KeyError(prefix + key, f"expected a positive number, got {value!r}")
-        elif key in ("device", "data_dir") and not isinstance(value, str):
+        elif key == "warmup_ratio":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise _KeyError(prefix + key, f"expected a fraction in [0, 1), got {value!r}")
+        elif key == "precision" and value not in PRECISIONS:
+            raise _KeyError(prefix + key, f"expected one of {', '.join(PRECISIONS)}, got {value!r}")
+        elif key in ("device", "data_dir", "report_to") and not isinstance(value, str):
             raise _KeyError(prefix + key, f"expected a string, got {value!r}")
     return dict(table)
 

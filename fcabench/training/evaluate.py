@@ -1,7 +1,7 @@
 """``fcabench.evaluate``: score a checkpoint folder on a task split and store the run.
 
 The run carries the metrics, MACs per sequence at the padded length and at each example's real length
-(mean and quantiles), latency and peak memory under the protocol of :mod:`fcabench.training.latency`
+(mean and quantiles), latency and peak memory under the protocol of :func:`fcabench.training.scoring.measure_latency`
 (recorded with the run), the data fingerprint and the hash of the scored weights; ``parent_run_id`` is the
 run of the stage that wrote the checkpoint. The data's labels are matched to the checkpoint's by name: a
 data file whose labels the checkpoint does not know is refused, so is a registered task other than the
@@ -16,8 +16,9 @@ from fcabench.devices import default_device
 from fcabench.errors import FcabenchError
 from fcabench.runs import predictions as kept
 from fcabench.training import checkpoint as ckpt
-from fcabench.training import data, latency, records, scoring
-from fcabench.training.train import check_length_and_batch, resolve_task, say
+from fcabench.training import data, records, scoring
+from fcabench.training.settings import check_length_and_batch
+from fcabench.training.train import resolve_task, say
 
 
 def evaluate(
@@ -68,7 +69,7 @@ def evaluate(
     timing: dict = {}
     if measure_latency:
         with scoring.autocast(precision, device):
-            ms, peak, protocol = latency.measure(
+            ms, peak, protocol = scoring.measure_latency(
                 model, data.input_ids(encoded)[:batch_size], seq_len, batch_size, device
             )
         timing = dict(

@@ -6,17 +6,18 @@ count), and the patched encoder records the units each example kept in each laye
 two conventions of :mod:`fcabench.dynamic`: at the padded length (padding slots cost what real units cost
 for as long as a layer still runs on the padded layout) and at the example's real length. One pass gives
 the predictions and both counts (``fcabench.dynamic.profile_examples`` runs a pass of its own; here a
-slow CPU would pay for three).
+slow CPU would pay for three). :func:`measure_latency` times the scored model on the examples it scored.
 """
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from fcabench import methods
+from fcabench import bench, methods
 from fcabench.encoders import base_model
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, standard_layer_macs
@@ -157,3 +158,47 @@ def encoder_macs_at(model, seq_len: int) -> int:
     inputs = dynamic.inputs_from_lengths(model, [seq_len])
     total = int(dynamic.profile_examples(model, inputs)["macs"].iloc[0])
     return total - sum(head_macs(model, seq_len).values())
+
+
+# --- speed and memory of the scored model ---------------------------------------------------------------
+
+WARMUP = 3  # untimed passes: allocator and kernel caches settle
+REPEATS = 10  # timed passes; the median is reported
+
+
+def measure_latency(
+    model,
+    ids: list[list[int]],
+    seq_len: int,
+    batch_size: int,
+    device: str,
+    warmup: int = WARMUP,
+    repeats: int = REPEATS,
+) -> tuple[float, float, dict]:
+    """(median latency in ms, peak memory in MiB, protocol) of ``model`` on ``batch_size`` real examples of the
+    split padded to ``seq_len`` (the model meets what it is scored on), timed by ``fcabench.bench``: ``warmup``
+    untimed forward passes, then ``repeats`` timed ones, the median reported; peak memory is what one pass
+    allocates beyond what was held. The protocol travels with the result."""
+    rows = (ids * (batch_size // max(len(ids), 1) + 1))[:batch_size]  # repeat examples when there are few
+    inputs = padded_inputs([row[:seq_len] for row in rows], seq_len, device=device)
+    protocol = bench.Protocol(device=device, warmup=warmup, repeats=repeats)
+    times = bench.time_interleaved({"model": model}, inputs, "inference", protocol)["model"]
+    peak = bench.peak_memory_mb(model, inputs, "inference", device)
+    model.eval()
+    described = protocol.describe("inference", seq_len, len(rows)).replace(
+        "(unpadded copies)", "(real examples, padded)"
+    )
+    return (
+        statistics.median(times),
+        peak,
+        {
+            "timer": "fcabench.bench",
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "batch_size": len(rows),
+            "seq_len": seq_len,
+            "warmup": warmup,
+            "repeats": repeats,
+            "description": described,
+        },
+    )

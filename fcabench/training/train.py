@@ -21,17 +21,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from fcabench import encoders, methods, tasks
+from fcabench import methods, tasks
 from fcabench.devices import default_device
 from fcabench.errors import FcabenchError
 from fcabench.runs import predictions as kept
 from fcabench.training import checkpoint as ckpt
-from fcabench.training import data, hooks, records, scoring
+from fcabench.training import data, records, scoring
+from fcabench.training.settings import TrainSettings, check_length_and_batch
 
-# The fine-tuning recipe of BERT (Devlin et al. 2019: learning rate 2e-5 to 5e-5, 2 to 4 epochs, 10 % linear
-# warm-up, weight decay 0.01), which PoWER-BERT's official code also uses. The top learning rate is the
-# default so that one epoch of a small data set trains (at 2e-5 an 800-row CSV stayed at its majority class).
-LEARNING_RATE, EPOCHS, WARMUP_RATIO, WEIGHT_DECAY = 5e-5, 3.0, 0.1, 0.01
+__all__ = ["TrainSettings", "check_length_and_batch", "plan_stages", "resolve_task", "train"]
 
 
 def resolve_task(task, task_options: dict | None = None):
@@ -55,15 +53,17 @@ def task_record(task, task_options: dict | None) -> dict:
 
 
 def plan_stages(method, config, stages: Sequence[str] | None, from_checkpoint: str | None, training_free: bool):
-    plan = hooks.stages(method, config)
+    plan = list(method.stages(config))
     if method.config_is_given(config):  # the user's configuration is used as given: no search replaces it
-        plan = [dataclasses.replace(s, config=config) if s.config is hooks.DERIVED else s for s in plan if not s.derive]
+        plan = [
+            dataclasses.replace(s, config=config) if s.config is methods.DERIVED else s for s in plan if not s.derive
+        ]
     if training_free:
         if not from_checkpoint:
             raise FcabenchError("training-free needs a fine-tuned checkpoint: pass from_checkpoint (--from)")
         if stages:
             raise FcabenchError("training-free runs no stages: drop --stages")
-        return [hooks.Stage("training-free", config)]
+        return [methods.Stage("training-free", config)]
     if stages:
         known = [s.name for s in plan]
         unknown = [s for s in stages if s not in known]
@@ -79,6 +79,38 @@ def plan_stages(method, config, stages: Sequence[str] | None, from_checkpoint: s
     return plan
 
 
+@dataclasses.dataclass
+class _Call:
+    """What every stage of one ``train`` call shares: decided and checked before any work."""
+
+    model: str  # the backbone the runs name (a checkpoint's own when starting from one)
+    task: tasks.Task
+    task_options: dict | None
+    settings: TrainSettings
+    method: methods.Method
+    config: object  # the user's configuration of the method
+    plan: list
+    parent: dict | None  # the manifest of the starting checkpoint
+    from_checkpoint: str | None
+    output: Path
+    results_file: Path
+    request_id: str
+    self_contained: bool
+    overwrite: bool
+    force: bool
+    progress: bool
+    train_split: object = None
+    eval_split: object = None
+    encoded_train: object = None
+    encoded_eval: object = None
+    tokenizer: object = None
+    resumable: set = dataclasses.field(default_factory=set)  # stages complete from this same command
+
+    @property
+    def deriving_stages(self) -> str:
+        return "/".join(sorted(s.name for s in self.method.stages(self.config) if s.derive))
+
+
 def train(
     model: str = "minilm-l6",
     task=None,
@@ -88,17 +120,7 @@ def train(
     stages: Sequence[str] | None = None,
     from_checkpoint: str | None = None,
     output_dir: str,
-    seq_len: int | None = None,
-    epochs: float = EPOCHS,
-    max_steps: int | None = None,
-    batch_size: int = 16,
-    learning_rate: float = LEARNING_RATE,
-    warmup_ratio: float = WARMUP_RATIO,
-    weight_decay: float = WEIGHT_DECAY,
-    seed: int = 0,
-    device: str | None = None,
-    max_train_examples: int | None = None,
-    max_eval_examples: int | None = None,
+    settings: TrainSettings | None = None,
     training_free: bool = False,
     self_contained: bool = False,
     results: str | None = None,
@@ -108,235 +130,283 @@ def train(
     data_dir: str | None = None,
     hub: bool = False,
     task_options: dict | None = None,
-    macs_ratio: float | None = None,
-    precision: str = "fp32",
-    report_to: str | None = None,
+    **setting_values,
 ) -> list:
     """Train ``model`` on ``task`` with ``method`` through its stages; returns the runs of the stages.
 
     ``model``: a folder or hub name of any supported encoder family (:mod:`fcabench.encoders`), or
-    ``minilm-l6``. ``from_checkpoint``: a fcabench checkpoint folder to start from (the plain fine-tuning stage
-    is then skipped); its task and length are inherited unless given. ``training_free``: apply the method to that
+    ``minilm-l6``. ``settings`` (:class:`TrainSettings`: length, epochs or steps, batch, learning rate, seed,
+    precision, subsets, ``macs_ratio``...), or its fields as keywords (``epochs=1``), which override it.
+    ``from_checkpoint``: a fcabench checkpoint folder to start from (the plain fine-tuning stage is then
+    skipped); its task and length are inherited unless given. ``training_free``: apply the method to that
     checkpoint and score it, no training (the new checkpoint refers to its weights unless ``self_contained``).
-    ``macs_ratio``: scale the retention
-    configuration the final stage runs with to this fraction of the unpatched encoder's MACs at ``seq_len``.
-    ``precision``: fp32, or bf16 / fp16 autocast for the training steps (validation is scored in fp32).
     ``results``: the run file to append to (default: ``results/runs.jsonl`` in the current folder); a run already
     there is skipped unless ``force`` (then stored marked as a repeat). ``overwrite``: replace stage
     checkpoints another command wrote. ``data_dir``/``hub``: where GLUE data comes from.
     """
-    from fcabench.models import _checkpoint_config, resolve
-    from fcabench.runs import store
-    from fcabench.training.backbones import load_for_task
-
-    parent = ckpt.read_manifest(from_checkpoint) if from_checkpoint else None
-    task, task_options = _task_for(task, task_options, parent, from_checkpoint)
-    if seq_len is None:
-        seq_len = (parent or {}).get("seq_len") or task.seq_len
-    model = parent["model"] if parent else model  # runs name the backbone a checkpoint was trained from
-    device = default_device(device)
-    scoring.check_precision(precision, device)
-    method_obj = methods.get(method)
-    options = dict(method_options or {})
-    if "soft_length" in _fields(method_obj.config_class) and options.get("soft_length") is None:
-        options["soft_length"] = seq_len  # soft-extract weights cover the training length N, not 512 ranks
-    user_config = methods.make_config(method, **options)
-    plan = plan_stages(method_obj, user_config, stages, from_checkpoint, training_free)
-    model_config = _checkpoint_config(str(Path(from_checkpoint).expanduser()) if parent else resolve(model))
-    _check_settings(
-        plan,
-        method_obj,
-        model_config,
-        seq_len=seq_len,
-        epochs=epochs,
-        max_steps=max_steps,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        warmup_ratio=warmup_ratio,
-        macs_ratio=macs_ratio,
+    unknown = sorted(set(setting_values) - {f.name for f in dataclasses.fields(TrainSettings)})
+    if unknown:
+        raise TypeError(f"train() got unknown setting(s) {', '.join(unknown)}")
+    settings = dataclasses.replace(settings or TrainSettings(), **setting_values)
+    call = _plan(
+        model,
+        task,
+        method,
+        method_options,
+        stages,
+        from_checkpoint,
+        output_dir,
+        settings,
+        training_free,
+        self_contained,
+        results,
+        overwrite,
+        force,
+        progress,
+        task_options,
     )
-    _check_report_to(report_to)
-    results_file = store.check_writable(results)
-    output = Path(output_dir).expanduser()
-    request = dict(
-        model=model,
-        task=task_record(task, task_options),
-        method=method,
-        config=ckpt.config_to_dict(user_config),
-        seq_len=seq_len,
-        epochs=epochs,
-        max_steps=max_steps,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        warmup_ratio=warmup_ratio,
-        weight_decay=weight_decay,
-        seed=seed,
-        max_train_examples=max_train_examples,
-        max_eval_examples=max_eval_examples,
-        macs_ratio=macs_ratio,
-        precision=precision,
-        parent=(parent or {}).get("run_id"),
-    )
-    request_id = records.run_id(request)
-    resumable = _check_outputs(output, plan, request_id, overwrite)
-
-    train_split = (
-        None
-        if training_free
-        else task.load("train", data_dir=data_dir, hub=hub, max_examples=max_train_examples, seed=seed)
-    )
-    eval_split = task.load("validation", data_dir=data_dir, hub=hub, max_examples=max_eval_examples, seed=seed)
-
-    parent_id, derived = (parent or {}).get("run_id"), None
-    deriving_stages = {s.name for s in hooks.stages(method_obj, user_config) if s.derive}
-    if parent:
-        if plan[0].config is hooks.DERIVED:
-            if parent.get("stage") not in deriving_stages:
-                raise FcabenchError(
-                    f"stage {plan[0].name} needs a derived configuration: start --from the checkpoint "
-                    f"of a {'/'.join(sorted(deriving_stages))} stage, not a {parent.get('stage')} one"
-                )
-            searched, _, _ = ckpt.load_checkpoint(from_checkpoint)
-            derived = hooks.derive_config(method_obj, searched, user_config)
-        current, tokenizer, _ = ckpt.load_checkpoint(from_checkpoint, patched=False)
-    else:
-        current, tokenizer = load_for_task(model, task, seed)
-    encoded_train = None if training_free else data.tokenize(train_split, tokenizer, seq_len)
-    encoded_eval = data.tokenize(eval_split, tokenizer, seq_len)
-
-    runs = []
-    for stage in plan:
-        folder = output / stage.name
-        if stage.name in resumable:  # complete, from this same command: resume after it
+    _load_data(call, data_dir, hub, training_free)
+    current, derived = _start(call)
+    runs, parent_id = [], (call.parent or {}).get("run_id")
+    for stage in call.plan:
+        folder = call.output / stage.name
+        if stage.name in call.resumable:  # complete, from this same command: resume after it
             say(f"{folder}: complete from an earlier run of this command; continuing from it")
         else:
-            config = derived if stage.config is hooks.DERIVED else stage.config
-            if stage.config is hooks.DERIVED and derived is None:
-                raise FcabenchError(
-                    f"stage {stage.name} needs a derived configuration: run the stage that derives "
-                    f"it first, or start --from its checkpoint (a {'/'.join(sorted(deriving_stages))} checkpoint)"
-                )
-            note = None
-            if macs_ratio is not None and config is not None and not stage.derive:
-                config, achieved = _fit(current, config, seq_len, macs_ratio)
-                note = (
-                    f"retention scaled to {macs_ratio} x the unpatched encoder MACs at n = {seq_len} "
-                    f"(closed form: {achieved:.3f} x)"
-                )
-            model_obj = current
-            if config is not None:
-                methods.apply(model_obj, config)
-            trained = None
-            if stage.name != "training-free":
-                trained = _train_stage(
-                    model_obj,
-                    task,
-                    encoded_train,
-                    encoded_eval,
-                    tokenizer,
-                    stage,
-                    device,
-                    progress,
-                    seq_len,
-                    epochs=epochs,
-                    max_steps=max_steps,
-                    batch_size=batch_size,
-                    learning_rate=learning_rate,
-                    warmup_ratio=warmup_ratio,
-                    weight_decay=weight_decay,
-                    precision=precision,
-                    seed=seed,
-                    report_to=report_to,
-                )
-            model_obj.to(device).eval()
-            scores, costs, scored = scoring.score(task, model_obj, encoded_eval, seq_len, max(batch_size, 32), device)
-            acting = methods.applied(model_obj)  # FCA's search runs PoWER-BERT's soft extraction: store what ran
-            run_method, run_config = (
-                (acting.method.name, acting.config) if acting else ("vanilla", methods.make_config("vanilla"))
-            )
-            spec = {
-                "kind": "train",
-                "model": model,
-                "task": task.name,
-                "method": run_method,
-                "config": ckpt.config_to_dict(run_config),
-                "stage": stage.name,
-                "seed": seed,
-                "seq_len": seq_len,
-                "epochs": epochs,
-                "max_steps": max_steps,
-                "batch_size": batch_size,
-                "learning_rate": learning_rate,
-                "warmup_ratio": warmup_ratio,
-                "weight_decay": weight_decay,
-                "precision": precision,
-                "train_data": train_split.fingerprint["sha256"] if train_split else None,
-                "eval_data": eval_split.fingerprint["sha256"],
-                "parent": parent_id or from_checkpoint,
-                "macs_ratio": macs_ratio,
-            }
-            warning = scoring.one_class_warning(task, scored)
-            if warning:
-                say(f"warning: {stage.name}: {warning}")
-            fields = dict(
-                seed=seed,
-                stage=stage.name,
-                config_label=stage.name,  # the full configuration is in method_config
-                parent_run_id=parent_id,
-                source_note=note,
-                warning=warning,
-                precision="fp32",
-                **records.data_fields(eval_split.fingerprint, task),
-            )
-            fields.update(trained or {"epoch_selection": f"no training: the method applied to {from_checkpoint}"})
-            stage_runs = records.stage_runs(
-                method=run_method,
-                config=run_config,
-                model=model,
-                task=task,
-                split="validation",
-                seq_len=seq_len,
-                scores=scores,
-                costs=costs,
-                spec=spec,
-                device=device,
-                **fields,
-            )
-            free = stage.name == "training-free" and not self_contained
-            ckpt.save_checkpoint(
-                model_obj,
-                tokenizer,
-                folder,
-                {
-                    "task": task.name,
-                    "task_source": task_record(task, task_options),
-                    "labels": list(task.labels) if task.labels else None,
-                    "seq_len": seq_len,
-                    "stage": stage.name,
-                    "run_id": stage_runs[0].run_id,
-                    "model": model,
-                    "parent_run_id": parent_id,
-                    "request_id": request_id,
-                    "training": {k: v for k, v in fields.items() if k.startswith("train_")} or None,
-                    "runs": [dataclasses.asdict(run) for run in stage_runs],
-                },
-                weights_from=from_checkpoint if free else None,
-                overwrite=overwrite,
-                predictions=kept.frame(eval_split.dataset["id"], encoded_eval["labels"], scored.predictions),
-            )
-        stage_runs, written = _store(folder, results_file, force)
-        if not written:
-            say(
-                f"run {stage_runs[0].run_id} ({stage.name}) is already in {results_file}: not stored again "
-                f"(--force stores a repeat)"
-            )
+            _run_stage(call, stage, folder, current, derived, parent_id)
+        stage_runs = _record(call, stage, folder)
         runs.extend(stage_runs)
         parent_id = stage_runs[0].run_id
         if stage.derive:
             searched, _, _ = ckpt.load_checkpoint(folder)
-            derived = hooks.derive_config(method_obj, searched, user_config)
-        current, _, _ = ckpt.load_checkpoint(folder, patched=False, device=device)  # the next stage's start
+            derived = call.method.derive_config(searched, call.config)
+        current, _, _ = ckpt.load_checkpoint(folder, patched=False, device=call.settings.device)  # the next start
     return runs
+
+
+def _plan(
+    model,
+    task,
+    method,
+    method_options,
+    stages,
+    from_checkpoint,
+    output_dir,
+    settings,
+    training_free,
+    self_contained,
+    results,
+    overwrite,
+    force,
+    progress,
+    task_options,
+) -> _Call:
+    """The call's task, settings, configuration and stages, every one of them checked against the model."""
+    from fcabench.models import _checkpoint_config, resolve
+    from fcabench.runs import store
+
+    parent = ckpt.read_manifest(from_checkpoint) if from_checkpoint else None
+    task, task_options = _task_for(task, task_options, parent, from_checkpoint)
+    settings = dataclasses.replace(
+        settings,
+        seq_len=settings.seq_len if settings.seq_len is not None else (parent or {}).get("seq_len") or task.seq_len,
+        device=default_device(settings.device),
+    )
+    scoring.check_precision(settings.precision, settings.device)
+    model = parent["model"] if parent else model  # runs name the backbone a checkpoint was trained from
+    method_obj = methods.get(method)
+    config = methods.make_config(method, **method_obj.training_options(dict(method_options or {}), settings.seq_len))
+    plan = plan_stages(method_obj, config, stages, from_checkpoint, training_free)
+    model_config = _checkpoint_config(str(Path(from_checkpoint).expanduser()) if parent else resolve(model))
+    settings.check(plan, method_obj, model_config)
+    results_file = store.check_writable(results)
+    request = dict(
+        model=model,
+        task=task_record(task, task_options),
+        method=method,
+        config=ckpt.config_to_dict(config),
+        seq_len=settings.seq_len,
+        epochs=settings.epochs,
+        max_steps=settings.max_steps,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        warmup_ratio=settings.warmup_ratio,
+        weight_decay=settings.weight_decay,
+        seed=settings.seed,
+        max_train_examples=settings.max_train_examples,
+        max_eval_examples=settings.max_eval_examples,
+        macs_ratio=settings.macs_ratio,
+        precision=settings.precision,
+        parent=(parent or {}).get("run_id"),
+    )  # what resumes an interrupted command: the same request id (keys unchanged since the first release)
+    call = _Call(
+        model,
+        task,
+        task_options,
+        settings,
+        method_obj,
+        config,
+        plan,
+        parent,
+        from_checkpoint,
+        Path(output_dir).expanduser(),
+        results_file,
+        records.run_id(request),
+        self_contained,
+        overwrite,
+        force,
+        progress,
+    )
+    call.resumable = _check_outputs(call.output, plan, call.request_id, overwrite)
+    return call
+
+
+def _load_data(call: _Call, data_dir, hub: bool, training_free: bool) -> None:
+    s = call.settings
+    if not training_free:
+        call.train_split = call.task.load(
+            "train", data_dir=data_dir, hub=hub, max_examples=s.max_train_examples, seed=s.seed
+        )
+    call.eval_split = call.task.load(
+        "validation", data_dir=data_dir, hub=hub, max_examples=s.max_eval_examples, seed=s.seed
+    )
+
+
+def _start(call: _Call):
+    """(the model the first stage starts from, the derived configuration when it needs one); tokenises."""
+    from fcabench.training.backbones import load_for_task
+
+    derived = None
+    if call.parent:
+        if call.plan[0].config is methods.DERIVED:
+            if call.parent.get("stage") not in call.deriving_stages.split("/"):
+                raise FcabenchError(
+                    f"stage {call.plan[0].name} needs a derived configuration: start --from the checkpoint "
+                    f"of a {call.deriving_stages} stage, not a {call.parent.get('stage')} one"
+                )
+            searched, _, _ = ckpt.load_checkpoint(call.from_checkpoint)
+            derived = call.method.derive_config(searched, call.config)
+        current, call.tokenizer, _ = ckpt.load_checkpoint(call.from_checkpoint, patched=False)
+    else:
+        current, call.tokenizer = load_for_task(call.model, call.task, call.settings.seed)
+    if call.train_split is not None:
+        call.encoded_train = data.tokenize(call.train_split, call.tokenizer, call.settings.seq_len)
+    call.encoded_eval = data.tokenize(call.eval_split, call.tokenizer, call.settings.seq_len)
+    return current, derived
+
+
+def _run_stage(call: _Call, stage, folder: Path, current, derived, parent_id) -> None:
+    """Train one stage from ``current``, score it on the validation split, write its checkpoint and runs."""
+    s = call.settings
+    if stage.config is methods.DERIVED and derived is None:
+        raise FcabenchError(
+            f"stage {stage.name} needs a derived configuration: run the stage that derives "
+            f"it first, or start --from its checkpoint (a {call.deriving_stages} checkpoint)"
+        )
+    config = derived if stage.config is methods.DERIVED else stage.config
+    note = None
+    if s.macs_ratio is not None and config is not None and not stage.derive:
+        from fcabench.budget import fit_retention
+
+        config, achieved = fit_retention(current, config, s.seq_len, s.macs_ratio)
+        note = (
+            f"retention scaled to {s.macs_ratio} x the unpatched encoder MACs at n = {s.seq_len} "
+            f"(closed form: {achieved:.3f} x)"
+        )
+    if config is not None:
+        methods.apply(current, config)
+    trained = None if stage.name == "training-free" else _train_stage(call, current, stage)
+    current.to(s.device).eval()
+    scores, costs, scored = scoring.score(
+        call.task, current, call.encoded_eval, s.seq_len, max(s.batch_size, 32), s.device
+    )
+    acting = methods.applied(current)  # FCA's search runs PoWER-BERT's soft extraction: store what ran
+    run_method, run_config = (
+        (acting.method.name, acting.config) if acting else ("vanilla", methods.make_config("vanilla"))
+    )
+    spec = {
+        "kind": "train",
+        "model": call.model,
+        "task": call.task.name,
+        "method": run_method,
+        "config": ckpt.config_to_dict(run_config),
+        "stage": stage.name,
+        "seed": s.seed,
+        "seq_len": s.seq_len,
+        "epochs": s.epochs,
+        "max_steps": s.max_steps,
+        "batch_size": s.batch_size,
+        "learning_rate": s.learning_rate,
+        "warmup_ratio": s.warmup_ratio,
+        "weight_decay": s.weight_decay,
+        "precision": s.precision,
+        "train_data": call.train_split.fingerprint["sha256"] if call.train_split else None,
+        "eval_data": call.eval_split.fingerprint["sha256"],
+        "parent": parent_id or call.from_checkpoint,
+        "macs_ratio": s.macs_ratio,
+    }  # the run id: keys unchanged since the first release, so a stored run is recognised again
+    warning = scoring.one_class_warning(call.task, scored)
+    if warning:
+        say(f"warning: {stage.name}: {warning}")
+    fields = dict(
+        seed=s.seed,
+        stage=stage.name,
+        config_label=stage.name,  # the full configuration is in method_config
+        parent_run_id=parent_id,
+        source_note=note,
+        warning=warning,
+        precision="fp32",
+        **records.data_fields(call.eval_split.fingerprint, call.task),
+    )
+    fields.update(trained or {"epoch_selection": f"no training: the method applied to {call.from_checkpoint}"})
+    stage_runs = records.stage_runs(
+        method=run_method,
+        config=run_config,
+        model=call.model,
+        task=call.task,
+        split="validation",
+        seq_len=s.seq_len,
+        scores=scores,
+        costs=costs,
+        spec=spec,
+        device=s.device,
+        **fields,
+    )
+    free = stage.name == "training-free" and not call.self_contained
+    manifest = {
+        "task": call.task.name,
+        "task_source": task_record(call.task, call.task_options),
+        "labels": list(call.task.labels) if call.task.labels else None,
+        "seq_len": s.seq_len,
+        "stage": stage.name,
+        "run_id": stage_runs[0].run_id,
+        "model": call.model,
+        "parent_run_id": parent_id,
+        "request_id": call.request_id,
+        "training": {k: v for k, v in fields.items() if k.startswith("train_")} or None,
+        "runs": [dataclasses.asdict(run) for run in stage_runs],
+    }
+    predictions = kept.frame(call.eval_split.dataset["id"], call.encoded_eval["labels"], scored.predictions)
+    ckpt.save_checkpoint(
+        current,
+        call.tokenizer,
+        folder,
+        manifest,
+        predictions=predictions,
+        overwrite=call.overwrite,
+        weights_from=call.from_checkpoint if free else None,
+    )
+
+
+def _record(call: _Call, stage, folder: Path) -> list:
+    """The runs a stage's checkpoint holds, appended to the run file (once)."""
+    stage_runs, written = _store(folder, call.results_file, call.force)
+    if not written:
+        say(
+            f"run {stage_runs[0].run_id} ({stage.name}) is already in {call.results_file}: not stored again "
+            f"(--force stores a repeat)"
+        )
+    return stage_runs
 
 
 def say(message: str) -> None:
@@ -359,58 +429,6 @@ def _task_for(task, task_options, parent: dict | None, from_checkpoint):
         if parent.get("labels") != labels:
             raise FcabenchError(f"{from_checkpoint} has the labels {parent.get('labels')}; {task.name} has {labels}")
     return task, task_options
-
-
-def check_length_and_batch(seq_len: int, limit: int, batch_size: int) -> None:
-    """The padded length a model takes (from 2, [CLS] and one more, to its maximum) and a batch of at least one."""
-    if not 2 <= seq_len <= limit:
-        raise FcabenchError(f"--seq-len must be from 2 to the model's maximum {limit}, got {seq_len}")
-    if batch_size < 1:
-        raise FcabenchError(f"--batch-size must be at least 1, got {batch_size}")
-
-
-def _check_settings(
-    plan, method, model_config, *, seq_len, epochs, max_steps, batch_size, learning_rate, warmup_ratio, macs_ratio
-) -> None:
-    """Every setting and every stage's configuration checked against the model, before any work."""
-    check_length_and_batch(seq_len, encoders.max_length(model_config), batch_size)
-    checks = [
-        (epochs > 0, f"--epochs must be above 0, got {epochs}"),
-        (max_steps is None or max_steps >= 1, f"--max-steps must be at least 1, got {max_steps}"),
-        (learning_rate > 0, f"--lr must be above 0, got {learning_rate}"),
-        (0 <= warmup_ratio < 1, f"--warmup-ratio must be in [0, 1), got {warmup_ratio}"),
-        (macs_ratio is None or 0 < macs_ratio <= 1, f"--macs-ratio must be in (0, 1], got {macs_ratio}"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise FcabenchError(message)
-    for stage in plan:
-        if stage.config is not None and stage.config is not hooks.DERIVED:
-            acting = methods.method_of(stage.config)
-            acting.validate(stage.config, model_config)
-            acting.check_input(stage.config, seq_len)
-    if macs_ratio is not None:
-        if plan[-1].config is None or plan[-1].derive or "retention" not in _fields(method.config_class):
-            raise FcabenchError(
-                f"--macs-ratio scales a retention configuration (power-bert, fca); {method.name}'s "
-                f"final stage {plan[-1].name} has none"
-            )
-
-
-def _check_report_to(report_to: str | None) -> None:
-    """Loggers the Trainer knows and this machine has, before any work (the Trainer would fail at its start)."""
-    if not report_to or report_to == "none":
-        return
-    from transformers.integrations import get_available_reporting_integrations
-    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
-
-    for name in (part.strip() for part in report_to.split(",")):
-        if name not in INTEGRATION_TO_CALLBACK:
-            raise FcabenchError(
-                f"--report-to {name}: not a logger the Trainer knows ({', '.join(INTEGRATION_TO_CALLBACK)})"
-            )
-        if name not in get_available_reporting_integrations():
-            raise FcabenchError(f"--report-to {name}: its package is not installed here")
 
 
 def _check_outputs(output: Path, plan, request_id: str, overwrite: bool) -> set[str]:
@@ -456,37 +474,7 @@ def _store(folder: Path, results_file: Path, force: bool):
     return runs, append(runs, path=results_file, duplicates="repeat" if force else "skip")
 
 
-def _fields(config_class) -> set[str]:
-    return {f.name for f in dataclasses.fields(config_class)}
-
-
-def _fit(model, config, seq_len, ratio):
-    from fcabench.budget import fit_retention
-
-    return fit_retention(model, config, seq_len, ratio)
-
-
-def _train_stage(
-    model,
-    task,
-    encoded_train,
-    encoded_eval,
-    tokenizer,
-    stage,
-    device: str,
-    progress: bool,
-    seq_len: int,
-    *,
-    epochs,
-    max_steps,
-    batch_size,
-    learning_rate,
-    warmup_ratio,
-    weight_decay,
-    precision,
-    seed,
-    report_to,
-):
+def _train_stage(call: _Call, model, stage) -> dict:
     """Train one stage; returns the run fields describing it (budget, steps, wall time, epoch choice)."""
     import tempfile
 
@@ -496,35 +484,36 @@ def _train_stage(
 
     from fcabench.training.trainer import AfterStepCallback, BestEpochCallback, MethodTrainer, RichProgressCallback
 
+    s, task = call.settings, call.task
     metric = task.main_metric
     keep = "last" if stage.derive else "best"
-    choose = keep == "best" and max_steps is None and epochs > 1
+    choose = keep == "best" and s.max_steps is None and s.epochs > 1
     best = BestEpochCallback(metric, greater_is_better=tasks.metrics.higher_is_better(metric), keep=keep)
     callbacks = [best, AfterStepCallback()]
-    if progress:
+    if call.progress:
         callbacks.append(RichProgressCallback(f"{stage.name}"))
     scratch = tempfile.TemporaryDirectory(prefix="fcabench-trainer-")  # Trainer wants a folder; nothing is saved
     args = TrainingArguments(
         output_dir=scratch.name,
-        num_train_epochs=epochs,
-        max_steps=max_steps or -1,
-        per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=max(batch_size, 32),
-        learning_rate=learning_rate,
-        warmup_steps=warmup_ratio,
-        weight_decay=weight_decay,
-        save_strategy="no",  # < 1: a ratio
+        num_train_epochs=s.epochs,
+        max_steps=s.max_steps or -1,
+        per_device_train_batch_size=s.batch_size,
+        per_device_eval_batch_size=max(s.batch_size, 32),
+        learning_rate=s.learning_rate,
+        warmup_steps=s.warmup_ratio,  # < 1: a ratio
+        weight_decay=s.weight_decay,
+        save_strategy="no",
         eval_strategy="epoch" if choose else "no",  # one epoch or a step budget: nothing to choose between
         logging_strategy="steps",
         logging_steps=10,
-        report_to=report_to or "none",
-        seed=seed,
-        data_seed=seed,
+        report_to=s.report_to or "none",
+        seed=s.seed,
+        data_seed=s.seed,
         disable_tqdm=True,
-        use_cpu=device == "cpu",
+        use_cpu=s.device == "cpu",
         dataloader_num_workers=0,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",  # autocast; the weights stay fp32
+        bf16=s.precision == "bf16",
+        fp16=s.precision == "fp16",  # autocast; the weights stay fp32
     )
 
     def compute(prediction):
@@ -533,9 +522,9 @@ def _train_stage(
     trainer = MethodTrainer(
         model=model,
         args=args,
-        train_dataset=encoded_train,
-        eval_dataset=encoded_eval,
-        data_collator=data.collator(tokenizer, seq_len),
+        train_dataset=call.encoded_train,
+        eval_dataset=call.encoded_eval,
+        data_collator=data.collator(call.tokenizer, s.seq_len),
         compute_metrics=compute,
         callbacks=callbacks,
     )
@@ -545,16 +534,16 @@ def _train_stage(
         trainer.train()
     wall = time.perf_counter() - start - sum(entry.get("eval_runtime", 0.0) for entry in best.history)  # training alone
     return dict(
-        train_epochs=float(epochs),
-        train_max_steps=max_steps,
+        train_epochs=float(s.epochs),
+        train_max_steps=s.max_steps,
         train_steps=trainer.state.global_step,
-        train_batch_size=batch_size,
-        train_learning_rate=learning_rate,
-        train_warmup_ratio=warmup_ratio,
-        train_weight_decay=weight_decay,
-        train_precision=precision,
+        train_batch_size=s.batch_size,
+        train_learning_rate=s.learning_rate,
+        train_warmup_ratio=s.warmup_ratio,
+        train_weight_decay=s.weight_decay,
+        train_precision=s.precision,
         train_threads=torch.get_num_threads(),
-        train_examples=len(encoded_train),
+        train_examples=len(call.encoded_train),
         train_wall_time_s=wall,
         epoch_selection=best.description(),
     )

@@ -1,5 +1,8 @@
 """Hugging Face ``Trainer`` with a method's training hooks, the best epoch kept, and a rich progress bar.
 
+The hooks that act during a stage are those of the method the stage's config belongs to, i.e. of
+``methods.applied(model)`` (FCA's search is PoWER-BERT's soft extraction): no training code names a method.
+
 - :class:`MethodTrainer` adds ``Method.loss_term`` to the task loss and gives ``Method.parameter_groups``
   their own optimizer groups (own learning rate, no weight decay);
 - :class:`AfterStepCallback` calls ``Method.after_step`` after every optimizer step (PoWER-BERT projects
@@ -12,7 +15,13 @@ from __future__ import annotations
 
 from transformers import Trainer, TrainerCallback
 
-from fcabench.training import hooks
+from fcabench import methods
+
+
+def acting_method(model):
+    """The method whose hooks act on ``model`` now (None: the unpatched model trains plainly)."""
+    patched = methods.applied(model)
+    return patched.method if patched else None
 
 
 class MethodTrainer(Trainer):
@@ -21,7 +30,8 @@ class MethodTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         if model.training:
-            extra = hooks.loss_term(model)
+            method = acting_method(model)
+            extra = method.loss_term(model) if method else None
             if extra is not None:
                 loss = loss + extra
         return (loss, outputs) if return_outputs else loss
@@ -30,7 +40,8 @@ class MethodTrainer(Trainer):
         if self.optimizer is not None:
             return self.optimizer
         model = model or self.model
-        extra = hooks.parameter_groups(model)
+        method = acting_method(model)
+        extra = list(method.parameter_groups(model)) if method else []
         own = {id(p) for group in extra for p in group["params"]}
         decay = set(self.get_decay_parameter_names(model))
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and id(p) not in own]
@@ -46,8 +57,9 @@ class MethodTrainer(Trainer):
 
 class AfterStepCallback(TrainerCallback):
     def on_step_end(self, args, state, control, model=None, **kwargs):
-        if model is not None:
-            hooks.after_step(model)
+        method = acting_method(model) if model is not None else None
+        if method:
+            method.after_step(model)
 
 
 class BestEpochCallback(TrainerCallback):
