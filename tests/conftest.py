@@ -1,5 +1,9 @@
 """Shared fixtures: tiny random BERT configs, as transformers' own tests use, so nothing is downloaded."""
 
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a name that is no preset fails at once, not after the hub's retries
+
 import shutil
 from pathlib import Path
 
