@@ -73,7 +73,7 @@ def test_a_subset_is_fixed_and_recorded():
     task = tasks.get("bbc-news")
     a, b = task.load("train", max_examples=30, seed=1), task.load("train", max_examples=30, seed=1)
     assert list(a.dataset["id"]) == list(b.dataset["id"]) and len(a) == 30
-    assert "seed 1" in a.fingerprint["subset"]
+    assert "random_state 1" in a.fingerprint["subset"]
     assert task.load("train", max_examples=30, seed=2).fingerprint["sha256"] != a.fingerprint["sha256"]
 
 
@@ -243,3 +243,14 @@ def test_every_metric_a_task_names_is_registered_with_a_function_a_direction_and
             assert metrics.label(metric) == entry.label and metrics.label(metric, short=True) == entry.short_label
     assert metrics.label("bleu") == "bleu (as stored)"  # a published metric fcabench does not know
     assert set(metrics.PREFERRED) <= set(metrics.REGISTRY)
+
+
+def test_a_subset_keeps_each_class_share_and_is_the_same_for_every_training_seed():
+    task = tasks.get("tweet-sentiment")
+    full = pd.Series(task.load("train").dataset["label"]).value_counts(normalize=True)
+    part = task.load("train", max_examples=600, seed=3)
+    shares = pd.Series(part.dataset["label"]).value_counts(normalize=True)
+    assert len(part) == 600 and (shares - full).abs().max() < 0.005  # stratified: within one example's share
+    assert "stratified by label" in part.fingerprint["subset"]
+    assert part.fingerprint["sha256"] == task.load("train", max_examples=600, seed=3).fingerprint["sha256"]
+    assert part.fingerprint["sha256"] != task.load("train", max_examples=600, seed=4).fingerprint["sha256"]

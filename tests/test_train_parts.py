@@ -138,3 +138,22 @@ def test_the_cli_and_the_sweep_take_every_training_setting_from_one_dataclass():
         assert setting.name in TRAIN_KEYS or setting.name == "seed"  # a sweep's seeds come from [sweep]
     with pytest.raises(TypeError, match="unknown setting"):
         fcabench.train("minilm-l6", "bbc-news", output_dir="unused", epoch=2)
+
+
+def test_a_fixed_subset_seed_gives_every_training_seed_the_same_examples(tmp_path, tiny_backbone):
+    """--subset-seed: the study's seeds differ in initialisation and order, not in the examples they train on."""
+    settings = dict(seq_len=16, max_steps=1, batch_size=4, max_train_examples=12, max_eval_examples=8, progress=False)
+    data = {}
+    for seed in (0, 1):
+        runs = fcabench.train(
+            tiny_backbone,
+            "tweet-sentiment",
+            output_dir=tmp_path / f"s{seed}",
+            seed=seed,
+            subset_seed=7,
+            results=tmp_path / "runs.jsonl",
+            **settings,
+        )
+        data[seed] = (runs[0].data_sha256, checkpoint.read_manifest(tmp_path / f"s{seed}" / "fine-tune")["runs"][0])
+    assert data[0][0] == data[1][0]  # the same validation subset
+    assert data[0][1]["run_id"] != data[1][1]["run_id"]

@@ -262,6 +262,9 @@ def _train(table: dict, prefix: str) -> dict:
         if key in ("seq_len", "max_steps", "batch_size", "max_train_examples", "max_eval_examples"):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise _KeyError(prefix + key, f"expected a positive integer, got {value!r}")
+        elif key == "subset_seed":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise _KeyError(prefix + key, f"expected a non-negative integer, got {value!r}")
         elif key == "weight_decay":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise _KeyError(prefix + key, f"expected a non-negative number, got {value!r}")

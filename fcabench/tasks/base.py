@@ -90,7 +90,8 @@ class Task:
     ) -> TaskSplit:
         """The examples of ``split`` as a Dataset with their fingerprint.
 
-        ``max_examples`` takes a fixed random subset (``seed``), recorded in the fingerprint.
+        ``max_examples`` takes a fixed random subset (``seed``), stratified by label for a classification task
+        (each class keeps its share), recorded in the fingerprint.
         """
         if split not in self.splits:
             raise FcabenchError(f"task {self.name} has no split {split!r}; splits: {', '.join(self.splits)}")
@@ -102,9 +103,9 @@ class Task:
         if max_examples is not None and max_examples < len(examples):
             if max_examples < 1:
                 raise FcabenchError(f"max_examples must be at least 1, got {max_examples}")
-            chosen = np.sort(np.random.Generator(np.random.PCG64(seed)).permutation(len(examples))[:max_examples])
+            chosen, how = _subset([e.label for e in examples], max_examples, seed, stratify=not self.regression)
             examples = [examples[i] for i in chosen]
-            fingerprint["subset"] = f"{max_examples} examples drawn with numpy PCG64 seed {seed}"
+            fingerprint["subset"] = f"{max_examples} examples drawn {how}"
         fingerprint.update(examples=len(examples), sha256=rows_hash(examples))
         return TaskSplit(dataset=self._dataset(examples), fingerprint=fingerprint)
 
@@ -172,3 +173,18 @@ def rows_hash(examples: Sequence[Example]) -> str:
         digest.update(json.dumps([e.id, e.text, e.text_pair, e.label], ensure_ascii=False).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
+
+
+def _subset(labels: list, k: int, seed: int, stratify: bool) -> tuple[list[int], str]:
+    """Indices of a fixed subset of ``k`` examples, in file order, and how it was drawn: stratified by label
+    (scikit-learn's ``train_test_split``) when asked and every class can keep a share, else uniformly at random."""
+    if stratify and len(set(labels)) <= k:
+        from sklearn.model_selection import train_test_split
+
+        try:
+            chosen, _ = train_test_split(np.arange(len(labels)), train_size=k, stratify=labels, random_state=seed)
+            return sorted(int(i) for i in chosen), f"stratified by label with scikit-learn, random_state {seed}"
+        except ValueError:  # a class too small to split: draw uniformly instead
+            pass
+    chosen = np.sort(np.random.Generator(np.random.PCG64(seed)).permutation(len(labels))[:k])
+    return [int(i) for i in chosen], f"with numpy PCG64 seed {seed}"

@@ -34,6 +34,9 @@ class TrainSettings:
     warmup_ratio: float = _setting(0.1, "Fraction of the steps the learning rate warms up over.", "--warmup-ratio")
     weight_decay: float = _setting(0.01, "AdamW's weight decay.", "--weight-decay")
     seed: int = _setting(0, "Seed of the head's initialisation, the data order and the subsets.", "--seed")
+    subset_seed: int | None = _setting(
+        None, "Seed of the --max-*-examples subsets alone: the same subset for every --seed.", "--subset-seed"
+    )
     precision: str = _setting(
         "fp32",
         "fp32, bf16 (CPU with AVX-512 BF16 or AMX, CUDA) or fp16 (CUDA): autocast for the training steps; "

@@ -239,6 +239,8 @@ def _plan(
         precision=settings.precision,
         parent=(parent or {}).get("run_id"),
     )  # what resumes an interrupted command: the same request id (keys unchanged since the first release)
+    if settings.subset_seed is not None:  # only when set, so that earlier commands keep their ids
+        request["subset_seed"] = settings.subset_seed
     call = _Call(
         model,
         task,
@@ -263,12 +265,13 @@ def _plan(
 
 def _load_data(call: _Call, data_dir, hub: bool, training_free: bool) -> None:
     s = call.settings
+    seed = s.subset_seed if s.subset_seed is not None else s.seed
     if not training_free:
         call.train_split = call.task.load(
-            "train", data_dir=data_dir, hub=hub, max_examples=s.max_train_examples, seed=s.seed
+            "train", data_dir=data_dir, hub=hub, max_examples=s.max_train_examples, seed=seed
         )
     call.eval_split = call.task.load(
-        "validation", data_dir=data_dir, hub=hub, max_examples=s.max_eval_examples, seed=s.seed
+        "validation", data_dir=data_dir, hub=hub, max_examples=s.max_eval_examples, seed=seed
     )
 
 
