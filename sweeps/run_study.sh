@@ -2,7 +2,7 @@
 # Runs the measured study (both tasks, one after the other) in the background, at low priority; each
 # `fcabench sweep` resumes where an interrupted one stopped and merges its runs into results/study.jsonl.
 # Usage (from the repository root): nohup sweeps/run_study.sh [SPEC ...] > out/study.log 2>&1 &
-# (no SPEC: both tasks' specifications, BBC News first).
+# (no SPEC: BBC News at n = 128, the tweets at n = 64, then Focus on the Core's n = 512 claims).
 # It runs a snapshot of the package (out/study-code/, copied at start), so that editing or merging the
 # checkout while the study runs cannot mix two versions of the code inside one job.
 set -u
@@ -16,7 +16,7 @@ fi
 export PYTHONPATH="$PWD/$STUDY_CODE"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 SPECS=("$@")
-[ ${#SPECS[@]} -gt 0 ] || SPECS=(sweeps/bbc-news-minilm.toml sweeps/tweet-sentiment-minilm.toml)
+[ ${#SPECS[@]} -gt 0 ] || SPECS=(sweeps/bbc-news-minilm.toml sweeps/tweet-sentiment-minilm.toml sweeps/bbc-news-minilm-512.toml)
 for spec in "${SPECS[@]}"; do
     echo "== $(date -u +%FT%TZ) $spec"
     nice -n 10 "$PYTHON" -m fcabench sweep "$spec"

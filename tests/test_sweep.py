@@ -383,7 +383,8 @@ def test_parallel_local_jobs_run_on_cores_of_their_own_after_the_jobs_they_start
         sweep.run(spec, job_function=pinned_job, echo=lambda _: None, parallel=len(os.sched_getaffinity(0)) + 1)
 
 
-@pytest.mark.parametrize("spec", ["sweeps/tweet-sentiment-minilm.toml"])  # rows stored before jobs were named
+@pytest.mark.parametrize("spec", ["tests/data/toy-study-tweet-sentiment.toml"])  # results/study.jsonl, made before
+# jobs were named in stored rows (the toy-budget study's specification)
 def test_a_fresh_clone_lists_the_study_jobs_whose_runs_are_stored_as_done(spec, capsys, tmp_path):
     """No job files (out/ is not in the repository): each job is found in the store by what it ran."""
     from tests.test_cli_errors import cli
