@@ -92,13 +92,13 @@ class _Call:
     plan: list
     parent: dict | None  # the manifest of the starting checkpoint
     from_checkpoint: str | None
-    output: Path
-    results_file: Path
-    request_id: str
-    self_contained: bool
-    overwrite: bool
-    force: bool
-    progress: bool
+    request_id: str  # what resumes an interrupted command
+    output: Path = Path()
+    results_file: Path = Path()
+    self_contained: bool = False
+    overwrite: bool = False
+    force: bool = False
+    progress: bool = True
     train_split: object = None
     eval_split: object = None
     encoded_train: object = None
@@ -144,27 +144,16 @@ def train(
     there is skipped unless ``force`` (then stored marked as a repeat). ``overwrite``: replace stage
     checkpoints another command wrote. ``data_dir``/``hub``: where GLUE data comes from.
     """
+    from fcabench.runs import store
+
     unknown = sorted(set(setting_values) - {f.name for f in dataclasses.fields(TrainSettings)})
     if unknown:
         raise TypeError(f"train() got unknown setting(s) {', '.join(unknown)}")
     settings = dataclasses.replace(settings or TrainSettings(), **setting_values)
-    call = _plan(
-        model,
-        task,
-        method,
-        method_options,
-        stages,
-        from_checkpoint,
-        output_dir,
-        settings,
-        training_free,
-        self_contained,
-        results,
-        overwrite,
-        force,
-        progress,
-        task_options,
-    )
+    call = _plan(model, task, method, method_options, stages, from_checkpoint, settings, training_free, task_options)
+    call.output, call.results_file = Path(output_dir).expanduser(), store.check_writable(results)
+    call.self_contained, call.overwrite, call.force, call.progress = self_contained, overwrite, force, progress
+    call.resumable = _check_outputs(call.output, call.plan, call.request_id, overwrite)
     _load_data(call, data_dir, hub, training_free)
     current, derived = _start(call)
     runs, parent_id = [], (call.parent or {}).get("run_id")
@@ -184,26 +173,9 @@ def train(
     return runs
 
 
-def _plan(
-    model,
-    task,
-    method,
-    method_options,
-    stages,
-    from_checkpoint,
-    output_dir,
-    settings,
-    training_free,
-    self_contained,
-    results,
-    overwrite,
-    force,
-    progress,
-    task_options,
-) -> _Call:
+def _plan(model, task, method, method_options, stages, from_checkpoint, settings, training_free, task_options) -> _Call:
     """The call's task, settings, configuration and stages, every one of them checked against the model."""
     from fcabench.models import _checkpoint_config, resolve
-    from fcabench.runs import store
 
     parent = ckpt.read_manifest(from_checkpoint) if from_checkpoint else None
     task, task_options = _task_for(task, task_options, parent, from_checkpoint)
@@ -219,7 +191,6 @@ def _plan(
     plan = plan_stages(method_obj, config, stages, from_checkpoint, training_free)
     model_config = _checkpoint_config(str(Path(from_checkpoint).expanduser()) if parent else resolve(model))
     settings.check(plan, method_obj, model_config)
-    results_file = store.check_writable(results)
     request = dict(
         model=model,
         task=task_record(task, task_options),
@@ -241,26 +212,9 @@ def _plan(
     )  # what resumes an interrupted command: the same request id (keys unchanged since the first release)
     if settings.subset_seed is not None:  # only when set, so that earlier commands keep their ids
         request["subset_seed"] = settings.subset_seed
-    call = _Call(
-        model,
-        task,
-        task_options,
-        settings,
-        method_obj,
-        config,
-        plan,
-        parent,
-        from_checkpoint,
-        Path(output_dir).expanduser(),
-        results_file,
-        records.run_id(request),
-        self_contained,
-        overwrite,
-        force,
-        progress,
+    return _Call(
+        model, task, task_options, settings, method_obj, config, plan, parent, from_checkpoint, records.run_id(request)
     )
-    call.resumable = _check_outputs(call.output, plan, call.request_id, overwrite)
-    return call
 
 
 def _load_data(call: _Call, data_dir, hub: bool, training_free: bool) -> None:
