@@ -141,3 +141,54 @@ def test_macs_of_a_batch_are_the_mean_of_its_examples():
     assert len(set(per_example)) > 1  # the examples keep different counts: the mean is not example 0's
     encoder, _ = bench.macs_of_last_pass(model, 24)
     assert encoder == pytest.approx(sum(per_example) / 4)
+
+
+def test_per_layer_times_split_each_layer_as_the_macs_are_split(monkeypatch):
+    """Every layer's exclusive module times land in the four components; the MACs beside them are the closed
+    form's of that pass; vanilla is its own reference. A fake clock makes every module call last 1 ms, so the
+    figures are exact: each component's time is the number of its calls."""
+    from fcabench import layer_time
+
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(layer_time.time, "perf_counter", lambda: next(ticks) / 1000)  # 1 ms per reading
+    models = _models()
+    inputs = {"input_ids": padded_batch([8])[0], "attention_mask": torch.ones(1, 8, dtype=torch.long)}
+    frame = layer_time.per_layer_times(models, inputs, bench.Protocol(warmup=1, repeats=3))
+    assert set(frame["component"]) == set(layer_time.COMPONENTS) and len(frame) == 2 * 2 * 4
+    vanilla = frame[frame["model"] == "vanilla"].set_index(["layer", "component"])
+    assert (vanilla["layer_speedup"] == 1).all() and (vanilla["ms"] > 0).all()
+    drop = frame[frame["model"] == "drop"].set_index(["layer", "component"])
+    assert drop.loc[(1, "ffn"), "macs"] == vanilla.loc[(1, "ffn"), "macs"] // 2  # half the tokens in layer 1
+    assert drop.loc[(0, "attn_proj"), "ms"] == vanilla.loc[(0, "attn_proj"), "ms"]  # the same modules, timed alike
+
+
+def test_cli_per_layer_table_draws_as_a_figure(tmp_path, capsys):
+    from tests.test_cli_errors import assert_one_line_error, cli
+
+    table, figure = tmp_path / "layers.csv", tmp_path / "layers.png"
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "-m",
+            "token-drop",
+            "-n",
+            "32",
+            "--warmup",
+            "1",
+            "-r",
+            "2",
+            "--per-layer",
+            "--no-store",
+            "-o",
+            str(table),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "per layer · inference · n = 32" in result.output
+    result = runner.invoke(app, ["plot", "layers", "--time", str(table), "-o", str(figure)])
+    assert result.exit_code == 0, result.output
+    assert figure.stat().st_size > 10_000
+    missing = tmp_path / "nothing.csv"
+    assert_one_line_error(*cli(capsys, "plot", "layers", "--time", missing), "no such per-layer timing table file")

@@ -52,6 +52,14 @@ def bench_command(
     repeats: Annotated[int, typer.Option("--repeats", "-r", help="Timed steps per model, interleaved.")] = 10,
     memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Also measure peak memory.")] = True,
     store: Annotated[bool, typer.Option("--store/--no-store", help="Append the figures to the run store.")] = True,
+    per_layer: Annotated[
+        bool,
+        typer.Option(
+            "--per-layer",
+            help="Time per layer and component (attention projections, attention, FFN, the method's own work) "
+            "beside its MACs, interleaved, instead of end to end; -o writes that table (fcabench plot layers --time).",
+        ),
+    ] = False,
     results: Annotated[
         Optional[Path],
         typer.Option("--results", help="Run file to append to (default: results/runs.jsonl in the current folder)."),
@@ -75,6 +83,9 @@ def bench_command(
     )
     setups = [bench.Setup.of("vanilla")] + [_setup(spec) for spec in method or []]
     models = bench.build_models(setups, model, device=device, dtype=dtype)
+    if per_layer:
+        _per_layer(models, _ints(seq_len, "--seq-len"), _ints(batch_size, "--batch-size"), protocol, output)
+        return
     table = bench.bench(
         models,
         _ints(seq_len, "--seq-len"),
@@ -92,6 +103,45 @@ def bench_command(
 
         count = append(bench.to_runs(table, model), target)
         console.print(f"appended {count} measured runs to {target}")
+
+
+def _per_layer(models, seq_lens, batch_sizes, protocol, output) -> None:
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from fcabench.layer_time import COMPONENTS, per_layer_times
+    from fcabench.models import synthetic_batch
+    from fcabench.tables import write_table
+
+    console = Console() if Console().is_terminal else Console(width=170)
+    frames = []
+    for n in seq_lens:
+        for batch in batch_sizes:
+            frame = per_layer_times(models, synthetic_batch(next(iter(models.values())), n, batch), protocol)
+            frames.append(frame.assign(seq_len=n, batch_size=batch))
+            wide = frame.pivot_table(index=["model", "layer"], columns="component", values="ms", sort=False)
+            macs = frame.groupby(["model", "layer"], sort=False)["macs"].sum()
+            speedup = frame.groupby(["model", "layer"], sort=False)["layer_speedup"].first()
+            view = Table(title=f"per layer · inference · n = {n} · batch {batch} · ms (median of {protocol.repeats})")
+            for header in ("model", "layer", *COMPONENTS, "total ms", "x vanilla", "GMACs"):
+                view.add_column(header, justify="left" if header == "model" else "right")
+            for (label, layer), row in wide.iterrows():
+                view.add_row(
+                    label,
+                    str(layer),
+                    *(f"{row[c]:.2f}" for c in COMPONENTS),
+                    f"{row.sum():.2f}",
+                    f"{speedup[(label, layer)]:.2f}",
+                    f"{macs[(label, layer)] / 1e9:.3f}",
+                )
+            console.print(view)
+    console.print(
+        "x vanilla: vanilla's time of the layer / the model's, per repeat, median; components as the MAC split "
+        "(fcabench/layer_time.py); forward-hook timing, a few microseconds per module call"
+    )
+    if output:
+        console.print(f"wrote {write_table(pd.concat(frames, ignore_index=True), output)}")
 
 
 def _setup(spec: str):

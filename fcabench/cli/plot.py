@@ -114,12 +114,25 @@ def layers_command(
             "--label", help="Panel title of each profile, in order (repeatable); default: method and configuration."
         ),
     ] = None,
+    time: Annotated[
+        bool,
+        typer.Option("--time", help="Draw a per-layer timing table (fcabench bench --per-layer -o) instead of MACs."),
+    ] = False,
 ) -> None:
     """Per-layer MACs stacked by component, one panel per profile, a row per length; each panel's ratio is to
-    vanilla at its own length."""
+    vanilla at its own length. With --time: measured time per layer and component, MACs beside it."""
     from fcabench.plots import plot_layers
 
     targets = _targets(output, "layers.png")
+    if time:
+        from fcabench.errors import FcabenchError
+        from fcabench.plots.profile import TIME_COLUMNS, plot_layer_times, read_profile
+
+        if len(profiles) != 1:
+            raise FcabenchError("--time draws one timing table (fcabench bench --per-layer -o FILE)")
+        times = read_profile(profiles[0], TIME_COLUMNS, kind="per-layer timing table")
+        _save(plot_layer_times(times, width_in=width), targets)
+        return
     _save(plot_layers(_profiles(profiles), width_in=width, labels=label), targets)
 
 

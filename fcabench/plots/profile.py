@@ -31,11 +31,15 @@ LAYER_COMPONENTS = [c for c in COMPONENTS if c != "macs_other"]  # macs_other is
 LAYER_PANELS_PER_ROW = 4  # at text width a panel stays about 1.7 in wide: titles and bars stay legible
 
 
-def read_profile(path: str | Path) -> pd.DataFrame:
-    """A profile written by ``fcabench profile --output`` (.csv, .json or .parquet)."""
+TIME_COLUMNS = ("model", "layer", "component", "ms", "macs", "layer_speedup", "seq_len", "batch_size")
+
+
+def read_profile(path: str | Path, columns=PROFILE_COLUMNS, kind: str = "profile") -> pd.DataFrame:
+    """A profile written by ``fcabench profile --output`` (.csv, .json or .parquet); with ``columns=TIME_COLUMNS``,
+    a per-layer timing table of ``fcabench bench --per-layer --output``."""
     path = Path(path)
     if not path.is_file():
-        raise FcabenchError(f"{path}: no such profile file")
+        raise FcabenchError(f"{path}: no such {kind} file")
     try:
         if path.suffix == ".csv":
             frame = pd.read_csv(path)
@@ -47,11 +51,16 @@ def read_profile(path: str | Path) -> pd.DataFrame:
             except ValueError:
                 frame = pd.read_json(path, lines=True)
         else:
-            raise FcabenchError(f"{path}: profiles are read from .csv, .json or .parquet, not {path.suffix!r}")
+            raise FcabenchError(f"{path}: {kind}s are read from .csv, .json or .parquet, not {path.suffix!r}")
     except (ValueError, OSError) as error:
         if isinstance(error, FcabenchError):
             raise
-        raise FcabenchError(f"{path}: cannot read this profile ({error})") from None
+        raise FcabenchError(f"{path}: cannot read this {kind} ({error})") from None
+    if columns is not PROFILE_COLUMNS:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise FcabenchError(f"{path}: not a {kind}: missing column(s) {', '.join(missing)}")
+        return frame
     return check_profile(frame, str(path))
 
 
@@ -258,3 +267,53 @@ def plot_tokens(profiles, ax: Axes | None = None, width_in: float | None = None,
         else:  # the caller's figure: its layout is the caller's, so the legend stays inside
             ax.legend(frameon=False)
     return ax
+
+
+def plot_layer_times(times: pd.DataFrame, width_in: float | None = None) -> Figure:
+    """Measured time per layer stacked by component (a ``fcabench bench --per-layer`` table), one panel per
+    model, vanilla first, with each layer's MACs relative to vanilla's as a line: where a MAC cut turns into
+    time and where it does not. One length and batch (the table's first)."""
+    first = times.iloc[0]
+    times = times[(times["seq_len"] == first["seq_len"]) & (times["batch_size"] == first["batch_size"])]
+    models = list(dict.fromkeys(times["model"]))
+    vanilla = times[times["model"] == models[0]].groupby("layer")["macs"].sum()
+    width = width_in or (COLUMN_WIDTH_IN if len(models) <= 2 else TEXT_WIDTH_IN)
+    with plt.rc_context(PAPER_RC):
+        fig, axes = plt.subplots(1, len(models), figsize=(width, 2.2), sharey=True, squeeze=False, layout="constrained")
+        for ax, model in zip(axes[0], models):
+            rows = times[times["model"] == model]
+            wide = rows.pivot_table(index="layer", columns="component", values="ms")
+            bottom = pd.Series(0.0, index=wide.index)
+            for component in TIME_COMPONENTS:
+                ax.bar(
+                    wide.index,
+                    wide[component],
+                    bottom=bottom,
+                    width=0.8,
+                    color=COMPONENTS[f"macs_{component}"][1],
+                    linewidth=0,
+                )
+                bottom = bottom + wide[component]
+            macs = rows.groupby("layer")["macs"].sum() / vanilla
+            twin = ax.twinx()
+            twin.plot(macs.index, macs, color="black", marker=".", linewidth=0.8)
+            twin.set_ylim(0, 1.15)
+            if ax is not axes[0][-1]:
+                twin.set_yticklabels([])
+            else:
+                twin.set_ylabel("MACs / vanilla's (line)")
+            speedup = rows.groupby("layer")["layer_speedup"].first()
+            total = wide.sum(axis=1).sum()
+            ax.set_title(
+                f"{model}\n{total:.1f} ms, layers {speedup.min():.2f}–{speedup.max():.2f}× vanilla",
+                fontsize=PAPER_RC["axes.titlesize"] - 1,
+            )
+            ax.set_xlabel("Encoder layer")
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        axes[0][0].set_ylabel(f"ms per layer (n = {first['seq_len']}, batch {first['batch_size']})")
+        handles = [Patch(color=COMPONENTS[f"macs_{c}"][1], label=COMPONENTS[f"macs_{c}"][0]) for c in TIME_COMPONENTS]
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
+    return fig
+
+
+TIME_COMPONENTS = ("attn_proj", "attn_matmul", "ffn", "method")  # fcabench.layer_time.COMPONENTS, drawn in order
