@@ -192,3 +192,17 @@ def test_cli_per_layer_table_draws_as_a_figure(tmp_path, capsys):
     assert figure.stat().st_size > 10_000
     missing = tmp_path / "nothing.csv"
     assert_one_line_error(*cli(capsys, "plot", "layers", "--time", missing), "no such per-layer timing table file")
+
+
+@pytest.mark.skipif(not __import__("fcabench.resident").resident.supported(), reason="needs Linux /proc")
+def test_resident_memory_is_measured_in_a_process_per_model():
+    from fcabench.resident import resident_growth_mb
+
+    growth = resident_growth_mb(
+        bench.Setup.of("drop", "token-drop", keep_ratio=0.5), "bert-base", 64, 2, "inference", bench.Protocol()
+    )
+    assert growth is not None and growth > 0  # one step of a fresh process touches new pages
+    assert (
+        resident_growth_mb(bench.Setup.of("vanilla"), "bert-base", 64, 2, "inference", bench.Protocol(device="cuda"))
+        is None
+    )

@@ -24,6 +24,8 @@ SHOWN = [  # column, header (units in every header), format
     ("efficiency", "speed-up /\nMAC cut", "{:.2f}"),
     ("peak_mem_mb", "peak mem\nMiB", "{:.1f}"),
     ("mem_ratio", "mem\nx vanilla", "{:.2f}"),
+    ("rss_mb", "resident\nMiB", "{:.1f}"),
+    ("rss_ratio", "resident\nx vanilla", "{:.2f}"),
 ]
 
 
@@ -52,6 +54,14 @@ def bench_command(
     repeats: Annotated[int, typer.Option("--repeats", "-r", help="Timed steps per model, interleaved.")] = 10,
     memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Also measure peak memory.")] = True,
     store: Annotated[bool, typer.Option("--store/--no-store", help="Append the figures to the run store.")] = True,
+    resident: Annotated[
+        bool,
+        typer.Option(
+            "--resident",
+            help="Also the peak resident-set growth of one step as the operating system sees it, each model in a "
+            "process of its own (Linux, CPU).",
+        ),
+    ] = False,
     per_layer: Annotated[
         bool,
         typer.Option(
@@ -94,6 +104,8 @@ def bench_command(
         protocol,
         progress=True,
     )
+    if resident:
+        table = _with_resident(table, setups, model, protocol)
     console = Console() if Console().is_terminal else Console(width=170)
     _print(console, table)
     if output:
@@ -103,6 +115,22 @@ def bench_command(
 
         count = append(bench.to_runs(table, model), target)
         console.print(f"appended {count} measured runs to {target}")
+
+
+def _with_resident(table, setups, preset: str, protocol):
+    """``rss_mb`` (peak resident growth of one step, a process per model) and ``rss_ratio`` to vanilla's."""
+    from fcabench.resident import resident_growth_mb
+
+    by_label = {setup.label: setup for setup in setups}
+    table = table.copy()
+    table["rss_mb"] = [
+        resident_growth_mb(by_label[row.label], preset, int(row.seq_len), int(row.batch_size), row.mode, protocol)
+        for row in table.itertuples()
+    ]
+    base = table[table["label"] == "vanilla"].set_index(["mode", "seq_len", "batch_size"])["rss_mb"]
+    keys = zip(table["mode"], table["seq_len"], table["batch_size"])
+    table["rss_ratio"] = [r / base[k] if r is not None and base.get(k) else None for r, k in zip(table["rss_mb"], keys)]
+    return table
 
 
 def _per_layer(models, seq_lens, batch_sizes, protocol, output) -> None:
@@ -182,11 +210,12 @@ def _print(console, table) -> None:
             caption=part["protocol"].iloc[0],
             caption_justify="left",
         )
-        for _, header, _ in SHOWN:
+        shown = [entry for entry in SHOWN if entry[0] in part.columns]  # resident memory only when measured
+        for _, header, _ in shown:
             view.add_column(header, justify="left" if header == "model" else "right")
         for _, row in part.iterrows():
             cells = []
-            for column, _, fmt in SHOWN:
+            for column, _, fmt in shown:
                 value = row[column]
                 if value is None or value != value:
                     cells.append("")
