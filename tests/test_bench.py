@@ -202,7 +202,3 @@ def test_resident_memory_is_measured_in_a_process_per_model():
         bench.Setup.of("drop", "token-drop", keep_ratio=0.5), "bert-base", 64, 2, "inference", bench.Protocol()
     )
     assert growth is not None and growth > 0  # one step of a fresh process touches new pages
-    assert (
-        resident_growth_mb(bench.Setup.of("vanilla"), "bert-base", 64, 2, "inference", bench.Protocol(device="cuda"))
-        is None
-    )
