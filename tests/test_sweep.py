@@ -453,6 +453,13 @@ def test_entries_take_their_own_seeds_and_final_checkpoints_are_scored_on_the_te
     assert sorted(test.drop_duplicates("run_id")["seed"]) == [0, 0, 0, 1, 1]
     validation = stored[stored["split"] == "validation"].drop_duplicates("run_id")
     assert set(test["parent_run_id"]) == set(validation["run_id"])  # each job's final stage, scored again
+    from fcabench.runs import predictions, stats
+
+    assert all(predictions.path_for(run_id, spec.results).is_file() for run_id in stored["run_id"])  # kept, merged
+    vanilla, drop = (stored[(stored["split"] == "test") & (stored["method"] == m)] for m in ("vanilla", "token-drop"))
+    ids = [stats.group_id(side[side["seed"].isin([0, 1])].iloc[0]) for side in (drop, vanilla)]
+    paired = stats.compare_runs(stored[stored["seed"].isin([0, 1])], *ids, metric="accuracy", resamples=50)
+    assert paired.seeds == (0, 1) and paired.examples == len(tasks.get("tweet-sentiment").load("test"))
 
     # An entry's seed its `from` entry lacks is refused when the specification expands.
     path.write_text(path.read_text().replace('name = "drop-quarter"', 'name = "drop-quarter"\nseeds = [2]'))

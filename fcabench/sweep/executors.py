@@ -97,6 +97,7 @@ def execute_job(
             outcome["rows"] = _read_rows(results)
             if not outcome["rows"]:
                 raise FcabenchError("the job finished without storing a run")
+            outcome["predictions"] = _read_predictions(results)
             outcome.update(status=state.DONE, checkpoint=str(checkpoint) if checkpoint else None)
         except BaseException as error:  # noqa: BLE001 - a job's failure is data; Ctrl-C still stops the sweep
             if isinstance(error, KeyboardInterrupt):
@@ -107,6 +108,15 @@ def execute_job(
     outcome["run_ids"] = sorted({r["run_id"] for r in outcome["rows"]})
     outcome["finished_utc"], outcome["wall_s"] = _now(), round(time.perf_counter() - clock, 3)
     return outcome
+
+
+def _read_predictions(results: Path) -> dict[str, bytes]:
+    """The predictions the job kept beside its node-local run file, by run id (they travel with the outcome,
+    also from a Ray worker)."""
+    from fcabench.runs.predictions import FOLDER
+
+    folder = results.parent / FOLDER
+    return {p.stem: p.read_bytes() for p in sorted(folder.glob("*.parquet"))} if folder.is_dir() else {}
 
 
 def dependency_failed(job: Job, reason: str) -> dict:

@@ -39,6 +39,7 @@ class MergeReport:
 def merge(out: str | Path, store: str | Path | None = None, job_ids=None) -> MergeReport:
     """Append the rows of every done job under ``out`` (or only ``job_ids``) to ``store``; write
     ``<out>/failures.jsonl`` listing the failed ones. ``store`` defaults to results/runs.jsonl."""
+    from fcabench.runs import predictions
     from fcabench.runs.store import append, default_append_path, existing_row_keys, read_records, row_key
     from fcabench.sweep.jobs import Job
 
@@ -66,6 +67,8 @@ def merge(out: str | Path, store: str | Path | None = None, job_ids=None) -> Mer
             {**{k: v for k, v in r.items() if k not in ("store_file", "store_line")}, "sweep_job": status["job_id"]}
             for r in read_records(state.rows_path(out, status["job_id"]))
         ]
+        for path in sorted(state.predictions_dir(out, status["job_id"]).glob("*.parquet")):
+            predictions.keep(path, path.stem, target)  # beside the store, where paired comparisons read them
         new = [r for r in rows if row_key(r) not in present]
         report.rows_present += len(rows) - len(new)
         if new:

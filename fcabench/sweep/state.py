@@ -3,6 +3,8 @@
     <out>/jobs/<job_id>.json     status of a finished job: "done" or "failed" (error, traceback), its
                                  checkpoint, run ids, timing, and the job itself
     <out>/jobs/<job_id>.jsonl    the runs a done job produced, one validated run row per line
+    <out>/jobs/<job_id>.predictions/<run_id>.parquet
+                                 each run's kept predictions (fcabench.runs.predictions), for paired comparisons
     <out>/checkpoints/<job_id>/  the job's training output (fcabench.train's output_dir)
     <out>/failures.jsonl         one line per failed job (derived from the status files by merge)
 
@@ -37,6 +39,10 @@ def rows_path(out: Path, job_id: str) -> Path:
     return jobs_dir(out) / f"{job_id}.jsonl"
 
 
+def predictions_dir(out: Path, job_id: str) -> Path:
+    return jobs_dir(out) / f"{job_id}.predictions"
+
+
 def read_status(out: Path, job_id: str) -> dict | None:
     """The status record of a finished job, or None if it never finished."""
     path = status_path(out, job_id)
@@ -59,7 +65,14 @@ def write_outcome(out: Path, outcome: dict) -> dict:
     folder = jobs_dir(out)
     folder.mkdir(parents=True, exist_ok=True)
     rows = outcome.pop("rows", [])
+    kept = outcome.pop("predictions", {})
     if outcome["status"] == DONE:
+        for run_id, data in kept.items():
+            path = predictions_dir(out, outcome["job_id"]) / f"{run_id}.parquet"
+            path.parent.mkdir(exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            temporary.write_bytes(data)
+            os.replace(temporary, path)
         _atomic_write(
             rows_path(out, outcome["job_id"]),
             "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in rows),
