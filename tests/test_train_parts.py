@@ -157,3 +157,43 @@ def test_a_fixed_subset_seed_gives_every_training_seed_the_same_examples(tmp_pat
         data[seed] = (runs[0].data_sha256, checkpoint.read_manifest(tmp_path / f"s{seed}" / "fine-tune")["runs"][0])
     assert data[0][0] == data[1][0]  # the same validation subset
     assert data[0][1]["run_id"] != data[1][1]["run_id"]
+
+
+def test_the_seeds_of_one_operating_point_group_although_each_derives_its_own_retention(tmp_path, tiny_backbone):
+    """PoWER-BERT's retrain runs with the retention its seed's search derived, so the configurations that ran
+    differ by seed; the point asked for (point_id) is the same, and the seeds are one group with an interval."""
+    from fcabench import runs
+    from fcabench.runs import stats
+
+    store = tmp_path / "runs.jsonl"
+    settings = dict(
+        seq_len=16,
+        max_steps=2,
+        batch_size=4,
+        max_train_examples=12,
+        max_eval_examples=8,
+        subset_seed=0,
+        progress=False,
+        results=store,
+    )
+    options = dict(soft_lambda=0.05, soft_lr=0.3)  # large enough to move the weights in two steps
+    for seed in (0, 1):
+        fcabench.train(tiny_backbone, "tweet-sentiment", output_dir=tmp_path / f"v{seed}", seed=seed, **settings)
+        fcabench.train(
+            task=None,
+            method="power-bert",
+            from_checkpoint=str(tmp_path / f"v{seed}" / "fine-tune"),
+            output_dir=tmp_path / f"p{seed}",
+            seed=seed,
+            method_options=options,
+            **settings,
+        )
+    stored = runs.load(store)
+    retrain = stored[(stored["stage"] == "retrain") & (stored["metric"] == "accuracy")].copy()
+    assert len(retrain) == 2 and retrain["point_id"].nunique() == 1 and retrain["point_id"].notna().all()
+    # On this tiny model both searches derive the same retention; a seed's own (as on a real one) must not split
+    # the point.
+    retrain.loc[retrain.index[0], "method_config"] = '{"retention": [12, 9], "ratios": null}'
+    groups = stats.aggregate(retrain)
+    assert len(groups) == 1 and groups["n"].iloc[0] == 2
+    assert len(stats.aggregate(retrain.drop(columns=["point_id"]))) == 2  # by what ran alone, two

@@ -126,6 +126,7 @@ class Run:
     warning: str | None = None  # what fcabench warned about when it stored the run, e.g. a one-class model
     repeat_of: str | None = None  # a run stored again on purpose (--force): the run_id it repeats
     sweep_job: str | None = None  # the sweep job whose runs these are (set when a sweep merges them)
+    point_id: str | None = None  # the configuration asked for, the same at every seed: settings, options, start
     macs_real_mean: float | None = None  # mean MACs per sequence, each scored example at its real length
     macs_real_p10: float | None = None  # 10th percentile of those per-example MACs
     macs_real_median: float | None = None  # median of those per-example MACs

@@ -44,6 +44,8 @@ GROUP_KEYS = (
     "train_examples",
     "count_length",
 )
+# A trained run's operating point stands for its method, configuration asked for, backbone and training budget.
+POINT_KEYS = ("point_id", "task", "split", "metric", "seq_len", "stage", "source", "data_sha256", "count_length")
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 2000
 
@@ -71,10 +73,13 @@ def _key_text(value) -> str:
 
 
 def group_id(row) -> str:
-    """A short id naming a row's configuration (the same for every seed of it). A row that records no seed
-    (runs stored before evaluations carried their checkpoint's training) is a group of its own: nothing
+    """A short id naming a row's configuration (the same for every seed of it). A trained run names its
+    operating point (``point_id``: the request without its seed), so a retention derived by a search or
+    thresholds learned at each seed still group; older rows are grouped by what they ran. A row that records no
+    seed (runs stored before evaluations carried their checkpoint's training) is a group of its own: nothing
     says that what else it shares with another row is all that differs."""
-    text = "|".join(f"{k}={_key_text(row.get(k))}" for k in GROUP_KEYS)
+    keys = POINT_KEYS if _key_text(row.get("point_id")) else GROUP_KEYS
+    text = "|".join(f"{k}={_key_text(row.get(k))}" for k in keys)
     if not _key_text(row.get("seed")):
         text += f"|run_id={row.get('run_id')}"
     return "g-" + hashlib.sha256(text.encode()).hexdigest()[:10]

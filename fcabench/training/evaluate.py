@@ -112,6 +112,7 @@ def evaluate(
         stage=manifest.get("stage"),
         config_label=manifest.get("stage"),
         parent_run_id=manifest.get("run_id"),
+        point_id=manifest.get("point_id"),
         checkpoint_sha256=digest,
         seed=_seed_of(manifest),
         warning=warning,

@@ -93,6 +93,7 @@ class _Call:
     parent: dict | None  # the manifest of the starting checkpoint
     from_checkpoint: str | None
     request_id: str  # what resumes an interrupted command
+    point_id: str  # the same request at any seed: what a study groups seeds by (runs.stats.group_id)
     output: Path = Path()
     results_file: Path = Path()
     self_contained: bool = False
@@ -212,8 +213,21 @@ def _plan(model, task, method, method_options, stages, from_checkpoint, settings
     )  # what resumes an interrupted command: the same request id (keys unchanged since the first release)
     if settings.subset_seed is not None:  # only when set, so that earlier commands keep their ids
         request["subset_seed"] = settings.subset_seed
+    # The operating point: the request without its seed, started from its parent's point (a derived retention
+    # or learned thresholds differ by seed; what was asked for does not).
+    point = {**request, "seed": None, "parent": (parent or {}).get("point_id")}
     return _Call(
-        model, task, task_options, settings, method_obj, config, plan, parent, from_checkpoint, records.run_id(request)
+        model,
+        task,
+        task_options,
+        settings,
+        method_obj,
+        config,
+        plan,
+        parent,
+        from_checkpoint,
+        records.run_id(request),
+        records.run_id(point),
     )
 
 
@@ -310,6 +324,7 @@ def _run_stage(call: _Call, stage, folder: Path, current, derived, parent_id) ->
         stage=stage.name,
         config_label=stage.name,  # the full configuration is in method_config
         parent_run_id=parent_id,
+        point_id=call.point_id,
         source_note=note,
         warning=warning,
         precision="fp32",
@@ -340,6 +355,7 @@ def _run_stage(call: _Call, stage, folder: Path, current, derived, parent_id) ->
         "model": call.model,
         "parent_run_id": parent_id,
         "request_id": call.request_id,
+        "point_id": call.point_id,
         "training": {k: v for k, v in fields.items() if k.startswith("train_")} or None,
         "runs": [dataclasses.asdict(run) for run in stage_runs],
     }
