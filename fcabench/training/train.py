@@ -197,18 +197,9 @@ def _plan(model, task, method, method_options, stages, from_checkpoint, settings
         task=task_record(task, task_options),
         method=method,
         config=ckpt.config_to_dict(config),
-        seq_len=settings.seq_len,
-        epochs=settings.epochs,
-        max_steps=settings.max_steps,
-        batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
-        warmup_ratio=settings.warmup_ratio,
-        weight_decay=settings.weight_decay,
-        seed=settings.seed,
+        **_budget(settings),
         max_train_examples=settings.max_train_examples,
         max_eval_examples=settings.max_eval_examples,
-        macs_ratio=settings.macs_ratio,
-        precision=settings.precision,
         parent=(parent or {}).get("run_id"),
     )  # what resumes an interrupted command: the same request id (keys unchanged since the first release)
     if settings.subset_seed is not None:  # only when set, so that earlier commands keep their ids
@@ -229,6 +220,24 @@ def _plan(model, task, method, method_options, stages, from_checkpoint, settings
         records.run_id(request),
         records.run_id(point),
     )
+
+
+def _budget(s: TrainSettings) -> dict:
+    """The settings that change what a stage learns, as the request and run ids have named them since the first
+    release (ids hash sorted keys, so both records share this one list)."""
+    names = (
+        "seed",
+        "seq_len",
+        "epochs",
+        "max_steps",
+        "batch_size",
+        "learning_rate",
+        "warmup_ratio",
+        "weight_decay",
+        "precision",
+        "macs_ratio",
+    )
+    return {name: getattr(s, name) for name in names}
 
 
 def _load_data(call: _Call, data_dir, hub: bool, training_free: bool) -> None:
@@ -302,19 +311,10 @@ def _run_stage(call: _Call, stage, folder: Path, current, derived, parent_id) ->
         "method": run_method,
         "config": ckpt.config_to_dict(run_config),
         "stage": stage.name,
-        "seed": s.seed,
-        "seq_len": s.seq_len,
-        "epochs": s.epochs,
-        "max_steps": s.max_steps,
-        "batch_size": s.batch_size,
-        "learning_rate": s.learning_rate,
-        "warmup_ratio": s.warmup_ratio,
-        "weight_decay": s.weight_decay,
-        "precision": s.precision,
+        **_budget(s),
         "train_data": call.train_split.fingerprint["sha256"] if call.train_split else None,
         "eval_data": call.eval_split.fingerprint["sha256"],
         "parent": parent_id or call.from_checkpoint,
-        "macs_ratio": s.macs_ratio,
     }  # the run id: keys unchanged since the first release, so a stored run is recognised again
     warning = scoring.one_class_warning(call.task, scored)
     if warning:
