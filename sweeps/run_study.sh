@@ -3,6 +3,7 @@
 # `fcabench sweep` resumes where an interrupted one stopped and merges its runs into results/study.jsonl.
 # Usage (from the repository root): nohup sweeps/run_study.sh [SPEC ...] > out/study.log 2>&1 &
 # (no SPEC: BBC News at n = 128, the tweets at n = 64, then Focus on the Core's n = 512 claims).
+# SWEEP_OPTIONS goes to each `fcabench sweep`, e.g. SWEEP_OPTIONS="--only *@2x" for the 2x points first.
 # It runs a snapshot of the package (out/study-code/, copied at start), so that editing or merging the
 # checkout while the study runs cannot mix two versions of the code inside one job.
 set -u
@@ -19,6 +20,9 @@ SPECS=("$@")
 [ ${#SPECS[@]} -gt 0 ] || SPECS=(sweeps/bbc-news-minilm.toml sweeps/tweet-sentiment-minilm.toml sweeps/bbc-news-minilm-512.toml)
 for spec in "${SPECS[@]}"; do
     echo "== $(date -u +%FT%TZ) $spec"
-    nice -n 10 "$PYTHON" -m fcabench sweep "$spec"
+    # shellcheck disable=SC2086  # SWEEP_OPTIONS is word-split on purpose; set -f keeps its globs for fcabench
+    set -f
+    nice -n 10 "$PYTHON" -m fcabench sweep "$spec" ${SWEEP_OPTIONS:-}
+    set +f
 done
 echo "== $(date -u +%FT%TZ) done"

@@ -341,6 +341,26 @@ def test_cli_exits_non_zero_with_the_count_when_a_job_failed_and_lists_merged_jo
     assert code == 0 and f"{len(jobs)} done (store)" in out
 
 
+def test_only_runs_the_matching_entries_with_the_jobs_they_start_from(tmp_path, tiny_folder):
+    spec = sweep.load_spec(write_spec(tmp_path, tiny_folder, STUDY, seeds="[0, 1]"))
+    jobs = sweep.expand(spec)
+    ran = []
+
+    def counting_job(job, **kwargs):
+        ran.append(job.job_id)
+        return measure_job(job, **kwargs)
+
+    sweep.run(spec, job_function=counting_job, echo=lambda _: None, only=("*-free",))
+    wanted = [j for j in jobs if j.entry in ("vanilla", "power-bert-free")]  # vanilla: what they start from
+    assert ran == [j.job_id for j in wanted]
+    listing = CliRunner().invoke(app, ["sweep", spec.source, "--list", "--only", "drop", "--only", "power-bert"])
+    assert listing.exit_code == 0, listing.output
+    listed = {line.split()[0] for line in listing.output.splitlines() if line.startswith("job-")}
+    assert listed == {j.job_id for j in jobs if j.entry in ("vanilla", "drop", "power-bert")}
+    with pytest.raises(FcabenchError, match=r"--only fca\*: no entry matches \(entries: vanilla, power-bert, "):
+        sweep.run(spec, job_function=counting_job, only=("fca*",))
+
+
 def test_cli_lists_jobs_with_ids_and_status(tmp_path, tiny_folder):
     spec = write_spec(tmp_path, tiny_folder, STUDY)
     jobs = sweep.expand(sweep.load_spec(spec))

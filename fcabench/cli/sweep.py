@@ -15,6 +15,14 @@ def sweep_command(
     list_jobs: Annotated[
         bool, typer.Option("--list", help="Print the jobs with their ids and status; run nothing.")
     ] = False,
+    only: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--only",
+            help="Run (or list) only the entries whose name matches this glob, e.g. '*@2x' (repeatable); "
+            "the jobs they start from come along.",
+        ),
+    ] = None,
     ray: Annotated[
         bool, typer.Option("--ray", help="Run each job as a Ray task (pip install 'fcabench[ray]').")
     ] = False,
@@ -71,7 +79,7 @@ def sweep_command(
     folder = out or spec_.out_dir
     store = results or spec_.results
     if list_jobs:
-        _print_jobs(sweep.expand(spec_), folder, store)
+        _print_jobs(sweep.select(sweep.expand(spec_), only or ()), folder, store)
         return
     if table or figure:
         if table:
@@ -100,6 +108,7 @@ def sweep_command(
         echo=typer.echo,
         do_merge=not no_merge,
         parallel=jobs,
+        only=tuple(only or ()),
     )
     failed = outcome.failed if not no_merge else [r for r in outcome if r["status"] != "done"]
     if failed:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fcabench.sweep.executors import execute_job, run_local, run_ray, train_job
-from fcabench.sweep.jobs import Job, expand, job_id
+from fcabench.sweep.jobs import Job, expand, job_id, select
 from fcabench.sweep.merge import MergeReport, merge
 from fcabench.sweep.spec import SweepSpec, load_spec, parse_spec
 from fcabench.sweep.state import read_status
@@ -31,6 +31,7 @@ __all__ = [
     "run",
     "run_local",
     "run_ray",
+    "select",
     "train_job",
 ]
 
@@ -46,18 +47,21 @@ def run(
     echo=print,
     do_merge: bool = True,
     parallel: int = 1,
+    only: tuple[str, ...] = (),
 ):
     """Expand ``spec``, run its pending jobs, merge the done ones into the store; return the MergeReport
     (or the jobs' status records when ``do_merge`` is False). ``parallel``: jobs at once on the local executor,
-    each on its own share of the cores."""
+    each on its own share of the cores. ``only``: glob patterns over entry names; the matching jobs run (with
+    the jobs they start from), the store still receives every done job of the spec."""
     from fcabench.errors import FcabenchError
 
     out = Path(out) if out is not None else spec.out_dir
     jobs = expand(spec)
+    chosen = select(jobs, only)
     if executor == "local":
-        records = run_local(jobs, out, job_function, echo=echo, parallel=parallel)
+        records = run_local(chosen, out, job_function, echo=echo, parallel=parallel)
     elif executor == "ray":
-        records = run_ray(jobs, out, job_function, address=address, echo=echo)
+        records = run_ray(chosen, out, job_function, address=address, echo=echo)
     else:
         raise FcabenchError(f"unknown executor {executor!r}: local or ray")
     if not do_merge:

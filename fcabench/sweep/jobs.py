@@ -10,9 +10,11 @@ ids, and editing one entry changes the ids of that entry's jobs (and their depen
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
 import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -146,6 +148,24 @@ def expand(spec: SweepSpec) -> list[Job]:
                         f"must be a single configuration, not {len(points)}"
                     )
     return jobs
+
+
+def select(jobs: Sequence[Job], patterns: Sequence[str]) -> list[Job]:
+    """The jobs whose entry name matches one of the glob ``patterns`` (``"*@2x"``, ``"fca*"``), with every job
+    they start from, in execution order; all of ``jobs`` when no pattern is given."""
+    if not patterns:
+        return list(jobs)
+    by_id = {job.job_id: job for job in jobs}
+    wanted: set[str] = set()
+    for job in jobs:
+        if any(fnmatch.fnmatchcase(job.entry, pattern) for pattern in patterns):
+            while job is not None and job.job_id not in wanted:
+                wanted.add(job.job_id)
+                job = by_id.get(job.depends_on)
+    if not wanted:
+        entries = ", ".join(dict.fromkeys(job.entry for job in jobs))
+        raise FcabenchError(f"--only {' '.join(patterns)}: no entry matches (entries: {entries})")
+    return [job for job in jobs if job.job_id in wanted]
 
 
 def _dependency_names(spec: SweepSpec) -> set[str]:
