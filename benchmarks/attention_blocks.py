@@ -1,13 +1,14 @@
-"""How many query rows a block of the scoring attention should take: each size's time beside PyTorch's fused kernel.
+"""How large a block of the scoring attention should be on the CPU: each size's time beside PyTorch's fused kernel.
 
 `fcabench.methods.attention.attend_blocked` computes the context and the per-key sums of the probabilities
-one block of query rows at a time; `query_block` picks the block. This times every block size (and the
-fused `scaled_dot_product_attention`, which returns no statistics) on BERT-base's heads, interleaved as
+one block (query rows x batch-and-head slices) at a time; `block_shape` picks the block from the number of
+probabilities it may hold (`CPU_BLOCK_NUMBERS`). This times blocks of 2^15 to 2^23 probabilities, and the
+fused `scaled_dot_product_attention` (which returns no statistics), on BERT-base's heads, interleaved as
 `fcabench bench` times models (each repeat runs every variant once, in a rotating order), and prints each
-median relative to the fastest block size, with the size `query_block` picks marked. Random inputs, no
-padding, inference mode.
+median relative to the fused kernel's, the size `CPU_BLOCK_NUMBERS` picks marked. Random inputs, no padding,
+inference mode.
 
-    python benchmarks/attention_blocks.py --threads 2 --batches 1,2,4,8,16 --lengths 128,256,512
+    python benchmarks/attention_blocks.py --threads 2 --batches 1,8 --lengths 128,512
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
 from fcabench import bench
-from fcabench.methods.attention import attend_blocked, query_block
+from fcabench.methods import attention
 
-SIZES = (32, 48, 64, 96, 128)
+POWERS = range(15, 24)  # blocks of 2^p probabilities
 
 
 class Call(torch.nn.Module):
@@ -40,18 +40,17 @@ class Call(torch.nn.Module):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batches", default="1,2,4,8,16")
-    parser.add_argument("--lengths", default="128,256,512")
+    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--lengths", default="128,512")
     parser.add_argument("--heads", type=int, default=12)
     parser.add_argument("--head-dim", type=int, default=64)
-    parser.add_argument(
-        "--budget-ms", type=float, default=3000, help="about this long per (batch, length), at least 5 repeats"
-    )
+    parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(
         f"torch {torch.__version__}, {args.threads} threads, {args.heads} heads x {args.head_dim}, fp32, "
-        f"load average {os.getloadavg()}; each time / the fastest block size's (* = query_block's pick)"
+        f"{args.repeats} interleaved repeats, load average {os.getloadavg()}; "
+        f"each median / the fused kernel's (* = CPU_BLOCK_NUMBERS = 2^{attention.CPU_BLOCK_NUMBERS.bit_length() - 1})"
     )
     for n in map(int, args.lengths.split(",")):
         for batch in map(int, args.batches.split(",")):
@@ -60,24 +59,27 @@ def main() -> None:
             keep = torch.ones(batch, n, dtype=torch.bool)
             options = dict(scale=args.head_dim**-0.5, dropout_p=0.0, training=False)
             variants = {"sdpa": lambda: F.scaled_dot_product_attention(q, k, v)}
-            for size in (s for s in SIZES if s <= n):
-                variants[size] = lambda size=size: attend_blocked(q, k, v, keep, keep, block=size, **options)
-            start = time.perf_counter()
-            with torch.inference_mode():
-                variants[min(SIZES)]()
-            once_ms = 1000 * (time.perf_counter() - start)
-            repeats = max(5, min(100, int(args.budget_ms / (len(variants) * once_ms))))
+            shapes = {}
+            for power in POWERS:
+                group, rows = attention.block_shape(batch, args.heads, n, n, args.head_dim, True, 2**power)
+                if (group, rows) not in shapes.values():
+                    shapes[power] = (group, rows)
+                    variants[power] = lambda g=group, r=rows: attention.attend_blocked(
+                        q, k, v, keep, keep, rows=r, group=g, **options
+                    )
             steps = bench.time_interleaved(
                 {label: Call(run) for label, run in variants.items()},
                 {},
                 "inference",
-                bench.Protocol(warmup=1, repeats=repeats, threads=args.threads),
+                bench.Protocol(warmup=2, repeats=args.repeats, threads=args.threads),
             )
             times = {label: statistics.median(t) for label, t in steps.items()}
-            best = min(t for label, t in times.items() if label != "sdpa")
-            picked = query_block(batch, args.heads, n, n, args.head_dim, on_cpu=True)
-            cells = [f"{label}{'*' if label == picked else ''}: {t / best:.2f}" for label, t in times.items()]
-            print(f"batch {batch:>2}, n {n:>3}: fastest block {best:7.2f} ms | " + "  ".join(cells), flush=True)
+            picked = attention.CPU_BLOCK_NUMBERS.bit_length() - 1
+            cells = [
+                f"2^{p}{'*' if p == picked else ''} ({g}x{r}): {times[p] / times['sdpa']:.2f}"
+                for p, (g, r) in shapes.items()
+            ]
+            print(f"batch {batch:>2}, n {n:>3}: fused {times['sdpa']:7.2f} ms | " + "  ".join(cells), flush=True)
 
 
 if __name__ == "__main__":

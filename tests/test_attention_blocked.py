@@ -30,14 +30,15 @@ def _compare(out, ref):
 
 
 @pytest.mark.parametrize("padded", [False, True])
-@pytest.mark.parametrize("block", [1, 4, 5, 13, 64])
+@pytest.mark.parametrize("rows", [1, 4, 5, 13, 64])
+@pytest.mark.parametrize("group", [1, 3, 4, 8, 12])  # heads of one example, all heads of one or more examples
 @pytest.mark.parametrize("with_bias", [False, True])
-def test_blocks_equal_the_whole_tensor(padded, block, with_bias):
+def test_blocks_equal_the_whole_tensor(padded, rows, group, with_bias):
     q, k, v, keep = _inputs(padded=padded)
     bias = torch.randn(3, 1, 1, 13, generator=torch.Generator().manual_seed(2)) if with_bias else None
     options = dict(scale=0.35, dropout_p=0.1, training=False, bias=bias)
     _compare(
-        attend_blocked(q, k, v, keep, keep, block=block, **options),
+        attend_blocked(q, k, v, keep, keep, rows=rows, group=group, **options),
         attend_reference(q, k, v, keep, keep, need_stats=True, **options),
     )
 
@@ -49,7 +50,7 @@ def test_per_head_key_subsets(padded):
     subset[:, 1, 2] = False
     options = dict(scale=0.35, dropout_p=0.0, training=False)
     _compare(
-        attend_blocked(q, k, v, subset, keep, block=5, **options),
+        attend_blocked(q, k, v, subset, keep, rows=5, group=2, **options),
         attend_reference(q, k, v, subset, keep, need_stats=True, **options),
     )
 
@@ -58,7 +59,7 @@ def test_gradients_equal_the_reference():
     q, k, v, keep = _inputs()
     grads = []
     for fn in (
-        lambda *a: attend_blocked(*a, block=4, scale=0.35, dropout_p=0.0, training=True),
+        lambda *a: attend_blocked(*a, rows=4, scale=0.35, dropout_p=0.0, training=True),
         lambda *a: attend_reference(*a, scale=0.35, dropout_p=0.0, training=True, need_stats=True),
     ):
         leaves = [t.clone().requires_grad_() for t in (q, k, v)]
@@ -71,7 +72,7 @@ def test_gradients_equal_the_reference():
 
 def test_attend_with_stats_never_holds_the_whole_tensor(monkeypatch):
     q, k, v, keep = _inputs(n=40)
-    monkeypatch.setattr(attention, "BLOCK_SCALE", 2.0)  # 2 x head_dim = 16 query rows per block
+    monkeypatch.setattr(attention, "CPU_BLOCK_NUMBERS", 2 * 40 * 40)  # whole rows, 2 of the 12 slices
     shapes = []
     real_softmax = torch.Tensor.softmax
     monkeypatch.setattr(
@@ -82,7 +83,7 @@ def test_attend_with_stats_never_holds_the_whole_tensor(monkeypatch):
         attend_reference(q, k, v, keep, keep, scale=0.35, dropout_p=0.0, training=False, need_stats=True),
     )
     blocked = shapes[: len(shapes) - 1]  # the reference's own softmax is last
-    assert [s[2] for s in blocked] == [16, 16, 8] and shapes[-1][2] == 40
+    assert [tuple(s[:3]) for s in blocked] == [(1, 2, 40)] * 6 and shapes[-1][2] == 40
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -91,6 +92,6 @@ def test_cuda_equals_the_reference(padded):
     q, k, v, keep = _inputs(padded=padded, device="cuda")
     options = dict(scale=0.35, dropout_p=0.0, training=False)
     _compare(
-        attend_blocked(q, k, v, keep, keep, block=4, **options),
+        attend_blocked(q, k, v, keep, keep, rows=4, **options),
         attend_reference(q, k, v, keep, keep, need_stats=True, **options),
     )

@@ -137,3 +137,33 @@ def test_the_study_figure_draws_in_the_method_colours_of_every_figure(store):
         assert study.study_points(runs.load(store), "bbc-news", split="test").empty  # nothing scored on test here
     finally:
         plt.close(ax.figure)
+
+
+def test_the_table_gives_each_regime_its_paired_difference_to_vanilla(tmp_path):
+    from fcabench.runs import predictions
+
+    store = tmp_path / "study.jsonl"
+    labels = [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]
+    wrong = {"vanilla": 1, "power-bert": 2}  # examples each gets wrong, at every seed: 90 % and 80 %
+    runs.append(
+        [row("vanilla", "fine-tune", 90.0, VANILLA_MACS, seed=seed) for seed in (0, 1)]
+        + [
+            row("power-bert", "retrain", 80.0, 0.5 * VANILLA_MACS, config={"retention": [32, 16]}, seed=seed)
+            for seed in (0, 1)
+        ],
+        store,
+    )
+    for _, run in runs.load(store).iterrows():
+        predicted = [(label + 1) % 3 if i < wrong[run["method"]] else label for i, label in enumerate(labels)]
+        table = predictions.frame(range(len(labels)), labels, [[float(k == p) for k in range(3)] for p in predicted])
+        predictions.write(table, predictions.path_for(run["run_id"], store), run_id=run["run_id"], data_sha256="")
+    runs.append([row("fca", "training-free", 95.0, 0.5 * VANILLA_MACS, config={"clusters": 1})], store)  # none kept
+    stored = runs.load(store)
+    table = study.summary_table(study.study_points(stored, "bbc-news"), runs=stored).set_index("method")
+    paired = table.loc["power-bert", "retrained - vanilla"]  # resampled examples: an interval around -10
+    low, high = (float(v) for v in paired[len("-10.00 [") : paired.index("]")].split(","))
+    assert paired.startswith("-10.00 [") and paired.endswith("], 2 seeds")
+    assert low <= -10.0 <= high <= 0.0
+    assert table.loc["power-bert", "training-free - vanilla"] == ""  # not run
+    assert table.loc["fca-1", "training-free - vanilla"].startswith("none: ")
+    assert "retrained - vanilla" not in study.summary_table(study.study_points(stored, "bbc-news")).columns

@@ -159,15 +159,16 @@ def _print_jobs(jobs, folder: Path, store) -> None:
 
 
 def _points(spec, store):
-    """(task, points) of the spec's tasks, from its store, restricted to its models and length: the test split's
-    scores where the sweep scores it (score_splits), else validation's."""
+    """(task, points, stored runs) of the spec's tasks, from its store, restricted to its models and length: the
+    test split's scores where the sweep scores it (score_splits), else validation's."""
     from fcabench.runs import load, study
 
     stored = load(store) if store is not None else load()
     split = _split(spec)
     for task in spec.tasks:
         points = study.study_points(stored, task, split=split)
-        yield task, points[points["model"].isin(spec.models) & points["seq_len"].isin([spec.train.get("seq_len")])]
+        chosen = points["model"].isin(spec.models) & points["seq_len"].isin([spec.train.get("seq_len")])
+        yield task, points[chosen], stored
 
 
 def _split(spec) -> str:
@@ -181,7 +182,7 @@ def _write_figure(spec, store, path: Path) -> None:
     from fcabench.plots.study import study_figure
 
     title = f"{', '.join(spec.models)}, n = {spec.train.get('seq_len')}"
-    fig = study_figure([(f"{task}: {title}", points) for task, points in _points(spec, store)], _split(spec))
+    fig = study_figure([(f"{task}: {title}", points) for task, points, _ in _points(spec, store)], _split(spec))
     typer.echo(f"wrote {save_figure(fig, path)}")
     plt.close(fig)
 
@@ -189,9 +190,10 @@ def _write_figure(spec, store, path: Path) -> None:
 def _print_tables(spec, store) -> None:
     from fcabench.runs import study
 
-    for task, points in _points(spec, store):
+    for task, points, stored in _points(spec, store):
         typer.echo(
             f"{task}: {len(points)} scored models; best {_split(spec)} accuracy at about 2x fewer encoder MACs "
-            "(MACs / vanilla)"
+            "(MACs / vanilla), and its paired difference to vanilla on the same examples and seeds (95 % paired "
+            "bootstrap)"
         )
-        typer.echo(study.summary_table(points).to_markdown(index=False))
+        typer.echo(study.summary_table(points, runs=stored).to_markdown(index=False))

@@ -15,13 +15,13 @@ implementation that never holds the whole tensor may replace its inside as long 
 same values. Without statistics it runs PyTorch's fused ``scaled_dot_product_attention``, so a layer
 that scores nothing costs what Hugging Face's SDPA attention costs.
 
-With statistics, :func:`attend` runs the attention in blocks of query rows (:func:`attend_blocked`):
-each block's scores, probabilities, context rows and its share of ``received``/``self_prob`` are
-computed together, so at most one block of probabilities (twice the size of q) exists at a
-time (about as many numbers as q, :func:`query_block`) instead of the whole (batch, heads, n, n_keys)
-tensor. The matmuls are the same Q K^T and A V split
-by rows (no extra multiply-adds; the traced count and the closed form are unchanged). Elementwise passes
-are saved too: the scale is applied to each block of q rather than to the scores, and on the CPU the
+With statistics, :func:`attend` runs the attention in blocks (:func:`attend_blocked`) of query rows and of
+batch x heads slices: each block's scores, probabilities, context rows and its share of
+``received``/``self_prob`` are computed together, so at most one block of probabilities exists at a time
+(:func:`block_shape`: on CUDA about twice as many numbers as q, on the CPU a block that fits in cache)
+instead of the whole (batch, heads, n, n_keys) tensor. The matmuls are the same Q K^T and A V split
+by rows and slices (no extra multiply-adds; the traced count and the closed form are unchanged). Elementwise
+passes are saved too: the scale is applied to each block of q rather than to the scores, and on the CPU the
 key mask and the query-row weighting are skipped when the batch has no padding (a check that would
 cost a device synchronisation on CUDA, where they always run). :func:`attend_reference` is the plain
 eager computation on the whole tensor, kept for tests and comparisons.
@@ -135,77 +135,119 @@ class AttentionNeeds:
     keys: bool = False  # AttentionStats.keys, for comparing units by their keys
 
 
-BLOCK_SCALE = 2.0  # a block of probabilities holds BLOCK_SCALE x as many numbers as q (two hidden states)
+BLOCK_SCALE = 2.0  # on CUDA a block of probabilities holds BLOCK_SCALE x as many numbers as q (two hidden states)
+CPU_BLOCK_NUMBERS = 2**19  # on the CPU, probabilities per block: 2 MiB in fp32, which stays in cache (below)
+CPU_MAX_ROWS = 128  # on the CPU, query rows per block at most: more slices of fewer rows ran faster at batch 1
 
 
-CPU_MAX_ROWS = (128, 64)  # on the CPU, the most query rows per block at batch 1 and at larger batches
+def block_shape(
+    batch: int, heads: int, n_keys: int, n: int, head_dim: int, on_cpu: bool = False, numbers: int | None = None
+) -> tuple[int, int]:
+    """(slices of batch x heads, query rows) per block of the scoring attention.
+
+    On CUDA every slice at once, with as many rows as make the block's probabilities BLOCK_SCALE times as large
+    as q (2 head_dim rows when n_keys = n): few, large kernels, and never more than a few hidden states' worth
+    of attention. On the CPU a block holds about CPU_BLOCK_NUMBERS probabilities (whole rows first, then as many
+    slices as fit), so that its softmax, context matmul and per-key sum find it in cache (512 KiB of L2 per core
+    here). With BERT-base's heads on 2 cores (``benchmarks/attention_blocks.py``, 15 interleaved repeats) 2^19
+    ran the attention at 1.04x the fused kernel's time at n = 128, batch 8 and 1.24x at n = 512, batch 8, where
+    blocks over every slice (64 rows) had taken 1.7x or more; at batch 1 every slice fits at n = 128 (1.11x),
+    and at n = 512 no size came within 1.45x of the fused kernel. ``numbers`` overrides CPU_BLOCK_NUMBERS."""
+    slices = batch * heads
+    if on_cpu:
+        numbers = numbers or CPU_BLOCK_NUMBERS
+        rows = min(n, CPU_MAX_ROWS, max(16, numbers // n_keys))
+        return max(1, min(slices, numbers // (rows * n_keys))), rows
+    elements = BLOCK_SCALE * slices * n * head_dim
+    return slices, int(min(n, max(16, elements // max(1, slices * n_keys))))
 
 
-def query_block(batch: int, heads: int, n_keys: int, n: int, head_dim: int, on_cpu: bool = False) -> int:
-    """Query rows per block: the block's probabilities are BLOCK_SCALE times as large as q (2 head_dim rows
-    when n_keys = n), so the scoring layer never holds more than a few hidden states' worth of
-    attention, whatever the length, while each block's matmuls stay large enough to run efficiently.
-
-    On the CPU also at most 128 rows at batch 1 and 64 above. With BERT-base's heads on 2 cores
-    (``benchmarks/attention_blocks.py``, n 128 to 512), 128 rows were the fastest size at batch 1 but ran
-    1.5 to 2.2x the fastest at batch 8 and 16, where 64 rows were at or near it."""
-    elements = BLOCK_SCALE * batch * heads * n * head_dim
-    rows = int(min(n, max(16, elements // max(1, batch * heads * n_keys))))
-    return min(rows, CPU_MAX_ROWS[batch > 1]) if on_cpu else rows
+def _slices(batch: int, heads: int, group: int):
+    """(batch range, head range) of each group of ``group`` batch x heads slices: whole examples when a group
+    covers all heads, else heads of one example."""
+    if group >= heads:
+        step = group // heads
+        return [(slice(b, b + step), slice(None)) for b in range(0, batch, step)]
+    return [(slice(b, b + 1), slice(h, h + group)) for b in range(batch) for h in range(0, heads, group)]
 
 
 def attend_blocked(
-    q, k, v, key_keep, query_keep, *, scale, dropout_p, training, bias=None, need_keys=False, block: int | None = None
+    q,
+    k,
+    v,
+    key_keep,
+    query_keep,
+    *,
+    scale,
+    dropout_p,
+    training,
+    bias=None,
+    need_keys=False,
+    rows: int | None = None,
+    group: int | None = None,
 ):
-    """Context and statistics in blocks of query rows; never holds the whole probability tensor.
+    """Context and statistics in blocks (:func:`block_shape`); never holds the whole probability tensor.
 
-    Arguments as :func:`attend` (statistics always computed); ``block`` overrides :func:`query_block`.
-    Differentiable (training runs through it); dropout applies to the context only, as in the reference.
+    Arguments as :func:`attend` (statistics always computed); ``rows`` and ``group`` (batch x heads slices per
+    block) override :func:`block_shape`. Differentiable (training runs through it, every slice in each block);
+    dropout applies to the context only, as in the reference.
     """
     batch, heads, n, _ = q.shape
     n_keys = k.shape[2]
     per_head = key_keep.dim() == 3
     dropout = dropout_p if training else 0.0
     on_cpu = q.device.type == "cpu"
+    full = (batch, heads, 1, n_keys)  # masks and bias as views of this shape, so that blocks slice them alike
     # Masks are skipped where they cannot change anything; checking costs a synchronisation on CUDA.
     key_mask = (
         None
         if on_cpu and bool(key_keep.all())
-        else ~(key_keep[:, :, None, :] if per_head else key_keep[:, None, None, :])
+        else ~(key_keep[:, :, None, :] if per_head else key_keep[:, None, None, :]).expand(full)
     )
+    bias = None if bias is None else bias.expand(full)
     weights = None if on_cpu and bool(query_keep.all()) else query_keep[:, None, :, None].to(q.dtype)
-    block = block or query_block(batch, heads, n_keys, n, q.shape[-1], on_cpu)
+    picked_group, picked_rows = block_shape(batch, heads, n_keys, n, q.shape[-1], on_cpu)
+    rows, group = rows or picked_rows, group or picked_group
     # A batched matmul copies strided k and v (projections seen as (batch, heads, n, d)) once per block
     # to fold batch and heads; contiguous ones it reads as they are (ReducingSelfAttention passes those).
     keys_t, v = k.contiguous().transpose(-1, -2), v.contiguous()
     lowest = torch.finfo(q.dtype).min
     # Without autograd the context rows are written in place (no list of blocks to concatenate), into
-    # (batch, n, heads, d) memory: the caller's merge of the heads is then a view, not a copy.
+    # (batch, n, heads, d) memory: the caller's merge of the heads is then a view, not a copy. With autograd
+    # each block takes every slice, so that the row blocks concatenate.
     in_place = not (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad))
-    context = q.new_empty(batch, n, heads, v.shape[-1]).transpose(1, 2) if in_place else None
-    contexts, diagonals, received = [], [], None
-    for start in range(0, n, block):
-        stop = min(n, start + block)
-        scores = torch.matmul(q[:, :, start:stop] * scale, keys_t)  # (batch, heads, rows, n_keys); scale on q
-        if bias is not None:
-            scores = scores + bias
-        if key_mask is not None:
-            scores = scores.masked_fill_(key_mask, lowest) if in_place else scores.masked_fill(key_mask, lowest)
-        probs = scores.softmax(dim=-1, dtype=torch.float32)  # fp32 under autocast too: the statistics rank units
-        del scores
-        attended = (F.dropout(probs, dropout, training) if dropout else probs).to(v.dtype)
-        if in_place:
-            context[:, :, start:stop] = torch.matmul(attended, v)
-        else:
-            contexts.append(torch.matmul(attended, v))
-        part = (probs if weights is None else probs * weights[:, :, start:stop]).sum(dim=2)
-        received = part if received is None else received + part
-        if not per_head:
-            diagonals.append(
-                probs.diagonal(offset=start, dim1=-2, dim2=-1).clone()
-            )  # a view would keep the block alive
-        del probs, attended  # else this block's probabilities live on beside the next block's scores and probabilities
+    if in_place:
+        context = q.new_empty(batch, n, heads, v.shape[-1]).transpose(1, 2)
+        received = q.new_zeros(batch, heads, n_keys, dtype=torch.float32)
+        self_prob = None if per_head else q.new_empty(batch, heads, n, dtype=torch.float32)
+    else:
+        group, contexts, diagonals, received = batch * heads, [], [], None
+    for b, h in _slices(batch, heads, group):
+        for start in range(0, n, rows):
+            stop = min(n, start + rows)
+            scores = torch.matmul(q[b, h, start:stop] * scale, keys_t[b, h])  # (.., rows, n_keys); scale on q
+            if bias is not None:
+                scores = scores + bias[b, h]
+            if key_mask is not None:
+                mask = key_mask[b, h]
+                scores = scores.masked_fill_(mask, lowest) if in_place else scores.masked_fill(mask, lowest)
+            probs = scores.softmax(dim=-1, dtype=torch.float32)  # fp32 under autocast too: the statistics rank units
+            del scores
+            attended = (F.dropout(probs, dropout, training) if dropout else probs).to(v.dtype)
+            part = (probs if weights is None else probs * weights[b, :, start:stop]).sum(dim=2)
+            diagonal = None if per_head else probs.diagonal(offset=start, dim1=-2, dim2=-1)
+            if in_place:
+                context[b, h, start:stop] = torch.matmul(attended, v[b, h])
+                received[b, h] += part
+                if diagonal is not None:
+                    self_prob[b, h, start:stop] = diagonal
+            else:
+                contexts.append(torch.matmul(attended, v))
+                received = part if received is None else received + part
+                if diagonal is not None:
+                    diagonals.append(diagonal.clone())  # a view would keep the block alive
+            del probs, attended  # else this block's probabilities live on beside the next block's
     if not in_place:
         context = contexts[0] if len(contexts) == 1 else torch.cat(contexts, dim=2)
-    self_prob = None if per_head else (diagonals[0] if len(diagonals) == 1 else torch.cat(diagonals, dim=-1))
+        self_prob = None if per_head else (diagonals[0] if len(diagonals) == 1 else torch.cat(diagonals, dim=-1))
     return context, AttentionStats(received, self_prob, k if need_keys else None)

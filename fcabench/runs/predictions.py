@@ -89,4 +89,5 @@ def of_run(run: dict | pd.Series, store: str | os.PathLike) -> pd.DataFrame:
     run_id = run.get("repeat_of") or run["run_id"]
     if isinstance(run_id, float):  # a missing repeat_of in a pandas row
         run_id = run["run_id"]
-    return read(path_for(run_id, store), run.get("data_sha256"))
+    data = run.get("data_sha256")
+    return read(path_for(run_id, store), data if isinstance(data, str) else None)  # a missing one reads as NaN

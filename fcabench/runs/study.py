@@ -15,8 +15,9 @@ import json
 
 import pandas as pd
 
+from fcabench.errors import FcabenchError
 from fcabench.runs.schema import INTERMEDIATE_STAGES
-from fcabench.runs.stats import collapse_seeds
+from fcabench.runs.stats import collapse_seeds, compare_runs, group_id
 
 REGIMES = {"training-free": "training-free"}  # stage -> regime; every other final stage is "retrained"
 
@@ -61,6 +62,7 @@ def study_points(
         "stage",
         "run_id",
         "method_config",
+        "group",
     ]
     if "stage" not in runs:
         return pd.DataFrame(columns=columns)
@@ -79,6 +81,7 @@ def study_points(
     if rows.empty:
         return pd.DataFrame(columns=columns)
     rows = collapse_seeds(rows, ("score", "macs", "macs_real_mean"))
+    rows["group"] = rows.apply(group_id, axis=1)  # the seeds' group, for paired comparisons
     configs = [json.loads(c) if isinstance(c, str) else dict(c) for c in rows["method_config"]]
     rows["variant"] = [variant(m, c) for m, c in zip(rows["method"], configs)]
     rows["regime"] = [
@@ -119,6 +122,7 @@ def best_at(points: pd.DataFrame, target: float = 0.5, band: tuple[float, float]
                     closest_macs_rel=closest["macs_rel"],
                     closest_score=closest["score"],
                     points=len(group),
+                    group=None,
                 )
             )
         else:
@@ -136,6 +140,7 @@ def best_at(points: pd.DataFrame, target: float = 0.5, band: tuple[float, float]
                     closest_macs_rel=None,
                     closest_score=None,
                     points=len(group),
+                    group=best["group"],
                 )
             )
     table = pd.DataFrame(
@@ -152,15 +157,20 @@ def best_at(points: pd.DataFrame, target: float = 0.5, band: tuple[float, float]
             "closest_macs_rel",
             "closest_score",
             "points",
+            "group",
         ],
     )
     return table.sort_values(["variant", "regime"]).reset_index(drop=True)
 
 
-def summary_table(points: pd.DataFrame, target: float = 0.5, band: tuple[float, float] = (0.4, 0.6)) -> pd.DataFrame:
+def summary_table(
+    points: pd.DataFrame, target: float = 0.5, band: tuple[float, float] = (0.4, 0.6), runs: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The study's table: one row per variant, the best mean score at about ``target`` x vanilla's MACs,
     retrained and training-free, as text cells "mean ± half-interval (MACs x, n seeds)" ("score (MACs x)" for
-    one seed); the vanilla row first."""
+    one seed); the vanilla row first. With the stored ``runs`` (their predictions beside them), each regime also
+    gets the paired difference to vanilla on the same examples and seeds, "+d [low, high]" (95 % paired
+    bootstrap, :func:`fcabench.runs.stats.compare_runs`)."""
     best = best_at(points, target, band)
 
     def cell(row) -> str:
@@ -170,21 +180,31 @@ def summary_table(points: pd.DataFrame, target: float = 0.5, band: tuple[float, 
             return f"{_with_interval(row)} ({row['macs_rel']:.2f}x{_seeds(row)})"
         return f"none in band; closest {row['closest_macs_rel']:.2f}x: {row['closest_score']:.1f}"
 
-    rows = []
     vanilla = points[points["method"] == "vanilla"]
+    vanilla_group = vanilla.iloc[-1]["group"] if not vanilla.empty else None
+
+    def paired(row) -> str:
+        if row is None or pd.isna(row["group"]) or vanilla_group is None:
+            return ""
+        try:
+            found = compare_runs(runs, row["group"], vanilla_group)
+        except FcabenchError as error:  # e.g. runs without kept predictions
+            return f"none: {error}"
+        return f"{found.difference:+.2f} [{found.ci_low:+.2f}, {found.ci_high:+.2f}]{_seeds(dict(n=len(found.seeds)))}"
+
+    regimes = ["retrained", "training-free"]
+    columns = ["method", *regimes] + ([f"{r} - vanilla" for r in regimes] if runs is not None else [])
+    rows = []
     if not vanilla.empty:
         text = f"{_with_interval(vanilla.iloc[-1])} (1.00x{_seeds(vanilla.iloc[-1])})"
         rows.append({"method": "vanilla", "retrained": text, "training-free": text})
     for name, group in best.groupby("variant", sort=True):
         by_regime = {r["regime"]: r for _, r in group.iterrows()}
-        rows.append(
-            {
-                "method": name,
-                "retrained": cell(by_regime.get("retrained")),
-                "training-free": cell(by_regime.get("training-free")),
-            }
-        )
-    return pd.DataFrame(rows, columns=["method", "retrained", "training-free"])
+        row = {"method": name, **{r: cell(by_regime.get(r)) for r in regimes}}
+        if runs is not None:
+            row.update({f"{r} - vanilla": paired(by_regime.get(r)) for r in regimes})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns).fillna("")
 
 
 def _with_interval(row) -> str:
