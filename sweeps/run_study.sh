@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 if [ -z "${STUDY_CODE:-}" ]; then
     rm -rf out/study-code && mkdir -p out/study-code && cp -r fcabench out/study-code/
-    git rev-parse HEAD > out/study-code/COMMIT 2>/dev/null
+    # the commit the runs record (fcabench/runs/provenance.py), "+dirty" when the copied tree had changes
+    { git rev-parse HEAD && git status --porcelain --untracked-files=no | grep -q . && echo +dirty; } 2>/dev/null \
+        | tr -d '\n' > out/study-code/COMMIT
     STUDY_CODE=out/study-code
 fi
 export PYTHONPATH="$PWD/$STUDY_CODE"

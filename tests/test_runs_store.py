@@ -138,6 +138,19 @@ def test_provenance_is_filled_in_automatically():
     assert record["flops_rel_bert_base"] == pytest.approx(1.0)
 
 
+def test_a_copy_of_the_package_names_the_commit_it_was_copied_from(tmp_path):
+    import subprocess
+
+    from fcabench.runs.provenance import SNAPSHOT_COMMIT, git_commit
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)  # a checkout around the copy, at no commit
+    copy = tmp_path / "study-code"
+    copy.mkdir()
+    assert git_commit(copy) is None
+    (copy / SNAPSHOT_COMMIT).write_text("c661d1152b0b29449ea62cd090f39b46fbe18ec9+dirty")
+    assert git_commit(copy) == "c661d1152b0b29449ea62cd090f39b46fbe18ec9+dirty"
+
+
 def test_default_load_reads_the_bundled_tables_and_the_checkout_results(tmp_path, monkeypatch):
     from fcabench.runs import store
 

@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 _REPO = Path(__file__).resolve().parents[2]
+SNAPSHOT_COMMIT = "COMMIT"  # beside a copy of the package (sweeps/run_study.sh): the commit it was copied from
 
 
 def _version(distribution: str) -> str | None:
@@ -27,7 +28,12 @@ def _module_version(module: str) -> str | None:
 
 
 def git_commit(repo: Path = _REPO) -> str | None:
-    """``git rev-parse HEAD`` of the checkout fcabench runs from, "+dirty" if files changed; None outside git."""
+    """``git rev-parse HEAD`` of the checkout fcabench runs from, "+dirty" if files changed; None outside git.
+    A copy of the package with a COMMIT file beside it names the commit it was copied from: git would name the
+    checkout around the copy as it is now, which may have moved on since."""
+    recorded = repo / SNAPSHOT_COMMIT
+    if recorded.is_file():
+        return recorded.read_text().strip() or None
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=5)
         if head.returncode != 0:
