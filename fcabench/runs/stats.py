@@ -209,22 +209,28 @@ def compare(
         if not np.array_equal(left["label"].to_numpy(), right["label"].to_numpy()):
             raise FcabenchError("the two runs' labels differ on the same examples: no paired comparison")
 
-    def score(table, index):
-        predicted, labels = table["prediction"].to_numpy()[index], table["label"].to_numpy()[index]
-        if metric == "accuracy":  # the same as known.accuracy, without scikit-learn's checks on every resample
-            return 100.0 * float(np.mean(predicted == labels))
-        return function(predicted, labels)
+    # Columns as arrays once (the bootstrap scores every seed thousands of times); the labels are the same on
+    # both sides (checked above).
+    labels = [t["label"].to_numpy() for t in a]
+    predicted_a, predicted_b = ([t["prediction"].to_numpy() for t in side] for side in (a, b))
 
-    everything = [np.arange(len(t)) for t in a]
-    differences = [score(x, i) - score(y, i) for x, y, i in zip(a, b, everything)]
+    def difference(s, index):
+        return score(predicted_a[s], labels[s], index) - score(predicted_b[s], labels[s], index)
+
+    def score(predicted, truth, index):
+        predicted, truth = predicted[index], truth[index]
+        if metric == "accuracy":  # the same as known.accuracy, without scikit-learn's checks on every resample
+            return 100.0 * float(np.mean(predicted == truth))
+        return function(predicted, truth)
+
+    differences = [difference(s, np.arange(len(labels[s]))) for s in range(len(a))]
     generator = np.random.default_rng(random_state)
     boot = np.empty(resamples)
     for r in range(resamples):
         drawn = generator.integers(0, len(a), len(a))
         total = 0.0
         for s in drawn:
-            index = generator.integers(0, len(a[s]), len(a[s]))
-            total += score(a[s], index) - score(b[s], index)
+            total += difference(s, generator.integers(0, len(labels[s]), len(labels[s])))
         boot[r] = total / len(drawn)
     low, high = np.percentile(boot, [2.5, 97.5])
     return Comparison(
