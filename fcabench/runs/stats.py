@@ -137,12 +137,13 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
 
 def collapse_seeds(rows: pd.DataFrame, columns=("score",)) -> pd.DataFrame:
     """Measured ``rows`` that differ only by seed as one row each: every column of ``columns`` becomes its mean
-    over the seeds, with ``<column>_ci_low`` / ``<column>_ci_high`` (t-interval; NaN for one seed) and ``n``
-    beside it; other rows (published, claims) stay as they are, with n = 1."""
+    over the seeds, with ``<column>_ci_low`` / ``<column>_ci_high`` (t-interval; NaN for one seed), ``n`` and
+    ``group`` (:func:`group_id`, for paired comparisons) beside it; other rows (published, claims) stay as they
+    are, with n = 1 and no group."""
     rows = rows.copy()
     for column in columns:
         rows[f"{column}_ci_low"], rows[f"{column}_ci_high"] = math.nan, math.nan
-    rows["n"] = 1
+    rows["n"], rows["group"] = 1, None
     measured = rows["source"] == "measured"
     if "repeat_of" in rows:
         rows = rows[~(measured & rows["repeat_of"].notna())]
@@ -151,8 +152,9 @@ def collapse_seeds(rows: pd.DataFrame, columns=("score",)) -> pd.DataFrame:
         return rows
     kept = [rows[~measured]]
     ids = rows[measured].apply(group_id, axis=1)
-    for _, group in rows[measured].groupby(ids, sort=False):
+    for name, group in rows[measured].groupby(ids, sort=False):
         row = group.iloc[[0]].copy()
+        row["group"] = name
         for column in columns:
             values = group[column].astype(float).dropna().to_numpy()
             row[column] = values.mean() if len(values) else math.nan

@@ -17,7 +17,7 @@ import pandas as pd
 
 from fcabench.errors import FcabenchError
 from fcabench.runs.schema import INTERMEDIATE_STAGES
-from fcabench.runs.stats import collapse_seeds, compare_runs, group_id
+from fcabench.runs.stats import collapse_seeds, compare_runs
 
 REGIMES = {"training-free": "training-free"}  # stage -> regime; every other final stage is "retrained"
 
@@ -81,7 +81,6 @@ def study_points(
     if rows.empty:
         return pd.DataFrame(columns=columns)
     rows = collapse_seeds(rows, ("score", "macs", "macs_real_mean"))
-    rows["group"] = rows.apply(group_id, axis=1)  # the seeds' group, for paired comparisons
     configs = [json.loads(c) if isinstance(c, str) else dict(c) for c in rows["method_config"]]
     rows["variant"] = [variant(m, c) for m, c in zip(rows["method"], configs)]
     rows["regime"] = [
