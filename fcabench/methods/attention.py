@@ -68,41 +68,20 @@ def attend(
     ``eager`` forces the explicit computation even without statistics (a model configured for eager
     attention). Returns ``(context (batch, heads, n, head_dim), stats or None)``.
     """
-    per_head = key_keep.dim() == 3
-    mask = key_keep[:, :, None, :] if per_head else key_keep[:, None, None, :]  # (batch, 1|heads, 1, n_keys)
-    dropout = dropout_p if training else 0.0
+    options = dict(scale=scale, dropout_p=dropout_p, training=training, bias=bias, need_keys=need_keys)
     if need_stats:
-        return attend_blocked(
-            q,
-            k,
-            v,
-            key_keep,
-            query_keep,
-            scale=scale,
-            dropout_p=dropout_p,
-            training=training,
-            bias=bias,
-            need_keys=need_keys,
+        return attend_blocked(q, k, v, key_keep, query_keep, **options)
+    if eager:
+        return attend_reference(q, k, v, key_keep, query_keep, **options)
+    per_head = key_keep.dim() == 3
+    attn_mask = key_keep[:, :, None, :] if per_head else key_keep[:, None, None, :]  # (batch, 1|heads, 1, n_keys)
+    if bias is not None:  # SDPA takes an additive float mask: the bias on real keys, -inf elsewhere
+        attn_mask = (
+            torch.zeros(attn_mask.shape, dtype=q.dtype, device=q.device).masked_fill(~attn_mask, float("-inf")) + bias
         )
-    if not eager:
-        attn_mask = mask
-        if bias is not None:  # SDPA takes an additive float mask: the bias on real keys, -inf elsewhere
-            attn_mask = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill(~mask, float("-inf")) + bias
-        context = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout, scale=scale)
-        return context, (AttentionStats(None, None, k) if need_keys else None)
-    return attend_reference(
-        q,
-        k,
-        v,
-        key_keep,
-        query_keep,
-        scale=scale,
-        dropout_p=dropout_p,
-        training=training,
-        bias=bias,
-        need_stats=need_stats,
-        need_keys=need_keys,
-    )
+    dropout = dropout_p if training else 0.0
+    context = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout, scale=scale)
+    return context, (AttentionStats(None, None, k) if need_keys else None)
 
 
 def attend_reference(
