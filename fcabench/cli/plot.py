@@ -15,6 +15,9 @@ Outputs = Annotated[
     Optional[list[Path]],
     typer.Option("--output", "-o", help=f"Figure file(s): .png, .svg or .pdf (repeatable). {OVERWRITE_NOTE}"),
 ]
+Profiles = Annotated[
+    list[Path], typer.Argument(help="Profiles from `fcabench profile --output` (.csv/.json/.parquet).")
+]
 Width = Annotated[
     Optional[float],
     typer.Option(
@@ -103,9 +106,7 @@ def pareto_command(
 
 @app.command("layers")
 def layers_command(
-    profiles: Annotated[
-        list[Path], typer.Argument(help="Profiles from `fcabench profile --output` (.csv/.json/.parquet).")
-    ],
+    profiles: Profiles,
     output: Outputs = None,
     width: Width = None,
     label: Annotated[
@@ -138,9 +139,7 @@ def layers_command(
 
 @app.command("tokens")
 def tokens_command(
-    profiles: Annotated[
-        list[Path], typer.Argument(help="Profiles from `fcabench profile --output` (.csv/.json/.parquet).")
-    ],
+    profiles: Profiles,
     output: Outputs = None,
     width: Width = None,
     label: Annotated[
