@@ -13,7 +13,7 @@ from transformers import BertConfig, BertForSequenceClassification, BertModel
 
 
 def tiny_config(layers: int = 2, attn: str = "sdpa", **overrides) -> BertConfig:
-    config = BertConfig(
+    shape = dict(
         vocab_size=99,
         hidden_size=32,
         num_hidden_layers=layers,
@@ -21,8 +21,8 @@ def tiny_config(layers: int = 2, attn: str = "sdpa", **overrides) -> BertConfig:
         intermediate_size=37,
         max_position_embeddings=64,
         num_labels=3,
-        **overrides,
     )
+    config = BertConfig(**{**shape, **overrides})
     config._attn_implementation = attn
     return config
 

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 import torch
-from transformers import BertConfig, BertForSequenceClassification
+from transformers import BertForSequenceClassification
 
 import fcabench
 from fcabench import methods
@@ -23,22 +23,14 @@ from fcabench.methods.focus_core import (
     paper_convention_macs,
 )
 from fcabench.models import synthetic_batch
+from tests.conftest import tiny_config
 
 COMPONENTS = ["macs_attn_proj", "macs_attn_matmul", "macs_ffn", "macs_method", "macs_other"]
 
 
 def tiny(layers: int = 4, attn: str = "sdpa", seed: int = 0) -> BertForSequenceClassification:
     torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=99,
-        hidden_size=32,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        intermediate_size=37,
-        num_labels=3,
-    )
-    config._attn_implementation = attn
-    return BertForSequenceClassification(config).eval()
+    return BertForSequenceClassification(tiny_config(layers, attn, max_position_embeddings=512)).eval()
 
 
 @pytest.fixture(scope="module")

@@ -12,20 +12,14 @@ from transformers import BertConfig, BertForSequenceClassification
 from fcabench import dynamic, methods
 from fcabench.errors import FcabenchError
 from fcabench.methods.ltp import LTPConfig, ltp_penalty, thresholds, would_keep
+from tests import conftest
 
 INF = float("inf")
 STEEP = (0.9, 1.0, 1.0, 1.0)  # prunes visibly on a random tiny model
 
 
 def tiny_config(layers: int = 4) -> BertConfig:
-    return BertConfig(
-        vocab_size=99,
-        hidden_size=32,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        intermediate_size=37,
-        num_labels=3,
-    )
+    return conftest.tiny_config(layers, max_position_embeddings=512)
 
 
 @pytest.fixture(scope="module")
