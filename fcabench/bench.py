@@ -179,20 +179,31 @@ def _step(model, inputs: dict, mode: str) -> None:
     loss.backward()
 
 
+def warm_up(models: dict[str, torch.nn.Module], inputs: dict, mode: str, protocol: Protocol) -> None:
+    """Put every model in ``mode`` and run its ``protocol.warmup`` untimed steps."""
+    for model in models.values():
+        model.train(mode == "train")
+        for _ in range(protocol.warmup):
+            _step(model, inputs, mode)
+
+
+def rotating(labels: list[str], repeats: int):
+    """The order of each repeat: every label once, starting one later than the repeat before, so that load
+    from other processes falls on all models alike."""
+    for repeat in range(repeats):
+        shift = repeat % len(labels)
+        yield labels[shift:] + labels[:shift]
+
+
 def time_interleaved(
     models: dict[str, torch.nn.Module], inputs: dict, mode: str, protocol: Protocol, progress=None
 ) -> dict[str, list[float]]:
     """Milliseconds of ``protocol.repeats`` steps per model; each repeat runs every model once, rotating."""
     device = check_device(protocol.device)
-    labels = list(models)
-    for label in labels:
-        models[label].train(mode == "train")
-        for _ in range(protocol.warmup):
-            _step(models[label], inputs, mode)
-    times: dict[str, list[float]] = {label: [] for label in labels}
-    for repeat in range(protocol.repeats):
-        shift = repeat % len(labels)
-        for label in labels[shift:] + labels[:shift]:
+    warm_up(models, inputs, mode, protocol)
+    times: dict[str, list[float]] = {label: [] for label in models}
+    for order in rotating(list(models), protocol.repeats):
+        for label in order:
             _synchronize(device)
             start = time.perf_counter()
             _step(models[label], inputs, mode)

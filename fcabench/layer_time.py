@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from fcabench import encoders, methods
-from fcabench.bench import Protocol, _step, _synchronize
+from fcabench.bench import Protocol, _step, _synchronize, rotating, warm_up
 from fcabench.devices import check_device
 
 COMPONENTS = ("attn_proj", "attn_matmul", "ffn", "method")
@@ -91,14 +91,11 @@ def per_layer_times(models: dict[str, torch.nn.Module], inputs: dict, protocol: 
     clocks = {label: LayerClock(model, device) for label, model in models.items()}
     samples: dict[str, list[dict]] = {label: [] for label in labels}
     try:
-        for label in labels:
-            models[label].eval()
-            for _ in range(protocol.warmup):
-                _step(models[label], inputs, "inference")
-            clocks[label].take()
-        for repeat in range(protocol.repeats):
-            shift = repeat % len(labels)
-            for label in labels[shift:] + labels[:shift]:
+        warm_up(models, inputs, "inference", protocol)
+        for clock in clocks.values():
+            clock.take()
+        for order in rotating(labels, protocol.repeats):
+            for label in order:
                 _step(models[label], inputs, "inference")
                 samples[label].append(clocks[label].take())
     finally:
