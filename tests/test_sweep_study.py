@@ -139,6 +139,32 @@ def test_the_study_figure_draws_in_the_method_colours_of_every_figure(store):
         plt.close(ax.figure)
 
 
+def test_the_study_figure_bars_each_interval_within_the_accuracy_scale():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from fcabench.plots.study import plot_study
+
+    points = pd.DataFrame(
+        dict(
+            variant=["vanilla", "ltp"],
+            regime=["retrained", "training-free"],
+            method=["vanilla", "ltp"],
+            score=[97.8, 75.3],
+            score_ci_low=[93.9, -12.0],  # a t-interval over three seeds can leave 0-100
+            score_ci_high=[101.7, 122.7],
+            macs_rel=[1.0, 0.42],
+        )
+    )
+    ax = plot_study(points)
+    try:
+        bars = [segment for collection in ax.collections for segment in collection.get_segments()]
+        assert sorted((s[0][0], s[0][1], s[1][1]) for s in bars) == [(0.42, 0.0, 100.0), (1.0, 93.9, 100.0)]
+        assert ax.get_ylim() == (70.3, 101.0)  # the lowest point readable, the bars may run off
+    finally:
+        plt.close(ax.figure)
+
+
 def test_the_table_gives_each_regime_its_paired_difference_to_vanilla(tmp_path):
     from fcabench.runs import predictions
 

@@ -159,41 +159,37 @@ def _print_jobs(jobs, folder: Path, store) -> None:
 
 
 def _points(spec, store):
-    """(task, points, stored runs) of the spec's tasks, from its store, restricted to its models and length: the
-    test split's scores where the sweep scores it (score_splits), else validation's."""
-    from fcabench.runs import load, study
+    """(task, points, stored runs) of the spec's tasks, from its store (the checkout's when none is named)."""
+    from fcabench import sweep
+    from fcabench.runs import load
 
     stored = load(store) if store is not None else load()
-    split = _split(spec)
-    for task in spec.tasks:
-        points = study.study_points(stored, task, split=split)
-        chosen = points["model"].isin(spec.models) & points["seq_len"].isin([spec.train.get("seq_len")])
-        yield task, points[chosen], stored
-
-
-def _split(spec) -> str:
-    return "test" if "test" in spec.score_splits else "validation"
+    for task, points in sweep.study_points(spec, stored).items():
+        yield task, points, stored
 
 
 def _write_figure(spec, store, path: Path) -> None:
     import matplotlib.pyplot as plt
 
+    from fcabench import sweep
     from fcabench.plots import save_figure
     from fcabench.plots.study import study_figure
 
-    title = f"{', '.join(spec.models)}, n = {spec.train.get('seq_len')}"
-    fig = study_figure([(f"{task}: {title}", points) for task, points, _ in _points(spec, store)], _split(spec))
+    title = f"{', '.join(spec.models)}, n = {spec.train.get('seq_len')}; bars: 95 % interval over seeds"
+    panels = [(f"{task}: {title}", points) for task, points, _ in _points(spec, store)]
+    fig = study_figure(panels, sweep.scored_split(spec))
     typer.echo(f"wrote {save_figure(fig, path)}")
     plt.close(fig)
 
 
 def _print_tables(spec, store) -> None:
+    from fcabench import sweep
     from fcabench.runs import study
 
     for task, points, stored in _points(spec, store):
         typer.echo(
-            f"{task}: {len(points)} scored models; best {_split(spec)} accuracy at about 2x fewer encoder MACs "
-            "(MACs / vanilla), and its paired difference to vanilla on the same examples and seeds (95 % paired "
-            "bootstrap)"
+            f"{task}: {len(points)} scored models; best {sweep.scored_split(spec)} accuracy at about 2x fewer "
+            "encoder MACs (MACs / vanilla), and its paired difference to vanilla on the same examples and seeds "
+            "(95 % paired bootstrap)"
         )
         typer.echo(study.summary_table(points, runs=stored).to_markdown(index=False))

@@ -26,8 +26,9 @@ def plot_study(
     points: pd.DataFrame, published: pd.DataFrame | None = None, ax=None, title: str | None = None, split: str = "test"
 ):
     """Accuracy (of ``split``) against MACs / vanilla, one line per variant: solid and filled retrained, dotted
-    and hollow training-free, seed intervals as bars, the vanilla star; ``published`` rows (score,
-    flops_rel_bert_base) as crosses. Returns the Axes; writing files is the caller's business."""
+    and hollow training-free, the vanilla star, 95 % intervals over seeds as bars (within the 0-100 scale a
+    t-interval over three seeds can leave); ``published`` rows (score, flops_rel_bert_base) as crosses.
+    Returns the Axes; writing files is the caller's business."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 4.5))
     styles = variant_styles(points)
@@ -43,6 +44,7 @@ def plot_study(
                 color="black",
                 label="vanilla (fine-tuned)",
             )
+            _interval_bars(ax, group, "black")
             continue
         filled, (color, marker) = regime == "retrained", styles[name]
         ax.plot(
@@ -55,8 +57,7 @@ def plot_study(
             markerfacecolor=color if filled else "white",
             label=f"{name}, {regime}",
         )
-        spread = group[group["score_ci_low"].notna()]
-        ax.vlines(spread["macs_rel"], spread["score_ci_low"], spread["score_ci_high"], color=color, linewidth=0.8)
+        _interval_bars(ax, group, color)
     if published is not None and not published.empty:
         ax.scatter(
             published["flops_rel_bert_base"],
@@ -69,9 +70,17 @@ def plot_study(
     ax.set_ylabel(f"{split} accuracy (%)")
     if title:
         ax.set_title(title)
+    if points["score"].notna().any():  # the points readable; a wide interval may run off the bottom
+        ax.set_ylim(max(0.0, points["score"].min() - 5.0), 101.0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, ncol=2, loc="lower right")
     return ax
+
+
+def _interval_bars(ax, points: pd.DataFrame, color: str) -> None:
+    spread = points[points["score_ci_low"].notna()]
+    low, high = spread["score_ci_low"].clip(lower=0.0), spread["score_ci_high"].clip(upper=100.0)
+    ax.vlines(spread["macs_rel"], low, high, color=color, linewidth=0.8)
 
 
 def study_figure(panels: list[tuple[str, pd.DataFrame]], split: str = "test") -> Figure:

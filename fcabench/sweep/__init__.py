@@ -14,6 +14,7 @@ from pathlib import Path
 from fcabench.sweep.executors import execute_job, run_local, run_ray, train_job
 from fcabench.sweep.jobs import Job, expand, job_id, select
 from fcabench.sweep.merge import MergeReport, merge
+from fcabench.sweep.points import scored_split, study_points
 from fcabench.sweep.spec import SweepSpec, load_spec, parse_spec
 from fcabench.sweep.state import read_status
 
@@ -31,7 +32,9 @@ __all__ = [
     "run",
     "run_local",
     "run_ray",
+    "scored_split",
     "select",
+    "study_points",
     "train_job",
 ]
 
