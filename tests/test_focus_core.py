@@ -197,3 +197,30 @@ def test_config_defaults():
     assert (config.variant, config.keep_ratio, config.num_combine_tokens) == ("PFC", 0.9, 8)
     assert config.combine_index(12) == 10 and config.combine_index(24) == 21
     assert not config.pruned(0, 12) and config.pruned(1, 12) and not config.pruned(10, 12)
+
+
+def test_a_layers_key_subset_is_freed_before_its_ffn(padded):
+    """The FFN holds the layer's peak: the keys this layer attended (replaced in the state by the next layer's
+    choice) must be dead by then, or every pruned layer's peak carries them."""
+    import weakref
+
+    ids, mask = padded
+    model = patched(tiny(layers=4), variant="PF", keep_ratio=0.7)
+    attended, checked = {}, []
+    for layer in base_model(model).encoder.layer:
+
+        def keys(keep, state, layer=layer, original=layer.attention_keys):
+            chosen = original(keep, state)
+            if chosen is not None:
+                attended[layer.index] = weakref.ref(chosen[0])
+            return chosen
+
+        def ffn(hidden, layer=layer, original=layer.ffn_out):
+            if layer.index in attended:
+                checked.append((layer.index, attended[layer.index]() is None))
+            return original(hidden)
+
+        layer.attention_keys, layer.ffn_out = keys, ffn
+    with torch.inference_mode():  # in training the autograd graph keeps the index for the backward pass
+        model(input_ids=ids, attention_mask=mask)
+    assert checked == [(1, True), (2, True), (3, True)]  # every pruned layer (from the second on)

@@ -223,6 +223,7 @@ class ReducingLayer:
             bias=bias,
             need_keys=self.needs.keys,
         )
+        del kv_index, kv_valid  # this layer's key subset: reduce() replaces the state's with the next layer's
         attended = self.attention_out(context, hidden)
         del context  # dead after the residual: the FFN should not run beside it
         attended, keep = self.reduce(attended, keep, stats, state)
