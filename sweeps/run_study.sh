@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the measured study (both tasks, one after the other) in the background, at low priority; each
-# `fcabench sweep` resumes where an interrupted one stopped and merges its runs into results/study.jsonl.
+# `fcabench sweep` resumes where an interrupted one stopped and merges its runs into its specification's store (results/<name>.jsonl).
 # Usage (from the repository root): nohup sweeps/run_study.sh [SPEC ...] > out/study.log 2>&1 &
 # (no SPEC: BBC News at n = 128, the tweets at n = 64, then Focus on the Core's n = 512 claims).
 # SWEEP_OPTIONS goes to each `fcabench sweep`, e.g. SWEEP_OPTIONS="--only *@2x" for the 2x points first.

@@ -336,6 +336,10 @@ def test_cli_exits_non_zero_with_the_count_when_a_job_failed_and_lists_merged_jo
     monkeypatch.setattr(sweep_module, "run", lambda *a, **k: real_run(*a, **{**k, "job_function": measure_job}))
     code, out, err = cli(capsys, "sweep", spec)
     assert code == 0, err
+    for path in (tmp_path / "out" / "jobs").glob("job-*.json"):  # each job's clock, set to half an hour
+        path.write_text(json.dumps({**json.loads(path.read_text()), "wall_s": 1800.0}))
+    code, out, err = cli(capsys, "sweep", spec, "--list")
+    assert code == 0 and out.strip().endswith(f"wall time here: {len(jobs) / 2:.2f} h")
     shutil.rmtree(tmp_path / "out")  # a fresh clone: no job files, the runs in the store
     code, out, err = cli(capsys, "sweep", spec, "--list")
     assert code == 0 and f"{len(jobs)} done (store)" in out
@@ -403,7 +407,7 @@ def test_parallel_local_jobs_run_on_cores_of_their_own_after_the_jobs_they_start
         sweep.run(spec, job_function=pinned_job, echo=lambda _: None, parallel=len(os.sched_getaffinity(0)) + 1)
 
 
-@pytest.mark.parametrize("spec", ["tests/data/toy-study-tweet-sentiment.toml"])  # results/study.jsonl, made before
+@pytest.mark.parametrize("spec", ["tests/data/toy-study-tweet-sentiment.toml"])  # its store was made before
 # jobs were named in stored rows (the toy-budget study's specification)
 def test_a_fresh_clone_lists_the_study_jobs_whose_runs_are_stored_as_done(spec, capsys, tmp_path):
     """No job files (out/ is not in the repository): each job is found in the store by what it ran."""

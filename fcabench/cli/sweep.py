@@ -132,9 +132,10 @@ def _print_jobs(jobs, folder: Path, store) -> None:
     else:  # the spec's own store only; a store not written yet holds no job
         stored = load(store) if Path(store).is_file() else load([])
     merged = stored_jobs(jobs, stored)
-    rows = []
+    rows, statuses = [], []
     for job in jobs:
         status = read_status(folder, job.job_id) or {}
+        statuses.append(status)
         done_elsewhere = not status and job.job_id in merged  # its files are gone (a fresh clone), its runs stored
         rows.append(
             dict(
@@ -155,7 +156,12 @@ def _print_jobs(jobs, folder: Path, store) -> None:
     with pd.option_context("display.max_colwidth", 70, "display.width", 250, "display.max_rows", None):
         typer.echo(table.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3g}"))
     counts = table["status"].value_counts().to_dict()
-    typer.echo(f"{len(table)} jobs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f"; folder {folder}")
+    hours = sum(s.get("wall_s") or 0.0 for s in statuses if s.get("status") == "done") / 3600
+    typer.echo(
+        f"{len(table)} jobs: "
+        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        + f"; folder {folder}; the done jobs' wall time here: {hours:.2f} h"
+    )
 
 
 def _points(spec, store):
