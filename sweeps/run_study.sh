@@ -16,15 +16,18 @@ if [ -z "${STUDY_CODE:-}" ]; then
         | tr -d '\n' > out/study-code/COMMIT
     STUDY_CODE=out/study-code
 fi
-export PYTHONPATH="$PWD/$STUDY_CODE"
+case $STUDY_CODE in /*) ;; *) STUDY_CODE="$PWD/$STUDY_CODE" ;; esac
+export PYTHONPATH="$STUDY_CODE"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+RUN_SNAPSHOT='import sys; del sys.path[0]; from fcabench.cli import main; sys.argv[0] = "fcabench"; main()'
 SPECS=("$@")
 [ ${#SPECS[@]} -gt 0 ] || SPECS=(sweeps/bbc-news-minilm.toml sweeps/tweet-sentiment-minilm.toml sweeps/bbc-news-minilm-512.toml)
 for spec in "${SPECS[@]}"; do
     echo "== $(date -u +%FT%TZ) $spec"
     # shellcheck disable=SC2086  # SWEEP_OPTIONS is word-split on purpose; set -f keeps its globs for fcabench
     set -f
-    nice -n 10 "$PYTHON" -m fcabench sweep "$spec" ${SWEEP_OPTIONS:-}
+    # not `python -m fcabench`: -m puts the working directory, the checkout, ahead of the snapshot on sys.path
+    nice -n 10 "$PYTHON" -c "$RUN_SNAPSHOT" sweep "$spec" ${SWEEP_OPTIONS:-}
     set +f
 done
 echo "== $(date -u +%FT%TZ) done"
