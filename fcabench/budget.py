@@ -258,12 +258,21 @@ def scaled(retention: tuple[int, ...], s: float, n: int) -> tuple[int, ...]:
     return tuple(counts)
 
 
+def encoder_macs_at(model, seq_len: int) -> int:
+    """Encoder MACs of one full-length synthetic sequence (no padding), from recorded units + closed form."""
+    from fcabench import dynamic
+    from fcabench.profiler import head_macs
+
+    inputs = dynamic.inputs_from_lengths(model, [seq_len])
+    total = int(dynamic.profile_examples(model, inputs)["macs"].iloc[0])
+    return total - sum(head_macs(model, seq_len).values())
+
+
 def fit_retention(model, config, seq_len: int, ratio: float):
     """(``config`` with its retention scaled so that encoder MACs ~= ``ratio`` x the unpatched model's, the ratio
     it reaches), counted by the closed form on one full-length input of the real model. A configuration of
     ratios (or the default schedule) is first turned into the retention it gives at ``seq_len``."""
     from fcabench import methods
-    from fcabench.training.scoring import encoder_macs_at
 
     if not hasattr(config, "retention"):
         raise FcabenchError(f"a MAC budget needs a retention configuration; {type(config).__name__} has none")

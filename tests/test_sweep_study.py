@@ -190,6 +190,9 @@ def test_the_table_gives_each_regime_its_paired_difference_to_vanilla(tmp_path):
     low, high = (float(v) for v in paired[len("-10.00 [") : paired.index("]")].split(","))
     assert paired.startswith("-10.00 [") and paired.endswith("], 2 seeds")
     assert low <= -10.0 <= high <= 0.0
+    one_seed = stored[stored["seed"] == 0]
+    table = study.summary_table(study.study_points(one_seed, "bbc-news"), runs=one_seed).set_index("method")
+    assert table.loc["power-bert", "retrained - vanilla"].endswith("], 1 seed")  # said, not left to guess
     assert table.loc["power-bert", "training-free - vanilla"] == ""  # not run
     assert table.loc["fca-1", "training-free - vanilla"].startswith("none: ")
     assert "retrained - vanilla" not in study.summary_table(study.study_points(stored, "bbc-news")).columns

@@ -168,8 +168,8 @@ def summary_table(
     """The study's table: one row per variant, the best mean score at about ``target`` x vanilla's MACs,
     retrained and training-free, as text cells "mean ± half-interval (MACs x, n seeds)" ("score (MACs x)" for
     one seed); the vanilla row first. With the stored ``runs`` (their predictions beside them), each regime also
-    gets the paired difference to vanilla on the same examples and seeds, "+d [low, high]" (95 % paired
-    bootstrap, :func:`fcabench.runs.stats.compare_runs`)."""
+    gets the paired difference to vanilla on the same examples and seeds, "+d [low, high], n seeds" (95 % paired
+    bootstrap, :func:`fcabench.runs.stats.compare_runs`; at one seed it resamples the examples alone)."""
     best = best_at(points, target, band)
 
     def cell(row) -> str:
@@ -189,7 +189,9 @@ def summary_table(
             found = compare_runs(runs, row["group"], vanilla_group)
         except FcabenchError as error:  # e.g. runs without kept predictions
             return f"none: {error}"
-        return f"{found.difference:+.2f} [{found.ci_low:+.2f}, {found.ci_high:+.2f}]{_seeds(dict(n=len(found.seeds)))}"
+        # always with its seed count: at one seed the interval resamples examples only, not training runs
+        seeds = f"{len(found.seeds)} seed{'s' if len(found.seeds) > 1 else ''}"
+        return f"{found.difference:+.2f} [{found.ci_low:+.2f}, {found.ci_high:+.2f}], {seeds}"
 
     regimes = ["retrained", "training-free"]
     columns = ["method", *regimes] + ([f"{r} - vanilla" for r in regimes] if runs is not None else [])

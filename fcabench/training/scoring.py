@@ -150,16 +150,6 @@ def one_class_warning(task, scored: Scored) -> str | None:
     )
 
 
-def encoder_macs_at(model, seq_len: int) -> int:
-    """Encoder MACs of one full-length synthetic sequence (no padding), from recorded units + closed form."""
-    from fcabench import dynamic
-    from fcabench.profiler import head_macs
-
-    inputs = dynamic.inputs_from_lengths(model, [seq_len])
-    total = int(dynamic.profile_examples(model, inputs)["macs"].iloc[0])
-    return total - sum(head_macs(model, seq_len).values())
-
-
 # --- speed and memory of the scored model ---------------------------------------------------------------
 
 WARMUP = 3  # untimed passes: allocator and kernel caches settle
