@@ -3,6 +3,7 @@
     python benchmarks/efficiency_vs_mac_cut.py                       # CPU, 2 threads: n 128, 512 x batch 1, 8
     python benchmarks/efficiency_vs_mac_cut.py --memory-first --points 512x1,128x8,512x8 --output efficiency.csv
     python benchmarks/efficiency_vs_mac_cut.py --configs default     # every method as its defaults configure it
+    python benchmarks/efficiency_vs_mac_cut.py --device cuda --dtype bf16 --points 128x1,128x32,512x128 --linear-bound
 
 BERT-base with random weights (shapes, not values, set the cost; the value-dependent methods, LTP and
 Focus on the Core's fuzzy cap, prune what these weights make them prune). With ``--configs cut`` (the
@@ -112,7 +113,7 @@ class EncoderLinears(torch.nn.Module):
     alone fall short of their MAC cut.
     """
 
-    def __init__(self, model, n: int, batch: int):
+    def __init__(self, model, n: int, batch: int, device: str = "cpu", dtype: str = "fp32"):
         super().__init__()
         from fcabench.encoders import base_model
         from fcabench.models import synthetic_batch
@@ -133,7 +134,8 @@ class EncoderLinears(torch.nn.Module):
                 (layer.intermediate.dense, width_out),
                 (layer.output.dense, width_out),
             ]:
-                self.work.append((torch.randn(batch * width, linear.in_features), linear))
+                rows = torch.randn(batch * width, linear.in_features, device=device, dtype=bench.DTYPES[dtype])
+                self.work.append((rows, linear))
                 self.macs += batch * width * linear.in_features * linear.out_features
 
     def forward(self, **inputs):
@@ -143,7 +145,9 @@ class EncoderLinears(torch.nn.Module):
 
 def linear_bound(models, n: int, batch: int, protocol: bench.Protocol) -> pd.DataFrame:
     """Speed-up and efficiency of the encoder's linear layers alone at each model's row counts."""
-    linears = {label: EncoderLinears(model, n, batch) for label, model in models.items()}
+    linears = {
+        label: EncoderLinears(model, n, batch, protocol.device, protocol.dtype) for label, model in models.items()
+    }
     times = bench.time_interleaved(linears, {}, "inference", protocol)
     rows = []
     for label, work in linears.items():
@@ -173,6 +177,8 @@ def main() -> None:
         default="cut",
         help="cut: every method bisected to --cut (default); default: every method's defaults",
     )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (a GPU: threads do not apply)")
+    parser.add_argument("--dtype", choices=list(bench.DTYPES), default="fp32", help="weights and activations")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="timed inference steps per model (interleaved)")
@@ -194,7 +200,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     begin = time.perf_counter()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()}", flush=True)
-    reference = bench.build_models([bench.Setup.of("vanilla")])["vanilla"]
+    where = dict(device=args.device, dtype=args.dtype)
+    print(f"device {args.device}, {args.dtype}", flush=True)
+    reference = bench.build_models([bench.Setup.of("vanilla")])["vanilla"]  # on the CPU: LTP's bisection counts
     points = [_point(p) for p in args.points.split(",") if p]
     memory_point = _point(args.memory_point)
     train_point = _point(args.train_point) if args.train_point else None
@@ -205,7 +213,7 @@ def main() -> None:
             setups = setups_for(n, args.cut, reference) if args.configs == "cut" else default_setups()
             for setup in setups:
                 print(f"n={n} {setup.label}: {dict(setup.options)}", flush=True)
-            models_at[n] = bench.build_models(setups)
+            models_at[n] = bench.build_models(setups, **where)
         return models_at[n]
 
     def run(n, batch, mode, protocol, labels=None):
@@ -217,7 +225,7 @@ def main() -> None:
         return table
 
     if args.memory_first:
-        memory = _memory_only(models_for(memory_point[0]), *memory_point)
+        memory = _memory_only(models_for(memory_point[0]), *memory_point, device=args.device)
         tables.append(memory)
         print(
             memory[
@@ -240,7 +248,7 @@ def main() -> None:
         table = run(
             *train_point,
             "train",
-            bench.Protocol(threads=args.threads, warmup=1, repeats=args.train_repeats),
+            bench.Protocol(threads=args.threads, warmup=1, repeats=args.train_repeats, **where),
             labels=["vanilla", "PFC@7"],
         )
         row = table[table["label"] == "PFC@7"].iloc[0]
@@ -251,7 +259,9 @@ def main() -> None:
         )
     for point in points:  # in the order given; each length's models are built once
         memory = point == memory_point and not args.memory_first
-        protocol = bench.Protocol(threads=args.threads, warmup=args.warmup, repeats=args.repeats, memory=memory)
+        protocol = bench.Protocol(
+            threads=args.threads, warmup=args.warmup, repeats=args.repeats, memory=memory, **where
+        )
         table = run(*point, "inference", protocol)
         if args.linear_bound:
             bound = linear_bound(models_for(point[0]), *point, dataclasses.replace(protocol, memory=False))
@@ -294,7 +304,7 @@ def _point(text: str) -> tuple[int, int]:
     return int(n), int(batch)
 
 
-def _memory_only(models, n, batch) -> pd.DataFrame:
+def _memory_only(models, n, batch, device: str = "cpu") -> pd.DataFrame:
     """Inference peak memory (deterministic: one untimed step per model) and encoder MACs at one point."""
     from fcabench.models import synthetic_batch
 
@@ -302,7 +312,7 @@ def _memory_only(models, n, batch) -> pd.DataFrame:
     rows = []
     for label, model in models.items():
         model.eval()
-        peak = bench.peak_memory_mb(model, inputs, "inference")
+        peak = bench.peak_memory_mb(model, inputs, "inference", device)
         encoder, _ = bench.macs_of_last_pass(model, n)
         rows.append(
             dict(label=label, mode="inference", seq_len=n, batch_size=batch, peak_mem_mb=peak, encoder_macs=encoder)
@@ -313,9 +323,10 @@ def _memory_only(models, n, batch) -> pd.DataFrame:
     frame["mem_ratio"] = frame["peak_mem_mb"] / frame["peak_mem_mb"].iloc[0]
     frame["bytes_over_vanilla"] = ((frame["peak_mem_mb"] - frame["peak_mem_mb"].iloc[0]) * 2**20).round().astype(int)
     frame["protocol"] = (
-        "peak of torch CPU allocations during one forward (inference_mode) beyond those held before; "
-        "profiler memory trace; deterministic, untimed"
-    )
+        "peak of torch CUDA allocations (max_memory_allocated)"
+        if bench.is_cuda(device)
+        else "peak of torch CPU allocations (profiler memory trace)"
+    ) + " during one forward (inference_mode) beyond those held before; deterministic, untimed"
     return frame
 
 
