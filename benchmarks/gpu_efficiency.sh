@@ -4,7 +4,7 @@
 # and 128 at n = 128 and 512, in fp32 and bf16, each point also against the linear-layer bound; memory at
 # 512 x 32; the PFC@7 training step at 512 x 8 beside the paper's 1.64x and 0.61x.
 # Usage (from the repository root, on the GPU machine): benchmarks/gpu_efficiency.sh [OUTPUT_DIR]
-set -eu
+set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-out/gpu}}
 mkdir -p "$out"
