@@ -45,6 +45,18 @@ def test_one_pass_counts_equal_the_dynamic_profiler(name, options):
     assert scored.predictions.shape == (6, 3)
 
 
+def test_the_padded_count_includes_the_tokens_a_method_appends():
+    # Focus on the Core appends 8 combination tokens; on inputs that fill the padded length, the padded
+    # convention must count what the real one counts, and both what fvcore traces
+    model = tiny_model(layers=4)
+    methods.apply(model, methods.make_config("focus-core", variant="C", combine_layer=3))
+    rows, data = encoded([30] * 4)
+    scored = run_pass(model, data, 30, 4, "cpu")
+    assert (scored.macs_padded == scored.macs_real).all()
+    traced = profiler.profile(model, 30)
+    assert scored.macs_real[0] == sum(traced["macs"])
+
+
 def test_fitted_retention_meets_the_mac_budget_by_a_traced_count():
     model = tiny_model(layers=4)
     shape = Shape.of(model.config)

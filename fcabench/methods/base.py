@@ -46,6 +46,7 @@ class UnitRecord:
     masks_out: list[torch.Tensor] = field(default_factory=list)  # layer l: (batch, width) bool, units entering the FFN
     keys: dict[int, torch.Tensor] = field(default_factory=dict)  # layer l: (batch,) keys summed over heads, if pruned
     heads: int = 1  # attention heads: an unpruned layer attends to heads x tokens_in keys
+    appended: int = 0  # units the encoder appended to every input before the first layer (learned tokens)
 
     @property
     def tokens_in(self) -> torch.Tensor:
@@ -66,10 +67,11 @@ class UnitRecord:
     def per_example(self, width: int | None = None) -> list[list[tuple[int, int, int]]]:
         """(tokens_in, tokens_out, keys_total) per layer of every example. With ``width`` (the padded length),
         a layer that still runs on the input's padded layout (its mask is the input's own object) counts
-        ``width`` units, and heads x ``width`` keys unless it prunes keys."""
+        ``width`` units and the appended ones, and heads x as many keys unless it prunes keys."""
         t_in, t_out, keys = self.tokens_in.tolist(), self.tokens_out.tolist(), self.keys_total.tolist()
         if width is None:
             return [list(zip(*row)) for row in zip(t_in, t_out, keys)]
+        width += self.appended
         original = self.masks_in[0]
         full_in = [m is original for m in self.masks_in]
         full_out = [m is original for m in self.masks_out]
@@ -257,6 +259,7 @@ class ReducingEncoder:
         state = self.state
         state.begin(keep, len(self.layer), self.layer[0].attention_core().head_count())
         hidden_states, keep = self.prepare(hidden_states, keep, state)
+        state.units.appended = keep.shape[-1] - state.keep_in.shape[-1]
         for i, layer in enumerate(self.layer):
             hidden_states, keep = self.before_layer(i, hidden_states, keep, state)
             state.units.masks_in.append(keep)
