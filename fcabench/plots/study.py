@@ -30,7 +30,7 @@ def plot_study(
     t-interval over three seeds can leave); ``published`` rows (score, flops_rel_bert_base) as crosses.
     Returns the Axes; writing files is the caller's business."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 4.5))
+        _, ax = plt.subplots(figsize=(9.5, 4.5), layout="constrained")
     styles = variant_styles(points)
     for (name, regime), group in points.groupby(["variant", "regime"]):
         group = group.sort_values("macs_rel")
@@ -73,7 +73,8 @@ def plot_study(
     if points["score"].notna().any():  # the points readable; a wide interval may run off the bottom
         ax.set_ylim(max(0.0, points["score"].min() - 5.0), 101.0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, ncol=2, loc="lower right")
+    # beside the axes, not over them: a collapsed training-free point may sit anywhere in the plot
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return ax
 
 
@@ -85,7 +86,7 @@ def _interval_bars(ax, points: pd.DataFrame, color: str) -> None:
 
 def study_figure(panels: list[tuple[str, pd.DataFrame]], split: str = "test") -> Figure:
     """One panel per (title, points), side by side."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(9.5 * len(panels), 4.5), squeeze=False, layout="constrained")
     for ax, (title, points) in zip(axes[0], panels):
         plot_study(points, ax=ax, title=title, split=split)
     return fig
