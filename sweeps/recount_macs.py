@@ -15,7 +15,6 @@ Usage (repository root, with the sweep's out folder present): python sweeps/reco
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -64,9 +63,7 @@ def recount(spec_path: str) -> None:
                 row = json.loads(line)
                 if row["run_id"] in costs_of:
                     lines[i] = json.dumps({**row, **costs_of[row["run_id"]]}, ensure_ascii=False, allow_nan=False)
-            scratch_file = store.with_suffix(".recount")
-            scratch_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            os.replace(scratch_file, store)  # whole or not at all
+            state._atomic_write(store, "\n".join(lines) + "\n")  # whole or not at all, as the sweep's files
     print(f"{store}: {len(costs_of)} run(s) recounted (one row per metric)", flush=True)
 
 
