@@ -4,12 +4,14 @@ the band around 2x fewer MACs, and the CLI's table and figure."""
 from __future__ import annotations
 
 import textwrap
+from dataclasses import replace
 
 import pytest
 from typer.testing import CliRunner
 
 from fcabench import runs
 from fcabench.cli import app
+from fcabench.errors import FcabenchError
 from fcabench.runs import study
 
 VANILLA_MACS = 1_000_000.0
@@ -175,7 +177,14 @@ def test_the_table_gives_each_regime_its_paired_difference_to_vanilla(tmp_path):
     runs.append(
         [row("vanilla", "fine-tune", 90.0, VANILLA_MACS, seed=seed) for seed in (0, 1)]
         + [
-            row("power-bert", "retrain", 80.0, 0.5 * VANILLA_MACS, config={"retention": [32, 16]}, seed=seed)
+            row(
+                "power-bert",
+                "retrain",
+                80.0,
+                0.5 * VANILLA_MACS,
+                config={"retention": [32, 16, 16, 16, 16, 16]},
+                seed=seed,
+            )
             for seed in (0, 1)
         ],
         store,
@@ -197,3 +206,63 @@ def test_the_table_gives_each_regime_its_paired_difference_to_vanilla(tmp_path):
     assert table.loc["power-bert", "training-free - vanilla"] == ""  # not run
     assert table.loc["fca-1", "training-free - vanilla"].startswith("none: ")
     assert "retrained - vanilla" not in study.summary_table(study.study_points(stored, "bbc-news")).columns
+
+
+def test_the_table_of_named_entries_gives_each_configuration_whatever_its_macs(tmp_path):
+    from fcabench import sweep
+    from fcabench.runs.stats import t_interval
+
+    store, spec = tmp_path / "study.jsonl", tmp_path / "spec.toml"
+    spec.write_text(
+        textwrap.dedent(f"""
+        [sweep]
+        name = "s"
+        models = ["minilm-l6"]
+        tasks = ["bbc-news"]
+        seeds = [0, 1]
+        results = "{store}"
+        [train]
+        seq_len = 64
+        [[methods]]
+        name = "vanilla"
+        method = "vanilla"
+        [[methods]]
+        name = "power-bert@2x"
+        method = "power-bert"
+        from = "vanilla"
+        training_free = true
+        options = {{ retention = [32, 16, 16, 16, 16, 16] }}
+        [[methods]]
+        name = "power-bert@3x"
+        method = "power-bert"
+        from = "vanilla"
+        training_free = true
+        options = {{ retention = [20, 10, 10, 10, 10, 10] }}
+        """)
+    )
+    jobs = {(job.entry, job.seed): job.job_id for job in sweep.expand(sweep.load_spec(spec))}
+    stored = [row("vanilla", "fine-tune", 90.0 + seed, VANILLA_MACS, seed=seed) for seed in (0, 1)]
+    stored += [
+        row(
+            "power-bert",
+            "training-free",
+            70.0 + seed,
+            0.8 * VANILLA_MACS,
+            {"retention": [32, 16, 16, 16, 16, 16]},
+            seed=seed,
+        )
+        for seed in (0, 1)
+    ]
+    stored += [row("power-bert", "training-free", 60.0, 0.3 * VANILLA_MACS, {"retention": [20, 10, 10, 10, 10, 10]})]
+    entries = ["vanilla", "vanilla", "power-bert@2x", "power-bert@2x", "power-bert@3x"]
+    runs.append([replace(run, sweep_job=jobs[(entry, run.seed)]) for run, entry in zip(stored, entries)], store)
+
+    result = CliRunner().invoke(app, ["sweep", str(spec), "--table", "--only", "*@2x"])
+    assert result.exit_code == 0, result.output
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in result.output.splitlines()[3:]]
+    half = t_interval([70.0, 71.0])[1] - 70.5
+    assert [r[0] for r in rows] == ["vanilla", "power-bert@2x"]  # at 0.80x, outside the band --table reads
+    assert rows[1][1:5] == [f"70.5 ± {half:.1f}", "0.80x", "0.80x", "2"]
+    assert rows[1][5].startswith("none: ")  # no predictions kept here: no paired difference, and it says so
+    refused = CliRunner().invoke(app, ["sweep", str(spec), "--table", "--only", "tome*"])
+    assert isinstance(refused.exception, FcabenchError) and "--only tome*: no entry matches" in str(refused.exception)

@@ -20,7 +20,7 @@ def sweep_command(
         typer.Option(
             "--only",
             help="Run (or list) only the entries whose name matches this glob, e.g. '*@2x' (repeatable); "
-            "the jobs they start from come along.",
+            "the jobs they start from come along. With --table: one row per configuration of those entries.",
         ),
     ] = None,
     ray: Annotated[
@@ -83,7 +83,7 @@ def sweep_command(
         return
     if table or figure:
         if table:
-            _print_tables(spec_, store)
+            _print_tables(spec_, store, only or ())
         if figure:
             _write_figure(spec_, store, figure)
         return
@@ -188,10 +188,21 @@ def _write_figure(spec, store, path: Path) -> None:
     plt.close(fig)
 
 
-def _print_tables(spec, store) -> None:
+def _print_tables(spec, store, only: list[str]) -> None:
     from fcabench import sweep
-    from fcabench.runs import study
+    from fcabench.runs import load, study
 
+    if only:
+        stored = load(store) if store is not None else load()
+        for task, points in sweep.entry_points(spec, stored, only).items():
+            typer.echo(
+                f"{task}: each configuration of the entries {' '.join(only)}: {sweep.scored_split(spec)} accuracy "
+                "(mean ± half of the 95 % interval over seeds), its encoder MACs / vanilla's at the padded and at the "
+                "real lengths, and its paired difference to vanilla on the same examples and seeds (95 % paired "
+                "bootstrap)"
+            )
+            typer.echo(study.entry_table(points, runs=stored).to_markdown(index=False))
+        return
     for task, points, stored in _points(spec, store):
         typer.echo(
             f"{task}: {len(points)} scored models; best {sweep.scored_split(spec)} accuracy at about 2x fewer "

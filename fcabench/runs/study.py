@@ -189,15 +189,7 @@ def summary_table(
     vanilla_group = vanilla.iloc[-1]["group"] if not vanilla.empty else None
 
     def paired(row) -> str:
-        if row is None or pd.isna(row["group"]) or vanilla_group is None:
-            return ""
-        try:
-            found = compare_runs(runs, row["group"], vanilla_group)
-        except FcabenchError as error:  # e.g. runs without kept predictions
-            return f"none: {error}"
-        # always with its seed count: at one seed the interval resamples examples only, not training runs
-        seeds = f"{len(found.seeds)} seed{'s' if len(found.seeds) > 1 else ''}"
-        return f"{found.difference:+.2f} [{found.ci_low:+.2f}, {found.ci_high:+.2f}], {seeds}"
+        return "" if row is None else _paired(runs, row["group"], vanilla_group)
 
     regimes = ["retrained", "training-free"]
     columns = ["method", *regimes] + ([f"{r} - vanilla" for r in regimes] if runs is not None else [])
@@ -212,6 +204,45 @@ def summary_table(
             row.update({f"{r} - vanilla": paired(by_regime.get(r)) for r in regimes})
         rows.append(row)
     return pd.DataFrame(rows, columns=columns).fillna("")
+
+
+def entry_table(points: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per configuration among ``points`` that carries an ``entry`` (the sweep entry that ran it, e.g.
+    "fca-5@2x"), whatever its MACs: the mean score ± half of its interval over seeds, its MACs / vanilla's at
+    the padded and at the real lengths, its seeds and (with the stored ``runs``) its paired difference to
+    vanilla; vanilla's row first."""
+    vanilla = points[points["method"] == "vanilla"]
+    vanilla_group = vanilla.iloc[-1]["group"] if not vanilla.empty else None
+    columns = ["entry", "score", "macs_padded", "macs_real", "seeds"] + (["- vanilla"] if runs is not None else [])
+    rows = []
+    for _, point in pd.concat([vanilla.tail(1), points[points["method"] != "vanilla"]]).iterrows():
+        if point["method"] != "vanilla" and pd.isna(point["entry"]):
+            continue
+        row = dict(
+            entry=point["entry"] if pd.notna(point["entry"]) else "vanilla",
+            score=_with_interval(point),
+            macs_padded=f"{point['macs_rel']:.2f}x",
+            macs_real=f"{point['macs_real_rel']:.2f}x",
+            seeds=int(point["n"]) if pd.notna(point["n"]) else 1,
+        )
+        if runs is not None and point["method"] != "vanilla":
+            row["- vanilla"] = _paired(runs, point["group"], vanilla_group)
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=columns).fillna("")
+    return pd.concat([table.head(1), table.iloc[1:].sort_values("entry")], ignore_index=True)
+
+
+def _paired(runs: pd.DataFrame, group, vanilla_group) -> str:
+    """The paired difference of ``group`` to vanilla's on the same examples and seeds, "+d [low, high], n seeds"."""
+    if pd.isna(group) or vanilla_group is None:
+        return ""
+    try:
+        found = compare_runs(runs, group, vanilla_group)
+    except FcabenchError as error:  # e.g. runs without kept predictions
+        return f"none: {error}"
+    # always with its seed count: at one seed the interval resamples examples only, not training runs
+    seeds = f"{len(found.seeds)} seed{'s' if len(found.seeds) > 1 else ''}"
+    return f"{found.difference:+.2f} [{found.ci_low:+.2f}, {found.ci_high:+.2f}], {seeds}"
 
 
 def _cost(padded: float, real: float) -> str:

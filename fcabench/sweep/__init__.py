@@ -14,7 +14,7 @@ from pathlib import Path
 from fcabench.sweep.executors import execute_job, run_local, run_ray, train_job
 from fcabench.sweep.jobs import Job, expand, job_id, select
 from fcabench.sweep.merge import MergeReport, merge
-from fcabench.sweep.points import scored_split, study_points
+from fcabench.sweep.points import entry_points, scored_split, study_points
 from fcabench.sweep.spec import SweepSpec, load_spec, parse_spec
 from fcabench.sweep.state import read_status
 
@@ -22,6 +22,7 @@ __all__ = [
     "Job",
     "MergeReport",
     "SweepSpec",
+    "entry_points",
     "execute_job",
     "expand",
     "job_id",

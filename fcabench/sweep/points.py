@@ -3,6 +3,9 @@ table, the figure and the notebook read the same runs whatever else the store ho
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
+
 import pandas as pd
 
 from fcabench.sweep.spec import SweepSpec
@@ -22,4 +25,20 @@ def study_points(spec: SweepSpec, stored: pd.DataFrame) -> dict[str, pd.DataFram
     for task in spec.tasks:
         points = study.study_points(stored, task, split=scored_split(spec))
         found[task] = points[points["model"].isin(spec.models) & points["seq_len"].isin([spec.train.get("seq_len")])]
+    return found
+
+
+def entry_points(spec: SweepSpec, stored: pd.DataFrame, patterns: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Per task, :func:`study_points` with the name of the entry that ran each point (``entry``), kept where it
+    matches one of the glob ``patterns`` (vanilla's point stays, the reference); a pattern that matches no
+    entry of the spec is refused."""
+    from fcabench.sweep.jobs import expand, select
+
+    jobs = select(expand(spec), patterns)
+    entry_of_job = {job.job_id: job.entry for job in jobs if any(fnmatchcase(job.entry, p) for p in patterns)}
+    runs_of_jobs = stored.drop_duplicates("run_id").set_index("run_id")["sweep_job"]
+    found = {}
+    for task, points in study_points(spec, stored).items():
+        points = points.assign(entry=points["run_id"].map(runs_of_jobs).map(entry_of_job))
+        found[task] = points[points["entry"].notna() | (points["method"] == "vanilla")]
     return found
