@@ -59,3 +59,4 @@ def test_study_notebook_executes(tmp_path):
     assert len(images(outputs)) >= 2  # the trade-off figure and the per-layer MACs beside accuracy
     text = "".join(o.get("text", "") for o in outputs)
     assert "| method" in text and "vanilla" in text  # the table, with the vanilla row
+    assert "| entry" in text and "| fca-5@2x" in text  # each method at its 2x entry
