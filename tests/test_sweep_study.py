@@ -101,20 +101,30 @@ def test_table_takes_the_best_point_inside_the_band(store):
     assert table.index[0] == "vanilla"
 
 
-def test_cli_prints_the_table_and_writes_the_figure(tmp_path, store):
-    spec = tmp_path / "spec.toml"
-    spec.write_text(
-        textwrap.dedent(f"""
+def write_spec(path, store, methods: str, seeds=(0,)):
+    """A one-model, one-task sweep specification at n = 64 over ``store``, with these ``[[methods]]``."""
+    header = f"""
         [sweep]
         name = "s"
         models = ["minilm-l6"]
         tasks = ["bbc-news"]
+        seeds = {list(seeds)}
         results = "{store}"
         [train]
         seq_len = 64
+        """
+    path.write_text(textwrap.dedent(header) + textwrap.dedent(methods))
+    return path
+
+
+def test_cli_prints_the_table_and_writes_the_figure(tmp_path, store):
+    spec = write_spec(
+        tmp_path / "spec.toml",
+        store,
+        """
         [[methods]]
         method = "vanilla"
-        """)
+        """,
     )
     figure = tmp_path / "study.png"
     result = CliRunner().invoke(app, ["sweep", str(spec), "--table", "--figure", str(figure)])
@@ -177,14 +187,7 @@ def test_the_table_gives_each_regime_its_paired_difference_to_vanilla(tmp_path):
     runs.append(
         [row("vanilla", "fine-tune", 90.0, VANILLA_MACS, seed=seed) for seed in (0, 1)]
         + [
-            row(
-                "power-bert",
-                "retrain",
-                80.0,
-                0.5 * VANILLA_MACS,
-                config={"retention": [32, 16, 16, 16, 16, 16]},
-                seed=seed,
-            )
+            row("power-bert", "retrain", 80.0, 0.5 * VANILLA_MACS, config={"retention": [32, 16]}, seed=seed)
             for seed in (0, 1)
         ],
         store,
@@ -212,17 +215,11 @@ def test_the_table_of_named_entries_gives_each_configuration_whatever_its_macs(t
     from fcabench import sweep
     from fcabench.runs.stats import t_interval
 
-    store, spec = tmp_path / "study.jsonl", tmp_path / "spec.toml"
-    spec.write_text(
-        textwrap.dedent(f"""
-        [sweep]
-        name = "s"
-        models = ["minilm-l6"]
-        tasks = ["bbc-news"]
-        seeds = [0, 1]
-        results = "{store}"
-        [train]
-        seq_len = 64
+    store = tmp_path / "study.jsonl"
+    spec = write_spec(
+        tmp_path / "spec.toml",
+        store,
+        """
         [[methods]]
         name = "vanilla"
         method = "vanilla"
@@ -231,14 +228,15 @@ def test_the_table_of_named_entries_gives_each_configuration_whatever_its_macs(t
         method = "power-bert"
         from = "vanilla"
         training_free = true
-        options = {{ retention = [32, 16, 16, 16, 16, 16] }}
+        options = { retention = [32, 16, 16, 16, 16, 16] }
         [[methods]]
         name = "power-bert@3x"
         method = "power-bert"
         from = "vanilla"
         training_free = true
-        options = {{ retention = [20, 10, 10, 10, 10, 10] }}
-        """)
+        options = { retention = [20, 10, 10, 10, 10, 10] }
+        """,
+        seeds=(0, 1),
     )
     jobs = {(job.entry, job.seed): job.job_id for job in sweep.expand(sweep.load_spec(spec))}
     stored = [row("vanilla", "fine-tune", 90.0 + seed, VANILLA_MACS, seed=seed) for seed in (0, 1)]

@@ -164,13 +164,15 @@ def _print_jobs(jobs, folder: Path, store) -> None:
     )
 
 
-def _points(spec, store):
-    """(task, points, stored runs) of the spec's tasks, from its store (the checkout's when none is named)."""
+def _points(spec, store, only=()):
+    """(task, points, stored runs) of the spec's tasks, from its store (the checkout's when none is named);
+    with ``only``, the points of the matching entries, each with its entry name."""
     from fcabench import sweep
     from fcabench.runs import load
 
     stored = load(store) if store is not None else load()
-    for task, points in sweep.study_points(spec, stored).items():
+    found = sweep.entry_points(spec, stored, only) if only else sweep.study_points(spec, stored)
+    for task, points in found.items():
         yield task, points, stored
 
 
@@ -190,11 +192,10 @@ def _write_figure(spec, store, path: Path) -> None:
 
 def _print_tables(spec, store, only: list[str]) -> None:
     from fcabench import sweep
-    from fcabench.runs import load, study
+    from fcabench.runs import study
 
-    if only:
-        stored = load(store) if store is not None else load()
-        for task, points in sweep.entry_points(spec, stored, only).items():
+    for task, points, stored in _points(spec, store, only):
+        if only:
             typer.echo(
                 f"{task}: each configuration of the entries {' '.join(only)}: {sweep.scored_split(spec)} accuracy "
                 "(mean ± half of the 95 % interval over seeds), its encoder MACs / vanilla's at the padded and at the "
@@ -202,8 +203,7 @@ def _print_tables(spec, store, only: list[str]) -> None:
                 "bootstrap)"
             )
             typer.echo(study.entry_table(points, runs=stored).to_markdown(index=False))
-        return
-    for task, points, stored in _points(spec, store):
+            continue
         typer.echo(
             f"{task}: {len(points)} scored models; best {sweep.scored_split(spec)} accuracy at about 2x fewer "
             "encoder MACs (MACs / vanilla), and its paired difference to vanilla on the same examples and seeds "

@@ -214,12 +214,11 @@ def entry_table(points: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.Da
     vanilla = points[points["method"] == "vanilla"]
     vanilla_group = vanilla.iloc[-1]["group"] if not vanilla.empty else None
     columns = ["entry", "score", "macs_padded", "macs_real", "seeds"] + (["- vanilla"] if runs is not None else [])
+    named = points[(points["method"] != "vanilla") & points["entry"].notna()].sort_values("entry")
     rows = []
-    for _, point in pd.concat([vanilla.tail(1), points[points["method"] != "vanilla"]]).iterrows():
-        if point["method"] != "vanilla" and pd.isna(point["entry"]):
-            continue
+    for _, point in pd.concat([vanilla.tail(1), named]).iterrows():
         row = dict(
-            entry=point["entry"] if pd.notna(point["entry"]) else "vanilla",
+            entry="vanilla" if point["method"] == "vanilla" else point["entry"],
             score=_with_interval(point),
             macs_padded=f"{point['macs_rel']:.2f}x",
             macs_real=f"{point['macs_real_rel']:.2f}x",
@@ -228,8 +227,7 @@ def entry_table(points: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.Da
         if runs is not None and point["method"] != "vanilla":
             row["- vanilla"] = _paired(runs, point["group"], vanilla_group)
         rows.append(row)
-    table = pd.DataFrame(rows, columns=columns).fillna("")
-    return pd.concat([table.head(1), table.iloc[1:].sort_values("entry")], ignore_index=True)
+    return pd.DataFrame(rows, columns=columns).fillna("")
 
 
 def _paired(runs: pd.DataFrame, group, vanilla_group) -> str:

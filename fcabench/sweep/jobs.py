@@ -150,6 +150,11 @@ def expand(spec: SweepSpec) -> list[Job]:
     return jobs
 
 
+def matches(entry: str, patterns: Sequence[str]) -> bool:
+    """Whether an entry name matches one of the glob ``patterns`` (``--only``)."""
+    return any(fnmatch.fnmatchcase(entry, pattern) for pattern in patterns)
+
+
 def select(jobs: Sequence[Job], patterns: Sequence[str]) -> list[Job]:
     """The jobs whose entry name matches one of the glob ``patterns`` (``"*@2x"``, ``"fca*"``), with every job
     they start from, in execution order; all of ``jobs`` when no pattern is given."""
@@ -158,7 +163,7 @@ def select(jobs: Sequence[Job], patterns: Sequence[str]) -> list[Job]:
     by_id = {job.job_id: job for job in jobs}
     wanted: set[str] = set()
     for job in jobs:
-        if any(fnmatch.fnmatchcase(job.entry, pattern) for pattern in patterns):
+        if matches(job.entry, patterns):
             while job is not None and job.job_id not in wanted:
                 wanted.add(job.job_id)
                 job = by_id.get(job.depends_on)

@@ -4,7 +4,6 @@ table, the figure and the notebook read the same runs whatever else the store ho
 from __future__ import annotations
 
 from collections.abc import Sequence
-from fnmatch import fnmatchcase
 
 import pandas as pd
 
@@ -32,10 +31,11 @@ def entry_points(spec: SweepSpec, stored: pd.DataFrame, patterns: Sequence[str])
     """Per task, :func:`study_points` with the name of the entry that ran each point (``entry``), kept where it
     matches one of the glob ``patterns`` (vanilla's point stays, the reference); a pattern that matches no
     entry of the spec is refused."""
-    from fcabench.sweep.jobs import expand, select
+    from fcabench.sweep.jobs import expand, matches, select
 
-    jobs = select(expand(spec), patterns)
-    entry_of_job = {job.job_id: job.entry for job in jobs if any(fnmatchcase(job.entry, p) for p in patterns)}
+    jobs = expand(spec)
+    select(jobs, patterns)  # refuses a pattern that matches no entry, in --only's words
+    entry_of_job = {job.job_id: job.entry for job in jobs if matches(job.entry, patterns)}
     runs_of_jobs = stored.drop_duplicates("run_id").set_index("run_id")["sweep_job"]
     found = {}
     for task, points in study_points(spec, stored).items():
