@@ -63,7 +63,7 @@ def recount(spec_path: str) -> None:
                 row = json.loads(line)
                 if row["run_id"] in costs_of:
                     lines[i] = json.dumps({**row, **costs_of[row["run_id"]]}, ensure_ascii=False, allow_nan=False)
-            state._atomic_write(store, "\n".join(lines) + "\n")  # whole or not at all, as the sweep's files
+            state.atomic_write(store, "\n".join(lines) + "\n")  # whole or not at all, as the sweep's files
     print(f"{store}: {len(costs_of)} run(s) recounted (one row per metric)", flush=True)
 
 

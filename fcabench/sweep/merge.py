@@ -75,5 +75,5 @@ def merge(out: str | Path, store: str | Path | None = None, job_ids=None) -> Mer
             report.rows_added += append(new, target, duplicates="keep")  # filtered by row key above
             present.update(row_key(r) for r in new)
             report.jobs_merged.append(status["job_id"])
-    state._atomic_write(out / "failures.jsonl", "".join(json.dumps(f, sort_keys=True) + "\n" for f in report.failed))
+    state.atomic_write(out / "failures.jsonl", "".join(json.dumps(f, sort_keys=True) + "\n" for f in report.failed))
     return report

@@ -70,23 +70,22 @@ def write_outcome(out: Path, outcome: dict) -> dict:
         for run_id, data in kept.items():
             path = predictions_dir(out, outcome["job_id"]) / f"{run_id}.parquet"
             path.parent.mkdir(exist_ok=True)
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            temporary.write_bytes(data)
-            os.replace(temporary, path)
-        _atomic_write(
+            atomic_write(path, data)
+        atomic_write(
             rows_path(out, outcome["job_id"]),
             "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in rows),
         )
     else:
         outcome["partial_rows"] = len(rows)  # runs of stages that finished before the failure are not kept
-    _atomic_write(status_path(out, outcome["job_id"]), json.dumps(outcome, indent=1, sort_keys=True) + "\n")
+    atomic_write(status_path(out, outcome["job_id"]), json.dumps(outcome, indent=1, sort_keys=True) + "\n")
     return outcome
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, content: str | bytes) -> None:
+    """Write ``content`` to ``path`` whole or not at all: a temporary file beside it, synced, then renamed."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    with open(temporary, "wb") as handle:
+        handle.write(content.encode("utf-8") if isinstance(content, str) else content)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
