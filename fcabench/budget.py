@@ -18,7 +18,9 @@ training, and a specification lists their options instead.
 
 :func:`fit_retention` scales a searched retention configuration to a budget on the real model
 (PoWER-BERT and FCA in training): one scale factor s, k_l(s) = max(1, min(n, round(s k_l))), kept
-non-increasing, bisected with the same :func:`bisect`.
+non-increasing, bisected with the same :func:`bisect`; the budget is met on one input of the padded length,
+or on the training examples at their real lengths (``--macs-at real``), where a count above an example's
+length keeps the whole example and costs nothing.
 """
 
 from __future__ import annotations
@@ -268,10 +270,12 @@ def encoder_macs_at(model, seq_len: int) -> int:
     return total - sum(head_macs(model, seq_len).values())
 
 
-def fit_retention(model, config, seq_len: int, ratio: float):
+def fit_retention(model, config, seq_len: int, ratio: float, measure=None):
     """(``config`` with its retention scaled so that encoder MACs ~= ``ratio`` x the unpatched model's, the ratio
-    it reaches), counted by the closed form on one full-length input of the real model. A configuration of
-    ratios (or the default schedule) is first turned into the retention it gives at ``seq_len``."""
+    it reaches). ``measure(model)`` gives the encoder MACs the ratio is of: by default the closed form on one
+    full-length input of the real model (:func:`encoder_macs_at`); training passes a measure over examples at
+    their real lengths. A configuration of ratios (or the default schedule) is first turned into the retention
+    it gives at ``seq_len``."""
     from fcabench import methods
 
     if not hasattr(config, "retention"):
@@ -287,13 +291,17 @@ def fit_retention(model, config, seq_len: int, ratio: float):
     bare = copy.deepcopy(model)
     if methods.applied(bare):
         raise FcabenchError("fit_retention needs the unpatched model")
-    vanilla = encoder_macs_at(bare, seq_len)
+    measure = measure or functools.partial(encoder_macs_at, seq_len=seq_len)
+    vanilla = measure(bare)
 
-    @functools.cache
-    def cost(s: float) -> float:
+    @functools.cache  # the counts are integers: many scale factors give the same retention
+    def cost_of(retention: tuple[int, ...]) -> float:
         candidate = copy.deepcopy(bare)
-        methods.apply(candidate, dataclasses.replace(config, retention=scaled(config.retention, s, seq_len)))
-        return encoder_macs_at(candidate, seq_len) / vanilla
+        methods.apply(candidate, dataclasses.replace(config, retention=retention))
+        return measure(candidate) / vanilla
+
+    def cost(s: float) -> float:
+        return cost_of(scaled(config.retention, s, seq_len))
 
     s, reached = bisect(cost, 0.0, seq_len / max(1, min(config.retention)), ratio, steps=RETENTION_STEPS)
     return dataclasses.replace(config, retention=scaled(config.retention, s, seq_len)), reached

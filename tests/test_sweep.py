@@ -150,6 +150,17 @@ def test_budget_matches_the_closed_form_of_the_real_model(tmp_path, tiny_folder)
     assert [j.train.get("macs_ratio") for j in searched] == [0.75, 0.5] and all(
         "ratios" not in j.options for j in searched
     )
+    assert all("macs_at" not in j.train for j in searched)  # met at the padded length unless asked
+    at_real = STUDY.replace(
+        "budget = { encoder_macs = [0.75, 0.5] }",
+        'budget = { encoder_macs = [0.75, 0.5] }\ntrain = { macs_at = "real" }',
+        1,
+    )
+    real = [
+        j for j in sweep.expand(sweep.load_spec(write_spec(tmp_path, tiny_folder, at_real))) if j.entry == "power-bert"
+    ]
+    assert [(j.train["macs_ratio"], j.train["macs_at"]) for j in real] == [(0.75, "real"), (0.5, "real")]
+    assert not {j.job_id for j in real} & {j.job_id for j in searched}
     jobs = [j for j in jobs if j.entry == "power-bert-free"]
     assert [j.budget_target for j in jobs] == [0.75, 0.5]
     vanilla = encoder_macs(closed_form_table(load_model(tiny_folder), SEQ_LEN))
@@ -184,6 +195,8 @@ def test_budget_refused_where_cost_depends_on_values(tmp_path, tiny_folder):
         ('[[methods]]\nmethod = "fca"\ntraining_free = true\n', "methods[0].training_free"),
         ('[[methods]]\nmethod = "fca"\n[[methods]]\nmethod = "fca"\n', "methods[1].name"),
         ('[[methods]]\nmethod = "fca"\ntrain = { max_steps = -1 }\n', "methods[0].train.max_steps"),
+        ('[[methods]]\nmethod = "fca"\ntrain = { macs_at = "sideways" }\n', "methods[0].train.macs_at"),
+        ('[[methods]]\nmethod = "fca"\ntrain = { macs_at = "real" }\n', "methods.fca.train.macs_at"),
         (
             '[[methods]]\nmethod = "fca"\ngrid = { clusters = [1, 5] }\n'
             '[[methods]]\nname = "b"\nmethod = "ltp"\nfrom = "fca"\n',
@@ -418,6 +431,21 @@ def test_a_fresh_clone_lists_the_study_jobs_whose_runs_are_stored_as_done(spec, 
     assert code == 0, err
     jobs = sweep.expand(sweep.load_spec(repo / spec))
     assert out.strip().splitlines()[-1].startswith(f"{len(jobs)} jobs: {len(jobs)} done (store)")
+
+
+def test_a_budget_met_at_the_real_lengths_is_not_found_in_runs_that_met_it_at_the_padded_length(capsys, tmp_path):
+    from tests.test_cli_errors import cli
+
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "tests/data/toy-study-tweet-sentiment.toml").read_text()
+    text = text.replace('results = "tests/data/', f'results = "{repo}/tests/data/')
+    entry = 'name = "power-bert"\nmethod = "power-bert"\nfrom = "vanilla"\n'
+    assert entry in text
+    (tmp_path / "spec.toml").write_text(text.replace(entry, entry + 'train = { macs_at = "real" }\n'))
+    code, out, err = cli(capsys, "sweep", tmp_path / "spec.toml", "--list", "--out", tmp_path / "no-job-files")
+    assert code == 0, err
+    pending = [line for line in out.splitlines() if " pending " in line]  # its three budgets: none stored
+    assert len(pending) == 3 and all(" power-bert " in line for line in pending)
 
 
 def test_entries_take_their_own_seeds_and_final_checkpoints_are_scored_on_the_test_split(tmp_path, tiny_backbone):

@@ -2,6 +2,8 @@
 fcabench.dynamic, the MAC-budget fit of a retention against a traced count, checkpoint folders that
 rebuild a method with its own parameters, run ids derived from the specification."""
 
+import functools
+
 import datasets
 import pytest
 import torch
@@ -11,7 +13,7 @@ from fcabench import dynamic, methods, profiler
 from fcabench.budget import fit_retention
 from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
 from fcabench.training import checkpoint, records
-from fcabench.training.scoring import run_pass
+from fcabench.training.scoring import real_length_encoder_macs, run_pass
 from tests.conftest import tiny_model
 
 
@@ -71,6 +73,26 @@ def test_fitted_retention_meets_the_mac_budget_by_a_traced_count():
     assert abs(achieved - 0.5) < 0.05
     with pytest.raises(Exception, match="retention"):
         fit_retention(model, methods.make_config("ltp"), 48, 0.5)
+
+
+def test_a_budget_at_the_real_lengths_is_met_on_the_examples_it_was_fitted_on():
+    model = tiny_model(layers=4)
+    searched = methods.make_config("fca", retention=(40, 30, 20, 10), clusters=2)
+    _, data = encoded([30, 36, 40, 48, 33, 44])  # each at least the first count kept: profiled unpadded
+    measure = functools.partial(real_length_encoder_macs, encoded=data, seq_len=48, batch_size=4, device="cpu")
+    fitted, achieved = fit_retention(model, searched, 48, 0.5, measure=measure)
+    assert abs(achieved - 0.5) < 0.05
+    # the same ratio, counted independently: the per-example profiler at each example's real length, heads left out
+    rows = data["input_ids"]
+    heads = sum(sum(profiler.head_macs(model, len(r)).values()) for r in rows)
+    vanilla = dynamic.profile_examples(model, rows)["macs"].sum() - heads
+    patched = methods.apply(tiny_model(layers=4), fitted)
+    assert (dynamic.profile_examples(patched, rows)["macs"].sum() - heads) / vanilla == pytest.approx(achieved)
+    # examples shorter than the padded length keep every token at larger counts: the real-length fit keeps fewer
+    at_padded, _ = fit_retention(model, searched, 48, 0.5)
+    assert (
+        all(r <= p for r, p in zip(fitted.retention, at_padded.retention)) and fitted.retention != at_padded.retention
+    )
 
 
 def test_checkpoint_rebuilds_a_method_with_its_own_parameters(tmp_path, minilm_path):

@@ -6,6 +6,7 @@ Budget: the shipped MiniLM-L6 on a 60-row spam/ham CSV at 16 tokens, a few optim
 """
 
 import json
+import re
 import shutil
 from importlib import import_module
 
@@ -379,6 +380,8 @@ def no_training(monkeypatch):
         (["-m", "power-bert", "--retention", "16,12,10,8,6,4,2"], "retention has 7 entries; the model has 6 layers"),
         (["-m", "power-bert", "--macs-ratio", "2"], "--macs-ratio must be in (0, 1], got 2.0"),
         (["-m", "ltp", "--macs-ratio", "0.5"], "--macs-ratio scales a retention configuration"),
+        (["-m", "fca", "--macs-ratio", "0.5", "--macs-at", "sideways"], "--macs-at must be one of padded, real"),
+        (["-m", "fca", "--macs-at", "real"], "--macs-at real needs --macs-ratio"),
         (["-m", "power-bert", "--retention", "20,12,10,8,6,4"], "retention keeps 20 units but the input has only 16"),
         (["--results", "FOLDER"], "is a folder; --results takes a .jsonl file"),
         (["--results", "FOLDER/missing/runs.jsonl"], "does not exist"),
@@ -484,6 +487,34 @@ def test_macs_ratio_scales_a_training_free_configuration(trained, tmp_path, caps
     assert "scaled to 0.5 x the unpatched encoder MACs" in fca["source_note"]
     # one full-length input costs half: the run's mean over (shorter) real examples at the padded length is close
     assert fca["macs"] / vanilla["macs"] == pytest.approx(0.5, abs=0.06)
+
+
+def test_macs_at_real_meets_the_budget_on_the_examples_at_their_own_lengths(trained, tmp_path, capsys):
+    _, _, ckpt = trained
+    results = tmp_path / "runs.jsonl"
+    common = ["--training-free", "--macs-ratio", "0.5", "--results", results, "--no-progress"]
+    for where in ("padded", "real"):
+        code, _, err = cli(
+            capsys, "train", "--from", ckpt, "-m", "power-bert", "-o", tmp_path / where, "--macs-at", where, *common
+        )
+        assert code == 0, err
+    code, _, err = cli(capsys, "evaluate", ckpt, "--results", results, "--no-latency")
+    assert code == 0, err
+    rows = stored(results)
+    vanilla = next(r for r in rows if r["method"] == "vanilla")
+    padded, real = (
+        next(r for r in rows if r["method"] == "power-bert" and where in r["source_note"])
+        for where in ("at n =", "real lengths")
+    )
+    # training-free, the sample is the validation split the run is scored on (all of it): the budget is met there
+    measured = float(
+        re.search(r"validation examples, padded to n = 16 \(measured: ([0-9.]+) x\)", real["source_note"])[1]
+    )
+    assert real["macs_real_mean"] / vanilla["macs_real_mean"] == pytest.approx(measured, abs=5e-4)
+    assert measured == pytest.approx(0.5, abs=0.05)
+    # met at the padded length, the same budget costs more at the real lengths: short examples keep every token
+    assert padded["macs_real_mean"] / vanilla["macs_real_mean"] > 0.6
+    assert real["run_id"] != padded["run_id"] and real["method_config"] != padded["method_config"]
 
 
 # --- defaults that train, and a warning when a model has not ----------------------------------------

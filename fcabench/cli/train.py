@@ -67,6 +67,7 @@ def train_command(
     max_train_examples: int = _option("max_train_examples"),
     max_eval_examples: int = _option("max_eval_examples"),
     macs_ratio: float = _option("macs_ratio"),
+    macs_at: str = _option("macs_at"),
     results: Path = typer.Option(
         None, "--results", help="Run file to append to (default: results/runs.jsonl in the current folder)."
     ),
@@ -108,6 +109,7 @@ def train_command(
         max_train_examples=max_train_examples,
         max_eval_examples=max_eval_examples,
         macs_ratio=macs_ratio,
+        macs_at=macs_at,
         report_to=report_to,
     )
     runs = train(

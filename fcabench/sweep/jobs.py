@@ -102,6 +102,11 @@ def expand(spec: SweepSpec) -> list[Job]:
                     job_train = train
                     if target is not None and achieved is None:  # the search derives it: train scales to the budget
                         job_train = {**train, "macs_ratio": target}
+                    if job_train.get("macs_at", "padded") != "padded" and "macs_ratio" not in job_train:
+                        raise FcabenchError(
+                            f"{spec.source}: key 'methods.{entry.name}.train.macs_at': a budget is met at the real "
+                            f"lengths only where training scales a searched retention (a budget from a search)"
+                        )
                     fields = dict(
                         model=model,
                         task=task,
@@ -306,7 +311,9 @@ def _budget_met(job, row) -> bool:
             return False
     if job.budget_target is None or job.budget_closed_form is not None:  # none, or resolved into the options
         return True
-    return f"scaled to {job.budget_target:g} x" in str(row.get("source_note") or "")
+    note = str(row.get("source_note") or "")  # fcabench.train's note says where the budget was met
+    at_real = job.train.get("macs_at", "padded") == "real"
+    return f"scaled to {job.budget_target:g} x" in note and ("at the real lengths" in note) == at_real
 
 
 def _options_met(job, row) -> bool:

@@ -48,7 +48,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from fcabench.errors import FcabenchError
-from fcabench.training.settings import PRECISIONS, TrainSettings
+from fcabench.training.settings import MACS_AT, PRECISIONS, TrainSettings
 
 # Keyword arguments of fcabench.train a specification may set: the fields of its TrainSettings, and where data
 # lives; the sweep itself supplies model, task, method, method_options, stages, from_checkpoint, seed,
@@ -274,6 +274,8 @@ def _train(table: dict, prefix: str) -> dict:
         elif key == "warmup_ratio":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise _KeyError(prefix + key, f"expected a fraction in [0, 1), got {value!r}")
+        elif key == "macs_at" and value not in MACS_AT:
+            raise _KeyError(prefix + key, f"expected one of {', '.join(MACS_AT)}, got {value!r}")
         elif key == "precision" and value not in PRECISIONS:
             raise _KeyError(prefix + key, f"expected one of {', '.join(PRECISIONS)}, got {value!r}")
         elif key in ("device", "data_dir", "report_to") and not isinstance(value, str):

@@ -118,6 +118,18 @@ def run_pass(model, encoded, seq_len: int, batch_size: int, device: str, precisi
     return Scored(np.stack(predictions), padded, real, np.array([len(x) for x in ids]))
 
 
+def real_length_encoder_macs(model, encoded, seq_len: int, batch_size: int, device: str) -> float:
+    """Encoder MACs of the examples of ``encoded``, each at its real length, summed (the head's left out): what
+    a MAC budget at the real lengths is of (``fcabench.budget.fit_retention``'s measure)."""
+    from collections import Counter
+
+    from fcabench.profiler import head_macs
+
+    scored = run_pass(model, encoded, seq_len, batch_size, device)
+    heads = sum(count * sum(head_macs(model, int(n)).values()) for n, count in Counter(scored.lengths).items())
+    return float(scored.macs_real.sum() - heads)
+
+
 def score(
     task, model, encoded, seq_len: int, batch_size: int, device: str, precision: str = "fp32"
 ) -> tuple[dict[str, float], dict[str, float], Scored]:

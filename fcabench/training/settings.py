@@ -12,7 +12,9 @@ from fcabench import encoders, methods
 from fcabench.errors import FcabenchError
 from fcabench.training.scoring import PRECISIONS
 
-__all__ = ["DEFAULTS", "PRECISIONS", "TrainSettings", "check_length_and_batch"]
+__all__ = ["DEFAULTS", "MACS_AT", "PRECISIONS", "TrainSettings", "check_length_and_batch"]
+
+MACS_AT = ("padded", "real")  # where a MAC budget is met: see TrainSettings.macs_at
 
 
 def _setting(default, help: str, flag: str | None = None):
@@ -53,6 +55,12 @@ class TrainSettings:
     macs_ratio: float | None = _setting(
         None, "Scale a derived retention to this fraction of vanilla encoder MACs.", "--macs-ratio"
     )
+    macs_at: str = _setting(
+        "padded",
+        "Where --macs-ratio is met: padded (one input of --seq-len tokens) or real (training examples, each at "
+        "its own length).",
+        "--macs-at",
+    )
     report_to: str | None = _setting(None, "Trainer loggers (tensorboard, wandb...); default none.", "--report-to")
 
     @classmethod
@@ -71,6 +79,8 @@ class TrainSettings:
                 self.macs_ratio is None or 0 < self.macs_ratio <= 1,
                 f"--macs-ratio must be in (0, 1], got {self.macs_ratio}",
             ),
+            (self.macs_at in MACS_AT, f"--macs-at must be one of {', '.join(MACS_AT)}, got {self.macs_at!r}"),
+            (self.macs_at == "padded" or self.macs_ratio is not None, "--macs-at real needs --macs-ratio"),
         ]
         for ok, message in checks:
             if not ok:

@@ -204,6 +204,8 @@ def _plan(model, task, method, method_options, stages, from_checkpoint, settings
     )  # what resumes an interrupted command: the same request id (keys unchanged since the first release)
     if settings.subset_seed is not None:  # only when set, so that earlier commands keep their ids
         request["subset_seed"] = settings.subset_seed
+    if settings.macs_at != "padded":  # the same: a budget met elsewhere is another request
+        request["macs_at"] = settings.macs_at
     # The operating point: the request without its seed, started from its parent's point (a derived retention
     # or learned thresholds differ by seed; what was asked for does not).
     point = {**request, "seed": None, "parent": (parent or {}).get("point_id")}
@@ -286,13 +288,7 @@ def _run_stage(call: _Call, stage, folder: Path, current, derived, parent_id) ->
     config = derived if stage.config is methods.DERIVED else stage.config
     note = None
     if s.macs_ratio is not None and config is not None and not stage.derive:
-        from fcabench.budget import fit_retention
-
-        config, achieved = fit_retention(current, config, s.seq_len, s.macs_ratio)
-        note = (
-            f"retention scaled to {s.macs_ratio} x the unpatched encoder MACs at n = {s.seq_len} "
-            f"(closed form: {achieved:.3f} x)"
-        )
+        config, note = _fit_budget(call, current, config)
     if config is not None:
         methods.apply(current, config)
     trained = None if stage.name == "training-free" else _train_stage(call, current, stage)
@@ -445,6 +441,42 @@ def _store(folder: Path, results_file: Path, force: bool):
     if (folder / ckpt.PREDICTIONS_FILE).is_file():
         kept.keep(folder / ckpt.PREDICTIONS_FILE, runs[0].run_id, results_file)
     return runs, append(runs, path=results_file, duplicates="repeat" if force else "skip")
+
+
+REAL_LENGTH_SAMPLE = 512  # examples whose real lengths a budget at the real lengths is met on (a fixed draw)
+
+
+def _fit_budget(call: _Call, model, config):
+    """``config``'s retention scaled to ``--macs-ratio`` of the unpatched model's encoder MACs, and the note saying
+    where the budget was met: one input of the padded length, or a fixed sample of the training examples (the
+    validation split's when a training-free run loads none), each at its real length."""
+    from functools import partial
+
+    from fcabench.budget import fit_retention
+
+    s = call.settings
+    if s.macs_at == "padded":
+        config, achieved = fit_retention(model, config, s.seq_len, s.macs_ratio)
+        return config, (
+            f"retention scaled to {s.macs_ratio} x the unpatched encoder MACs at n = {s.seq_len} "
+            f"(closed form: {achieved:.3f} x)"
+        )
+    split, encoded = (
+        ("training", call.encoded_train) if call.train_split is not None else ("validation", call.encoded_eval)
+    )
+    sample = encoded.shuffle(seed=0).select(range(min(REAL_LENGTH_SAMPLE, len(encoded))))
+    measure = partial(
+        scoring.real_length_encoder_macs,
+        encoded=sample,
+        seq_len=s.seq_len,
+        batch_size=max(s.batch_size, 32),
+        device=s.device,
+    )
+    config, achieved = fit_retention(model, config, s.seq_len, s.macs_ratio, measure=measure)
+    return config, (
+        f"retention scaled to {s.macs_ratio} x the unpatched encoder MACs at the real lengths of {len(sample)} "
+        f"{split} examples, padded to n = {s.seq_len} (measured: {achieved:.3f} x)"
+    )
 
 
 def _train_stage(call: _Call, model, stage) -> dict:
