@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -261,7 +262,7 @@ def test_local_run_resumes_records_failures_and_merges(tmp_path, tiny_folder):
     line = listing.output.splitlines()[1 + jobs.index(vanilla)]
     assert line.split()[:2] == [vanilla.job_id, "done"]
 
-    # Interrupted sweep: one job's files are gone; a re-run runs that job and the failed one only.
+    # One job's files are gone but its runs are stored: a re-run runs the failed job only.
     victim = next(j for j in jobs if j.entry == "drop")
     state.status_path(out, victim.job_id).unlink()
     ran = []
@@ -271,8 +272,8 @@ def test_local_run_resumes_records_failures_and_merges(tmp_path, tiny_folder):
         return broken_job(job, **kwargs)
 
     report = sweep.run(spec, job_function=counting_job, echo=lambda _: None)
-    assert sorted(ran) == sorted([victim.job_id, broken.job_id])
-    assert report.rows_added == 0 and report.rows_present == len(done)  # merged once, never twice
+    assert ran == [broken.job_id]
+    assert report.rows_added == 0 and report.rows_present == len(done) - 1  # merged once, never twice
     assert len(runs.load(store)) == len(done)
 
 
@@ -356,6 +357,42 @@ def test_cli_exits_non_zero_with_the_count_when_a_job_failed_and_lists_merged_jo
     shutil.rmtree(tmp_path / "out")  # a fresh clone: no job files, the runs in the store
     code, out, err = cli(capsys, "sweep", spec, "--list")
     assert code == 0 and f"{len(jobs)} done (store)" in out
+
+
+def test_a_fresh_clone_runs_only_what_the_store_lacks_and_rebuilds_the_checkpoints_it_starts_from(
+    tmp_path, tiny_folder
+):
+    spec = sweep.load_spec(write_spec(tmp_path, tiny_folder, STUDY))
+    jobs = sweep.expand(spec)
+    vanilla = next(j for j in jobs if j.entry == "vanilla")
+    lost = next(j for j in jobs if j.entry == "drop")
+    ran, said, vanilla_runs = [], [], []
+
+    def scoring_job(job, *, results, **kwargs):  # vanilla scores 90.0 the first time it runs, 91.0 after
+        ran.append(job.job_id)
+        checkpoint = measure_job(job, results=results, **kwargs)
+        if job.method == "vanilla":
+            (row,) = [json.loads(line) for line in Path(results).read_text().splitlines()]
+            row.update(metric="accuracy", score=90.0 + len(vanilla_runs))
+            vanilla_runs.append(row)
+            Path(results).write_text(json.dumps(row) + "\n")
+        return checkpoint
+
+    sweep.run(spec, job_function=scoring_job, echo=lambda _: None)
+    # A fresh clone: the job files and checkpoints are gone, and one job's runs never reached the store.
+    store = Path(spec.results)
+    rows = [json.loads(line) for line in store.read_text().splitlines()]
+    store.write_text("".join(json.dumps(r) + "\n" for r in rows if r["run_id"] != lost.job_id))
+    shutil.rmtree(spec.out_dir)
+    ran.clear()
+    report = sweep.run(spec, job_function=scoring_job, echo=said.append)
+    assert ran == [vanilla.job_id, lost.job_id]  # vanilla again: the lost job starts from its checkpoint
+    assert f"{len(jobs) - 2} of {len(jobs)} jobs already done; running 2 (1 stored, again" in said[0]
+    assert report.rows_added == 1 and report.rows_present == 1
+    assert report.differs == [f"{vanilla.job_id} accuracy ({vanilla.job_id}): stored 90.0, now 91.0"]
+    assert "1 stored row(s) scored otherwise now" in str(report)
+    stored = runs.load(store)
+    assert len(stored) == len(jobs) and stored.loc[stored["run_id"] == vanilla.job_id, "score"].tolist() == [90.0]
 
 
 def test_only_runs_the_matching_entries_with_the_jobs_they_start_from(tmp_path, tiny_folder):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fcabench.sweep.executors import execute_job, run_local, run_ray, train_job
-from fcabench.sweep.jobs import Job, expand, job_id, select
+from fcabench.sweep.jobs import Job, expand, job_id, select, stored_jobs
 from fcabench.sweep.merge import MergeReport, merge
 from fcabench.sweep.points import entry_points, scored_split, study_points
 from fcabench.sweep.spec import SweepSpec, load_spec, parse_spec
@@ -58,18 +58,22 @@ def run(
     each on its own share of the cores. ``only``: glob patterns over entry names; the matching jobs run (with
     the jobs they start from), the store still receives every done job of the spec."""
     from fcabench.errors import FcabenchError
+    from fcabench.runs import load
+    from fcabench.runs.store import default_append_path
 
     out = Path(out) if out is not None else spec.out_dir
+    store = Path(store if store is not None else spec.results or default_append_path())
     jobs = expand(spec)
     chosen = select(jobs, only)
+    stored = stored_jobs(jobs, load(store) if Path(store).is_file() else load([]))
     if executor == "local":
-        records = run_local(chosen, out, job_function, echo=echo, parallel=parallel)
+        records = run_local(chosen, out, job_function, echo=echo, parallel=parallel, stored=stored)
     elif executor == "ray":
-        records = run_ray(chosen, out, job_function, address=address, echo=echo)
+        records = run_ray(chosen, out, job_function, address=address, echo=echo, stored=stored)
     else:
         raise FcabenchError(f"unknown executor {executor!r}: local or ray")
     if not do_merge:
         return records
-    report = merge(out, store if store is not None else spec.results, job_ids=[j.job_id for j in jobs])
+    report = merge(out, store, job_ids=[j.job_id for j in jobs])
     echo(str(report))
     return report

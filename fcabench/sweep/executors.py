@@ -1,10 +1,10 @@
 """Running a sweep's jobs: one after another here, or as Ray tasks on a cluster.
 
 Both executors skip every job whose status file says "done" (an interrupted sweep resumes where it
-stopped; a failed job runs again), run each job through :func:`execute_job`, which never raises, and
-store each outcome in the job's own files (:mod:`fcabench.sweep.state`). A job whose ``from`` job
-failed fails too, with that reason. ``job_function`` is what a job does; the default trains with
-``fcabench.train``.
+stopped; a failed job runs again) or whose runs the store holds (unless a pending job starts from its
+checkpoint), run each job through :func:`execute_job`, which never raises, and store each outcome in the
+job's own files (:mod:`fcabench.sweep.state`). A job whose ``from`` job failed fails too, with that reason.
+``job_function`` is what a job does; the default trains with ``fcabench.train``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import platform
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -157,9 +157,21 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def pending(jobs: Sequence[Job], out: Path) -> list[Job]:
-    """The jobs without a "done" status (failed ones run again)."""
-    return [job for job in jobs if (state.read_status(out, job.job_id) or {}).get("status") != state.DONE]
+def pending(jobs: Sequence[Job], out: Path, stored: Collection[str] = ()) -> list[Job]:
+    """The jobs to run: those without a "done" status here (failed ones run again), less the ``stored`` ones
+    (whose runs the store holds: done in another clone or on another machine), unless a job that runs starts
+    from one. That one runs again to rebuild its checkpoint: the same request gives the same run ids, so the
+    merge stores nothing twice and says if a rebuilt score differs from the stored one."""
+    done = {job.job_id for job in jobs if (state.read_status(out, job.job_id) or {}).get("status") == state.DONE}
+    by_id = {job.job_id: job for job in jobs}
+    run = {job.job_id for job in jobs if job.job_id not in done and job.job_id not in stored}
+    waiting = list(run)
+    while waiting:  # the stored jobs the running ones start from, and theirs
+        parent = by_id.get(by_id[waiting.pop()].depends_on)
+        if parent is not None and parent.job_id not in done | run:
+            run.add(parent.job_id)
+            waiting.append(parent.job_id)
+    return [job for job in jobs if job.job_id in run]
 
 
 def run_local(
@@ -168,8 +180,10 @@ def run_local(
     job_function: JobFunction = train_job,
     echo: Callable[[str], None] = print,
     parallel: int = 1,
+    stored: Collection[str] = (),
 ) -> list[dict]:
-    """Run the pending jobs here; return their status records.
+    """Run the pending jobs here (:func:`pending`: ``stored`` names the jobs the store already holds); return
+    their status records.
 
     One at a time in this process by default, so two trainings never share the cores. ``parallel=N`` runs N
     jobs at once, each in its own process on its own share of the cores (the cores this process may use,
@@ -177,9 +191,10 @@ def run_local(
     starts from is done.
     """
     out = Path(out)
-    todo = pending(jobs, out)
+    todo = pending(jobs, out, stored)
     echo(
         f"{len(jobs) - len(todo)} of {len(jobs)} jobs already done; running {len(todo)}"
+        + _rebuilt(todo, stored)
         + (f", {parallel} at a time" if parallel > 1 else "")
     )
     if parallel > 1:
@@ -195,6 +210,11 @@ def run_local(
         records.append(state.write_outcome(out, outcome))
         echo(_summary(records[-1]))
     return records
+
+
+def _rebuilt(todo: Sequence[Job], stored: Collection[str]) -> str:
+    again = sum(job.job_id in stored for job in todo)
+    return f" ({again} stored, again for the checkpoint a job starts from)" if again else ""
 
 
 def core_sets(parallel: int) -> list[list[int]]:
@@ -264,8 +284,10 @@ def run_ray(
     job_function: JobFunction = train_job,
     address: str | None = None,
     echo: Callable[[str], None] = print,
+    stored: Collection[str] = (),
 ) -> list[dict]:
-    """Run the pending jobs as Ray tasks, each with its own resource request; return their status records.
+    """Run the pending jobs (:func:`pending`) as Ray tasks, each with its own resource request; return their
+    status records.
 
     Connects to ``address`` (e.g. "auto" or "ray://head:10001"), or uses the Ray instance this process
     already started, or starts a local one. A job that starts from another job's checkpoint is given that
@@ -281,8 +303,11 @@ def run_ray(
     if started_here:
         ray.init(address=address, include_dashboard=False, log_to_driver=True)
     try:
-        todo = pending(jobs, out)
-        echo(f"{len(jobs) - len(todo)} of {len(jobs)} jobs already done; submitting {len(todo)} to Ray")
+        todo = pending(jobs, out, stored)
+        echo(
+            f"{len(jobs) - len(todo)} of {len(jobs)} jobs already done; submitting {len(todo)} to Ray"
+            + _rebuilt(todo, stored)
+        )
         task = ray.remote(_ray_job)
         refs: dict[str, object] = {}
         for job in todo:
