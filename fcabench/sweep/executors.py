@@ -171,7 +171,12 @@ def pending(jobs: Sequence[Job], out: Path, stored: Collection[str] = ()) -> lis
         if parent is not None and parent.job_id not in done | run:
             run.add(parent.job_id)
             waiting.append(parent.job_id)
-    return [job for job in jobs if job.job_id in run]
+    # A seed's jobs one after another (each after the job it starts from, as expanded): a rebuilt checkpoint is
+    # used while it is here, and a sweep cut short leaves whole seeds done rather than every seed's first stage.
+    first: dict[tuple, int] = {}
+    for index, job in enumerate(jobs):
+        first.setdefault((job.model, job.task, job.seed), index)
+    return sorted((job for job in jobs if job.job_id in run), key=lambda job: first[job.model, job.task, job.seed])
 
 
 def run_local(

@@ -21,6 +21,7 @@ import pandas as pd
 
 from fcabench.errors import FcabenchError
 from fcabench.sweep.spec import MethodEntry, SweepSpec
+from fcabench.training.settings import AT_REAL_LENGTHS
 
 ID_PREFIX = "job-"
 ID_HEX = 12  # 48 bits: no collision among the jobs of any realistic sweep
@@ -313,7 +314,7 @@ def _budget_met(job, row) -> bool:
         return True
     note = str(row.get("source_note") or "")  # fcabench.train's note says where the budget was met
     at_real = job.train.get("macs_at", "padded") == "real"
-    return f"scaled to {job.budget_target:g} x" in note and ("at the real lengths" in note) == at_real
+    return f"scaled to {job.budget_target:g} x" in note and (AT_REAL_LENGTHS in note) == at_real
 
 
 def _options_met(job, row) -> bool:

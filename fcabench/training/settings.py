@@ -12,9 +12,10 @@ from fcabench import encoders, methods
 from fcabench.errors import FcabenchError
 from fcabench.training.scoring import PRECISIONS
 
-__all__ = ["DEFAULTS", "MACS_AT", "PRECISIONS", "TrainSettings", "check_length_and_batch"]
+__all__ = ["AT_REAL_LENGTHS", "DEFAULTS", "MACS_AT", "PRECISIONS", "TrainSettings", "check_length_and_batch"]
 
 MACS_AT = ("padded", "real")  # where a MAC budget is met: see TrainSettings.macs_at
+AT_REAL_LENGTHS = "at the real lengths"  # in a run's note when its budget was met there (sweeps match on it)
 
 
 def _setting(default, help: str, flag: str | None = None):

@@ -27,7 +27,7 @@ from fcabench.errors import FcabenchError
 from fcabench.runs import predictions as kept
 from fcabench.training import checkpoint as ckpt
 from fcabench.training import data, records, scoring
-from fcabench.training.settings import TrainSettings, check_length_and_batch
+from fcabench.training.settings import AT_REAL_LENGTHS, TrainSettings, check_length_and_batch
 
 __all__ = ["TrainSettings", "check_length_and_batch", "plan_stages", "resolve_task", "train"]
 
@@ -474,7 +474,7 @@ def _fit_budget(call: _Call, model, config):
     )
     config, achieved = fit_retention(model, config, s.seq_len, s.macs_ratio, measure=measure)
     return config, (
-        f"retention scaled to {s.macs_ratio} x the unpatched encoder MACs at the real lengths of {len(sample)} "
+        f"retention scaled to {s.macs_ratio} x the unpatched encoder MACs {AT_REAL_LENGTHS} of {len(sample)} "
         f"{split} examples, padded to n = {s.seq_len} (measured: {achieved:.3f} x)"
     )
 
