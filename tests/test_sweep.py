@@ -368,12 +368,15 @@ def test_a_fresh_clone_runs_only_what_the_store_lacks_and_rebuilds_the_checkpoin
     lost = next(j for j in jobs if j.entry == "drop")
     ran, said, vanilla_runs = [], [], []
 
-    def scoring_job(job, *, results, **kwargs):  # vanilla scores 90.0 the first time it runs, 91.0 after
+    def scoring_job(job, *, results, **kwargs):
+        """Vanilla scores 90.0 the first time it runs, 91.0 after, under a new run id (as an evaluation of weights
+        that are not bit-identical is)."""
         ran.append(job.job_id)
         checkpoint = measure_job(job, results=results, **kwargs)
         if job.method == "vanilla":
             (row,) = [json.loads(line) for line in Path(results).read_text().splitlines()]
-            row.update(metric="accuracy", score=90.0 + len(vanilla_runs))
+            row.update(run_id=f"{job.job_id}-{len(vanilla_runs)}", split="test", metric="accuracy")
+            row.update(score=90.0 + len(vanilla_runs))
             vanilla_runs.append(row)
             Path(results).write_text(json.dumps(row) + "\n")
         return checkpoint
@@ -389,10 +392,10 @@ def test_a_fresh_clone_runs_only_what_the_store_lacks_and_rebuilds_the_checkpoin
     assert ran == [vanilla.job_id, lost.job_id]  # vanilla again: the lost job starts from its checkpoint
     assert f"{len(jobs) - 2} of {len(jobs)} jobs already done; running 2 (1 stored, again" in said[0]
     assert report.rows_added == 1 and report.rows_present == 1
-    assert report.differs == [f"{vanilla.job_id} accuracy ({vanilla.job_id}): stored 90.0, now 91.0"]
+    assert report.differs == [f"{vanilla.job_id} test accuracy: stored 90.0, now 91.0"]
     assert "1 stored row(s) scored otherwise now" in str(report)
     stored = runs.load(store)
-    assert len(stored) == len(jobs) and stored.loc[stored["run_id"] == vanilla.job_id, "score"].tolist() == [90.0]
+    assert len(stored) == len(jobs) and stored.loc[stored["sweep_job"] == vanilla.job_id, "score"].tolist() == [90.0]
 
 
 def test_only_runs_the_matching_entries_with_the_jobs_they_start_from(tmp_path, tiny_folder):

@@ -88,7 +88,10 @@ def sweep_command(
             _write_figure(spec_, store, figure)
         return
     if merge_only:
-        typer.echo(str(sweep.merge(folder, store, job_ids=[j.job_id for j in sweep.expand(spec_)])))
+        jobs_ = sweep.expand(spec_)
+        typer.echo(
+            str(sweep.merge(folder, store, job_ids=[j.job_id for j in jobs_], stored=sweep.stored_in(jobs_, store)))
+        )
         return
     executor = "ray" if (ray or address) else "local"
     if jobs < 1:

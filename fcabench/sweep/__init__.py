@@ -35,6 +35,7 @@ __all__ = [
     "run_ray",
     "scored_split",
     "select",
+    "stored_in",
     "study_points",
     "train_job",
 ]
@@ -58,14 +59,12 @@ def run(
     each on its own share of the cores. ``only``: glob patterns over entry names; the matching jobs run (with
     the jobs they start from), the store still receives every done job of the spec."""
     from fcabench.errors import FcabenchError
-    from fcabench.runs import load
-    from fcabench.runs.store import default_append_path
 
     out = Path(out) if out is not None else spec.out_dir
-    store = Path(store if store is not None else spec.results or default_append_path())
+    store = store if store is not None else spec.results
     jobs = expand(spec)
     chosen = select(jobs, only)
-    stored = stored_jobs(jobs, load(store) if Path(store).is_file() else load([]))
+    stored = stored_in(jobs, store)
     if executor == "local":
         records = run_local(chosen, out, job_function, echo=echo, parallel=parallel, stored=stored)
     elif executor == "ray":
@@ -74,6 +73,15 @@ def run(
         raise FcabenchError(f"unknown executor {executor!r}: local or ray")
     if not do_merge:
         return records
-    report = merge(out, store, job_ids=[j.job_id for j in jobs])
+    report = merge(out, store, job_ids=[j.job_id for j in jobs], stored=stored)
     echo(str(report))
     return report
+
+
+def stored_in(jobs, store: str | Path | None) -> set[str]:
+    """Ids of the ``jobs`` whose runs the run file ``store`` (None: results/runs.jsonl) already holds."""
+    from fcabench.runs import load
+    from fcabench.runs.store import default_append_path
+
+    store = Path(store) if store is not None else default_append_path()
+    return stored_jobs(jobs, load(store) if store.is_file() else load([]))

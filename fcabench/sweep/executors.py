@@ -160,8 +160,8 @@ def _now() -> str:
 def pending(jobs: Sequence[Job], out: Path, stored: Collection[str] = ()) -> list[Job]:
     """The jobs to run: those without a "done" status here (failed ones run again), less the ``stored`` ones
     (whose runs the store holds: done in another clone or on another machine), unless a job that runs starts
-    from one. That one runs again to rebuild its checkpoint: the same request gives the same run ids, so the
-    merge stores nothing twice and says if a rebuilt score differs from the stored one."""
+    from one. That one runs again to rebuild its checkpoint; the merge does not store it twice and says if a
+    rebuilt score differs from the stored one (:func:`fcabench.sweep.merge.merge`)."""
     done = {job.job_id for job in jobs if (state.read_status(out, job.job_id) or {}).get("status") == state.DONE}
     by_id = {job.job_id: job for job in jobs}
     run = {job.job_id for job in jobs if job.job_id not in done and job.job_id not in stored}
