@@ -387,6 +387,10 @@ def test_a_fresh_clone_runs_only_what_the_store_lacks_and_rebuilds_the_checkpoin
     rows = [json.loads(line) for line in store.read_text().splitlines()]
     store.write_text("".join(json.dumps(r) + "\n" for r in rows if r["run_id"] != lost.job_id))
     shutil.rmtree(spec.out_dir)
+    output = CliRunner().invoke(app, ["sweep", spec.source, "--list"]).output
+    listing = [line for line in output.splitlines() if line.startswith("job-")]
+    assert [line.split()[0] for line in listing if "done (store, runs again)" in line] == [vanilla.job_id]
+    assert [line.split()[0] for line in listing if " pending " in line] == [lost.job_id]
     ran.clear()
     report = sweep.run(spec, job_function=scoring_job, echo=said.append)
     assert ran == [vanilla.job_id, lost.job_id]  # vanilla again: the lost job starts from its checkpoint

@@ -128,6 +128,7 @@ def _print_jobs(jobs, folder: Path, store) -> None:
 
     from fcabench.runs import load
     from fcabench.sweep import read_status
+    from fcabench.sweep.executors import pending
     from fcabench.sweep.jobs import stored_jobs
 
     if store is None:  # no store named: the checkout's (results/*.jsonl)
@@ -135,6 +136,7 @@ def _print_jobs(jobs, folder: Path, store) -> None:
     else:  # the spec's own store only; a store not written yet holds no job
         stored = load(store) if Path(store).is_file() else load([])
     merged = stored_jobs(jobs, stored)
+    again = {job.job_id for job in pending(jobs, folder, merged)} & merged  # to rebuild a checkpoint
     rows, statuses = [], []
     for job in jobs:
         status = read_status(folder, job.job_id) or {}
@@ -143,7 +145,11 @@ def _print_jobs(jobs, folder: Path, store) -> None:
         rows.append(
             dict(
                 job_id=job.job_id,
-                status="done (store)" if done_elsewhere else status.get("status", "pending"),
+                status=(
+                    ("done (store, runs again)" if job.job_id in again else "done (store)")
+                    if done_elsewhere
+                    else status.get("status", "pending")
+                ),
                 model=job.model,
                 task=job.task,
                 seed=job.seed,
