@@ -394,7 +394,7 @@ def test_a_fresh_clone_runs_only_what_the_store_lacks_and_rebuilds_the_checkpoin
     ran.clear()
     report = sweep.run(spec, job_function=scoring_job, echo=said.append)
     assert ran == [vanilla.job_id, lost.job_id]  # vanilla again: the lost job starts from its checkpoint
-    assert f"{len(jobs) - 2} of {len(jobs)} jobs already done; running 2 (1 stored, again" in said[0]
+    assert f"{len(jobs) - 2} of {len(jobs)} jobs already done; running 2 (1 stored already, run again" in said[0]
     assert report.rows_added == 1 and report.rows_present == 1
     assert report.differs == [f"{vanilla.job_id} test accuracy: stored 90.0, now 91.0"]
     assert "1 stored row(s) scored otherwise now" in str(report)

@@ -219,7 +219,7 @@ def run_local(
 
 def _rebuilt(todo: Sequence[Job], stored: Collection[str]) -> str:
     again = sum(job.job_id in stored for job in todo)
-    return f" ({again} stored, again for the checkpoint a job starts from)" if again else ""
+    return f" ({again} stored already, run again for the checkpoints other jobs start from)" if again else ""
 
 
 def core_sets(parallel: int) -> list[list[int]]:
