@@ -127,15 +127,12 @@ def _print_jobs(jobs, folder: Path, store) -> None:
     import pandas as pd
 
     from fcabench.runs import load
-    from fcabench.sweep import read_status
+    from fcabench.sweep import read_status, stored_in
     from fcabench.sweep.executors import pending
     from fcabench.sweep.jobs import stored_jobs
 
-    if store is None:  # no store named: the checkout's (results/*.jsonl)
-        stored = load()
-    else:  # the spec's own store only; a store not written yet holds no job
-        stored = load(store) if Path(store).is_file() else load([])
-    merged = stored_jobs(jobs, stored)
+    # no store named: the checkout's (results/*.jsonl); else the spec's own, which holds no job until written
+    merged = stored_jobs(jobs, load()) if store is None else stored_in(jobs, store)
     again = {job.job_id for job in pending(jobs, folder, merged)} & merged  # to rebuild a checkpoint
     rows, statuses = [], []
     for job in jobs:
