@@ -17,13 +17,13 @@ from fcabench.runs import study
 VANILLA_MACS = 1_000_000.0
 
 
-def row(method, stage, score, macs, config=None, real=None, seed=0):
+def row(method, stage, score, macs, config=None, real=None, seed=0, seq_len=64):
     return runs.measured_run(
         method,
         config or {},
         "minilm-l6",
         "BBC News",
-        64,
+        seq_len,
         macs,
         metric="accuracy",
         score=score,
@@ -101,8 +101,8 @@ def test_table_takes_the_best_point_inside_the_band(store):
     assert table.index[0] == "vanilla"
 
 
-def write_spec(path, store, methods: str, seeds=(0,)):
-    """A one-model, one-task sweep specification at n = 64 over ``store``, with these ``[[methods]]``."""
+def write_spec(path, store, methods: str, seeds=(0,), seq_len=64):
+    """A one-model, one-task sweep specification at ``seq_len`` over ``store``, with these ``[[methods]]``."""
     header = f"""
         [sweep]
         name = "s"
@@ -111,7 +111,7 @@ def write_spec(path, store, methods: str, seeds=(0,)):
         seeds = {list(seeds)}
         results = "{store}"
         [train]
-        seq_len = 64
+        seq_len = {seq_len}
         """
     path.write_text(textwrap.dedent(header) + textwrap.dedent(methods))
     return path
@@ -131,6 +131,46 @@ def test_cli_prints_the_table_and_writes_the_figure(tmp_path, store):
     assert result.exit_code == 0, result.output
     assert "| power-bert" in result.output and "90.0 (0.50x)" in result.output
     assert figure.stat().st_size > 10_000
+
+
+def test_the_figure_draws_the_papers_rows_at_the_studys_length_beside_its_points(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from fcabench.plots import study as study_plots
+    from fcabench.runs.published import TABLES
+
+    published = runs.load(TABLES)
+    at_512 = study.published_points(published, "bbc-news", 512)
+    assert set(at_512["seq_len"]) == {512} and at_512["flops_rel_bert_base"].notna().all()
+    assert set(at_512["task"]) == {"BBC News"} and set(at_512["metric"]) == {"accuracy"}
+    assert 96.2 in set(at_512.loc[at_512["flops_rel_bert_base"] == 1.0, "score"])  # the paper's BERT, beside vanilla
+    assert study.published_points(published, "bbc-news", 128).empty  # the paper ran 512 only
+
+    store = tmp_path / "study.jsonl"
+    runs.append([row("vanilla", "fine-tune", 98.0, VANILLA_MACS, seq_len=seq_len) for seq_len in (128, 512)], store)
+    drawn = []
+
+    def keep(panels, split):
+        figure = study_figure(panels, split)
+        drawn.append(figure.axes[0])
+        return figure
+
+    study_figure = study_plots.study_figure
+    monkeypatch.setattr(study_plots, "study_figure", keep)
+    for seq_len in (512, 128):
+        spec = write_spec(
+            tmp_path / f"spec-{seq_len}.toml", store, '[[methods]]\nmethod = "vanilla"\n', seq_len=seq_len
+        )
+        result = CliRunner().invoke(app, ["sweep", str(spec), "--figure", str(tmp_path / f"{seq_len}.png")])
+        assert result.exit_code == 0, result.output
+    crosses = [
+        {c.get_label(): len(c.get_offsets()) for c in ax.collections if not c.get_label().startswith("_")}
+        for ax in drawn
+    ]
+    label = "published (bert-base-uncased, n = 512):\nFocusOnTheCore(Yun+2023,arXiv2406.01283)"
+    assert crosses == [{label: len(at_512)}, {}]
+    for ax in drawn:
+        plt.close(ax.figure)
 
 
 def test_the_study_figure_draws_in_the_method_colours_of_every_figure(store):

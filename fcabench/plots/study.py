@@ -64,7 +64,7 @@ def plot_study(
             published["score"],
             marker="x",
             color="grey",
-            label="Focus on the Core, published (BERT-base, n = 512)",
+            label=_published_label(published),
         )
     ax.set_xlabel("MACs / vanilla's (padded length)")
     ax.set_ylabel(f"{split} accuracy (%)")
@@ -78,15 +78,24 @@ def plot_study(
     return ax
 
 
+def _published_label(published: pd.DataFrame) -> str:
+    """Whose rows the crosses are, on which backbone and length, on two lines to keep the legend narrow."""
+
+    def listed(column: str) -> str:
+        return ", ".join(sorted({str(value) for value in published[column].dropna()}))
+
+    return f"published ({listed('model')}, n = {listed('seq_len')}):\n{listed('citation')}"
+
+
 def _interval_bars(ax, points: pd.DataFrame, color: str) -> None:
     spread = points[points["score_ci_low"].notna()]
     low, high = spread["score_ci_low"].clip(lower=0.0), spread["score_ci_high"].clip(upper=100.0)
     ax.vlines(spread["macs_rel"], low, high, color=color, linewidth=0.8)
 
 
-def study_figure(panels: list[tuple[str, pd.DataFrame]], split: str = "test") -> Figure:
-    """One panel per (title, points), side by side."""
+def study_figure(panels: list[tuple[str, pd.DataFrame, pd.DataFrame | None]], split: str = "test") -> Figure:
+    """One panel per (title, points, published rows or None), side by side."""
     fig, axes = plt.subplots(1, len(panels), figsize=(9.5 * len(panels), 4.5), squeeze=False, layout="constrained")
-    for ax, (title, points) in zip(axes[0], panels):
-        plot_study(points, ax=ax, title=title, split=split)
+    for ax, (title, points, published) in zip(axes[0], panels):
+        plot_study(points, published, ax=ax, title=title, split=split)
     return fig
