@@ -67,8 +67,8 @@ def sweep_command(
         Optional[Path],
         typer.Option(
             "--figure",
-            help="Write the study's figure (accuracy against MACs / "
-            "vanilla, one panel per task) to this .png/.svg/.pdf.",
+            help="Write the study's figure (accuracy against MACs / vanilla, one panel per task; the "
+            "papers' rows at the same length that print a cost as crosses) to this .png/.svg/.pdf.",
         ),
     ] = None,
 ) -> None:
