@@ -357,6 +357,17 @@ def test_cli_exits_non_zero_with_the_count_when_a_job_failed_and_lists_merged_jo
     shutil.rmtree(tmp_path / "out")  # a fresh clone: no job files, the runs in the store
     code, out, err = cli(capsys, "sweep", spec, "--list")
     assert code == 0 and f"{len(jobs)} done (store)" in out
+    # a spec naming no store lists what a run of it would do: skip the jobs of results/runs.jsonl, no other file's
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    shutil.copy(tmp_path / "store.jsonl", tmp_path / "results" / "other.jsonl")
+    unnamed = spec.with_name("unnamed.toml")
+    unnamed.write_text(spec.read_text().replace(f'results = "{tmp_path / "store.jsonl"}"\n', ""))
+    code, out, err = cli(capsys, "sweep", unnamed, "--list")
+    assert code == 0 and f"{len(jobs)} pending" in out, out
+    shutil.copy(tmp_path / "store.jsonl", tmp_path / "results" / "runs.jsonl")
+    code, out, err = cli(capsys, "sweep", unnamed, "--list")
+    assert code == 0 and f"{len(jobs)} done (store)" in out, out
 
 
 def test_a_fresh_clone_runs_only_what_the_store_lacks_and_rebuilds_the_checkpoints_it_starts_from(

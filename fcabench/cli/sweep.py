@@ -126,13 +126,10 @@ def sweep_command(
 def _print_jobs(jobs, folder: Path, store) -> None:
     import pandas as pd
 
-    from fcabench.runs import load
     from fcabench.sweep import read_status, stored_in
     from fcabench.sweep.executors import pending
-    from fcabench.sweep.jobs import stored_jobs
 
-    # no store named: the checkout's (results/*.jsonl); else the spec's own, which holds no job until written
-    merged = stored_jobs(jobs, load()) if store is None else stored_in(jobs, store)
+    merged = stored_in(jobs, store)  # the store a run of this sweep would skip jobs by (none named: runs.jsonl)
     again = {job.job_id for job in pending(jobs, folder, merged)} & merged  # to rebuild a checkpoint
     rows, statuses = [], []
     for job in jobs:
