@@ -102,21 +102,17 @@ def study_points(
     return rows[columns].sort_values(["variant", "regime", "macs_rel"]).reset_index(drop=True)
 
 
-def published_points(
-    runs: pd.DataFrame, task: str, seq_len: int | None = None, metric: str = "accuracy"
-) -> pd.DataFrame:
-    """The published rows of ``task`` that print a cost relative to their own BERT (``flops_rel_bert_base``), at
-    ``seq_len`` where given: what a study's figure draws beside its points (a paper's backbone and budget, so the
-    shape of its trade-off, not a like-for-like point)."""
-    rows = runs[
+def published_points(runs: pd.DataFrame, task: str, seq_len: int, metric: str = "accuracy") -> pd.DataFrame:
+    """The published rows of ``task`` at ``seq_len`` that print a cost relative to their own BERT
+    (``flops_rel_bert_base``): what a study's figure draws beside its points (a paper's backbone and budget, so
+    the shape of its trade-off, not a like-for-like point)."""
+    return runs[
         (runs["source"] == "published")
         & (runs["metric"] == metric)
         & runs["flops_rel_bert_base"].notna()
         & runs["task"].isin({task, _title(task)})
-    ]
-    if seq_len is not None:
-        rows = rows[rows["seq_len"] == seq_len]
-    return rows.reset_index(drop=True)
+        & (runs["seq_len"] == seq_len)
+    ].reset_index(drop=True)
 
 
 def best_at(points: pd.DataFrame, target: float = 0.5, band: tuple[float, float] = (0.4, 0.6)) -> pd.DataFrame:
