@@ -224,3 +224,46 @@ def test_a_layers_key_subset_is_freed_before_its_ffn(padded):
     with torch.inference_mode():  # in training the autograd graph keeps the index for the backward pass
         model(input_ids=ids, attention_mask=mask)
     assert checked == [(1, True), (2, True), (3, True)]  # every pruned layer (from the second on)
+
+
+@pytest.mark.parametrize("batch, grad, calls", [(8, False, 2), (1, False, 1), (8, True, 1)])
+def test_combination_rows_get_an_ffn_call_of_their_own_at_inference(batch, grad, calls, monkeypatch):
+    """At 8 tokens x batch 8 the appended rows fill 64: the layers before combining run the FFN on the
+    input's rows, then on those, so that no intermediate is wider than vanilla's, with the same output.
+    Fewer rows, or autograd on (backward keeps both pieces), keep one call."""
+    model = patched(tiny(layers=4), variant="PFC", keep_ratio=0.7, combine_layer=4)
+    ids = torch.randint(5, 99, (batch, 24), generator=torch.Generator().manual_seed(2))
+    widths = []
+    for layer in base_model(model).encoder.layer[:3]:
+
+        def ffn(hidden, original=layer.ffn_out):
+            widths.append(hidden.shape[:-1].numel())
+            return original(hidden)
+
+        layer.ffn_out = ffn
+    with torch.set_grad_enabled(grad):
+        split = model(input_ids=ids).logits
+        monkeypatch.setattr("fcabench.methods.base.SEPARATE_FFN_ROWS", 10**9)
+        whole = model(input_ids=ids).logits
+    appended = batch * 8
+    expected = [batch * 24, appended] if calls == 2 else [batch * 24 + appended]
+    assert widths[: 3 * calls] == expected * 3 and widths[3 * calls :] == [batch * 24 + appended] * 3
+    torch.testing.assert_close(split, whole, atol=1e-6, rtol=1e-5)
+
+
+def test_the_next_layers_keys_are_held_as_one_byte_per_key_and_head(padded):
+    """Between a layer's scoring and the next layer's attention (through the FFN, the layer's peak) the state
+    holds the choice as a (batch, heads, units) mask, not as int64 indices."""
+    ids, mask = padded
+    model = patched(tiny(layers=4), variant="PFC", keep_ratio=0.7, combine_layer=4)
+    encoder, held = base_model(model).encoder, []
+    for layer in encoder.layer[:2]:  # their next layer prunes
+
+        def ffn(hidden, original=layer.ffn_out):
+            held.append((encoder.state.kv.dtype, tuple(encoder.state.kv.shape)))
+            return original(hidden)
+
+        layer.ffn_out = ffn
+    with torch.inference_mode():
+        model(input_ids=ids, attention_mask=mask)
+    assert held == [(torch.bool, (3, 4, 40 + 8))] * 2

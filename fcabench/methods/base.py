@@ -20,8 +20,9 @@ module, its attention output and its FFN), not against one family's class names.
 A method subclasses :class:`ReducingLayer` (usually overriding ``reduce`` alone) and registers a
 :class:`~fcabench.methods.method.Method`. Modifications to Hugging Face's behaviour, all of them:
 the encoder returns the reduced units (``last_hidden_state`` is shorter than the input, [CLS] first),
-and layers that score compute attention eagerly (SDPA does not return probabilities; the MACs are the
-same).
+layers that score compute attention eagerly (SDPA does not return probabilities; the MACs are the
+same), and units a method appended to the input may go through the FFN as a call of their own
+(:meth:`ReducingLayer.run_ffn`; the same result).
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ import torch
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
 
 from fcabench.methods.attention import AttentionNeeds, attend
+
+# Fewer appended rows stay in the layer's one FFN call: a call of their own reads the FFN's weights again, and
+# PFC@7's pass ran 1.09x as long with 8 such rows (128 tokens x batch 1), 1.02x with 64 (512 x 8)
+# (benchmarks/ffn_split.py, docs/speed.md).
+SEPARATE_FFN_ROWS = 64
 
 
 @dataclass
@@ -230,7 +236,18 @@ class ReducingLayer:
         del context  # dead after the residual: the FFN should not run beside it
         attended, keep = self.reduce(attended, keep, stats, state)
         del stats  # may hold the key vectors (ToMe); free them before the FFN too
-        return self.after_ffn(self.ffn_out(attended), keep, state), keep
+        return self.after_ffn(self.run_ffn(attended, state), keep, state), keep
+
+    def run_ffn(self, hidden, state: ForwardState):
+        """The FFN. Where a method appended units to the input (combination tokens), the rows beyond the
+        input's count go through it as a call of their own once there are ``SEPARATE_FFN_ROWS`` of them, so
+        that the intermediate, where the layer's memory peaks, is never wider than vanilla's; the FFN works
+        row by row, so the result is the same. Not with autograd on: backward keeps both pieces anyway."""
+        rows = hidden.flatten(0, 1)
+        input_rows = state.keep_in.numel()
+        if torch.is_grad_enabled() or rows.shape[0] - input_rows < SEPARATE_FFN_ROWS:
+            return self.ffn_out(hidden)
+        return torch.cat([self.ffn_out(rows[:input_rows]), self.ffn_out(rows[input_rows:])]).view_as(hidden)
 
     def attention_keys(self, keep, state: ForwardState):
         """``(kv_index, kv_valid)``, each (batch, heads, t), to attend to a key subset per head; None: all keys."""

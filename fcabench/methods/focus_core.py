@@ -139,9 +139,9 @@ def masked_quantile(values: torch.Tensor, mask: torch.Tensor, q: float) -> torch
 
 @dataclass
 class FocusState(ForwardState):
-    kv: tuple[torch.Tensor, torch.Tensor] | None = (
-        None  # (index, valid), (batch, heads, t): keys of the next pruned layer
-    )
+    # (batch, heads, width) bool: the keys each head attends in the next pruned layer. Held through the FFN,
+    # where the layer's memory peaks, as one byte per key and head rather than as indices (eight per key).
+    kv: torch.Tensor | None = None
     tokens: int = 0  # token units of the call; combination tokens follow them
     kv_counts: dict = field(
         default_factory=dict
@@ -155,7 +155,7 @@ class FocusLayer(ReducingLayer):
     def attention_keys(self, keep, state):
         if not self.method_config.pruned(self.index, state.num_layers):
             return None
-        index, valid = state.kv
+        index, valid = ops.positions(state.kv)
         # per example alone: every head computed over the widest head's keys
         state.units.keys[self.index] = valid.sum(-1).amax(-1) * valid.shape[1]
         state.kv_counts[self.index] = valid.sum(-1)
@@ -168,14 +168,15 @@ class FocusLayer(ReducingLayer):
         return hidden, keep
 
     def next_keys(self, stats, keep, kv, tokens: int):
-        """(index, valid), each (batch, heads, t): the keys each head keeps in the next layer."""
+        """(batch, heads, width) bool: the keys each head keeps in the next layer, from this layer's ``kv``."""
         config = self.method_config
-        batch, heads, width = stats.received.shape
+        batch, heads = stats.received.shape[:2]
+        width = keep.shape[1]
         if kv is None:
             index = torch.arange(width, device=keep.device).expand(batch, heads, -1)
             valid = keep[:, None, :].expand(-1, heads, -1)
         else:
-            index, valid = kv
+            index, valid = ops.positions(kv)
         valid = valid & keep[:, None, :].expand(-1, heads, -1).gather(2, index)
         received = stats.received / keep.sum(dim=1)[:, None, None]  # (batch, heads, t): mean over real queries
         combination = index >= tokens
@@ -192,7 +193,8 @@ class FocusLayer(ReducingLayer):
         ranked = received.masked_fill(combination, float("inf"))  # combination tokens are never pruned
         top, top_valid = ops.keep_top(ranked.flatten(0, 1), valid.flatten(0, 1), counts.flatten(), protect_first=False)
         top, top_valid = top.view(batch, heads, -1), top_valid.view(batch, heads, -1)
-        return index.gather(2, top), top_valid
+        chosen = torch.zeros(batch, heads, width, dtype=torch.bool, device=keep.device)
+        return chosen.scatter(2, index.gather(2, top), top_valid)  # the positions are distinct: no slot written twice
 
 
 class TokenCombining(nn.Module):

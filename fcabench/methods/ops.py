@@ -42,15 +42,20 @@ def keep_top(scores: torch.Tensor, keep: torch.Tensor, counts: torch.Tensor, pro
     return order % n, order < n
 
 
+def positions(mask: torch.Tensor):
+    """The True positions of each row of ``mask`` (..., n), as ``(index, valid)`` (..., max count) in position
+    order; ``valid`` is False where a row has fewer (those slots point at other positions, all distinct)."""
+    n = mask.shape[-1]
+    width = int(mask.sum(dim=-1).max())
+    places = torch.arange(n, device=mask.device).expand_as(mask)
+    order = torch.where(mask, places, places + n).sort(dim=-1).values[..., :width]
+    return order % n, order < n
+
+
 def rest_of(keep: torch.Tensor, index: torch.Tensor, valid: torch.Tensor):
     """The real units not selected by ``(index, valid)``, as ``(index, valid)`` in position order."""
     chosen = torch.zeros_like(keep).scatter(1, index, valid)
-    remaining = keep & ~chosen
-    n = keep.shape[1]
-    width = int(remaining.sum(dim=1).max())
-    positions = torch.arange(n, device=keep.device).expand_as(keep)
-    order = torch.where(remaining, positions, positions + n).sort(dim=-1).values[:, :width]
-    return order % n, order < n
+    return positions(keep & ~chosen)
 
 
 def gather_units(hidden: torch.Tensor, index: torch.Tensor, valid: torch.Tensor):
