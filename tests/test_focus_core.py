@@ -248,7 +248,8 @@ def test_combination_rows_get_an_ffn_call_of_their_own_at_inference(batch, grad,
     appended = batch * 8
     expected = [batch * 24, appended] if calls == 2 else [batch * 24 + appended]
     assert widths[: 3 * calls] == expected * 3 and widths[3 * calls :] == [batch * 24 + appended] * 3
-    torch.testing.assert_close(split, whole, atol=1e-6, rtol=1e-5)
+    if calls == 2:  # otherwise both passes made the same one call
+        torch.testing.assert_close(split, whole, atol=1e-6, rtol=1e-5)
 
 
 def test_the_next_layers_keys_are_held_as_one_byte_per_key_and_head(padded):

@@ -140,7 +140,7 @@ def masked_quantile(values: torch.Tensor, mask: torch.Tensor, q: float) -> torch
 @dataclass
 class FocusState(ForwardState):
     # (batch, heads, width) bool: the keys each head attends in the next pruned layer. Held through the FFN,
-    # where the layer's memory peaks, as one byte per key and head rather than as indices (eight per key).
+    # where the layer's memory peaks, as one byte per key and head rather than as int64 indices and a mask.
     kv: torch.Tensor | None = None
     tokens: int = 0  # token units of the call; combination tokens follow them
     kv_counts: dict = field(
