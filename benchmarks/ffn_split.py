@@ -53,7 +53,7 @@ def main() -> None:
         n, batch = (int(x) for x in point.split("x"))
         inputs = synthetic_batch(model, n, batch)
         times = bench.time_interleaved(models, inputs, "inference", protocol)
-        ratio = statistics.median(s / o for s, o in zip(times["split"], times["one call"]))
+        ratio = bench.paired_speedup(times["split"], times["one call"])  # median of split / one call
         peaks = {label: bench.peak_memory_mb(m, inputs, "inference") for label, m in models.items()}
         print(
             f"{n} x {batch}: split / one call time {ratio:.3f} (median of {args.repeats} pairs; "

@@ -43,6 +43,17 @@ def padded():
     return ids, mask
 
 
+def before_each_ffn(layers, look):
+    """Call ``look(layer, hidden)`` before each FFN call of ``layers``, where a layer's memory peaks."""
+    for layer in layers:
+
+        def ffn(hidden, layer=layer, original=layer.ffn_out):
+            look(layer, hidden)
+            return original(hidden)
+
+        layer.ffn_out = ffn
+
+
 def patched(model, **options):
     model = copy.deepcopy(model)
     methods.apply(model, "focus-core", **options)
@@ -215,12 +226,13 @@ def test_a_layers_key_subset_is_freed_before_its_ffn(padded):
                 attended[layer.index] = weakref.ref(chosen[0])
             return chosen
 
-        def ffn(hidden, layer=layer, original=layer.ffn_out):
-            if layer.index in attended:
-                checked.append((layer.index, attended[layer.index]() is None))
-            return original(hidden)
+        layer.attention_keys = keys
 
-        layer.attention_keys, layer.ffn_out = keys, ffn
+    def look(layer, hidden):
+        if layer.index in attended:
+            checked.append((layer.index, attended[layer.index]() is None))
+
+    before_each_ffn(base_model(model).encoder.layer, look)
     with torch.inference_mode():  # in training the autograd graph keeps the index for the backward pass
         model(input_ids=ids, attention_mask=mask)
     assert checked == [(1, True), (2, True), (3, True)]  # every pruned layer (from the second on)
@@ -234,13 +246,7 @@ def test_combination_rows_get_an_ffn_call_of_their_own_at_inference(batch, grad,
     model = patched(tiny(layers=4), variant="PFC", keep_ratio=0.7, combine_layer=4)
     ids = torch.randint(5, 99, (batch, 24), generator=torch.Generator().manual_seed(2))
     widths = []
-    for layer in base_model(model).encoder.layer[:3]:
-
-        def ffn(hidden, original=layer.ffn_out):
-            widths.append(hidden.shape[:-1].numel())
-            return original(hidden)
-
-        layer.ffn_out = ffn
+    before_each_ffn(base_model(model).encoder.layer[:3], lambda layer, hidden: widths.append(hidden.shape[:-1].numel()))
     with torch.set_grad_enabled(grad):
         split = model(input_ids=ids).logits
         monkeypatch.setattr("fcabench.methods.base.SEPARATE_FFN_ROWS", 10**9)
@@ -258,13 +264,11 @@ def test_the_next_layers_keys_are_held_as_one_byte_per_key_and_head(padded):
     ids, mask = padded
     model = patched(tiny(layers=4), variant="PFC", keep_ratio=0.7, combine_layer=4)
     encoder, held = base_model(model).encoder, []
-    for layer in encoder.layer[:2]:  # their next layer prunes
 
-        def ffn(hidden, original=layer.ffn_out):
-            held.append((encoder.state.kv.dtype, tuple(encoder.state.kv.shape)))
-            return original(hidden)
+    def look(layer, hidden):
+        held.append((encoder.state.kv.dtype, tuple(encoder.state.kv.shape)))
 
-        layer.ffn_out = ffn
+    before_each_ffn(encoder.layer[:2], look)  # their next layer prunes
     with torch.inference_mode():
         model(input_ids=ids, attention_mask=mask)
     assert held == [(torch.bool, (3, 4, 40 + 8))] * 2
