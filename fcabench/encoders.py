@@ -123,6 +123,12 @@ OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert")
 def family_of_config(config) -> Family:
     """The family of a model configuration; anything else is refused naming the supported ones."""
     model_type = getattr(config, "model_type", None)
+    if getattr(config, "is_decoder", False):
+        # Every patched layer attends through a per-key keep mask; a causal mask cannot be expressed in it.
+        raise FcabenchError(
+            f"a {model_type!r} configuration with is_decoder=True is a causal decoder; fcabench patches encoders "
+            "(bidirectional attention) only"
+        )
     for family in FAMILIES:
         if model_type in family.model_types:
             return family

@@ -7,13 +7,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from transformers import BertForSequenceClassification
 
 import fcabench
 from fcabench import encoders, methods, runs
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import BERT_BASE, vanilla_encoder_macs
 from fcabench.models import load_model, preset_config
-from tests.conftest import family_config
+from tests.conftest import family_config, tiny_config
 from tests.test_cli_errors import assert_one_line_error, cli
 
 
@@ -127,3 +128,12 @@ def test_a_base_model_without_a_head_counts_exactly_outside_the_encoder(family):
     expected = {"bert": {"pooler"}, "roberta": {"pooler"}, "electra": {"embeddings_project"}, "distilbert": set()}
     expected = expected[family]
     assert set(closed.loc[closed["layer"].isna() & (closed["macs"] > 0), "module"]) == expected
+
+
+def test_a_decoder_configuration_is_refused_where_the_family_is_checked(capsys, tmp_path):
+    model = BertForSequenceClassification(tiny_config(is_decoder=True))
+    with pytest.raises(FcabenchError, match="is_decoder=True is a causal decoder; fcabench patches encoders"):
+        methods.apply(model, "vanilla")
+    model.save_pretrained(tmp_path)
+    capsys.readouterr()  # the library's own progress bar
+    assert_one_line_error(*cli(capsys, "profile", "--model", tmp_path), "is_decoder=True is a causal decoder")

@@ -161,3 +161,19 @@ def test_cli_strings_parse():
 def test_bad_options_raise(vanilla, options, message):
     with pytest.raises(FcabenchError, match=message):
         patched(vanilla, **options)
+
+
+def test_importance_table_on_electra_with_embeddings_narrower_than_the_encoder():
+    from transformers import ElectraConfig, ElectraForSequenceClassification
+
+    torch.manual_seed(0)
+    config = ElectraConfig(
+        vocab_size=300, embedding_size=32, hidden_size=64, num_hidden_layers=2, num_attention_heads=4
+    )
+    model = ElectraForSequenceClassification(config).eval()
+    batches = [torch.randint(5, 300, (4, 16)) for _ in range(3)]
+    table = build_importance_table(model, batches, mask_prob=0.3)
+    assert table.shape == (300,) and torch.isfinite(table).all() and table.std() > 0
+    methods.apply(model, "token-drop", importance="table", table=table, keep_count=5)
+    model(input_ids=batches[0])
+    assert methods.unit_record(model).tokens_in[:, 1].tolist() == [5] * 4

@@ -25,6 +25,8 @@ fine-tuning and inference time):
 - Table without an MLM head (a BertModel or a classifier): the per-token loss is the masked-LM loss
   through the input embedding matrix (logits = h E^T). BERT's own MLM decoder is tied to E, so this is
   its head without the transform layer and the output bias: the closest loss such a model defines.
+  ELECTRA with embeddings narrower than the encoder maps h back through its embedding projection's
+  transpose first (:func:`tied_logits`).
 
 Kept tokens keep their original order; scoring adds no multiply-adds (only comparisons and sums), so
 the closed form is the standard layer on the recorded counts.
@@ -218,6 +220,16 @@ class TokenDrop(Method):
         return TokenDropConfig(keep_ratio=1.0)
 
 
+def tied_logits(bert, hidden: torch.Tensor) -> torch.Tensor:
+    """Vocabulary logits h E^T through the input embeddings. Where the embeddings are narrower than the encoder
+    (ELECTRA's ``embeddings_project`` maps them up), h is first taken back to the embeddings' width through that
+    projection's transpose, as the input embedding is tied to both."""
+    project = getattr(bert, "embeddings_project", None)
+    if project is not None:
+        hidden = hidden @ project.weight
+    return hidden @ bert.embeddings.word_embeddings.weight.T
+
+
 @torch.no_grad()
 def build_importance_table(
     model: torch.nn.Module,
@@ -268,7 +280,7 @@ def build_importance_table(
             if hidden.shape[1] != ids.shape[1]:
                 raise FcabenchError("build_importance_table needs a model whose output keeps every token (unpatched)")
             hidden = hidden[chosen.to(device)]
-            logits = head(hidden) if head is not None else hidden @ bert.embeddings.word_embeddings.weight.T
+            logits = head(hidden) if head is not None else tied_logits(bert, hidden)
             targets = ids[chosen]
             losses = torch.nn.functional.cross_entropy(logits.float(), targets.to(device), reduction="none").cpu()
             total.index_add_(0, targets, losses.double())
