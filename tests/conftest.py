@@ -57,14 +57,35 @@ def family_config(family: str, layers: int = 2, attn: str = "sdpa"):
 
 
 def tiny_model(layers: int = 2, attn: str = "sdpa", head: str = "classification", seed: int = 0, family: str = "bert"):
+    """A random ``family`` model whose LayerNorms and biases all differ (:func:`distinct_norms_and_biases`)."""
     from transformers import AutoModel, AutoModelForSequenceClassification
 
     torch.manual_seed(seed)
     if family == "bert":
         cls = BertForSequenceClassification if head == "classification" else BertModel
-        return cls(tiny_config(layers, attn)).eval()
-    cls = AutoModelForSequenceClassification if head == "classification" else AutoModel
-    return cls.from_config(family_config(family, layers, attn), attn_implementation=attn).eval()
+        model = cls(tiny_config(layers, attn))
+    else:
+        cls = AutoModelForSequenceClassification if head == "classification" else AutoModel
+        model = cls.from_config(family_config(family, layers, attn), attn_implementation=attn)
+    return distinct_norms_and_biases(model, seed).eval()
+
+
+@torch.no_grad()
+def distinct_norms_and_biases(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every LayerNorm weight and bias and every linear bias its own seeded random values.
+
+    A fresh model's LayerNorms are all weight 1, bias 0 and its biases 0, so a patch that took one layer's
+    norm or bias from the wrong module (the FFN's LayerNorm for the attention block's) would compute the
+    same numbers; with distinct values it cannot.
+    """
+    generator = torch.Generator().manual_seed(10_000 + seed)
+    for module in model.modules():
+        if isinstance(module, torch.nn.LayerNorm):
+            module.weight.copy_(1 + 0.2 * (torch.rand(module.weight.shape, generator=generator) - 0.5))
+            module.bias.copy_(0.02 * torch.randn(module.bias.shape, generator=generator))
+        elif isinstance(module, torch.nn.Linear) and module.bias is not None:
+            module.bias.copy_(0.02 * torch.randn(module.bias.shape, generator=generator))
+    return model
 
 
 def padded_batch(lengths, width=None, seed=0):

@@ -9,9 +9,10 @@ import torch
 from transformers import BertConfig, BertForMaskedLM, BertModel
 
 import fcabench
-from fcabench import methods
+from fcabench import encoders, methods
 from fcabench.errors import FcabenchError
 from fcabench.methods.token_drop import TokenDropConfig, build_importance_table
+from tests.conftest import FAMILIES, family_config
 
 
 def tiny_config(layers: int = 4) -> BertConfig:
@@ -177,3 +178,34 @@ def test_importance_table_on_electra_with_embeddings_narrower_than_the_encoder()
     methods.apply(model, "token-drop", importance="table", table=table, keep_count=5)
     model(input_ids=batches[0])
     assert methods.unit_record(model).tokens_in[:, 1].tolist() == [5] * 4
+
+
+# Each family's own special ids as its real vocabulary places them: BERT's uncased WordPiece ([CLS], [SEP],
+# [MASK], [UNK]) for BERT, ELECTRA and DistilBERT; RoBERTa's BPE (<s> 0, </s> 2, <unk> 3, <mask> the last id)
+# for RoBERTa, XLM-R and CamemBERT, where 100-103 are ordinary tokens.
+BERT_SPECIALS = (101, 102, 103, 100)
+BPE_SPECIALS = (0, 2, 3, 199)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_token_drop_keeps_the_models_own_special_ids(family):
+    from transformers import AutoModel
+
+    config = family_config(family, layers=4)
+    config.vocab_size = 200
+    own, foreign = BERT_SPECIALS, BPE_SPECIALS
+    if family in encoders.OFFSET_POSITIONS:
+        config.pad_token_id, config.bos_token_id, config.eos_token_id = 1, 0, 2
+        own, foreign = BPE_SPECIALS, BERT_SPECIALS
+    torch.manual_seed(0)
+    model = AutoModel.from_config(config).eval()
+    ids = torch.arange(20, 36)[None].clone()  # ordinary tokens of both vocabularies
+    ids[0, 0] = own[0]
+    ids[0, [3, 5, 7]] = torch.tensor(own[1:])
+    ids[0, [9, 10, 11, 12]] = torch.tensor([i for i in foreign if i != 1])  # the other vocabulary's specials
+    table = torch.ones(200)
+    table[list(own) + list(foreign)] = 0  # least important: only being forced keeps them
+    methods.apply(model, "token-drop", importance="table", table=table, keep_count=1)
+    model(input_ids=ids)
+    index, valid = encoders.encoder(model).state.selection
+    assert sorted(index[0][valid[0]].tolist()) == [0, 3, 5, 7]
