@@ -82,14 +82,18 @@ def resolve(
     if knob in options:
         raise FcabenchError(f"{method}: option {knob!r} is set by the budget; remove it from options/grid/configs")
     kind = _kind(hints[knob])
-    low, high = interval or ((1e-4, 1.0) if kind in ("float", "schedule") else (0.0, float(seq_len)))
+    low, high = (
+        interval
+        or declared.budget_interval(_layers(model), seq_len)
+        or ((1e-4, 1.0) if kind in ("float", "schedule") else (0.0, float(seq_len)))
+    )
     cost = functools.partial(_relative_cost, model, method, tuple(sorted(options.items())), knob, kind, seq_len)
     ends = {low: cost(low), high: cost(high)}
     rising = ends[high] >= ends[low]
     resolved = []
     for target in targets:
         value, achieved = bisect(cost, low, high, target, rising, integer=(kind == "int"))
-        if abs(achieved - target) > tolerance * target:
+        if declared.budget_exact and abs(achieved - target) > tolerance * target:
             reach = f"{min(ends.values()):.3f}..{max(ends.values()):.3f}"
             raise FcabenchError(
                 f"{method} with {dict(options) or 'default options'} cannot reach encoder MACs {target} x vanilla "

@@ -81,11 +81,19 @@ class Method:
     # The option a MAC budget turns (fcabench.budget): a float, an int, or a per-layer ratio schedule; None when
     # the method has none or its cost follows the weights.
     budget_knob: str | None = None
+    # Whether a budget is met within its tolerance (True) or by the closest value the knob reaches (a knob that
+    # moves the cost in coarse steps, such as a count of layers); the reached cost is recorded either way.
+    budget_exact: bool = True
 
     # --- patching -------------------------------------------------------------------------------
 
     def validate(self, config, model_config) -> None:
         """Raise FcabenchError if ``config`` cannot run on a model with ``model_config``."""
+
+    def budget_interval(self, layers: int, seq_len: int) -> tuple[float, float] | None:
+        """The range a MAC budget bisects the knob over, for a model of ``layers`` layers at ``seq_len``; None:
+        (0, 1] for ratios, [0, ``seq_len``] for counts."""
+        return None
 
     def check_input(self, config, seq_len: int) -> None:
         """Raise FcabenchError if ``config`` cannot run on inputs of ``seq_len`` tokens."""

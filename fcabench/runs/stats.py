@@ -196,34 +196,10 @@ def compare(
 ) -> Comparison:
     """Paired comparison of two configurations from their predictions, one table per seed on each side (paired
     by position: ``a[i]`` and ``b[i]`` are the same seed on the same examples)."""
-    from fcabench.tasks import metrics as known
-
-    if len(a) != len(b) or not a:
-        raise FcabenchError(f"compare needs the same seeds on both sides, got {len(a)} and {len(b)} runs")
-    function = getattr(known, metric, None)
-    if function is None or metric.startswith("_"):
-        raise FcabenchError(f"unknown metric {metric!r}")
-    for left, right in zip(a, b):
-        if len(left) != len(right) or not (left["example_id"].to_numpy() == right["example_id"].to_numpy()).all():
-            raise FcabenchError(
-                "the two runs were not scored on the same examples in the same order: no paired comparison"
-            )
-        if not np.array_equal(left["label"].to_numpy(), right["label"].to_numpy()):
-            raise FcabenchError("the two runs' labels differ on the same examples: no paired comparison")
-
-    # Columns as arrays once (the bootstrap scores every seed thousands of times); the labels are the same on
-    # both sides (checked above).
-    labels = [t["label"].to_numpy() for t in a]
-    predicted_a, predicted_b = ([t["prediction"].to_numpy() for t in side] for side in (a, b))
+    labels, predicted_a, predicted_b, score = _paired_columns(a, b, metric)
 
     def difference(s, index):
         return score(predicted_a[s], labels[s], index) - score(predicted_b[s], labels[s], index)
-
-    def score(predicted, truth, index):
-        predicted, truth = predicted[index], truth[index]
-        if metric == "accuracy":  # the same as known.accuracy, without scikit-learn's checks on every resample
-            return 100.0 * float(np.mean(predicted == truth))
-        return function(predicted, truth)
 
     differences = [difference(s, np.arange(len(labels[s]))) for s in range(len(a))]
     generator = np.random.default_rng(random_state)
@@ -247,10 +223,106 @@ def compare(
     )
 
 
-def compare_runs(runs: pd.DataFrame, a: str, b: str, metric: str | None = None, **options) -> Comparison:
-    """:func:`compare` of two stored configurations, each named by a run_id or a group_id of :func:`aggregate`
-    (``runs`` as :func:`fcabench.runs.load` returns them); seeds present on both sides are paired, and their
-    predictions are read beside the run file each run is stored in."""
+def _paired_columns(a: list[pd.DataFrame], b: list[pd.DataFrame], metric: str):
+    """(labels, A's predictions, B's predictions, score) of paired prediction tables, one per seed on each side,
+    as arrays (a bootstrap scores every seed thousands of times); ``score(predicted, labels, index)`` scores the
+    examples at ``index``. Refused unless both sides hold the same seeds, examples and labels."""
+    from fcabench.tasks import metrics as known
+
+    if len(a) != len(b) or not a:
+        raise FcabenchError(f"compare needs the same seeds on both sides, got {len(a)} and {len(b)} runs")
+    function = getattr(known, metric, None)
+    if function is None or metric.startswith("_"):
+        raise FcabenchError(f"unknown metric {metric!r}")
+    for left, right in zip(a, b):
+        if len(left) != len(right) or not (left["example_id"].to_numpy() == right["example_id"].to_numpy()).all():
+            raise FcabenchError(
+                "the two runs were not scored on the same examples in the same order: no paired comparison"
+            )
+        if not np.array_equal(left["label"].to_numpy(), right["label"].to_numpy()):
+            raise FcabenchError("the two runs' labels differ on the same examples: no paired comparison")
+
+    def score(predicted, truth, index):
+        predicted, truth = predicted[index], truth[index]
+        if metric == "accuracy":  # the same as known.accuracy, without scikit-learn's checks on every resample
+            return 100.0 * float(np.mean(predicted == truth))
+        return function(predicted, truth)
+
+    labels = [t["label"].to_numpy() for t in a]
+    return labels, [t["prediction"].to_numpy() for t in a], [t["prediction"].to_numpy() for t in b], score
+
+
+@dataclass(frozen=True)
+class Improvement:
+    """P(A > B) across settings (tasks and lengths), with its stratified-bootstrap interval."""
+
+    probability: float
+    ci_low: float
+    ci_high: float
+    settings: int
+    resamples: int
+
+    def __str__(self) -> str:
+        return (
+            f"P(A > B) = {self.probability:.2f} [{self.ci_low:.2f}, {self.ci_high:.2f}] over {self.settings} "
+            f"setting(s) (95 % stratified bootstrap, {self.resamples} resamples)"
+        )
+
+
+def probability_of_improvement(
+    settings: list[tuple[list[pd.DataFrame], list[pd.DataFrame]]],
+    metric: str = "accuracy",
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    random_state: int = 0,
+) -> Improvement:
+    """How likely A beats B across settings, as rliable aggregates (Agarwal et al., NeurIPS 2021): in each
+    setting, the share of (run of A, run of B) pairs over its seeds in which A scores above B (a tie counts
+    half), averaged over the settings. ``settings``: per setting, (A's, B's) prediction tables, one per seed,
+    paired as :func:`compare` pairs them. The 95 % interval is a stratified bootstrap: every resample keeps
+    every setting, draws its seeds with replacement and, within each drawn seed, its examples with
+    replacement (the same examples for A and B)."""
+    if not settings:
+        raise FcabenchError("probability_of_improvement needs at least one setting")
+    columns = [_paired_columns(a, b, metric) for a, b in settings]
+
+    def setting_probability(labels, predicted_a, predicted_b, score, seeds, draws):
+        a = np.array([score(predicted_a[s], labels[s], index) for s, index in zip(seeds, draws)])
+        b = np.array([score(predicted_b[s], labels[s], index) for s, index in zip(seeds, draws)])
+        wins = (a[:, None] > b[None, :]).mean() + 0.5 * (a[:, None] == b[None, :]).mean()
+        return float(wins)
+
+    def everything(labels):
+        return [np.arange(len(x)) for x in labels]
+
+    point = np.mean([setting_probability(*c, range(len(c[0])), everything(c[0])) for c in columns])
+    generator = np.random.default_rng(random_state)
+    boot = np.empty(resamples)
+    for r in range(resamples):
+        values = []
+        for c in columns:
+            labels = c[0]
+            seeds = generator.integers(0, len(labels), len(labels))
+            draws = [generator.integers(0, len(labels[s]), len(labels[s])) for s in seeds]
+            values.append(setting_probability(*c, seeds, draws))
+        boot[r] = np.mean(values)
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return Improvement(float(point), float(low), float(high), len(settings), resamples)
+
+
+@dataclass(frozen=True)
+class PairedTables:
+    """Two stored configurations' prediction tables on the seeds they share, paired by position."""
+
+    a: list[pd.DataFrame]
+    b: list[pd.DataFrame]
+    seeds: tuple
+    metric: str
+
+
+def paired_tables(runs: pd.DataFrame, a: str, b: str, metric: str | None = None) -> PairedTables:
+    """The prediction tables of two stored configurations (each a run_id or a group_id of :func:`aggregate`) on
+    the seeds both hold, read beside the run file each run is stored in."""
     from fcabench.runs import predictions
 
     ids = runs.apply(group_id, axis=1) if len(runs) else pd.Series(dtype=str)  # once, for both sides
@@ -271,4 +343,12 @@ def compare_runs(runs: pd.DataFrame, a: str, b: str, metric: str | None = None, 
             f"no seed in common: A has {sorted(by_seed[0], key=str)}, B has {sorted(by_seed[1], key=str)}"
         )
     tables = [[predictions.of_run(side[s], side[s]["store_file"]) for s in seeds] for side in by_seed]
-    return compare(tables[0], tables[1], metric, seeds=seeds, **options)
+    return PairedTables(tables[0], tables[1], tuple(seeds), metric)
+
+
+def compare_runs(runs: pd.DataFrame, a: str, b: str, metric: str | None = None, **options) -> Comparison:
+    """:func:`compare` of two stored configurations, each named by a run_id or a group_id of :func:`aggregate`
+    (``runs`` as :func:`fcabench.runs.load` returns them); seeds present on both sides are paired, and their
+    predictions are read beside the run file each run is stored in."""
+    paired = paired_tables(runs, a, b, metric)
+    return compare(paired.a, paired.b, paired.metric, seeds=paired.seeds, **options)

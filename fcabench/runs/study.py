@@ -17,18 +17,72 @@ import pandas as pd
 
 from fcabench.errors import FcabenchError
 from fcabench.runs.schema import INTERMEDIATE_STAGES
-from fcabench.runs.stats import collapse_seeds, compare_runs
+from fcabench.runs.stats import collapse_seeds, compare_runs, paired_tables, probability_of_improvement
 
 REGIMES = {"training-free": "training-free"}  # stage -> regime; every other final stage is "retrained"
 
 
+# What a user can do at a MAC budget without any token-reduction method: the baselines a method must beat.
+TRIVIAL = ("truncate", "layer-drop")
+# "No more MACs" within this share: budgets met by bisection land a fraction of a percent apart.
+MACS_TOLERANCE = 0.02
+
+
 def variant(method: str, config: dict) -> str:
-    """The name a study compares under: FCA by cluster count, Focus on the Core by ablation."""
+    """The name a study compares under: FCA by cluster count, Focus on the Core by ablation, truncation by the
+    side it keeps, layer dropping by its rule."""
     if method == "fca":
         return f"fca-{config.get('clusters', 5)}"
     if method == "focus-core":
         return f"focus-core-{config.get('variant', 'PFC')}"
+    if method == "truncate":
+        return f"truncate-{config.get('side', 'head')}"
+    if method == "layer-drop":
+        return f"layer-drop-{config.get('drop', 'top')}"
     return method
+
+
+def best_trivial(points: pd.DataFrame, macs_rel: float, baselines=TRIVIAL) -> pd.Series | None:
+    """The trivial baseline (one of ``baselines``, any regime) with the best score among those that cost no more
+    padded-length MACs than ``macs_rel`` (within :data:`MACS_TOLERANCE`); None when none does."""
+    free = points[points["method"].isin(baselines) & (points["macs_rel"] <= macs_rel * (1 + MACS_TOLERANCE))]
+    return None if free.empty else free.loc[free["score"].idxmax()]
+
+
+def beats_trivial(
+    settings: list[tuple[pd.DataFrame, pd.DataFrame]],
+    target: float = 0.5,
+    band: tuple[float, float] = (0.4, 0.6),
+    **options,
+) -> pd.DataFrame:
+    """Across studies (``settings``: each one's points and stored runs), for every method's best point at about
+    ``target`` x vanilla's MACs and each trivial baseline: the probability that the method beats the baseline's
+    best point at no more MACs (:func:`fcabench.runs.stats.probability_of_improvement`, stratified over the
+    settings where both were run, their seeds and examples). ``options`` go to that function."""
+    pairs: dict[tuple[str, str, str], list] = {}
+    for points, runs in settings:
+        best = best_at(points, target, band)
+        for _, row in best[best["score"].notna() & ~best["variant"].str.startswith(TRIVIAL)].iterrows():
+            for baseline in TRIVIAL:
+                found = best_trivial(points, row["macs_rel"], (baseline,))
+                if found is not None:
+                    tables = paired_tables(runs, row["group"], found["group"])
+                    pairs.setdefault((row["variant"], row["regime"], baseline), []).append((tables.a, tables.b))
+    rows = []
+    for (name, regime, baseline), tables in sorted(pairs.items()):
+        found = probability_of_improvement(tables, **options)
+        rows.append(
+            dict(
+                method=name,
+                regime=regime,
+                baseline=baseline,
+                probability=found.probability,
+                ci_low=found.ci_low,
+                ci_high=found.ci_high,
+                settings=found.settings,
+            )
+        )
+    return pd.DataFrame(rows, columns=["method", "regime", "baseline", "probability", "ci_low", "ci_high", "settings"])
 
 
 def _title(task: str) -> str:
@@ -204,8 +258,13 @@ def summary_table(
     def paired(row) -> str:
         return "" if row is None else _paired(runs, row["group"], vanilla_group)
 
+    def against_trivial(name, row) -> str:
+        return "" if row is None or name.startswith(TRIVIAL) else _against_trivial(points, runs, row)
+
     regimes = ["retrained", "training-free"]
-    columns = ["method", *regimes] + ([f"{r} - vanilla" for r in regimes] if runs is not None else [])
+    columns = ["method", *regimes]
+    if runs is not None:
+        columns += [f"{r} - vanilla" for r in regimes] + [f"{r} - best trivial" for r in regimes]
     rows = []
     if not vanilla.empty:
         text = f"{_with_interval(vanilla.iloc[-1])} (1.00x{_seeds(vanilla.iloc[-1])})"
@@ -215,6 +274,7 @@ def summary_table(
         row = {"method": name, **{r: cell(by_regime.get(r)) for r in regimes}}
         if runs is not None:
             row.update({f"{r} - vanilla": paired(by_regime.get(r)) for r in regimes})
+            row.update({f"{r} - best trivial": against_trivial(name, by_regime.get(r)) for r in regimes})
         rows.append(row)
     return pd.DataFrame(rows, columns=columns).fillna("")
 
@@ -226,7 +286,8 @@ def entry_table(points: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.Da
     vanilla; vanilla's row first."""
     vanilla = points[points["method"] == "vanilla"]
     vanilla_group = vanilla.iloc[-1]["group"] if not vanilla.empty else None
-    columns = ["entry", "score", "macs_padded", "macs_real", "seeds"] + (["- vanilla"] if runs is not None else [])
+    columns = ["entry", "score", "macs_padded", "macs_real", "seeds"]
+    columns += ["- vanilla", "- best trivial"] if runs is not None else []
     named = points[(points["method"] != "vanilla") & points["entry"].notna()].sort_values("entry")
     rows = []
     for _, point in pd.concat([vanilla.tail(1), named]).iterrows():
@@ -239,6 +300,8 @@ def entry_table(points: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.Da
         )
         if runs is not None and point["method"] != "vanilla":
             row["- vanilla"] = _paired(runs, point["group"], vanilla_group)
+            if point["method"] not in TRIVIAL:
+                row["- best trivial"] = _against_trivial(points, runs, point)
         rows.append(row)
     return pd.DataFrame(rows, columns=columns).fillna("")
 
@@ -254,6 +317,17 @@ def _paired(runs: pd.DataFrame, group, vanilla_group) -> str:
     # always with its seed count: at one seed the interval resamples examples only, not training runs
     seeds = f"{len(found.seeds)} seed{'s' if len(found.seeds) > 1 else ''}"
     return f"{found.difference:+.2f} [{found.ci_low:+.2f}, {found.ci_high:+.2f}], {seeds}"
+
+
+def _against_trivial(points: pd.DataFrame, runs: pd.DataFrame, row) -> str:
+    """The paired difference of a method's point to the best trivial baseline at no more MACs, and which it was."""
+    if pd.isna(row.get("macs_rel")):
+        return ""
+    baseline = best_trivial(points, row["macs_rel"])
+    if baseline is None:
+        return "none at no more MACs"
+    found = _paired(runs, row["group"], baseline["group"])
+    return f"{found} vs {baseline['variant']} ({baseline['config_label']}, {baseline['macs_rel']:.2f}x)"
 
 
 def _cost(padded: float, real: float) -> str:
