@@ -56,8 +56,15 @@ def family_config(family: str, layers: int = 2, attn: str = "sdpa"):
     return config
 
 
-def tiny_model(layers: int = 2, attn: str = "sdpa", head: str = "classification", seed: int = 0, family: str = "bert"):
-    """A random ``family`` model whose LayerNorms and biases all differ (:func:`distinct_norms_and_biases`)."""
+def tiny_model(
+    layers: int = 2,
+    attn: str = "sdpa",
+    head: str = "classification",
+    seed: int = 0,
+    family: str = "bert",
+    distinct: bool = False,
+):
+    """A random ``family`` model; ``distinct``: LayerNorms and biases all differ (:func:`distinct_norms_and_biases`)."""
     from transformers import AutoModel, AutoModelForSequenceClassification
 
     torch.manual_seed(seed)
@@ -67,7 +74,7 @@ def tiny_model(layers: int = 2, attn: str = "sdpa", head: str = "classification"
     else:
         cls = AutoModelForSequenceClassification if head == "classification" else AutoModel
         model = cls.from_config(family_config(family, layers, attn), attn_implementation=attn)
-    return distinct_norms_and_biases(model, seed).eval()
+    return (distinct_norms_and_biases(model, seed) if distinct else model).eval()
 
 
 @torch.no_grad()

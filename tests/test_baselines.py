@@ -164,3 +164,29 @@ def test_beats_trivial_reads_each_setting_and_pairs_each_method_with_each_baseli
     ]
     assert table["probability"].iloc[0] == 0.5  # wins in one setting, loses in the other
     assert isinstance(table, pd.DataFrame) and np.isfinite(table[["ci_low", "ci_high"]].to_numpy()).all()
+
+
+def test_the_study_figure_draws_the_trivial_baselines_frontier(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fcabench.plots.study import FREE_LABEL, plot_study
+
+    store = tmp_path / "study.jsonl"
+    jobs = [
+        ("vanilla", "fine-tune", {}, 1.0, 98.0),
+        ("truncate", "fine-tune", {"keep": 20}, 0.3, 90.0),
+        ("truncate", "fine-tune", {"keep": 33}, 0.5, 94.0),
+        ("layer-drop", "fine-tune", {"k": 1}, 0.5, 92.0),  # under truncation's 94 at the same cost
+        ("power-bert", "retrain", {"retention": [32, 16]}, 0.5, 96.0),
+    ]
+    runs.append([row(m, s, score, x * VANILLA_MACS, config=c) for m, s, c, x, score in jobs], store)
+    ax = plot_study(study.study_points(runs.load(store), "bbc-news"))
+    try:
+        (frontier,) = [line for line in ax.get_lines() if line.get_label() == FREE_LABEL]
+        assert list(frontier.get_xdata()) == [0.3, 0.5, 1.0]
+        assert list(frontier.get_ydata()) == [90.0, 94.0, 94.0]  # the best at each cost or less
+    finally:
+        plt.close(ax.figure)

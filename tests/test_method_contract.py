@@ -1,5 +1,6 @@
 """The contract every registered method honours, checked for each of ``methods.names()`` on every supported
-encoder family (BERT, RoBERTa, XLM-RoBERTa, CamemBERT, ELECTRA, DistilBERT: tiny random configurations).
+encoder family (BERT, RoBERTa, XLM-RoBERTa, CamemBERT, ELECTRA, DistilBERT: tiny random configurations whose
+LayerNorms and biases all differ, so that a part taken from the wrong module changes the numbers).
 
 Reduction off equals the unpatched model; a padded batch gives each example what it gets alone; traced
 MACs equal the closed form and torch's FlopCounterMode; the per-example fast path equals per-example
@@ -37,7 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def patched(name: str, which: str = "example_config", attn: str = "sdpa", seed: int = 0, family: str = "bert"):
     method = methods.get(name)
-    return methods.apply(tiny_model(layers=LAYERS, attn=attn, seed=seed, family=family), getattr(method, which)(LAYERS))
+    return methods.apply(
+        tiny_model(layers=LAYERS, attn=attn, seed=seed, family=family, distinct=True), getattr(method, which)(LAYERS)
+    )
 
 
 def test_every_method_is_registered_once_including_the_external_one():
@@ -48,7 +51,7 @@ def test_every_method_is_registered_once_including_the_external_one():
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("name", NAMES)
 def test_reduction_off_equals_the_unpatched_model(name, attn, family):
-    reference = tiny_model(layers=LAYERS, attn=attn, family=family)
+    reference = tiny_model(layers=LAYERS, attn=attn, family=family, distinct=True)
     model = methods.apply(copy.deepcopy(reference), methods.get(name).off_config(LAYERS))
     ids, mask = padded_batch([12, 9, 5])
     expected = reference(input_ids=ids, attention_mask=mask).logits
@@ -156,13 +159,15 @@ def test_training_stages_learn_and_derive_a_valid_configuration(name, family):
             continue
         config = derived if stage.config is methods.DERIVED else stage.config
         assert config is not None, f"stage {stage.name} uses a derived config that no earlier stage derives"
-        model = methods.apply(tiny_model(layers=LAYERS, seed=1, family=family).train(), config)
+        model = methods.apply(tiny_model(layers=LAYERS, seed=1, family=family, distinct=True).train(), config)
         losses = train_stage(model)
         assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5, f"stage {stage.name}: the loss does not fall"
         if stage.derive:
             derived = method.derive_config(model, target)
             assert type(derived) is type(target)
-            check = methods.apply(tiny_model(layers=LAYERS, family=family), derived).eval()  # valid: applies and runs
+            check = methods.apply(
+                tiny_model(layers=LAYERS, family=family, distinct=True), derived
+            ).eval()  # valid: applies and runs
             check(input_ids=padded_batch([12])[0])
     roundtrip = methods.config_from_dict(name, methods.config_to_dict(target))
     assert roundtrip == target

@@ -8,7 +8,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from fcabench.plots.style import method_style
+from fcabench.runs.study import TRIVIAL
 
+FREE_LABEL = "best trivial baseline at that cost or less\n(truncation, layer dropping): a point above it pays"
 VARIANT_MARKERS = ("o", "^", "v", "<", ">")  # a method's further variants (FCA's cluster counts, Focus's ablations)
 
 
@@ -27,7 +29,8 @@ def plot_study(
 ):
     """Accuracy (of ``split``) against MACs / vanilla, one line per variant: solid and filled retrained, dotted
     and hollow training-free, the vanilla star, 95 % intervals over seeds as bars (within the 0-100 scale a
-    t-interval over three seeds can leave); ``published`` rows (score, flops_rel_bert_base) as crosses.
+    t-interval over three seeds can leave), the trivial baselines' frontier as a grey staircase; ``published``
+    rows (score, flops_rel_bert_base) as crosses.
     Returns the Axes; writing files is the caller's business."""
     if ax is None:
         _, ax = plt.subplots(figsize=(9.5, 4.5), layout="constrained")
@@ -58,6 +61,7 @@ def plot_study(
             label=f"{name}, {regime}",
         )
         _interval_bars(ax, group, color)
+    _free_frontier(ax, points)
     if published is not None and not published.empty:
         ax.scatter(
             published["flops_rel_bert_base"],
@@ -76,6 +80,19 @@ def plot_study(
     # beside the axes, not over them: a collapsed training-free point may sit anywhere in the plot
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return ax
+
+
+def _free_frontier(ax, points: pd.DataFrame) -> None:
+    """The best score the trivial baselines reach at each cost or less (a staircase, shaded below): a method's
+    point above it pays, one on or below it does not."""
+    free = points[points["method"].isin(TRIVIAL)]
+    if free.empty:
+        return
+    best = free.groupby("macs_rel")["score"].max().cummax()  # by cost, ascending
+    costs = [*best.index, max(1.0, best.index[-1])]
+    scores = [*best, best.iloc[-1]]
+    ax.step(costs, scores, where="post", color="grey", linewidth=2.5, alpha=0.35, zorder=0, label=FREE_LABEL)
+    ax.fill_between(costs, 0, scores, step="post", color="grey", alpha=0.08, zorder=0)
 
 
 def _published_label(published: pd.DataFrame) -> str:

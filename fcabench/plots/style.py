@@ -26,6 +26,9 @@ METHOD_STYLES: dict[str, MethodStyle] = {
     "token-drop": MethodStyle("Token dropping", "#009E73", "v"),
     "ltp": MethodStyle("LTP", "#CC79A7", "^"),
     "focus-core": MethodStyle("Focus on the Core", "#E69F00", "P"),  # variants P/PF/C/PFC are configurations
+    # the trivial baselines a method must beat: greys, drawn under the methods
+    "truncate": MethodStyle("Truncation", "#777777", "o"),
+    "layer-drop": MethodStyle("Layer dropping", "#555555", "s"),
     # published-only baselines
     "lat": MethodStyle("LAT", "#56B4E9", "<"),
     "tr-bert": MethodStyle("TR-BERT", "#882255", ">"),
