@@ -31,7 +31,7 @@ RULES = ("top", "alternate")
 
 @dataclass(frozen=True)
 class LayerDropConfig:
-    k: int | None = None  # layers kept; None: all
+    k: int | None = None  # layers kept; unset: all
     drop: Literal["top", "alternate"] = "top"  # which layers go (Sajjad et al. 2020's top and alternate rules)
 
     def __post_init__(self):

@@ -36,7 +36,7 @@ SIDES = ("head", "tail", "head+tail")
 
 @dataclass(frozen=True)
 class TruncateConfig:
-    keep: int | None = None  # tokens each example keeps, its first and last real tokens included; None: all
+    keep: int | None = None  # tokens each example keeps, its first and last real tokens included; unset: all
     side: Literal["head", "tail", "head+tail"] = "head"  # which tokens stay
     head_share: float = 0.25  # head+tail: the share of the slots between the first and last tokens taken from the head
 
