@@ -1,3 +1,3 @@
-from fcabench.cli import main
+from fcabench.launch import main
 
 main()

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from fcabench import methods
+from fcabench import methods, profiler  # profiler by module: tests replace its prepare_model and profile
 from fcabench.encoders import base_model
 from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
 from fcabench.models import PRESETS, check_lengths
-from fcabench.profiler import closed_form_table, encoder_macs, head_macs, prepare_model, profile
+from fcabench.profiler import closed_form_table, encoder_macs, head_macs
 
 
 @dataclass
@@ -51,7 +51,7 @@ def compare(
         prepared, label = load(model, name, options.get(name, {}), attn, head, device)
         check_lengths(prepared, list(seq_lens), batch_size)
         for n in seq_lens:  # one length at a time: the closed form reads the units of this very pass
-            frame = profile(prepared, n, batch_size)
+            frame = profiler.profile(prepared, n, batch_size)
             frame["model"] = label
             frames.append(with_config_columns(frame, prepared))
             result.closed[(name, n)] = closed_form_encoder_macs(prepared, n)
@@ -71,7 +71,7 @@ def compare(
 
 def load(model, name: str, options: dict, attn=None, head: str = "auto", device=None):
     """(a fresh model for ``name``, its label); "vanilla" is the unpatched model, weightless for presets."""
-    return prepare_model(
+    return profiler.prepare_model(
         model, None if name == "vanilla" else name, attn_implementation=attn, head=head, device=device, **options
     )
 

@@ -65,6 +65,8 @@ def replace_file(path: str | Path, write: Callable[[Path], object], formats: Ite
     try:
         write(partial)
         os.replace(partial, path)
+    except OSError as error:  # a full disk, a folder that went away: the old file stays as it was
+        raise FcabenchError(f"cannot write {path}: {error.strerror or error}; nothing was replaced") from None
     finally:
         partial.unlink(missing_ok=True)
     return path

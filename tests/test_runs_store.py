@@ -120,14 +120,17 @@ def test_a_bad_run_in_a_batch_writes_nothing(tmp_path):
     assert store.read_bytes() == before
 
 
-def test_a_torn_last_line_does_not_swallow_the_next_append(tmp_path):
+def test_a_torn_last_line_is_cut_off_and_kept_aside_never_made_a_corrupt_middle_line(tmp_path):
     store = tmp_path / "runs.jsonl"
     runs.append(make_run("a"), store)
     with open(store, "a") as handle:
         handle.write('{"run_id": "torn"')  # a writer killed mid-line
-    runs.append(make_run("b"), store)
-    df = runs.load(store, errors="ignore")
-    assert df["run_id"].tolist() == ["a", "b"]
+    with pytest.warns(UserWarning, match="torn last line"):
+        runs.append(make_run("b"), store)
+    assert runs.load(store)["run_id"].tolist() == ["a", "b"]  # no errors="ignore": the store is whole again
+    assert (tmp_path / "runs.jsonl.torn").read_text() == '{"run_id": "torn"\n'
+    runs.append(make_run("c"), store)
+    assert runs.load(store)["run_id"].tolist() == ["a", "b", "c"]
 
 
 def test_provenance_is_filled_in_automatically():

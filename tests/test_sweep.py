@@ -204,6 +204,13 @@ def test_budget_refused_where_cost_depends_on_values(tmp_path, tiny_folder):
             "methods.fca",
         ),  # a start for other jobs must be one configuration
         ('[[methods]]\nmethod = "vanilla"\n[[methods]]\nname = "again"\nmethod = "vanilla"\n', "methods.again"),
+        ('[[methods]]\nmethod = "vanilla"\nseeds = [-1]\n', "methods[0].seeds"),
+        ('[[methods]]\nmethod = "vanilla"\ntrain = { learning_rate = nan }\n', "methods[0].train.learning_rate"),
+        ('[[methods]]\nmethod = "vanilla"\ntrain = { epochs = inf }\n', "methods[0].train.epochs"),
+        ('[[methods]]\nmethod = "vanilla"\ntrain = { seq_len = 100000 }\n', "methods.vanilla.train.seq_len"),
+        ('[[methods]]\nmethod = "fca"\nstages = ["bogus"]\n', "methods[0].stages"),
+        ('[[methods]]\nmethod = "fca"\nstages = ["retrain", "search"]\n', "methods[0].stages"),
+        ('[[methods]]\nmethod = "fca"\nfrom_checkpoint = "no/such/folder"\n', "methods[0].from_checkpoint"),
     ],
 )
 def test_bad_spec_error_names_the_key(tmp_path, tiny_folder, body, key):

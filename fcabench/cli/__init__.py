@@ -116,9 +116,9 @@ def _interrupted(args: list[str] | None) -> str:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``fcabench`` script and of ``python -m fcabench``; covers every sub-command."""
-    _quiet_libraries()
     usage_errors = _usage_errors()
     try:
+        _quiet_libraries()
         code = app(args=args, standalone_mode=False)  # returns the exit code a command asked for
         if code == 130:  # the parser turned Ctrl-C into this code
             raise KeyboardInterrupt

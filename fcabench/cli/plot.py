@@ -18,12 +18,20 @@ Outputs = Annotated[
 Profiles = Annotated[
     list[Path], typer.Argument(help="Profiles from `fcabench profile --output` (.csv/.json/.parquet).")
 ]
+
+
+def _width(value: float | None) -> float | None:
+    if value is not None and not 1 <= value <= 100:  # not a comparison nan passes
+        raise typer.BadParameter(f"{value} is not a width from 1 to 100 inches")
+    return value
+
+
 Width = Annotated[
     Optional[float],
     typer.Option(
         "--width",
-        min=1.0,
-        help="Figure width in inches, at least 1 (default: 3.3, one paper column; 6.9 for many panels).",
+        callback=_width,
+        help="Figure width in inches, 1 to 100 (default: 3.3, one paper column; 6.9 for many panels).",
     ),
 ]
 
@@ -84,13 +92,17 @@ def pareto_command(
     width: Width = None,
 ) -> None:
     """A metric against FLOPs or speed-up, one panel per task, each with its Pareto front."""
+    from fcabench.errors import FcabenchError
     from fcabench.plots import plot_pareto
     from fcabench.plots.tradeoff import parse_range
     from fcabench.runs import load
 
     targets = _targets(output, "pareto.png")
+    stored = load(runs or None)
+    if stored.empty:
+        raise FcabenchError(f"no runs in {', '.join(map(str, runs or ['results/']))}: nothing to draw")
     fig = plot_pareto(
-        load(runs or None),
+        stored,
         x=x,
         metric=metric,
         tasks=task,

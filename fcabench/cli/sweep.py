@@ -75,8 +75,12 @@ def sweep_command(
     """Run every job of a sweep specification, skipping those already done, then merge their runs."""
     from fcabench import sweep
 
+    if merge_only and no_merge:
+        raise FcabenchError("--merge-only and --no-merge exclude each other: give one")
     spec_ = sweep.load_spec(spec)
     folder = out or spec_.out_dir
+    if folder.exists() and not folder.is_dir():
+        raise FcabenchError(f"--out {folder}: is a file; name a folder for job files and checkpoints")
     store = results or spec_.results
     if list_jobs:
         _print_jobs(sweep.select(sweep.expand(spec_), only or ()), folder, store)
@@ -89,9 +93,9 @@ def sweep_command(
         return
     if merge_only:
         jobs_ = sweep.expand(spec_)
-        typer.echo(
-            str(sweep.merge(folder, store, job_ids=[j.job_id for j in jobs_], stored=sweep.stored_in(jobs_, store)))
-        )
+        with sweep.owned(folder):
+            report = sweep.merge(folder, store, job_ids=[j.job_id for j in jobs_], stored=sweep.stored_in(jobs_, store))
+        typer.echo(str(report))
         return
     executor = "ray" if (ray or address) else "local"
     if jobs < 1:

@@ -71,6 +71,8 @@ def check_profile(frame: pd.DataFrame, name: str = "profile") -> pd.DataFrame:
     frame = frame.copy()
     frame["method"] = frame["method"].fillna("vanilla").replace("", "vanilla").astype(str)
     frame["layer"] = pd.to_numeric(frame["layer"], errors="coerce").astype("Int64")
+    if frame["layer"].notna().sum() == 0:
+        raise FcabenchError(f"{name}: no encoder layer rows (an empty or cut-short profile); nothing to draw")
     return frame
 
 

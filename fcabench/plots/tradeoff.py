@@ -405,8 +405,10 @@ def parse_range(text: str | None) -> tuple[float | None, float | None] | None:
         if len(parts) != 2 or not any(p.strip() for p in parts):
             raise ValueError
         low, high = (float(p) if p.strip() else None for p in parts)
+        if any(v is not None and not math.isfinite(v) for v in (low, high)):
+            raise ValueError
     except ValueError:
-        raise FcabenchError(f"cannot read range {text!r}; use LOW:HIGH, LOW: or :HIGH (numbers)") from None
+        raise FcabenchError(f"cannot read range {text!r}; use LOW:HIGH, LOW: or :HIGH (finite numbers)") from None
     if low is not None and high is not None and low >= high:
         raise FcabenchError(f"range {text!r}: LOW must be below HIGH")
     return low, high

@@ -67,8 +67,10 @@ def keep(source: str | os.PathLike, run_id: str, store: str | os.PathLike) -> Pa
     return target
 
 
-def read(path: str | os.PathLike, data_sha256: str | None = None) -> pd.DataFrame:
-    """The predictions in ``path``; refused if they belong to other data than ``data_sha256``."""
+def read(path: str | os.PathLike, data_sha256: str | None = None, run_id: str | None = None) -> pd.DataFrame:
+    """The predictions in ``path``; refused if they belong to another run than ``run_id`` or to other data than
+    ``data_sha256``, or if the file cannot be read whole."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(path)
@@ -77,8 +79,13 @@ def read(path: str | os.PathLike, data_sha256: str | None = None) -> pd.DataFram
             f"{path}: no predictions stored for this run (runs scored before predictions were kept "
             f"have none: evaluate the checkpoint again)"
         )
-    table = pq.read_table(path)
-    meta = json.loads((table.schema.metadata or {}).get(b"fcabench", b"{}"))
+    try:
+        table = pq.read_table(path)
+        meta = json.loads((table.schema.metadata or {}).get(b"fcabench", b"{}"))
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise FcabenchError(f"{path}: not a readable predictions file ({str(error).splitlines()[0]})") from None
+    if run_id is not None and meta.get("run_id") != run_id:
+        raise FcabenchError(f"{path}: the predictions are of run {meta.get('run_id')}, not of run {run_id}")
     if data_sha256 is not None and meta.get("data_sha256") != data_sha256:
         raise FcabenchError(f"{path}: the predictions are of other data than the run's ({meta.get('data_sha256')})")
     return table.to_pandas()
@@ -90,4 +97,4 @@ def of_run(run: dict | pd.Series, store: str | os.PathLike) -> pd.DataFrame:
     if isinstance(run_id, float):  # a missing repeat_of in a pandas row
         run_id = run["run_id"]
     data = run.get("data_sha256")
-    return read(path_for(run_id, store), data if isinstance(data, str) else None)  # a missing one reads as NaN
+    return read(path_for(run_id, store), data if isinstance(data, str) else None, run_id)  # a missing one reads as NaN

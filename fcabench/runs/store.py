@@ -2,11 +2,14 @@
 tables bundled in the package (``fcabench/data/published``), converted to runs when read.
 
 * One JSON object per line (pandas reads the files directly: ``pd.read_json(path, lines=True)``).
-* :func:`append` validates every row first, then writes all of them with one ``write`` under an
-  inter-process file lock, so concurrent writers neither interleave nor lose lines.
+* :func:`append` validates every row first, then writes all of them under an inter-process file lock, so
+  concurrent writers neither interleave nor lose lines; a write that fails midway (a full disk) is cut back, so
+  a store gains all the rows or none. A store that :func:`load` would refuse is never appended to; a torn last
+  line (a writer killed mid-line) is cut off and kept in ``<store>.torn`` first.
 * :func:`load` validates every line; a malformed one is reported with its file, line and field, and the
   file is never touched. ``errors="warn"`` loads the valid rows and warns about the rest. Rows written by
-  older versions are read with today's names (:mod:`fcabench.runs.legacy`).
+  older versions are read with today's names (:mod:`fcabench.runs.legacy`). A row read twice (same run and
+  metric) counts once: a store concatenated with itself never doubles its seeds.
 * Runs are stored by default in ``results/runs.jsonl`` of the current folder (``$FCABENCH_RESULTS`` names
   another folder); by default :func:`load` reads the bundled published tables and every ``*.jsonl`` of that
   folder, or of the checkout's ``results/`` when it does not exist. The published tables are stored only in
@@ -118,6 +121,7 @@ def read_records(path: str | os.PathLike | Iterable | None = None, errors: str =
         raise FcabenchError(f"errors must be 'raise', 'warn' or 'ignore', not {errors!r}")
     records, problems = [], []
     bundled: set = set()  # (run_id, metric) of the bundled published rows, by default only
+    seen: set = set()  # row keys read so far: a run stored twice (an appended copy, a re-run) is one run, not two seeds
     for file in _files(path):
         if published.is_published_table(file):
             found = _published_records(file)
@@ -134,8 +138,12 @@ def read_records(path: str | os.PathLike | Iterable | None = None, errors: str =
                 except RowError as error:
                     problems.append(f"{file}:{number}: {error}")
                     continue
-                if row_key(record) in bundled:
+                key = row_key(record)
+                if key in bundled:
                     continue  # a copy of a bundled published row (`fcabench runs import`): the tables are the source
+                if key in seen:
+                    continue  # the first row of a run counts; `repeat` appends keep re-runs apart on purpose
+                seen.add(key)
                 record["store_file"], record["store_line"] = str(file), number
                 records.append(record)
     if problems and errors == "raise":
@@ -216,30 +224,64 @@ def _writable_target(path: str | os.PathLike | None) -> Path:
             pass
     except OSError as error:
         raise FcabenchError(f"{target}: cannot be written ({error.strerror or error})") from None
+    check_writable_folder(target)  # the lock and the predictions beside the store are new files there
     return target
 
 
 def _stored_ids(handle, target: Path) -> set[str]:
-    """run_id of every line of an open run file; one that is not a run (not JSON, or no run_id) is an error,
-    since nothing is appended to anything but JSON Lines of runs. A torn last line (a writer killed
-    mid-line) is passed over: the next append closes it."""
+    """run_id of every line of an open run file, each line checked as :func:`load` checks it (one rule for reading
+    and appending: a store that ``runs list`` refuses is never appended to). A torn last line (a writer killed
+    mid-line) is passed over here; :func:`_repair_torn_tail` removes it before anything is appended."""
     handle.seek(0)
     ids = set()
     for number, line in enumerate(handle, start=1):
         if not line.strip() or not line.endswith(b"\n"):
             continue
         try:
-            record = json.loads(line)
-        except (UnicodeDecodeError, ValueError):
-            raise FcabenchError(
-                f"{target}, line {number}: not a JSON Lines run file (not JSON); nothing was appended"
-            ) from None
-        if not isinstance(record, dict) or "run_id" not in record:
-            raise FcabenchError(
-                f"{target}, line {number}: not a run (a JSON object with run_id); nothing was appended"
-            ) from None
+            record = validate_record(upgrade(_parse_line(line.decode("utf-8"))))
+        except UnicodeDecodeError:
+            raise FcabenchError(f"{target}, line {number}: not a JSON Lines run file (not UTF-8); nothing was appended")
+        except RowError as error:
+            raise FcabenchError(f"{target}, line {number}: {error}; nothing was appended") from None
         ids.add(record["run_id"])
     return ids
+
+
+def _repair_torn_tail(handle, target: Path) -> None:
+    """Cut a torn last line (no newline: a writer killed mid-line) off an open store, keeping its bytes in
+    ``<store>.torn``, so that the next row starts a line of its own instead of turning the torn one into a
+    corrupt middle line."""
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    if size == 0:
+        return
+    handle.seek(0)
+    data = handle.read()
+    if data.endswith(b"\n"):
+        return
+    keep = data.rfind(b"\n") + 1
+    with open(f"{target}.torn", "ab") as kept:
+        kept.write(data[keep:] + b"\n")
+    handle.truncate(keep)
+    warnings.warn(f"{target}: a torn last line ({size - keep} bytes) was cut off, kept in {target}.torn", stacklevel=3)
+
+
+def _write_rows(handle, data: bytes) -> None:
+    """Append ``data`` to the open file whole, or nothing: on any failure (a full disk) the file is cut back to its
+    size before the write. Written through the descriptor, so that no buffered byte is left to flush later."""
+    handle.flush()
+    fd = handle.fileno()
+    size = os.lseek(fd, 0, os.SEEK_END)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError as error:
+        os.ftruncate(fd, size)  # giving space back needs none
+        raise FcabenchError(
+            f"{handle.name}: cannot be written ({error.strerror or error}); nothing was appended"
+        ) from None
 
 
 def append(
@@ -269,20 +311,14 @@ def append(
         return 0
     target = _writable_target(path)  # an existing folder: never created
     with FileLock(str(target) + ".lock", timeout=LOCK_TIMEOUT_S):
-        with open(target, "a+b") as handle:
+        with open(target, "r+b" if target.exists() else "w+b") as handle:
             stored = _stored_ids(handle, target)  # one pass: JSON Lines of runs, or nothing is appended
             if duplicates != "keep":
                 records = _without_duplicates(records, stored) if duplicates == "skip" else _as_repeats(records, stored)
             lines = [json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n" for record in records]
-            handle.seek(0, os.SEEK_END)
-            if lines and handle.tell() > 0:
-                handle.seek(-1, os.SEEK_END)
-                if handle.read(1) != b"\n":
-                    # A torn last line (a writer killed mid-line) must not swallow our first row.
-                    handle.write(b"\n")
-            handle.write("".join(lines).encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
+            if lines:
+                _repair_torn_tail(handle, target)
+                _write_rows(handle, "".join(lines).encode("utf-8"))
     return len(lines)
 
 

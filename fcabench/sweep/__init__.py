@@ -16,7 +16,7 @@ from fcabench.sweep.jobs import Job, expand, job_id, select, stored_jobs
 from fcabench.sweep.merge import MergeReport, merge
 from fcabench.sweep.points import entry_points, scored_split, study_points
 from fcabench.sweep.spec import SweepSpec, load_spec, parse_spec
-from fcabench.sweep.state import read_status
+from fcabench.sweep.state import owned, read_status
 
 __all__ = [
     "Job",
@@ -28,6 +28,7 @@ __all__ = [
     "job_id",
     "load_spec",
     "merge",
+    "owned",
     "parse_spec",
     "read_status",
     "run",
@@ -62,18 +63,19 @@ def run(
 
     out = Path(out) if out is not None else spec.out_dir
     store = store if store is not None else spec.results
+    if executor not in ("local", "ray"):
+        raise FcabenchError(f"unknown executor {executor!r}: local or ray")
     jobs = expand(spec)
     chosen = select(jobs, only)
-    stored = stored_in(jobs, store)
-    if executor == "local":
-        records = run_local(chosen, out, job_function, echo=echo, parallel=parallel, stored=stored)
-    elif executor == "ray":
-        records = run_ray(chosen, out, job_function, address=address, echo=echo, stored=stored)
-    else:
-        raise FcabenchError(f"unknown executor {executor!r}: local or ray")
-    if not do_merge:
-        return records
-    report = merge(out, store, job_ids=[j.job_id for j in jobs], stored=stored)
+    with owned(out):
+        stored = stored_in(jobs, store)
+        if executor == "local":
+            records = run_local(chosen, out, job_function, echo=echo, parallel=parallel, stored=stored)
+        else:
+            records = run_ray(chosen, out, job_function, address=address, echo=echo, stored=stored)
+        if not do_merge:
+            return records
+        report = merge(out, store, job_ids=[j.job_id for j in jobs], stored=stored)
     echo(str(report))
     return report
 

@@ -88,6 +88,7 @@ def expand(spec: SweepSpec) -> list[Job]:
         train = {**spec.train, **entry.train}
         resources = {**spec.resources, **entry.resources}
         for model in spec.models:
+            _check_length(train.get("seq_len"), model, entry, spec)
             points = _points(entry, model, train, spec)
             for task, seed in itertools.product(spec.tasks, entry.seeds or spec.seeds):
                 depends_on = None
@@ -181,6 +182,18 @@ def select(jobs: Sequence[Job], patterns: Sequence[str]) -> list[Job]:
 
 def _dependency_names(spec: SweepSpec) -> set[str]:
     return {e.depends_on for e in spec.methods if e.depends_on}
+
+
+def _check_length(seq_len: int | None, model: str, entry: MethodEntry, spec: SweepSpec) -> None:
+    """A padded length the model takes, refused when the spec loads rather than when its job starts."""
+    from fcabench import encoders
+
+    config = _model_config(model, spec) if seq_len is not None else None
+    if config is not None and seq_len > encoders.max_length(config):
+        raise FcabenchError(
+            f"{spec.source}: key 'methods.{entry.name}.train.seq_len': {seq_len} is beyond {model}'s maximum "
+            f"length {encoders.max_length(config)}"
+        )
 
 
 def _model_config(model: str, spec: SweepSpec):

@@ -37,6 +37,7 @@ Paths in the specification are relative to the working directory, like the CLI's
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -48,7 +49,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from fcabench.errors import FcabenchError
-from fcabench.training.settings import MACS_AT, PRECISIONS, TrainSettings
+from fcabench.training.settings import RULES, TrainSettings, check_stage_names, value_problem
 
 # Keyword arguments of fcabench.train a specification may set: the fields of its TrainSettings, and where data
 # lives; the sweep itself supplies model, task, method, method_options, stages, from_checkpoint, seed,
@@ -123,7 +124,13 @@ class SweepSpec:
 
     @property
     def out_dir(self) -> Path:
-        return Path(self.out or Path("out") / "sweeps" / self.name)
+        return Path(self.out or Path("out") / "sweeps" / safe_name(self.name))
+
+
+def safe_name(name: str) -> str:
+    """``name`` as one file name of letters, digits, '.', '_' and '-' (no folder, no '..'): a spec's name never
+    puts its folder outside out/sweeps/."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-") or "sweep"
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -151,7 +158,7 @@ def parse_spec(data: dict, source: str = "<spec>") -> SweepSpec:
     tasks = tuple(_string_list(sweep, "tasks", "sweep."))
     for task in tasks:
         _check_task(task)
-    seeds = tuple(_int_list(sweep, "seeds", "sweep.", default=[0]))
+    seeds = tuple(_seed_list(sweep, "seeds", "sweep.", default=[0]))
     score_splits = tuple(_string_list(sweep, "score_splits", "sweep.")) if "score_splits" in sweep else ()
     for split in score_splits:
         if split not in SPLITS:
@@ -241,7 +248,7 @@ def _string_list(data: dict, key: str, prefix: str) -> list[str]:
     return value
 
 
-def _int_list(data: dict, key: str, prefix: str, default: list[int]) -> list[int]:
+def _seed_list(data: dict, key: str, prefix: str, default: list[int]) -> list[int]:
     value = data.get(key, default)
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
@@ -253,33 +260,22 @@ def _int_list(data: dict, key: str, prefix: str, default: list[int]) -> list[int
         raise _KeyError(prefix + key, f"expected a list of integers, got {value!r}")
     if len(set(value)) != len(value):
         raise _KeyError(prefix + key, f"lists a value twice: {value!r}")
+    for seed in value:
+        problem = value_problem("seed", seed)
+        if problem:
+            raise _KeyError(prefix + key, f"each seed {problem}")
     return value
 
 
 def _train(table: dict, prefix: str) -> dict:
+    """The [train] table, each value checked by the rule fcabench train applies to its option."""
     _known(table, TRAIN_KEYS, prefix)
     for key, value in table.items():
-        if key in ("seq_len", "max_steps", "batch_size", "max_train_examples", "max_eval_examples"):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise _KeyError(prefix + key, f"expected a positive integer, got {value!r}")
-        elif key == "subset_seed":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise _KeyError(prefix + key, f"expected a non-negative integer, got {value!r}")
-        elif key == "weight_decay":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise _KeyError(prefix + key, f"expected a non-negative number, got {value!r}")
-        elif key in ("epochs", "learning_rate", "macs_ratio"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise _KeyError(prefix + key, f"expected a positive number, got {value!r}")
-        elif key == "warmup_ratio":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise _KeyError(prefix + key, f"expected a fraction in [0, 1), got {value!r}")
-        elif key == "macs_at" and value not in MACS_AT:
-            raise _KeyError(prefix + key, f"expected one of {', '.join(MACS_AT)}, got {value!r}")
-        elif key == "precision" and value not in PRECISIONS:
-            raise _KeyError(prefix + key, f"expected one of {', '.join(PRECISIONS)}, got {value!r}")
-        elif key in ("device", "data_dir", "report_to") and not isinstance(value, str):
-            raise _KeyError(prefix + key, f"expected a string, got {value!r}")
+        problem = value_problem(key, value) if key in RULES else None
+        if key == "data_dir" and not isinstance(value, str):
+            problem = f"expected a string, got {value!r}"
+        if problem:
+            raise _KeyError(prefix + key, problem)
     return dict(table)
 
 
@@ -320,6 +316,10 @@ def _method_entry(item: Any, prefix: str) -> MethodEntry:
         not isinstance(stages, list) or not stages or not all(isinstance(s, str) for s in stages)
     ):
         raise _KeyError(prefix + "stages", f"expected a list of stage names, got {stages!r}")
+    if stages:
+        _check_stages(method, stages, prefix)
+    if from_checkpoint and not Path(from_checkpoint).expanduser().is_dir():
+        raise _KeyError(prefix + "from_checkpoint", f"no checkpoint folder {from_checkpoint!r}")
     training_free = item.get("training_free", False)
     if not isinstance(training_free, bool):
         raise _KeyError(prefix + "training_free", f"expected true or false, got {training_free!r}")
@@ -340,8 +340,19 @@ def _method_entry(item: Any, prefix: str) -> MethodEntry:
         training_free=training_free,
         train=_train(_table(item, "train", prefix), prefix + "train."),
         resources=_resources(_table(item, "resources", prefix), prefix + "resources."),
-        seeds=tuple(_int_list(item, "seeds", prefix, default=[0])) if "seeds" in item else None,
+        seeds=tuple(_seed_list(item, "seeds", prefix, default=[0])) if "seeds" in item else None,
     )
+
+
+def _check_stages(method: str, stages: list[str], prefix: str) -> None:
+    """Stage names the method has, each once, in the method's order (the order they run in)."""
+    from fcabench import methods as registry
+
+    acting = registry.get(method)
+    known = [s.name for s in acting.stages(acting.config_class())]
+    problem = check_stage_names(known, stages)
+    if problem:
+        raise _KeyError(prefix + "stages", f"{method}: {problem}")
 
 
 def _check_option(method: str, key: str, prefix: str) -> None:

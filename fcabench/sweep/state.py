@@ -7,6 +7,7 @@
                                  each run's kept predictions (fcabench.runs.predictions), for paired comparisons
     <out>/checkpoints/<job_id>/  the job's training output (fcabench.train's output_dir)
     <out>/failures.jsonl         one line per failed job (derived from the status files by merge)
+    <out>/sweep.lock, sweep.owner  held by the one sweep process that runs or merges this folder, and who it is
 
 Each job has files of its own, written by the process that collects its outcome with a rename (atomic
 on one file system), so no two processes ever write to the same file and no lock is needed, also on
@@ -16,11 +17,40 @@ a job is done only once its runs are on disk.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import time
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
+from fcabench.errors import FcabenchError
+
 DONE, FAILED = "done", "failed"
+
+
+@contextlib.contextmanager
+def owned(out: Path):
+    """Hold ``out`` for this process while it runs or merges jobs: two sweeps of one folder at once would mark
+    each other's finished jobs failed; the second is refused with one line naming the first."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FcabenchError(f"{out}: is a file; a sweep's out is a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out / "sweep.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        owner = (out / "sweep.owner").read_text().strip() if (out / "sweep.owner").is_file() else "another process"
+        raise FcabenchError(f"{out}: another sweep is running there ({owner}); wait for it or stop it") from None
+    try:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        (out / "sweep.owner").write_text(f"pid {os.getpid()} on {socket.gethostname()}, since {stamp}\n")
+        yield out
+    finally:
+        lock.release()
 
 
 def jobs_dir(out: Path) -> Path:

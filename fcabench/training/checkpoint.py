@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -96,7 +97,8 @@ def save_checkpoint(
         plain_keys = set(state)
     extra = {k: v.detach().cpu().contiguous() for k, v in state.items() if k not in plain_keys}
     folder.parent.mkdir(parents=True, exist_ok=True)
-    partial = folder.parent / f".{folder.name}.partial-{uuid.uuid4().hex[:8]}"
+    _remove_abandoned(folder)
+    partial = folder.parent / f".{folder.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     partial.mkdir()
     try:
         if weights_from is not None:
@@ -119,10 +121,32 @@ def save_checkpoint(
         manifest["files"] = {p.name: file_sha256(p) for p in sorted(partial.iterdir()) if p.is_file()}
         (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
         _publish(partial, folder, overwrite)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(partial, ignore_errors=True)
+        if isinstance(error, OSError):  # a full disk: one line, and nothing of the checkpoint is left
+            raise FcabenchError(
+                f"cannot write checkpoint {folder}: {error.strerror or error}; nothing was written"
+            ) from None
         raise
     return folder
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Remove what a killed writer of ``folder`` left: ``.<name>.partial-<pid>-*`` folders whose process is gone."""
+    for stale in folder.parent.glob(f".{folder.name}.partial-*"):
+        pid = stale.name.rsplit(".partial-", 1)[1].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _publish(partial: Path, folder: Path, overwrite: bool) -> None:

@@ -6,13 +6,23 @@ for its options, and a sweep specification's ``[train]`` table takes its fields 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from fcabench import encoders, methods
 from fcabench.errors import FcabenchError
 from fcabench.training.scoring import PRECISIONS
 
-__all__ = ["AT_REAL_LENGTHS", "DEFAULTS", "MACS_AT", "PRECISIONS", "TrainSettings", "check_length_and_batch"]
+__all__ = [
+    "AT_REAL_LENGTHS",
+    "DEFAULTS",
+    "MACS_AT",
+    "PRECISIONS",
+    "TrainSettings",
+    "check_length_and_batch",
+    "check_stage_names",
+    "value_problem",
+]
 
 MACS_AT = ("padded", "real")  # where a MAC budget is met: see TrainSettings.macs_at
 AT_REAL_LENGTHS = "at the real lengths"  # in a run's note when its budget was met there (sweeps match on it)
@@ -20,6 +30,49 @@ AT_REAL_LENGTHS = "at the real lengths"  # in a run's note when its budget was m
 
 def _setting(default, help: str, flag: str | None = None):
     return field(default=default, metadata={"help": help, "flag": flag})
+
+
+SEED_MAX = 2**32 - 1  # numpy's and the Trainer's seeds are 32-bit
+
+
+def _whole(low: int, high: float = math.inf):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+def _number(ok):
+    return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and ok(v)
+
+
+def _optional(rule):
+    return lambda v: v is None or rule(v)
+
+
+# What each setting must be, checked before any work for every caller (the CLI, fcabench.train, a sweep's
+# [train] table): a value that cannot be meant (inf, nan, a negative seed) is refused, never trained with.
+RULES = {
+    "seq_len": (_optional(_whole(2)), "a whole number of tokens, at least 2"),
+    "epochs": (_number(lambda v: v > 0), "a finite number above 0"),
+    "max_steps": (_optional(_whole(1)), "a whole number, at least 1"),
+    "batch_size": (_whole(1), "a whole number, at least 1"),
+    "learning_rate": (_number(lambda v: v > 0), "a finite number above 0"),
+    "warmup_ratio": (_number(lambda v: 0 <= v < 1), "a fraction in [0, 1)"),
+    "weight_decay": (_number(lambda v: v >= 0), "a finite number, 0 or above"),
+    "seed": (_whole(0, SEED_MAX), f"a whole number from 0 to {SEED_MAX}"),
+    "subset_seed": (_optional(_whole(0, SEED_MAX)), f"a whole number from 0 to {SEED_MAX}"),
+    "precision": (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+    "device": (_optional(lambda v: isinstance(v, str) and v.strip() != ""), "a device name (cpu, cuda, cuda:1)"),
+    "max_train_examples": (_optional(_whole(1)), "a whole number, at least 1"),
+    "max_eval_examples": (_optional(_whole(1)), "a whole number, at least 1"),
+    "macs_ratio": (_optional(_number(lambda v: 0 < v <= 1)), "a fraction in (0, 1]"),
+    "macs_at": (lambda v: v in MACS_AT, f"one of {', '.join(MACS_AT)}"),
+    "report_to": (_optional(lambda v: isinstance(v, str) and v.strip() != ""), "logger names (tensorboard, wandb)"),
+}
+
+
+def value_problem(name: str, value) -> str | None:
+    """What setting ``name`` must be, when ``value`` is not that; None when it is."""
+    ok, requirement = RULES[name]
+    return None if ok(value) else f"must be {requirement}, got {value!r}"
 
 
 @dataclass(frozen=True)
@@ -64,6 +117,12 @@ class TrainSettings:
     )
     report_to: str | None = _setting(None, "Trainer loggers (tensorboard, wandb...); default none.", "--report-to")
 
+    def __post_init__(self):
+        for item in dataclasses.fields(self):
+            problem = value_problem(item.name, getattr(self, item.name))
+            if problem:
+                raise FcabenchError(f"{item.metadata['flag']} {problem}")
+
     @classmethod
     def help(cls, name: str) -> str:
         return _field(name).metadata["help"]
@@ -71,21 +130,8 @@ class TrainSettings:
     def check(self, plan, method, model_config) -> None:
         """Every setting and every stage's configuration checked against the model, before any work."""
         check_length_and_batch(self.seq_len, encoders.max_length(model_config), self.batch_size)
-        checks = [
-            (self.epochs > 0, f"--epochs must be above 0, got {self.epochs}"),
-            (self.max_steps is None or self.max_steps >= 1, f"--max-steps must be at least 1, got {self.max_steps}"),
-            (self.learning_rate > 0, f"--lr must be above 0, got {self.learning_rate}"),
-            (0 <= self.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}"),
-            (
-                self.macs_ratio is None or 0 < self.macs_ratio <= 1,
-                f"--macs-ratio must be in (0, 1], got {self.macs_ratio}",
-            ),
-            (self.macs_at in MACS_AT, f"--macs-at must be one of {', '.join(MACS_AT)}, got {self.macs_at!r}"),
-            (self.macs_at == "padded" or self.macs_ratio is not None, "--macs-at real needs --macs-ratio"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise FcabenchError(message)
+        if self.macs_at != "padded" and self.macs_ratio is None:
+            raise FcabenchError("--macs-at real needs --macs-ratio")
         for stage in plan:
             if stage.config is not None and stage.config is not methods.DERIVED:
                 acting = methods.method_of(stage.config)
@@ -114,6 +160,19 @@ def check_length_and_batch(seq_len: int, limit: int, batch_size: int) -> None:
         raise FcabenchError(f"--seq-len must be from 2 to the model's maximum {limit}, got {seq_len}")
     if batch_size < 1:
         raise FcabenchError(f"--batch-size must be at least 1, got {batch_size}")
+
+
+def check_stage_names(known: list[str], stages) -> str | None:
+    """What is wrong with the ``stages`` asked of a method whose stages are ``known`` (in the order they run), or
+    None: names it has, each once, in its order."""
+    unknown = [s for s in stages if s not in known]
+    if unknown:
+        return f"has no stage(s) {', '.join(unknown)}; its stages: {', '.join(known)}"
+    if len(set(stages)) != len(stages):
+        return f"a stage is named twice in {', '.join(stages)}"
+    if list(stages) != sorted(stages, key=known.index):
+        return f"stages run in the order {', '.join(known)}, not {', '.join(stages)}"
+    return None
 
 
 def _check_report_to(report_to: str | None) -> None:

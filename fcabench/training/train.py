@@ -27,7 +27,7 @@ from fcabench.errors import FcabenchError
 from fcabench.runs import predictions as kept
 from fcabench.training import checkpoint as ckpt
 from fcabench.training import data, records, scoring
-from fcabench.training.settings import AT_REAL_LENGTHS, TrainSettings, check_length_and_batch
+from fcabench.training.settings import AT_REAL_LENGTHS, TrainSettings, check_length_and_batch, check_stage_names
 
 __all__ = ["TrainSettings", "check_length_and_batch", "plan_stages", "resolve_task", "train"]
 
@@ -65,13 +65,10 @@ def plan_stages(method, config, stages: Sequence[str] | None, from_checkpoint: s
             raise FcabenchError("training-free runs no stages: drop --stages")
         return [methods.Stage("training-free", config)]
     if stages:
-        known = [s.name for s in plan]
-        unknown = [s for s in stages if s not in known]
-        if unknown:
-            given = " when its configuration is given" if method.config_is_given(config) else ""
-            raise FcabenchError(
-                f"{method.name} has no stage(s) {', '.join(unknown)}{given}; its stages: {', '.join(known)}"
-            )
+        problem = check_stage_names([s.name for s in plan], stages)
+        if problem:
+            given = " (its configuration is given)" if method.config_is_given(config) else ""
+            raise FcabenchError(f"--stages: {method.name}{given}: {problem}")
         return [s for s in plan if s.name in stages]
     if from_checkpoint:  # an already fine-tuned model: skip the plain fine-tuning the method starts with
         while plan and plan[0].config is None and len(plan) > 1:
