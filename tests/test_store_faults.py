@@ -266,3 +266,44 @@ def test_plot_inputs_that_cannot_be_drawn_are_one_line(tmp_path, capsys, monkeyp
     names = {"EMPTY": "empty.jsonl", "HEADER": "header.csv", "ONE_ROW": "one.csv"}
     assert_one_line_error(*cli(capsys, "plot", *[names.get(a, a) for a in args]), message)
     assert not Path("a.png").exists()
+
+
+def test_runs_compare_takes_any_unique_prefix_and_says_what_it_compares(tmp_path, capsys):
+    store = stored_with_predictions(tmp_path, {"2223b4633bbbaaaa": 7, "2223b4633bbbcccc": 6, "af33801f8fed0000": 5})
+    code, out, err = cli(capsys, "runs", "compare", "2223b4633bbba", "af33801f8fed", "-r", store)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("A: 2223b4633bbba = fca ") and "seed(s) 0" in lines[0]
+    assert lines[1].startswith("B: af33801f8fed = fca ") and "on SST-2 (bert-base-uncased, n = 64)" in lines[1]
+    assert "+25.00" in lines[2] and "1 seed(s) x 8 examples" in lines[2]
+    assert_one_line_error(
+        *cli(capsys, "runs", "compare", "2223b4633bbb", "af33801f8fed", "-r", store),
+        "'2223b4633bbb' is the start of several runs or groups: 2223b4633bbbaaaa, 2223b4633bbbcccc",
+    )
+    code, out, err = cli(capsys, "runs", "show", "af33801f", "-r", store)
+    assert code == 0 and "af33801f8fed0000" in out, err
+
+
+def test_a_scored_runs_padded_macs_are_the_profiles_integer_unless_examples_are_shorter_than_what_layers_keep():
+    """Why `macs` of one checkpoint differs between splits (issue: 718,078,848 on validation, 711,068,395.2 on
+    test): a reduced layer keeps no padding, so an example shorter than its kept count costs less there."""
+    from datasets import Dataset
+
+    from fcabench import methods
+    from fcabench.models import synthetic_batch
+    from fcabench.profiler import closed_form_table
+    from fcabench.training.scoring import run_pass
+    from tests.conftest import tiny_model
+
+    model = tiny_model(layers=2)
+    methods.apply(model, methods.make_config("power-bert", retention=(8, 4)))
+    model(**synthetic_batch(model, 16))
+    full = int(closed_form_table(model, 16, methods.unit_record(model).example(0))["macs"].sum())  # head included
+
+    def padded_mean(lengths):
+        encoded = Dataset.from_dict({"input_ids": [[2] + [5] * (n - 2) + [3] for n in lengths]})
+        return run_pass(model, encoded, 16, 4, "cpu").macs_padded.mean()
+
+    assert padded_mean([16, 12, 9]) == full  # every example at least as long as layer 0 keeps (8)
+    short = padded_mean([16, 12, 6])
+    assert short < full and short != int(short)  # one example keeps 6 < 8 units: a fraction, below the integer

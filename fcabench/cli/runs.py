@@ -125,10 +125,24 @@ def compare_command(
     skip_invalid: SkipInvalid = False,
 ) -> None:
     """Paired difference A - B on the same examples and seeds, with a paired bootstrap interval."""
-    from fcabench.runs.stats import compare_runs
+    from fcabench.runs.stats import compare_runs, group_ids, select
 
     runs = _load(runs_path, None, None, None, skip_invalid)
+    ids = group_ids(runs)
+    for side, name in (("A", a), ("B", b)):
+        typer.echo(f"{side}: {_described(select(runs, name, ids), name)}")
     typer.echo(str(compare_runs(runs, a, b, metric)))
+
+
+def _described(rows, name: str) -> str:
+    """What a compared side is: its id, method and configuration, model, task, length and seeds."""
+    first = rows.iloc[0]
+    config = first["method_config"] if first["method_config"] not in ("null", "{}") else "default"
+    seeds = ",".join(sorted({str(s) for s in rows["seed"].dropna()}, key=str)) or "none"
+    return (
+        f"{name} = {first['method']} {config} on {first['task']} ({first['model']}, n = {first['seq_len']}), "
+        f"seed(s) {seeds}"
+    )
 
 
 @app.command("show")
@@ -138,12 +152,12 @@ def show_command(
     skip_invalid: SkipInvalid = False,
 ) -> None:
     """Every field of one run (all its metrics), with the file and line it is stored on."""
+    from fcabench.runs.stats import select
+
     runs = _load(runs_path, None, None, None, skip_invalid)
     rows = runs[runs["run_id"] == run_id]
     if rows.empty:
-        close = sorted(i for i in runs["run_id"].unique() if run_id.lower() in i.lower())[:5]
-        hint = f"; similar: {', '.join(close)}" if close else ""
-        raise FcabenchError(f"no run with run_id {run_id!r}{hint}")
+        rows = select(runs, run_id, runs["run_id"])  # a unique prefix of a run_id
     for _, row in rows.iterrows():
         width = max(len(c) for c in row.index)
         for column, value in row.items():

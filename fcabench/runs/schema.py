@@ -6,7 +6,13 @@ say what they are relative to. Every row says where it comes from: ``source`` pl
 ``source_note`` for published numbers, the provenance fields for runs measured by fcabench.
 
 Cost convention fcabench normalises to (see ``normalisation``):
-  * ``macs``: multiply-adds per sequence at the *padded* length ``seq_len``; ``flops`` = 2 x ``macs``;
+  * ``macs``: multiply-adds per sequence at the *padded* length ``seq_len``; ``flops`` = 2 x ``macs``. For a
+    run scored by fcabench it is the mean over the scored examples, batches padded to ``seq_len``: a layer that
+    still runs on the padded layout counts ``seq_len`` units, a reduced layer the units it kept, and no method
+    keeps padding, so an example shorter than a layer's kept count costs less there. The mean is then a
+    fraction and depends on the split's lengths; it equals the closed form of one full-length input (what
+    ``fcabench profile -n seq_len`` prints, an integer) when every example is at least as long as what each
+    layer keeps, and always for vanilla;
   * ``flops_rel_bert_base``: FLOPs divided by BERT-base's at the same padded length, counted by the same
     counter (the source's own BERT-base count where it gives one, else fcabench's closed form of the
     BERT-base encoder, :mod:`fcabench.runs.reference`).
@@ -71,7 +77,7 @@ class Run:
     # --- cost ---
     seq_len: int | None = None  # padded sequence length the cost refers to (tokens)
     batch_size: int | None = None  # sequences per forward pass for latency_ms / peak_mem_mb
-    macs: float | None = None  # multiply-adds per sequence at seq_len, fcabench's convention
+    macs: float | None = None  # multiply-adds per sequence at seq_len (a scored run: the mean over its examples)
     flops: float | None = None  # = 2 x macs
     flops_rel_bert_base: float | None = None  # flops / BERT-base flops at seq_len (same counter)
     flops_as_printed: str | None = None  # cost exactly as the source printed it, e.g. "0.544x", "35.3"

@@ -320,18 +320,36 @@ class PairedTables:
     metric: str
 
 
+def group_ids(runs: pd.DataFrame) -> pd.Series:
+    """The :func:`group_id` of every row of ``runs``."""
+    return runs.apply(group_id, axis=1) if len(runs) else pd.Series(dtype=str)
+
+
+def select(runs: pd.DataFrame, name: str, ids: pd.Series | None = None) -> pd.DataFrame:
+    """The rows of the run or group ``name``: a run_id or a group_id, whole or any unique prefix of one (tables
+    print 12 characters); an ambiguous prefix is refused with its candidates."""
+    ids = group_ids(runs) if ids is None else ids
+    chosen = runs[(runs["run_id"] == name) | (ids == name)]
+    if not chosen.empty or not name:
+        if chosen.empty:
+            raise FcabenchError("an empty run or group id")
+        return chosen
+    candidates = sorted({i for i in (*runs["run_id"], *ids) if i.startswith(name)})
+    if len(candidates) > 1:
+        shown = ", ".join(candidates[:5]) + (f" and {len(candidates) - 5} more" if len(candidates) > 5 else "")
+        raise FcabenchError(f"{name!r} is the start of several runs or groups: {shown}; give more characters")
+    if not candidates:
+        raise FcabenchError(f"no run or group {name!r} in the store (see fcabench runs list --aggregate)")
+    return runs[(runs["run_id"] == candidates[0]) | (ids == candidates[0])]
+
+
 def paired_tables(runs: pd.DataFrame, a: str, b: str, metric: str | None = None) -> PairedTables:
-    """The prediction tables of two stored configurations (each a run_id or a group_id of :func:`aggregate`) on
-    the seeds both hold, read beside the run file each run is stored in."""
+    """The prediction tables of two stored configurations (each a run_id or a group_id of :func:`aggregate`, or a
+    unique prefix of one: :func:`select`) on the seeds both hold, read beside the run file each run is stored in."""
     from fcabench.runs import predictions
 
-    ids = runs.apply(group_id, axis=1) if len(runs) else pd.Series(dtype=str)  # once, for both sides
-    sides = []
-    for name in (a, b):
-        chosen = runs[(runs["run_id"] == name) | (ids == name)]
-        if chosen.empty:
-            raise FcabenchError(f"no run or group {name!r} in the store (see fcabench runs list --aggregate)")
-        sides.append(chosen)
+    ids = group_ids(runs)  # once, for both sides
+    sides = [select(runs, name, ids) for name in (a, b)]
     metric = metric or sides[0]["metric"].iloc[0]
     sides = [side[side["metric"] == metric] for side in sides]
     if any(side.empty for side in sides):

@@ -493,7 +493,7 @@ def _train_stage(call: _Call, model, stage) -> dict:
     best = BestEpochCallback(metric, greater_is_better=tasks.metrics.higher_is_better(metric), keep=keep)
     callbacks = [best, AfterStepCallback()]
     if call.progress:
-        callbacks.append(RichProgressCallback(f"{stage.name}"))
+        callbacks.append(RichProgressCallback(f"{call.method.name} {stage.name}"))
     scratch = tempfile.TemporaryDirectory(prefix="fcabench-trainer-")  # Trainer wants a folder; nothing is saved
     args = TrainingArguments(
         output_dir=scratch.name,
