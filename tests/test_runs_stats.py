@@ -97,3 +97,13 @@ def test_a_comparison_needs_the_same_examples_and_seeds():
     other = a[0].assign(example_id=[f"x{i}" for i in range(100)])
     with pytest.raises(FcabenchError, match="same examples"):
         compare(a, [other])
+
+
+def test_an_interval_never_reaches_past_the_metrics_scale():
+    near_top = aggregate(pd.DataFrame([run(seed, score) for seed, score in enumerate((99.0, 100.0, 100.0))]))
+    low, high = t_interval([99.0, 100.0, 100.0])
+    assert high > 100 and near_top["ci_high"].item() == 100.0 and near_top["ci_low"].item() == pytest.approx(low)
+    correlations = [
+        dict(run(seed, score), metric="matthews_corr") for seed, score in enumerate((-99.0, -100.0, -100.0))
+    ]
+    assert aggregate(pd.DataFrame(correlations))["ci_low"].item() == -100.0  # a correlation's scale ends at -100

@@ -307,3 +307,21 @@ def test_a_scored_runs_padded_macs_are_the_profiles_integer_unless_examples_are_
     assert padded_mean([16, 12, 9]) == full  # every example at least as long as layer 0 keeps (8)
     short = padded_mean([16, 12, 6])
     assert short < full and short != int(short)  # one example keeps 6 < 8 units: a fraction, below the integer
+
+
+def test_plot_pareto_of_a_users_own_runs_draws_their_tasks_only(tmp_path, capsys, monkeypatch):
+    import fcabench.plots
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    runs.append([make_run("mine-a"), make_run("mine-b", score=88.0, macs=2_500_000_000)], "results/runs.jsonl")
+    drawn = {}
+
+    def recording(frame, **options):
+        drawn.update(options, tasks_in_frame=set(frame["task"]))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(fcabench.plots, "plot_pareto", recording)
+    cli(capsys, "plot", "pareto", "--x", "flops", "-o", "p.png")
+    assert "BBC News" in drawn["tasks_in_frame"]  # the bundled papers' rows are read ...
+    assert drawn["tasks"] == ["SST-2"]  # ... but only the measured runs' task is drawn

@@ -15,7 +15,7 @@ def print_runs(runs, title: str) -> None:
         "split",
         "metric",
         "score",
-        "n",
+        "length",
         "GMACs padded",
         "GMACs real (mean)",
         "latency ms",
@@ -26,7 +26,7 @@ def print_runs(runs, title: str) -> None:
     for run in runs:
         table.add_row(
             run.run_id[:12],
-            run.stage or "",
+            run.config_label if run.config_label and run.stage else run.stage or "",  # "search of fca"
             run.method,
             run.split or "",
             run.metric or "",

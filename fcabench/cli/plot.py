@@ -74,7 +74,15 @@ def pareto_command(
     metric: Annotated[
         Optional[str], typer.Option(help="Metric to plot; default: accuracy, else the task's main one.")
     ] = None,
-    task: Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Only these tasks (repeatable).")] = None,
+    task: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--task",
+            "-t",
+            help="Only these tasks (repeatable); default: the tasks of the measured runs (every task when only "
+            "published rows are read).",
+        ),
+    ] = None,
     method: Annotated[
         Optional[list[str]], typer.Option("--method", "-m", help="Only these methods, plus the reference.")
     ] = None,
@@ -101,6 +109,9 @@ def pareto_command(
     stored = load(runs or None)
     if stored.empty:
         raise FcabenchError(f"no runs in {', '.join(map(str, runs or ['results/']))}: nothing to draw")
+    measured = stored[stored["source"] == "measured"]
+    if not task and not measured.empty:  # a user's own runs: no panels of the bundled papers' other tasks
+        task = sorted(measured["task"].dropna().unique())
     fig = plot_pareto(
         stored,
         x=x,

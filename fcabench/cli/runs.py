@@ -56,6 +56,7 @@ LIST_FORMATS = ("table", "json", "csv")
 AGGREGATE_COLUMNS = [
     "group_id",
     "method",
+    "method_config",
     "model",
     "task",
     "split",
@@ -70,6 +71,10 @@ AGGREGATE_COLUMNS = [
     "ci_high",
     "macs_mean",
 ]
+
+
+# Headers that say what a column holds: "n" was read as the length
+AGGREGATE_HEADERS = {"method_config": "config", "seq_len": "length", "n": "runs"}
 
 
 @app.command("list")
@@ -99,7 +104,8 @@ def list_command(
         runs = grouped(runs)
         if fmt == "table" and not runs.empty:
             with pd.option_context("display.max_colwidth", 40, "display.width", 250, "display.max_rows", None):
-                typer.echo(runs[AGGREGATE_COLUMNS].to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"))
+                shown = runs[AGGREGATE_COLUMNS].rename(columns=AGGREGATE_HEADERS)
+                typer.echo(shown.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"))
             typer.echo(f"{len(runs)} configurations; interval: 95 % t-interval over seeds (none for one seed)")
             return
     if fmt == "json":

@@ -164,11 +164,28 @@ def _print_jobs(jobs, folder: Path, store) -> None:
         typer.echo(table.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.3g}"))
     counts = table["status"].value_counts().to_dict()
     hours = sum(s.get("wall_s") or 0.0 for s in statuses if s.get("status") == "done") / 3600
+    elsewhere = set(table.loc[table["status"].str.startswith("done (store"), "job_id"])
     typer.echo(
         f"{len(table)} jobs: "
         + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         + f"; folder {folder}; the done jobs' wall time here: {hours:.2f} h"
+        + (f"; the jobs done elsewhere trained {_stored_training_hours(store, elsewhere):.2f} h" if elsewhere else "")
     )
+
+
+def _stored_training_hours(store, job_ids: set[str]) -> float:
+    """Training hours of the stored runs of ``job_ids`` (their train_wall_time_s, scoring left out): what a fresh
+    clone, which has no job files, can still say of the time a study took."""
+    from fcabench.runs import load
+    from fcabench.runs.store import default_append_path
+
+    path = Path(store) if store is not None else default_append_path()
+    runs = load(path) if path.is_file() else load([])
+    if "sweep_job" not in runs:
+        return 0.0
+    # each stage trained once; its rows scored on other splits repeat its training time
+    mine = runs[runs["sweep_job"].isin(job_ids)].drop_duplicates(["sweep_job", "stage"])
+    return float(mine["train_wall_time_s"].fillna(0).sum()) / 3600
 
 
 def _points(spec, store, only=()):

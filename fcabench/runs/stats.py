@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fcabench.errors import FcabenchError
+from fcabench.tasks.metrics import within_scale
 
 # What makes two runs the same configuration: everything but the seed (and what follows from it).
 GROUP_KEYS = (
@@ -114,7 +115,7 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
         first = group.iloc[0]
         scores = group["score"].astype(float).to_numpy()
         macs = group["macs"].astype(float).dropna().to_numpy() if "macs" in group else np.array([])
-        low, high = t_interval(scores)
+        low, high = within_scale(first.get("metric"), *t_interval(scores))
         macs_low, macs_high = t_interval(macs)
         rows.append(
             {

@@ -70,6 +70,8 @@ class Metric:
     label: str  # axis label
     short_label: str  # axis label of a small panel in a grid
     higher_is_better: bool = True
+    lowest: float = 0.0  # the scale's ends: an interval never reaches past them
+    highest: float = 100.0
 
 
 REGISTRY = {
@@ -78,9 +80,9 @@ REGISTRY = {
         Metric("accuracy", accuracy, "Accuracy (%)", "Acc. (%)"),
         Metric("f1", f1, "F1 (%)", "F1 (%)"),
         Metric("f1_macro", f1_macro, "Macro-F1 (%)", "Macro-F1 (%)"),
-        Metric("matthews_corr", matthews_corr, "Matthews corr. (×100)", "MCC (×100)"),
-        Metric("pearson", pearson, "Pearson corr. (×100)", "Pearson (×100)"),
-        Metric("spearman", spearman, "Spearman corr. (×100)", "Spearman (×100)"),
+        Metric("matthews_corr", matthews_corr, "Matthews corr. (×100)", "MCC (×100)", lowest=-100.0),
+        Metric("pearson", pearson, "Pearson corr. (×100)", "Pearson (×100)", lowest=-100.0),
+        Metric("spearman", spearman, "Spearman corr. (×100)", "Spearman (×100)", lowest=-100.0),
         Metric("f1_micro", None, "Micro-F1 (%)", "Micro-F1 (%)"),
         Metric("top1_accuracy", None, "Top-1 accuracy (%)", "Top-1 (%)"),
     )
@@ -96,6 +98,15 @@ def label(name: str, short: bool = False) -> str:
     if metric is None:
         return f"{name} (as stored)"
     return metric.short_label if short else metric.label
+
+
+def within_scale(name: str, low: float, high: float) -> tuple[float, float]:
+    """An interval of metric ``name`` cut to the ends of its scale (a t-interval of 99, 100, 100 reaches past
+    100 %); a metric not in the registry is left as it is."""
+    metric = REGISTRY.get(name)
+    if metric is None:
+        return low, high
+    return max(low, metric.lowest), min(high, metric.highest)
 
 
 def higher_is_better(name: str) -> bool:

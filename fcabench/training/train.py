@@ -167,6 +167,7 @@ def train(
         if stage.derive:
             searched, _, _ = ckpt.load_checkpoint(folder)
             derived = call.method.derive_config(searched, call.config)
+            say(f"{stage.name}: derived {call.method.name} configuration {methods.describe(derived, searched.config)}")
         current, _, _ = ckpt.load_checkpoint(folder, patched=False, device=call.settings.device)  # the next start
     return runs
 
@@ -315,7 +316,9 @@ def _run_stage(call: _Call, stage, folder: Path, current, derived, parent_id) ->
     fields = dict(
         seed=s.seed,
         stage=stage.name,
-        config_label=stage.name,  # the full configuration is in method_config
+        # the full configuration is in method_config; a stage another method ran (FCA's search is PoWER-BERT's
+        # soft extraction, stored as what ran) says whose stage it is
+        config_label=stage.name if run_method == call.method.name else f"{stage.name} of {call.method.name}",
         parent_run_id=parent_id,
         point_id=call.point_id,
         source_note=note,
