@@ -254,7 +254,7 @@ def synthetic_lengths(spec: str, seed: int = 0) -> list[int]:
     """Lengths drawn from a stated distribution, reproducibly.
 
     ``uniform:LOW:HIGH:COUNT`` (integers, both ends included), ``normal:MEAN:STD:COUNT`` (rounded,
-    at least 2) or ``fixed:LENGTH:COUNT``.
+    at least 2) or ``fixed:LENGTH:COUNT``; LOW, MEAN and LENGTH are at least 2.
     """
     parts = spec.split(":")
     kind, args = parts[0], parts[1:]
@@ -270,6 +270,8 @@ def synthetic_lengths(spec: str, seed: int = 0) -> list[int]:
     count = int(values[-1])
     if count <= 0 or values[-1] != count:
         raise FcabenchError(f"length spec {spec!r}: COUNT must be a positive integer")
+    if values[0] < 2:  # [CLS] and [SEP] at least: LOW, MEAN or LENGTH
+        raise FcabenchError(f"length spec {spec!r}: lengths start at 2 ([CLS] and [SEP]), got {args[0]}")
     generator = torch.Generator().manual_seed(seed)
     if kind == "fixed":
         lengths = torch.full((count,), int(values[0]))

@@ -253,3 +253,40 @@ def swap_class(module: torch.nn.Module, cls: type, parts: type | None = None) ->
         )
         _MIXED[bases] = mixed
     module.__class__ = mixed
+
+
+def check_tokenizer(tokenizer, config, where: str) -> None:
+    """Refuse a tokenizer that is not the model's (of another family, or with edited special tokens): every id it
+    can give lies inside the model's vocabulary, its padding id is the model's, no special token carries another
+    role's name (swapped [CLS]/[SEP] entries)."""
+    size = config.vocab_size
+    if len(tokenizer) > size:
+        raise FcabenchError(
+            f"{where}: the tokenizer has {len(tokenizer):,} tokens, the model's vocabulary {size:,}: "
+            f"not this model's tokenizer (or tokens were added beyond its vocabulary)"
+        )
+    named = {n: getattr(tokenizer, f"{n}_token_id", None) for n in ("cls", "sep", "pad", "mask", "unk", "bos", "eos")}
+    outside = [f"{n} {i}" for n, i in named.items() if i is not None and not 0 <= i < size]
+    if outside:
+        raise FcabenchError(f"{where}: the tokenizer's special ids {', '.join(outside)} lie outside the vocabulary")
+    pad = getattr(config, "pad_token_id", None)
+    if pad is not None and named["pad"] is not None and named["pad"] != pad:
+        raise FcabenchError(f"{where}: the tokenizer pads with id {named['pad']}, the model with {pad}")
+    roles = {role: getattr(tokenizer, f"{role}_token", None) for role in CONVENTIONAL_NAMES}
+    for role, token in roles.items():
+        other = next((r for r, names in CONVENTIONAL_NAMES.items() if r != role and token in names), None)
+        if other is not None:
+            raise FcabenchError(
+                f"{where}: the tokenizer names {token} as its {role} token, the {other} token's name: edited?"
+            )
+
+
+# The names the encoder families give their special tokens, by role: a tokenizer that names one role's token
+# after another role (cls_token "[SEP]") has had its special tokens exchanged.
+CONVENTIONAL_NAMES = {
+    "cls": ("[CLS]", "<s>"),
+    "sep": ("[SEP]", "</s>"),
+    "pad": ("[PAD]", "<pad>"),
+    "mask": ("[MASK]", "<mask>"),
+    "unk": ("[UNK]", "<unk>"),
+}

@@ -77,6 +77,17 @@ def tiny_model(
     return (distinct_norms_and_biases(model, seed) if distinct else model).eval()
 
 
+def tiny_tokenizer(folder, vocab_size: int = 99):
+    """A BERT WordPiece tokenizer whose vocabulary fits a tiny model's: [PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3,
+    [MASK] 4, then words (a checkpoint refuses a tokenizer with more tokens than its model)."""
+    from transformers import BertTokenizerFast
+
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    path = Path(folder) / "vocab.txt"
+    path.write_text("\n".join(special + [f"w{i}" for i in range(vocab_size - len(special))]) + "\n")
+    return BertTokenizerFast(vocab_file=str(path))
+
+
 @torch.no_grad()
 def distinct_norms_and_biases(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Give every LayerNorm weight and bias and every linear bias its own seeded random values.

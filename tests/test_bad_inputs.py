@@ -96,17 +96,21 @@ def test_a_configuration_asking_for_more_than_the_input_allows_says_what_ran(cap
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("not json at all\n", "line 1: not a JSON Lines run file"),
-        ('{"run_id": "a"}\n{broken\n{"run_id": "b"}\n', "line 2: not a JSON Lines run file"),
-        ('{"no_id": 1}\n', "line 1: not a run"),
+        ("not json at all\n", "line 1: field '<json>': not valid JSON"),
+        ("ROW\n{broken\nROW\n", "line 2: field '<json>': not valid JSON"),
+        ('{"no_id": 1}\n', "line 1: field 'no_id': is not a schema field"),
+        ('{"run_id": "a"}\n', "line 1: field '"),  # JSON with a run_id, but not a run
     ],
 )
 def test_the_store_is_never_appended_to_blindly(tmp_path, content, message):
+    import json
+
     from fcabench import runs
     from fcabench.errors import FcabenchError
     from tests.test_runs_store import make_run
 
     target = tmp_path / "runs.jsonl"
+    content = content.replace("ROW", json.dumps(make_run("stored").to_record()))
     target.write_text(content)
     with pytest.raises(FcabenchError, match=message):
         runs.append(make_run("new"), target)

@@ -78,7 +78,7 @@ def test_output_file_by_extension(tmp_path, suffix):
             "distilbert-base",
         ),
         (["--seq-len", "600"], "exceeds the model's longest input (512 positions)"),
-        (["--seq-len", "0"], "sequence length must be positive"),
+        (["--seq-len", "0"], "--seq-len takes integers of at least 1"),
         (["--batch-size", "-1"], "batch size must be positive"),
         (["--method", "fcb"], "unknown method 'fcb'"),
         (["--method", "fca", "--clusterz", "3"], "--clusterz: no such option for fca; valid options: aggregation"),

@@ -82,4 +82,5 @@ def numbers(line: str) -> list[str]:
 
 def test_the_readme_lists_the_methods_in_the_order_fcabench_gives():
     listed = re.search(r"`methods.names\(\)` → `([^`]+)`", README).group(1)
-    assert listed == ", ".join(methods.names())
+    shipped = [name for name in methods.names() if methods.get(name).__module__.startswith("fcabench.")]
+    assert listed == ", ".join(shipped)  # other tests register methods of their own in this process

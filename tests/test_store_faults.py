@@ -196,9 +196,10 @@ def test_a_checkpoint_write_that_fills_the_disk_is_one_error_and_leaves_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_next_write_removes_what_a_killed_writer_left(tmp_path):
+def test_the_next_write_removes_what_a_killed_writer_left(tmp_path, tiny_backbone):
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
     from fcabench.training import checkpoint
-    from tests.conftest import tiny_model
 
     killed = subprocess.Popen([sys.executable, "-c", "pass"])
     killed.wait()  # a process that is gone
@@ -207,12 +208,9 @@ def test_the_next_write_removes_what_a_killed_writer_left(tmp_path):
     (left / "model.safetensors").write_bytes(b"half")
     alive = tmp_path / f".ckpt.partial-{os.getpid()}-4567cdef"  # a writer still at work: kept
     alive.mkdir()
-
-    def tokenizer_like(folder):
-        (Path(folder) / "tokenizer.json").write_text("{}")
-
-    tokenizer = type("Tokenizer", (), {"save_pretrained": staticmethod(tokenizer_like)})()
-    checkpoint.save_checkpoint(tiny_model(), tokenizer, tmp_path / "ckpt", {"run_id": "x", "runs": []})
+    model = BertForSequenceClassification.from_pretrained(tiny_backbone)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_backbone)
+    checkpoint.save_checkpoint(model, tokenizer, tmp_path / "ckpt", {"run_id": "x", "runs": []})
     assert not left.exists() and alive.exists() and (tmp_path / "ckpt" / "fcabench.json").is_file()
 
 

@@ -57,9 +57,9 @@ def test_ray_sweep_trains_jobs_as_tasks_and_merges(tmp_path, tiny_backbone, loca
         train = {{ max_steps = 1 }}
         [[methods]]
         name = "broken"
-        method = "token-drop"
+        method = "ltp"
         from = "vanilla"
-        stages = ["no-such-stage"]
+        stages = ["hard"]  # a valid stage, but it starts from a soft stage's checkpoint, not vanilla's
         """)
     )
     spec = sweep.load_spec(spec_path)
@@ -68,7 +68,7 @@ def test_ray_sweep_trains_jobs_as_tasks_and_merges(tmp_path, tiny_backbone, loca
     statuses = {name: sweep.read_status(spec.out_dir, job.job_id) for name, job in jobs.items()}
     assert all(s["pid"] != os.getpid() for s in statuses.values())  # each job ran in a Ray worker
     assert [f["job_id"] for f in report.failed] == [jobs["broken"].job_id]
-    assert "no-such-stage" in statuses["broken"]["error"]
+    assert "stage hard needs" in statuses["broken"]["error"], statuses["broken"]["error"]
     for name in ("vanilla", "power-bert"):
         assert statuses[name]["status"] == "done", statuses[name]["error"]
     stored = runs.load(spec.results)

@@ -14,7 +14,7 @@ from fcabench.budget import fit_retention
 from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
 from fcabench.training import checkpoint, records
 from fcabench.training.scoring import real_length_encoder_macs, run_pass
-from tests.conftest import tiny_model
+from tests.conftest import tiny_model, tiny_tokenizer
 
 
 def encoded(lengths, seed=0):
@@ -95,15 +95,13 @@ def test_a_budget_at_the_real_lengths_is_met_on_the_examples_it_was_fitted_on():
     )
 
 
-def test_checkpoint_rebuilds_a_method_with_its_own_parameters(tmp_path, minilm_path):
-    from transformers import AutoTokenizer
-
+def test_checkpoint_rebuilds_a_method_with_its_own_parameters(tmp_path):
     model = tiny_model()
     methods.apply(model, "ltp", mode="hard")
     with torch.no_grad():
         for i, layer in enumerate(model.bert.encoder.layer):
             layer.threshold.fill_(0.3 + i)  # learned values, not the configured start
-    checkpoint.save_checkpoint(model, AutoTokenizer.from_pretrained(minilm_path), tmp_path / "ckpt", {"stage": "hard"})
+    checkpoint.save_checkpoint(model, tiny_tokenizer(tmp_path), tmp_path / "ckpt", {"stage": "hard"})
     rebuilt, _, meta = checkpoint.load_checkpoint(tmp_path / "ckpt")
     assert methods.applied(rebuilt).method.name == "ltp" and meta["stage"] == "hard"
     assert [float(l.threshold.detach()) for l in rebuilt.bert.encoder.layer] == pytest.approx([0.3, 1.3])

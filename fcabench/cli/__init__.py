@@ -114,6 +114,12 @@ def _interrupted(args: list[str] | None) -> str:
     )
 
 
+def _out_of_memory(error: BaseException) -> bool:
+    """A batch too large for this machine: Python's MemoryError, or torch's allocator failing (CPU or CUDA)."""
+    text = str(error)
+    return isinstance(error, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower()
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``fcabench`` script and of ``python -m fcabench``; covers every sub-command."""
     usage_errors = _usage_errors()
@@ -126,6 +132,12 @@ def main(args: list[str] | None = None) -> None:
             sys.exit(code)
     except FcabenchError as error:
         typer.secho(f"error: {' '.join(str(error).split())}", fg="red", err=True)
+        sys.exit(2)
+    except (MemoryError, RuntimeError) as error:
+        if not _out_of_memory(error):
+            raise
+        message = str(error).splitlines()[0] if str(error) else "MemoryError"
+        typer.secho(f"error: out of memory ({message[:160]}); use a smaller --batch-size or length", fg="red", err=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo(_interrupted(args), err=True)

@@ -82,6 +82,7 @@ def bench_command(
     from rich.console import Console
 
     from fcabench import bench
+    from fcabench.cli.options import comma_list, positive_ints
     from fcabench.runs.store import check_writable
     from fcabench.tables import check_output, write_table
 
@@ -91,19 +92,17 @@ def bench_command(
     protocol = bench.Protocol(
         device=device, threads=threads, dtype=dtype, warmup=warmup, repeats=repeats, memory=memory
     )
+    lengths, batches = positive_ints(seq_len, "--seq-len"), positive_ints(batch_size, "--batch-size")
+    modes = comma_list(mode, "--mode")  # every list read before any model is built
+    unknown = [m for m in modes if m not in bench.MODES]
+    if unknown:
+        raise FcabenchError(f"unknown --mode {unknown[0]!r}; modes: {', '.join(bench.MODES)}")
     setups = [bench.Setup.of("vanilla")] + [_setup(spec) for spec in method or []]
     models = bench.build_models(setups, model, device=device, dtype=dtype)
     if per_layer:
-        _per_layer(models, _ints(seq_len, "--seq-len"), _ints(batch_size, "--batch-size"), protocol, output)
+        _per_layer(models, lengths, batches, protocol, output)
         return
-    table = bench.bench(
-        models,
-        _ints(seq_len, "--seq-len"),
-        _ints(batch_size, "--batch-size"),
-        [m.strip() for m in mode.split(",") if m.strip()],
-        protocol,
-        progress=True,
-    )
+    table = bench.bench(models, lengths, batches, modes, protocol, progress=True)
     if resident:
         table = _with_resident(table, setups, model, protocol)
     console = Console() if Console().is_terminal else Console(width=170)
@@ -188,16 +187,6 @@ def _setup(spec: str):
     options = methods.parse_options(name, raw)
     methods.make_config(name, **options)  # refuses unknown or invalid options now, before any model is built
     return bench.Setup.of(label or spec.strip(), name, **options)
-
-
-def _ints(text: str, option: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise FcabenchError(f"{option} takes integers separated by commas, got {text!r}") from None
-    if not values:
-        raise FcabenchError(f"{option} needs at least one value")
-    return values
 
 
 def _print(console, table) -> None:

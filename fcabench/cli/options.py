@@ -24,6 +24,26 @@ from fcabench.errors import FcabenchError
 from fcabench.methods.configs import option_text, resolved_fields
 
 
+def comma_list(text: str, option: str, what: str = "values") -> list[str]:
+    """``"a,b"`` -> ``["a", "b"]``; an empty item (``1,,2``, a trailing comma) is a usage error, never skipped."""
+    parts = [part.strip() for part in text.split(",")]
+    if any(not part for part in parts):
+        raise FcabenchError(f"{option} takes {what} separated by commas, got {text!r} (an empty item)")
+    return parts
+
+
+def positive_ints(text: str, option: str) -> list[int]:
+    """``"1,8"`` -> ``[1, 8]``: whole numbers of at least 1, no empty item."""
+    parts = comma_list(text, option, "integers")
+    try:
+        values = [int(part) for part in parts]
+    except ValueError:
+        raise FcabenchError(f"{option} takes integers separated by commas, got {text!r}") from None
+    if min(values) < 1:
+        raise FcabenchError(f"{option} takes integers of at least 1, got {text!r}")
+    return values
+
+
 def method_list(text: str | None) -> list[str]:
     """``"vanilla,fca"`` -> ``["vanilla", "fca"]``; an empty item or a repeated name is an error."""
     from fcabench import methods

@@ -116,6 +116,7 @@ def profile_command(
     if output is not None:
         check_output(output)
     names = method_list(method)
+    seq_lens = _parse_lengths(seq_len)  # read even where --text or --lengths give the lengths: a typo never passes
     raw_options = options_per_method(names, ctx.args)
     from fcabench import methods  # torch and transformers load here, not when the CLI starts
 
@@ -125,7 +126,7 @@ def profile_command(
 
         frame = per_example(model, names, options, text, tokenizer, lengths, traced, attn, head, fmt, progress, device)
     else:
-        frame = _per_layer(model, names, options, _parse_lengths(seq_len), batch_size, attn, head, fmt, check, device)
+        frame = _per_layer(model, names, options, seq_lens, batch_size, attn, head, fmt, check, device)
     if label is not None:
         frame["config_label"] = label
     if fmt != "table":
@@ -172,13 +173,9 @@ def _per_layer(model, names, options, seq_lens, batch_size, attn, head, fmt, che
 
 
 def _parse_lengths(text: str) -> list[int]:
-    parts = [part.strip() for part in text.split(",")]
-    if any(not part for part in parts):
-        raise FcabenchError(f"--seq-len takes integers separated by commas, got {text!r} (an empty item)")
-    try:
-        return [int(part) for part in parts]
-    except ValueError:
-        raise FcabenchError(f"--seq-len takes integers separated by commas, got {text!r}") from None
+    from fcabench.cli.options import positive_ints
+
+    return positive_ints(text, "--seq-len")
 
 
 def _print_one(

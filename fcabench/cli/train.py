@@ -25,10 +25,10 @@ def _option(name: str, *short: str):
 def train_command(
     ctx: typer.Context,
     model: str = typer.Option(
-        "minilm-l6",
+        None,
         "--model",
         help="Encoder folder or hub name (BERT, RoBERTa, XLM-R, CamemBERT, ELECTRA, DistilBERT), "
-        "or minilm-l6 (shipped, offline).",
+        "or minilm-l6 (shipped, offline; the default). Not with --from: a checkpoint is its own model.",
     ),
     task: str = typer.Option(
         None,

@@ -33,6 +33,8 @@ from typing import Literal
 
 import torch
 
+from fcabench import encoders
+from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, standard_layer_macs
 from fcabench.methods import ops
 from fcabench.methods.power_bert import PowerBertLayer, RetentionConfig, RetentionMethod, keeps_everything, kept_counts
@@ -96,6 +98,12 @@ class FCA(RetentionMethod):
 
     def example_config(self, num_layers):
         return dataclasses.replace(super().example_config(num_layers), clusters=2)
+
+    def validate(self, config, model_config):
+        super().validate(config, model_config)
+        longest = encoders.max_length(model_config)
+        if config.clusters >= longest:  # more coarse units than any input has tokens: nothing means that
+            raise FcabenchError(f"clusters={config.clusters}: at least the {longest} tokens the model takes; use fewer")
 
     def layer_macs(self, shape: Shape, config, layer, n_in, n_out, keys, n0):
         """Standard layer plus pooling: one g x T x d batched matmul (g clusters, T tail units)."""

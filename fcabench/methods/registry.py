@@ -155,11 +155,14 @@ def _in_words(hint) -> str:
 def _convert(hint, text: str):
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        if text.lower() in ("none", ""):
+        if text.lower() == "none":  # said, not implied: an empty value is a mistake, not the default
             return None
         return _convert(args[0], text)
     if typing.get_origin(hint) is tuple:
-        return tuple(_convert(args[0], part) for part in text.split(",") if part.strip())
+        parts = text.split(",")
+        if any(not part.strip() for part in parts):
+            raise ValueError(text)  # "" or "1,,2": an empty item
+        return tuple(_convert(args[0], part) for part in parts)
     if hint is bool:
         if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise ValueError(text)

@@ -33,7 +33,10 @@ class ImportReport:
 
 def _csv_records(path: Path) -> list[dict]:
     """Rows of an exported CSV back to records; empty cells are missing values, method_config is JSON."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError:
+        raise FcabenchError(f"{path}: not UTF-8 text (exported run tables are UTF-8); nothing was imported") from None
     unknown = [c for c in frame.columns if c not in COLUMNS and c not in ("store_file", "store_line")]
     if unknown:
         raise FcabenchError(f"{path}:1: field '{unknown[0]}' is not a schema field")

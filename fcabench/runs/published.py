@@ -551,5 +551,5 @@ def is_published_table(path: str | Path) -> bool:
         return any(path.glob("*.csv"))
     if path.suffix != ".csv" or not path.is_file():
         return False
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8", errors="replace") as handle:  # only the header is looked at
         return handle.readline().startswith("paper,table")

@@ -88,6 +88,8 @@ def _examples(
             or (isinstance(value, str) and not value.strip())
         ):
             raise FcabenchError(f"{path}, row {number}, field {label}: empty label")
+        if isinstance(value, (dict, list, tuple)):  # a JSON object or list names no class
+            raise FcabenchError(f"{path}, row {number}, field {label}: a label is a name or a number, got {value!r}")
         value = value.strip() if isinstance(value, str) else value
         if label_map:
             value = label_map.get(str(value), value)

@@ -12,7 +12,9 @@ parent's weight hash, and loading applies the method to the parent (``self_conta
 A folder is written under a hidden temporary name and moved into place only when complete, so a folder
 under the final name is complete or absent; an existing folder is replaced only when ``overwrite`` is
 given, and of two writers of one folder only the first to finish succeeds. :func:`read_manifest` refuses,
-with one line, a folder whose manifest is missing, unreadable, incomplete or does not match its files.
+with one line, a folder whose manifest is missing, unreadable, incomplete or does not match its files: it must
+list what loading reads (config, weights, tokenizer), and the folder may hold nothing it does not list. The
+tokenizer must be the model's (:func:`fcabench.encoders.check_tokenizer`), when written and when read.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fcabench import methods
+from fcabench.encoders import check_tokenizer
 from fcabench.errors import FcabenchError
 from fcabench.tables import check_writable_folder
 
@@ -79,6 +82,8 @@ def save_checkpoint(
 
     folder = Path(folder).expanduser()
     check_target(folder, overwrite)
+    if tokenizer is not None and weights_from is None:
+        check_tokenizer(tokenizer, model.config, str(folder))
     patched = methods.applied(model)
     manifest = dict(
         meta,
@@ -193,6 +198,7 @@ def read_manifest(folder: str | Path, *, verify: bool = True) -> dict:
     ):
         raise FcabenchError(f"{path}: not a manifest of this fcabench version (expected format {FORMAT})")
     if verify:
+        _check_coverage(folder, manifest)
         for name, digest in manifest["files"].items():
             file = folder / name
             if not file.is_file():
@@ -203,6 +209,25 @@ def read_manifest(folder: str | Path, *, verify: bool = True) -> dict:
         if parent and weights_sha256(parent["folder"]) != parent["weights_sha256"]:
             raise FcabenchError(f"{folder}: the weights it refers to in {parent['folder']} have changed")
     return manifest
+
+
+# What loading reads: a checkpoint with its own weights needs each of these listed (one name of a group is
+# enough: a large model's weights are sharded behind an index).
+NEEDED = (("config.json",), (WEIGHTS_FILE, f"{WEIGHTS_FILE}.index.json"), ("tokenizer_config.json",))
+
+
+def _check_coverage(folder: Path, manifest: dict) -> None:
+    """The manifest covers the folder: every file loading needs is listed (so a hash vouches for it), and no file
+    lies there unlisted (a foreign weights or tokenizer file that loading would read)."""
+    listed = set(manifest["files"])
+    if not manifest.get("weights_from"):
+        for group in NEEDED:
+            if not listed & set(group):
+                raise FcabenchError(f"{folder}: the manifest does not list {group[0]}; a checkpoint is what it lists")
+    present = {p.name for p in folder.iterdir() if not p.name.startswith(".")}
+    unlisted = sorted(present - listed - {MANIFEST_FILE})
+    if unlisted:
+        raise FcabenchError(f"{folder}: {unlisted[0]} is not in the manifest; remove it or write the checkpoint again")
 
 
 def weights_sha256(folder: str | Path) -> str:
@@ -234,6 +259,7 @@ def load_checkpoint(folder: str | Path, *, patched: bool = True, device: str = "
         else:
             model = AutoModelForSequenceClassification.from_pretrained(folder)
             tokenizer = AutoTokenizer.from_pretrained(folder)
+            check_tokenizer(tokenizer, model.config, str(folder))
         if patched and manifest.get("method_config") is not None:
             methods.apply(model, config_from_dict(manifest["method"], manifest["method_config"]))
             state_file = folder / METHOD_STATE_FILE

@@ -109,8 +109,11 @@ class _Call:
         return "/".join(sorted(s.name for s in self.method.stages(self.config) if s.derive))
 
 
+DEFAULT_MODEL = "minilm-l6"
+
+
 def train(
-    model: str = "minilm-l6",
+    model: str | None = None,
     task=None,
     method: str = "vanilla",
     *,
@@ -133,8 +136,9 @@ def train(
     """Train ``model`` on ``task`` with ``method`` through its stages; returns the runs of the stages.
 
     ``model``: a folder or hub name of any supported encoder family (:mod:`fcabench.encoders`), or
-    ``minilm-l6``. ``settings`` (:class:`TrainSettings`: length, epochs or steps, batch, learning rate, seed,
-    precision, subsets, ``macs_ratio``...), or its fields as keywords (``epochs=1``), which override it.
+    ``minilm-l6`` (the default); with ``from_checkpoint``, the checkpoint's own (naming another is refused).
+    ``settings`` (:class:`TrainSettings`: length, epochs or steps, batch, learning rate, seed, precision, subsets,
+    ``macs_ratio``...), or its fields as keywords (``epochs=1``), which override it.
     ``from_checkpoint``: a fcabench checkpoint folder to start from (the plain fine-tuning stage is then
     skipped); its task and length are inherited unless given. ``training_free``: apply the method to that
     checkpoint and score it, no training (the new checkpoint refers to its weights unless ``self_contained``).
@@ -177,6 +181,11 @@ def _plan(model, task, method, method_options, stages, from_checkpoint, settings
     from fcabench.models import _checkpoint_config, resolve
 
     parent = ckpt.read_manifest(from_checkpoint) if from_checkpoint else None
+    if parent and model is not None and model != parent.get("model"):
+        raise FcabenchError(
+            f"--model {model} and --from {from_checkpoint} (a checkpoint of {parent.get('model')}): the checkpoint "
+            f"is the model; give one of them"
+        )
     task, task_options = _task_for(task, task_options, parent, from_checkpoint)
     settings = dataclasses.replace(
         settings,
@@ -184,7 +193,7 @@ def _plan(model, task, method, method_options, stages, from_checkpoint, settings
         device=default_device(settings.device),
     )
     scoring.check_precision(settings.precision, settings.device)
-    model = parent["model"] if parent else model  # runs name the backbone a checkpoint was trained from
+    model = parent["model"] if parent else model or DEFAULT_MODEL  # runs name the backbone a checkpoint came from
     method_obj = methods.get(method)
     config = methods.make_config(method, **method_obj.training_options(dict(method_options or {}), settings.seq_len))
     plan = plan_stages(method_obj, config, stages, from_checkpoint, training_free)
