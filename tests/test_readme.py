@@ -1,6 +1,7 @@
-"""The README's commands run and print what the README shows: every quick command of its examples (profiles,
-run listings, figures, sweep listings and tables) exits 0 from the checkout, with what it writes sent to a
-temporary folder, and every line of output the README quotes in full is printed, numbers and all."""
+"""The documentation's commands run and print what it shows: every quick command of the README's, docs/'s and
+benchmarks/README.md's examples (profiles, run listings, figures, sweep listings and tables) exits 0 from the
+checkout, with what it writes sent to a temporary folder, and every line of output they quote in full is
+printed, numbers and all."""
 
 import re
 import shlex
@@ -13,21 +14,38 @@ from tests.test_cli_errors import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md"]
 QUICK = ("profile", "runs list", "runs export", "plot", "tasks")  # seconds each; training and timing are not
 
 
+def blocks(text: str) -> list[list[str]]:
+    """The lines of every fenced block of a Markdown text (a fence opens with ``` and a language or none)."""
+    found, current = [], None
+    for line in text.split("\n"):
+        if line.startswith("```"):
+            if current is None:
+                current = []
+            else:
+                found.append(current)
+                current = None
+        elif current is not None:
+            current.append(line)
+    return found
+
+
 def quoted_commands() -> list[tuple[str, list[str]]]:
-    """(command, the output lines the README shows under it) of every `$ fcabench ...` line in a text block."""
+    """(command, the output lines shown under it) of every `$ fcabench ...` line in a block of the docs."""
     found = []
-    for block in re.findall(r"```text\n(.*?)```", README, flags=re.S):
-        for part in re.split(r"^\$ ", block, flags=re.M)[1:]:
-            lines = part.rstrip("\n").split("\n")
-            command = lines[0]
-            while command.endswith("\\"):  # a command continued on the next line
-                lines.pop(0)
-                command = command[:-1] + lines[0].strip()
-            if command.startswith("fcabench "):
-                found.append((command, lines[1:]))
+    for path in DOCS:
+        for block in blocks(path.read_text(encoding="utf-8")):
+            for part in re.split(r"^\$ ", "\n".join(block), flags=re.M)[1:]:
+                lines = part.split("\n")
+                command = lines[0]
+                while command.endswith("\\"):  # a command continued on the next line
+                    lines.pop(0)
+                    command = command[:-1] + lines[0].strip()
+                if command.startswith("fcabench ") and command not in (c for c, _ in found):
+                    found.append((command, lines[1:]))
     return found
 
 
@@ -39,10 +57,15 @@ def runnable(command: str) -> bool:
 
 
 def arguments(command: str, scratch: Path) -> list[str]:
-    """The first fcabench command of a line as arguments, its comment and redirection dropped, and every file it
-    writes (under out/ or docs/figures/) sent to ``scratch``."""
+    """The first fcabench command of a line as arguments, its comment and redirection dropped; what it writes
+    (anything under out/, a figure named after -o) goes to ``scratch``, what it reads from docs/ stays."""
     words = shlex.split(command.split("&&")[0].split(" #")[0].split(" >")[0])[1:]
-    return [re.sub(r"^(out|docs/figures)/", f"{scratch}/", w) for w in words]
+    out = []
+    for before, word in zip(["", *words], words):
+        if word.startswith("out/") or (before in ("-o", "--output", "--figure") and word.startswith("docs/")):
+            word = f"{scratch}/{Path(word).name}"
+        out.append(word)
+    return out
 
 
 COMMANDS = [c for c in quoted_commands() if runnable(c[0])]
