@@ -321,8 +321,3 @@ def inputs_from_texts(texts: Sequence[str], tokenizer, max_length: int | None = 
     """Token ids of each text as the tokenizer makes them ([CLS] ... [SEP]), truncated to ``max_length``."""
     kwargs = dict(truncation=True, max_length=max_length) if max_length else {}
     return [list(tokenizer(text, **kwargs)["input_ids"]) for text in texts]
-
-
-def lengths_from_texts(texts: Sequence[str], tokenizer, max_length: int | None = None) -> list[int]:
-    """Real lengths (special tokens included) of each text under ``tokenizer``."""
-    return [len(ids) for ids in inputs_from_texts(texts, tokenizer, max_length)]

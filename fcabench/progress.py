@@ -1,8 +1,6 @@
 """Progress bars for work that takes more than a few seconds, on stderr, never in the results.
 
-Two calls, both with an ``enabled`` flag (library functions pass their own ``progress=`` argument on):
-
-    for batch in track(batches, "Training", total=len(batches), enabled=progress): ...
+One call, with an ``enabled`` flag (library functions pass their own ``progress=`` argument on):
 
     with progress_bar("Counting examples", total=n, enabled=progress) as advance:
         ...; advance(len(chunk))        # or advance.to(done), advance.note("loss=0.31")
@@ -18,11 +16,9 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
-T = TypeVar("T")
 PLAIN_EVERY_S = 60.0  # seconds between two plain progress lines
 
 
@@ -125,13 +121,3 @@ def progress_bar(description: str, total: float | None = None, *, enabled: bool 
         return
     with _bar(enabled) as bar:
         yield Bar(bar, bar.add_task(description, total=total, info=""))
-
-
-def track(iterable: Iterable[T], description: str, *, total: float | None = None, enabled: bool = True) -> Iterator[T]:
-    """Yield from ``iterable`` while a bar counts the items (``total`` defaults to ``len(iterable)``)."""
-    if total is None and hasattr(iterable, "__len__"):
-        total = len(iterable)
-    with progress_bar(description, total, enabled=enabled) as advance:
-        for item in iterable:
-            yield item
-            advance()

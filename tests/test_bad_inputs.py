@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.test_cli_errors import assert_one_line_error, cli
+from tests.helpers import assert_one_line_error, cli
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_the_store_is_never_appended_to_blindly(tmp_path, content, message):
 
     from fcabench import runs
     from fcabench.errors import FcabenchError
-    from tests.test_runs_store import make_run
+    from tests.helpers import make_run
 
     target = tmp_path / "runs.jsonl"
     content = content.replace("ROW", json.dumps(make_run("stored").to_record()))

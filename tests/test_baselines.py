@@ -17,9 +17,8 @@ from fcabench.methods.truncate import TruncateConfig, truncation_mask
 from fcabench.runs import predictions, study
 from fcabench.runs.stats import probability_of_improvement
 from tests.conftest import padded_batch, tiny_model
-from tests.test_cli_errors import cli
-from tests.test_runs_stats import predictions as prediction_table
-from tests.test_sweep_study import VANILLA_MACS, row
+from tests.helpers import VANILLA_MACS, cli, row
+from tests.helpers import predictions as prediction_table
 
 
 @pytest.mark.parametrize(

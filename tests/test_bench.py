@@ -163,7 +163,7 @@ def test_per_layer_times_split_each_layer_as_the_macs_are_split(monkeypatch):
 
 
 def test_cli_per_layer_table_draws_as_a_figure(tmp_path, capsys):
-    from tests.test_cli_errors import assert_one_line_error, cli
+    from tests.helpers import assert_one_line_error, cli
 
     table, figure = tmp_path / "layers.csv", tmp_path / "layers.png"
     runner = CliRunner()

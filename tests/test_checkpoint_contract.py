@@ -9,7 +9,7 @@ from transformers import AutoTokenizer, BertForSequenceClassification, RobertaCo
 
 from fcabench.errors import FcabenchError
 from fcabench.training import checkpoint
-from tests.test_cli_errors import assert_one_line_error, cli
+from tests.helpers import assert_one_line_error, cli
 
 
 def write(folder, backbone, seed=0):

@@ -9,30 +9,12 @@ import pytest
 from transformers import BertConfig
 
 import fcabench.runs as runs
-from fcabench.cli import main
 from fcabench.errors import FcabenchError
 from fcabench.models import load_model
 from fcabench.runs.published import TABLES
+from tests.helpers import assert_one_line_error, cli
 
 BUNDLED = TABLES  # the published tables bundled in the package, read as runs
-
-
-def cli(capsys, *args):
-    """Run ``fcabench ARGS`` in this process through ``main`` (its error handling included)."""
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as done:
-        code = done.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, out, err, message):
-    assert code == 2, (code, out, err)
-    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
-    assert message in err, err
-    assert "Traceback" not in err + out
 
 
 @pytest.fixture

@@ -114,7 +114,7 @@ def test_inputs_from_lengths_and_texts(vanilla, tmp_path):
         return {"input_ids": ids[:max_length] if truncation else ids}
 
     assert dynamic.inputs_from_texts(texts, tokenizer) == [[101, 11, 11, 11, 102], [101, 11, 11, 102]]
-    assert dynamic.lengths_from_texts(texts, tokenizer, max_length=3) == [3, 3]
+    assert [len(r) for r in dynamic.inputs_from_texts(texts, tokenizer, max_length=3)] == [3, 3]
     with pytest.raises(FcabenchError, match="no text file"):
         dynamic.read_texts(tmp_path / "missing.txt")
 

@@ -15,7 +15,7 @@ from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import BERT_BASE, vanilla_encoder_macs
 from fcabench.models import load_model, preset_config
 from tests.conftest import family_config, tiny_config
-from tests.test_cli_errors import assert_one_line_error, cli
+from tests.helpers import assert_one_line_error, cli
 
 
 @pytest.mark.parametrize(

@@ -147,7 +147,7 @@ def test_cls_protection_keeps_cls_and_at_least_one_unit_survives(vanilla, batch)
 
 
 def test_default_penalty_trains_a_small_task_where_a_tenfold_one_prunes_at_the_cost_of_the_loss():
-    from tests.test_method_contract import learnable_task, train_stage
+    from tests.helpers import learnable_task, train_stage
 
     kept = {}
     for weight in (None, 0.1):

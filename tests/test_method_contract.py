@@ -23,12 +23,13 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 import fcabench
-from fcabench import dynamic, encoders, methods
+from fcabench import dynamic, methods
 from fcabench.errors import FcabenchError
 from fcabench.methods import registry
 from fcabench.models import synthetic_batch
 from tests import external_method
 from tests.conftest import FAMILIES, padded_batch, tiny_model
+from tests.helpers import train_stage
 
 LAYERS = 4
 NAMES = methods.names()
@@ -109,41 +110,6 @@ def test_per_example_fast_path_equals_traced(name, family):
     traced = dynamic.profile_examples(model, inputs, fast=False)
     for column in ("macs", "tokens_in", "tokens_out"):
         assert fast[column].tolist() == traced[column].tolist()
-
-
-def learnable_task(examples: int = 24, seed: int = 0):
-    """Random sequences of 8 to 12 tokens whose label is the second token's id mod 3 (the tiny head has 3)."""
-    generator = torch.Generator().manual_seed(seed)
-    lengths = torch.randint(8, 13, (examples,), generator=generator).tolist()
-    ids, mask = padded_batch(lengths, seed=seed)
-    return ids, mask, ids[:, 1] % 3
-
-
-def train_stage(model, steps: int = 30):
-    """Plain AdamW on the task with the method's own loss term, parameter groups and after-step hook."""
-    method, _ = methods.applied(model)
-    groups = method.parameter_groups(model)
-    own = [p for group in groups for p in group["params"]]
-    rest = [p for p in model.parameters() if all(p is not q for q in own)]
-    optimizer = torch.optim.AdamW([{"params": rest}, *groups], lr=2e-3, weight_decay=0.0)
-    ids, mask, labels = learnable_task()
-    torch.manual_seed(0)  # dropout, Gumbel noise
-    losses = []
-    for step in range(steps):
-        out = model(input_ids=ids, attention_mask=mask, labels=labels)
-        extra = method.loss_term(model)
-        optimizer.zero_grad()
-        (out.loss + (extra if extra is not None else 0)).backward()
-        if step == 0:
-            query = encoders.layers(model)[0].get_submodule(encoders.family_of(model).projections[0]).weight.grad
-            assert query is not None and query.abs().sum() > 0, "no gradient reaches the encoder"
-            for group in groups:
-                assert all(p.grad is not None for p in group["params"]), "a parameter of the method gets no gradient"
-                assert sum(float(p.grad.abs().sum()) for p in group["params"]) > 0
-        optimizer.step()
-        method.after_step(model)
-        losses.append(out.loss.item())
-    return losses
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -6,6 +6,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+pytestmark = pytest.mark.slow  # trains, starts Ray or runs notebooks: left out by -m 'not slow'
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 EXPLORE, STUDY = NOTEBOOKS / "01_explore.ipynb", NOTEBOOKS / "02_measured_study.ipynb"
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import fcabench
-from tests.test_cli_errors import cli
+from tests.helpers import cli
 
 LIMIT_S = 60  # one case, checks and (for profile) the count itself
 

@@ -23,6 +23,7 @@ from fcabench.plots.tradeoff import (  # noqa: E402
     TRAINING_FREE_LABEL,
 )
 from fcabench.runs.published import TABLES  # noqa: E402
+from tests.helpers import closed_form_profile, legend_labels
 
 KEYS = {
     FRONT_LABEL,
@@ -41,65 +42,8 @@ def published():
     return runs.load(BUNDLED)
 
 
-def closed_form_profile(method: str, tokens: list[int], d: int = 768) -> pd.DataFrame:
-    """A profile like fcabench.profile's, from docs/counting.md: layer l runs attention on n_l units and its FFN on
-    n_{l+1} (PoWER-BERT placement), so the MACs are known without tracing anything."""
-    rows = [
-        dict(
-            module="embeddings",
-            layer=pd.NA,
-            tokens_in=pd.NA,
-            macs_attn_proj=0,
-            macs_attn_matmul=0,
-            macs_ffn=0,
-            macs_method=0,
-            macs_other=0,
-        )
-    ]
-    for layer, n in enumerate(tokens):
-        n_out = tokens[layer + 1] if layer + 1 < len(tokens) else n
-        rows.append(
-            dict(
-                module=f"encoder.layer.{layer}",
-                layer=layer,
-                tokens_in=n,
-                tokens_out=n_out,
-                macs_attn_proj=4 * n * d * d,
-                macs_attn_matmul=2 * n * n * d,
-                macs_ffn=8 * n_out * d * d,
-                macs_method=0,
-                macs_other=0,
-            )
-        )
-    rows.append(
-        dict(
-            module="pooler",
-            layer=pd.NA,
-            tokens_in=pd.NA,
-            macs_attn_proj=0,
-            macs_attn_matmul=0,
-            macs_ffn=0,
-            macs_method=0,
-            macs_other=d * d,
-        )
-    )
-    frame = pd.DataFrame(rows)
-    parts = ["macs_attn_proj", "macs_attn_matmul", "macs_ffn", "macs_method", "macs_other"]
-    frame["macs"] = frame[parts].sum(axis=1)
-    frame["flops"] = 2 * frame["macs"]
-    frame["layer"] = frame["layer"].astype("Int64")
-    frame.insert(0, "method", method)
-    frame.insert(0, "model", "bert-base")
-    frame["seq_len"] = tokens[0]
-    return frame
-
-
 VANILLA = closed_form_profile("vanilla", [128] * 12)
 POWER = closed_form_profile("power-bert", [128] * 4 + [64] * 4 + [32] * 4)
-
-
-def legend_labels(fig):
-    return [t.get_text() for legend in fig.legends for t in legend.get_texts()]
 
 
 def assert_figure_files(fig, folder: Path, stem: str):

@@ -14,7 +14,7 @@ from fcabench.errors import FcabenchError
 from fcabench.plots import plot_layers, plot_pareto, plot_tokens, tradeoff_points  # noqa: E402
 from fcabench.plots.tradeoff import CLAIM_LABEL, parse_range  # noqa: E402
 from fcabench.runs.published import TABLES  # noqa: E402
-from tests.test_plots_figures import closed_form_profile, legend_labels  # noqa: E402
+from tests.helpers import closed_form_profile, legend_labels  # noqa: E402
 
 BUNDLED = TABLES  # the published tables bundled in the package, read as runs
 

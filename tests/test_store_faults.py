@@ -15,8 +15,7 @@ import pytest
 
 import fcabench.runs as runs
 from fcabench.errors import FcabenchError
-from tests.test_cli_errors import assert_one_line_error, cli
-from tests.test_runs_store import make_run
+from tests.helpers import assert_one_line_error, cli, make_run
 
 ROOT = Path(__file__).resolve().parents[1]
 

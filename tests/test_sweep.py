@@ -346,7 +346,7 @@ def test_cli_exits_non_zero_with_the_count_when_a_job_failed_and_lists_merged_jo
     import shutil
 
     import fcabench.sweep as sweep_module
-    from tests.test_cli_errors import cli
+    from tests.helpers import cli
 
     real_run = sweep_module.run
     monkeypatch.setattr(sweep_module, "run", lambda *a, **k: real_run(*a, **{**k, "job_function": failing_vanilla_job}))
@@ -486,7 +486,7 @@ def test_parallel_local_jobs_run_on_cores_of_their_own_after_the_jobs_they_start
 # jobs were named in stored rows (the toy-budget study's specification)
 def test_a_fresh_clone_lists_the_study_jobs_whose_runs_are_stored_as_done(spec, capsys, tmp_path):
     """No job files (out/ is not in the repository): each job is found in the store by what it ran."""
-    from tests.test_cli_errors import cli
+    from tests.helpers import cli
 
     repo = Path(__file__).resolve().parents[1]
     code, out, err = cli(capsys, "sweep", repo / spec, "--list", "--out", tmp_path / "no-job-files")
@@ -496,7 +496,7 @@ def test_a_fresh_clone_lists_the_study_jobs_whose_runs_are_stored_as_done(spec, 
 
 
 def test_a_budget_met_at_the_real_lengths_is_not_found_in_runs_that_met_it_at_the_padded_length(capsys, tmp_path):
-    from tests.test_cli_errors import cli
+    from tests.helpers import cli
 
     repo = Path(__file__).resolve().parents[1]
     text = (repo / "tests/data/toy-study-tweet-sentiment.toml").read_text()

@@ -12,6 +12,8 @@ import pytest
 
 from fcabench import runs, sweep
 
+pytestmark = pytest.mark.slow  # trains, starts Ray or runs notebooks: left out by -m 'not slow'
+
 ray = pytest.importorskip("ray")
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,25 +13,7 @@ from fcabench import runs
 from fcabench.cli import app
 from fcabench.errors import FcabenchError
 from fcabench.runs import study
-
-VANILLA_MACS = 1_000_000.0
-
-
-def row(method, stage, score, macs, config=None, real=None, seed=0, seq_len=64):
-    return runs.measured_run(
-        method,
-        config or {},
-        "minilm-l6",
-        "BBC News",
-        seq_len,
-        macs,
-        metric="accuracy",
-        score=score,
-        split="validation",
-        stage=stage,
-        macs_real_mean=real or macs,
-        seed=seed,
-    )
+from tests.helpers import VANILLA_MACS, row
 
 
 @pytest.fixture

