@@ -12,7 +12,6 @@ from pathlib import Path
 import typer
 
 from fcabench.cli.data_options import DataDir, Hub, LabelColumn, PairColumn, TextColumn, task_options
-from fcabench.errors import FcabenchError
 from fcabench.training.settings import DEFAULTS, TrainSettings
 
 
@@ -84,34 +83,16 @@ def train_command(
     """Train MODEL on TASK with METHOD, stage by stage; store one run per stage."""
     from fcabench import methods
     from fcabench.cli._runs_table import print_runs
-    from fcabench.cli.options import options_per_method
+    from fcabench.cli.options import comma_list, options_per_method
     from fcabench.runs.store import default_append_path
     from fcabench.training import train
 
     if method not in methods.names():
         methods.get(method)  # one error with the list of methods
     options = methods.parse_options(method, options_per_method([method], ctx.args)[method]) if ctx.args else {}
-    stage_list = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
-    if stages is not None and not stage_list:
-        raise FcabenchError("--stages needs at least one stage name")
-    settings = TrainSettings(
-        seq_len=seq_len,
-        epochs=epochs,
-        max_steps=max_steps,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        warmup_ratio=warmup_ratio,
-        weight_decay=weight_decay,
-        seed=seed,
-        subset_seed=subset_seed,
-        precision=precision,
-        device=device,
-        max_train_examples=max_train_examples,
-        max_eval_examples=max_eval_examples,
-        macs_ratio=macs_ratio,
-        macs_at=macs_at,
-        report_to=report_to,
-    )
+    stage_list = comma_list(stages, "--stages", "stage names") if stages is not None else None
+    given = locals()
+    settings = TrainSettings(**{f.name: given[f.name] for f in dataclasses.fields(TrainSettings)})  # one per option
     runs = train(
         model,
         task,

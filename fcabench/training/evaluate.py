@@ -11,14 +11,14 @@ stored twice is one run.
 
 from __future__ import annotations
 
-from fcabench import encoders, methods, tasks
+from fcabench import encoders, methods
 from fcabench.devices import default_device
 from fcabench.errors import FcabenchError
 from fcabench.runs import predictions as kept
 from fcabench.training import checkpoint as ckpt
 from fcabench.training import data, records, scoring
 from fcabench.training.settings import check_length_and_batch
-from fcabench.training.train import resolve_task, say
+from fcabench.training.train import checkpoint_task, say
 
 
 def evaluate(
@@ -46,7 +46,7 @@ def evaluate(
     from fcabench.runs import append, store
 
     manifest = ckpt.read_manifest(checkpoint)
-    task = _task_for(manifest, task, task_options, checkpoint)
+    task, _ = checkpoint_task(manifest, task, task_options, checkpoint, any_file=True)
     if seq_len is None:
         seq_len = manifest.get("seq_len") or task.seq_len
     device = default_device(device)
@@ -135,25 +135,3 @@ def evaluate(
 def _seed_of(manifest: dict) -> int | None:
     runs = manifest.get("runs") or [{}]
     return runs[0].get("seed")
-
-
-def _task_for(manifest: dict, task, task_options: dict | None, checkpoint):
-    """The task to score on, its labels matched to the checkpoint's by name."""
-    labels = manifest.get("labels")
-    if task is None:
-        source = manifest.get("task_source") or {"name": manifest.get("task")}
-        task, task_options = (
-            source.get("file") or source["name"],
-            {**(source.get("options") or {}), **(task_options or {})},
-        )
-    if not isinstance(task, tasks.Task) and str(task) not in tasks.names():
-        if labels is not None:  # a data file: its labels are read by name against the checkpoint's
-            task_options = {**(task_options or {}), "labels": labels}
-        task = resolve_task(task, task_options)
-        return task
-    task = resolve_task(task, task_options)
-    if manifest.get("task") != task.name:
-        raise FcabenchError(f"{checkpoint} was trained on {manifest.get('task')}, not {task.name}")
-    if (list(task.labels) if task.labels else None) != labels:
-        raise FcabenchError(f"{checkpoint} has the labels {labels}; {task.name} has {list(task.labels or [])}")
-    return task

@@ -20,7 +20,7 @@ import torch
 from fcabench import bench, methods
 from fcabench.encoders import base_model
 from fcabench.errors import FcabenchError
-from fcabench.flops.closed_form import Shape, standard_layer_macs
+from fcabench.flops.closed_form import Shape, encoder_macs_from_units
 from fcabench.models import padded_inputs
 from fcabench.tasks import compute_metrics
 
@@ -72,12 +72,6 @@ def autocast(precision: str, device: str):
     return torch.autocast("cuda" if str(device).startswith("cuda") else "cpu", dtype=dtype)
 
 
-def _layer_total(method, config, shape, layer, t_in, t_out, keys, n0):
-    if method is None:
-        return sum(standard_layer_macs(shape, t_in, t_out, keys).values())
-    return sum(method.layer_macs(shape, config, layer, t_in, t_out, keys, n0).values())
-
-
 def run_pass(model, encoded, seq_len: int, batch_size: int, device: str, precision: str = "fp32") -> Scored:
     """Predictions and per-example MACs (padded and real length) from one pass, batches padded to ``seq_len``,
     in ``precision`` (autocast)."""
@@ -88,7 +82,6 @@ def run_pass(model, encoded, seq_len: int, batch_size: int, device: str, precisi
     shape = Shape.of(base_model(model).config)
     outside = {n: sum(head_macs(model, n).values()) for n in {seq_len, *map(len, ids)}}  # ELECTRA's projection
     patched = methods.applied(model)
-    method, config = patched if patched else (None, None)
     predictions: list = [None] * len(ids)
     padded, real = np.zeros(len(ids)), np.zeros(len(ids))
     model.to(device).eval()
@@ -104,17 +97,13 @@ def run_pass(model, encoded, seq_len: int, batch_size: int, device: str, precisi
             for row, i in enumerate(chunk):
                 predictions[i] = logits[row].float().cpu().numpy()
                 n0 = len(ids[i])
-                if not patched:
-                    per_layer_real = [(n0, n0, shape.heads * n0)] * shape.layers
-                    per_layer_padded = [(seq_len, seq_len, shape.heads * seq_len)] * shape.layers
+                if patched:  # the units each layer ran on, priced by the method at the example's length
+                    real[i] = encoder_macs_from_units(shape, n0, reals[row], patched)
+                    padded[i] = encoder_macs_from_units(shape, n0, paddeds[row], patched)
                 else:
-                    per_layer_real, per_layer_padded = reals[row], paddeds[row]
-                real[i] = outside[n0] + sum(
-                    _layer_total(method, config, shape, l, *u, n0) for l, u in enumerate(per_layer_real)
-                )
-                padded[i] = outside[seq_len] + sum(
-                    _layer_total(method, config, shape, l, *u, n0) for l, u in enumerate(per_layer_padded)
-                )
+                    real[i], padded[i] = encoder_macs_from_units(shape, n0), encoder_macs_from_units(shape, seq_len)
+                real[i] += outside[n0]
+                padded[i] += outside[seq_len]
     return Scored(np.stack(predictions), padded, real, np.array([len(x) for x in ids]))
 
 

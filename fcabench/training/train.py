@@ -29,7 +29,7 @@ from fcabench.training import checkpoint as ckpt
 from fcabench.training import data, records, scoring
 from fcabench.training.settings import AT_REAL_LENGTHS, TrainSettings, check_length_and_batch, check_stage_names
 
-__all__ = ["TrainSettings", "check_length_and_batch", "plan_stages", "resolve_task", "train"]
+__all__ = ["TrainSettings", "check_length_and_batch", "checkpoint_task", "plan_stages", "resolve_task", "train"]
 
 
 def resolve_task(task, task_options: dict | None = None):
@@ -186,7 +186,7 @@ def _plan(model, task, method, method_options, stages, from_checkpoint, settings
             f"--model {model} and --from {from_checkpoint} (a checkpoint of {parent.get('model')}): the checkpoint "
             f"is the model; give one of them"
         )
-    task, task_options = _task_for(task, task_options, parent, from_checkpoint)
+    task, task_options = checkpoint_task(parent, task, task_options, from_checkpoint)
     settings = dataclasses.replace(
         settings,
         seq_len=settings.seq_len if settings.seq_len is not None else (parent or {}).get("seq_len") or task.seq_len,
@@ -391,21 +391,29 @@ def say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _task_for(task, task_options, parent: dict | None, from_checkpoint):
-    """The task to train on, and the file options it was read with: as given, else the checkpoint's; a
-    checkpoint of another task, or of other labels, is refused."""
-    if task is None:
-        if parent is None:
+def checkpoint_task(manifest: dict | None, task, task_options, where, any_file: bool = False):
+    """(task, its file options) for work on a checkpoint (``manifest``; None: no checkpoint, ``task`` as given):
+    ``task`` as given, else the checkpoint's own. A named task, or any task unless ``any_file``, must be the
+    checkpoint's, with its labels; with ``any_file`` (scoring), a data file is read with the checkpoint's
+    labels, matched by name."""
+    if manifest is None:
+        if task is None:
             raise FcabenchError("name a task (--task), or start --from a checkpoint to train on its task")
-        source = parent.get("task_source") or {"name": parent.get("task")}
-        task, task_options = source.get("file") or source["name"], source.get("options") or task_options
+        return resolve_task(task, task_options), task_options
+    labels = manifest.get("labels")
+    if task is None:
+        source = manifest.get("task_source") or {"name": manifest.get("task")}
+        task = source.get("file") or source["name"]
+        task_options = {**(source.get("options") or {}), **(task_options or {})} or None
+    if any_file and not isinstance(task, tasks.Task) and str(task) not in tasks.names():
+        if labels is not None:
+            task_options = {**(task_options or {}), "labels": labels}
+        return resolve_task(task, task_options), task_options
     task = resolve_task(task, task_options)
-    if parent:
-        if parent.get("task") != task.name:
-            raise FcabenchError(f"{from_checkpoint} was trained on {parent.get('task')}, not {task.name}")
-        labels = list(task.labels) if task.labels else None
-        if parent.get("labels") != labels:
-            raise FcabenchError(f"{from_checkpoint} has the labels {parent.get('labels')}; {task.name} has {labels}")
+    if manifest.get("task") != task.name:
+        raise FcabenchError(f"{where} was trained on {manifest.get('task')}, not {task.name}")
+    if (list(task.labels) if task.labels else None) != labels:
+        raise FcabenchError(f"{where} has the labels {labels}; {task.name} has {list(task.labels or [])}")
     return task, task_options
 
 
