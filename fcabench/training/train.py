@@ -208,8 +208,8 @@ def _plan(model, task, method, method_options, stages, from_checkpoint, settings
         max_train_examples=settings.max_train_examples,
         max_eval_examples=settings.max_eval_examples,
         parent=(parent or {}).get("run_id"),
-    )  # what resumes an interrupted command: the same request id (keys unchanged since the first release)
-    if settings.subset_seed is not None:  # only when set, so that earlier commands keep their ids
+    )  # what resumes an interrupted command: the same request id (these keys name the stored runs' requests)
+    if settings.subset_seed is not None:  # only when set: a request without it keeps the id it has
         request["subset_seed"] = settings.subset_seed
     if settings.macs_at != "padded":  # the same: a budget met elsewhere is another request
         request["macs_at"] = settings.macs_at
@@ -318,7 +318,7 @@ def _run_stage(call: _Call, stage, folder: Path, current, derived, parent_id) ->
         "train_data": call.train_split.fingerprint["sha256"] if call.train_split else None,
         "eval_data": call.eval_split.fingerprint["sha256"],
         "parent": parent_id or call.from_checkpoint,
-    }  # the run id: keys unchanged since the first release, so a stored run is recognised again
+    }  # the run id: the keys every stored run was named by, so a stored run is recognised again
     warning = scoring.one_class_warning(call.task, scored)
     if warning:
         say(f"warning: {stage.name}: {warning}")
