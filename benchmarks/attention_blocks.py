@@ -20,14 +20,14 @@ import statistics
 import torch
 import torch.nn.functional as F
 
-from fcabench import bench
 from fcabench.methods import attention
+from fcabench.speed import bench
 
 POWERS = range(15, 24)  # blocks of 2^p probabilities
 
 
 class Call(torch.nn.Module):
-    """One attention variant as a module, so that ``fcabench.bench.time_interleaved`` can time it."""
+    """One attention variant as a module, so that ``fcabench.speed.bench.time_interleaved`` can time it."""
 
     def __init__(self, run):
         super().__init__()

@@ -22,9 +22,11 @@ import time
 import torch
 from transformers import BertConfig, BertModel
 
-from fcabench import bench, dynamic, methods
+from fcabench import methods
+from fcabench.counting import dynamic
 from fcabench.encoders import base_model
 from fcabench.models import preset_config, randomly_initialised
+from fcabench.speed import bench
 
 SHAPES = {
     "miniature": dict(hidden_size=128, num_hidden_layers=12, num_attention_heads=2, intermediate_size=512),

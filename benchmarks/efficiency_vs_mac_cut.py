@@ -10,14 +10,14 @@ Focus on the Core's fuzzy cap, prune what these weights make them prune). With `
 default), for every n the methods are configured for about 2x fewer encoder MACs where the method allows it:
 
 - PoWER-BERT, FCA (5 clusters), token-drop (span [1, 12): every layer after the first sees only the kept
-  tokens) and ToMe: each method's budget knob bisected on the closed form (:func:`fcabench.budget.for_cut`:
+  tokens) and ToMe: each method's budget knob bisected on the closed form (:func:`fcabench.counting.budget.for_cut`:
   the keep-ratio schedule x^((l+1)/L), the keep ratio, the merges per layer r);
 - LTP: thresholds c (l + 1) / L, c bisected on the MACs the model records on the benchmark input;
 - Focus on the Core PFC@7 (keep 0.9, combining at layer 7): the paper's configuration, its own cut.
 
 ``--configs default`` runs every method on its defaults instead, as a new user first meets them.
 
-Then :func:`fcabench.bench.bench` times all models interleaved at n in {128, 512} x batch in {1, 8}
+Then :func:`fcabench.speed.bench.bench` times all models interleaved at n in {128, 512} x batch in {1, 8}
 (inference), and measures inference peak memory; efficiency = speed-up / encoder MAC cut.
 ``--linear-bound`` also times the encoder's linear layers alone, at the row counts each model gave them
 (:class:`EncoderLinears`): where even they fall short of their MAC cut, the matrix library's rate on
@@ -37,9 +37,11 @@ import time
 import pandas as pd
 import torch
 
-from fcabench import bench, budget, methods
+from fcabench import methods
+from fcabench.counting import budget
 from fcabench.flops.closed_form import Shape
 from fcabench.models import preset_config
+from fcabench.speed import bench
 
 PAPER_FOCUS_TRAIN = {"speedup": 1.64, "mem_ratio": 0.61}  # Focus on the Core, PFC: training speed-up, memory
 
@@ -59,7 +61,7 @@ def recorded_cut(reference, n: int, name: str, **options) -> float:
 
 def ltp_for_cut(reference, n: int, cut: float, layers: int = 12) -> dict:
     """Thresholds c (l+1)/L with c bisected on the encoder MAC cut recorded on the benchmark input (LTP's cost
-    follows the weights, so the closed-form budget of fcabench.budget does not apply)."""
+    follows the weights, so the closed-form budget of fcabench.counting.budget does not apply)."""
 
     def thresholds(c):
         return tuple(round(c * (l + 1) / layers, 5) for l in range(layers))

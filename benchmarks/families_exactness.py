@@ -1,6 +1,6 @@
 """Exactness over encoder families: for every family x method x length, the traced count (fvcore + fcabench's
 handles), the closed form from the recorded units, and torch's FlopCounterMode (plus the SDPA op it counts
-as 0 on CPU, see fcabench/check.py) on one random sequence.
+as 0 on CPU, see fcabench/counting/check.py) on one random sequence.
 
     python benchmarks/families_exactness.py                 # n = 64 and 256, every method at its defaults
     python benchmarks/families_exactness.py -n 128 --markdown
@@ -20,7 +20,7 @@ import pandas as pd
 from transformers import AutoConfig, AutoModel
 
 from fcabench import methods
-from fcabench.check import cross_check
+from fcabench.counting.check import cross_check
 from fcabench.models import PRESETS, load_model, randomly_initialised
 
 ROBERTA_SHAPE = PRESETS["roberta-base"][1]

@@ -16,9 +16,9 @@ import statistics
 
 import torch
 
-from fcabench import bench
 from fcabench.methods import base
 from fcabench.models import synthetic_batch
+from fcabench.speed import bench
 
 
 class SplitFrom(torch.nn.Module):

@@ -18,9 +18,9 @@ import torch
 
 import fcabench
 from fcabench import methods
+from fcabench.counting.profiler import prepare_model
 from fcabench.methods.focus_core import compare_conventions
 from fcabench.models import synthetic_batch
-from fcabench.profiler import prepare_model
 from fcabench.runs.published import TABLES
 
 

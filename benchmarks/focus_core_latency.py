@@ -5,9 +5,9 @@
 Models: vanilla BERT-base (Hugging Face, SDPA attention), PF (p = 0.9), PFC with the combining module at
 layer 11 and at layer 7, all from the same random BERT-base weights (shapes, not values, set the cost;
 the fuzzy cap reads the attention, so PF's kept counts depend on the weights). Inputs: unpadded random
-sequences of ``--seq-len`` tokens. Timing and memory are :func:`fcabench.bench.bench`'s (interleaved
+sequences of ``--seq-len`` tokens. Timing and memory are :func:`fcabench.speed.bench.bench`'s (interleaved
 repeats, median and p90; training step = forward with labels + backward; peak memory = torch's
-allocations beyond those held before the step, see :mod:`fcabench.bench`). ``mem+weights x`` adds the
+allocations beyond those held before the step, see :mod:`fcabench.speed.bench`). ``mem+weights x`` adds the
 weights (and gradients in training) to both sides: the paper's memory cost (training, GPU) likely
 includes them.
 """
@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from fcabench import bench
+from fcabench.speed import bench
 
 
 def main() -> None:

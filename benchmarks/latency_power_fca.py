@@ -3,8 +3,8 @@
     python benchmarks/latency_power_fca.py [--repeats 10] [--threads 2]
 
 For n = 128 and 512 (batch 1) each method gets a geometric keep-ratio schedule, bisected on the closed form so
-that its encoder MACs are half of vanilla's (:func:`fcabench.budget.for_cut`). Timing is
-:func:`fcabench.bench.bench`: median of ``repeats`` interleaved forward passes under ``torch.inference_mode``
+that its encoder MACs are half of vanilla's (:func:`fcabench.counting.budget.for_cut`). Timing is
+:func:`fcabench.speed.bench.bench`: median of ``repeats`` interleaved forward passes under ``torch.inference_mode``
 after warm-up; the table prints the speed-up beside the MAC cut and their ratio (target at n = 512: at least
 0.85).
 """
@@ -13,7 +13,8 @@ import argparse
 
 import torch
 
-from fcabench import bench, budget
+from fcabench.counting import budget
+from fcabench.speed import bench
 
 
 def main() -> None:

@@ -10,10 +10,10 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY = {
-    "profile": "fcabench.profiler",
-    "closed_form_table": "fcabench.profiler",
-    "encoder_macs": "fcabench.profiler",
-    "compare": "fcabench.comparison",
+    "profile": "fcabench.counting.profiler",
+    "closed_form_table": "fcabench.counting.profiler",
+    "encoder_macs": "fcabench.counting.profiler",
+    "compare": "fcabench.counting.comparison",
     "methods": None,
     "models": None,
     "runs": None,

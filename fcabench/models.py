@@ -112,7 +112,7 @@ def load_model(
     if device == "meta":
         raise FcabenchError("only presets can be built on the meta device")
     name = resolve(name)
-    config = _checkpoint_config(name)
+    config = checkpoint_config(name)
     try:
         encoders.family_of_config(config)
     except FcabenchError as error:
@@ -137,7 +137,7 @@ def _head_class_name(head: str) -> str:
     return head
 
 
-def _checkpoint_config(name: str):
+def checkpoint_config(name: str):
     path = Path(name).expanduser()
     looks_local = path.is_absolute() or name.startswith((".", "~")) or path.exists()
     if looks_local and not (path / "config.json").is_file():

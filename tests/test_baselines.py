@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from fcabench import budget, methods, runs
+from fcabench import methods, runs
+from fcabench.counting import budget
 from fcabench.methods.layer_drop import LayerDropConfig
 from fcabench.methods.truncate import TruncateConfig, truncation_mask
 from fcabench.runs import predictions, study

@@ -1,16 +1,18 @@
-"""fcabench.bench and `fcabench bench`: interleaved timing, memory, ratios, protocol, store rows."""
+"""fcabench.speed.bench and `fcabench bench`: interleaved timing, memory, ratios, protocol, store rows."""
 
 import copy
+import importlib
 import json
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
-from fcabench import bench, methods
+from fcabench import methods
 from fcabench.cli import app
 from fcabench.errors import FcabenchError
 from fcabench.runs import validate_record
+from fcabench.speed import bench
 from tests.conftest import padded_batch, tiny_model
 
 
@@ -131,7 +133,7 @@ def test_profile_cli_device_option():
 
 
 def test_macs_of_a_batch_are_the_mean_of_its_examples():
-    from fcabench.profiler import closed_form_table, encoder_macs
+    from fcabench.counting.profiler import closed_form_table, encoder_macs
 
     model = methods.apply(tiny_model(layers=2), "ltp", thresholds=(0.9, 1.0))
     with torch.inference_mode():
@@ -147,7 +149,7 @@ def test_per_layer_times_split_each_layer_as_the_macs_are_split(monkeypatch):
     """Every layer's exclusive module times land in the four components; the MACs beside them are the closed
     form's of that pass; vanilla is its own reference. A fake clock makes every module call last 1 ms, so the
     figures are exact: each component's time is the number of its calls."""
-    from fcabench import layer_time
+    from fcabench.speed import layer_time
 
     ticks = iter(range(10**6))
     monkeypatch.setattr(layer_time.time, "perf_counter", lambda: next(ticks) / 1000)  # 1 ms per reading
@@ -194,9 +196,9 @@ def test_cli_per_layer_table_draws_as_a_figure(tmp_path, capsys):
     assert_one_line_error(*cli(capsys, "plot", "layers", "--time", missing), "no such per-layer timing table file")
 
 
-@pytest.mark.skipif(not __import__("fcabench.resident").resident.supported(), reason="needs Linux /proc")
+@pytest.mark.skipif(not importlib.import_module("fcabench.speed.resident").supported(), reason="needs Linux /proc")
 def test_resident_memory_is_measured_in_a_process_per_model():
-    from fcabench.resident import resident_growth_mb
+    from fcabench.speed.resident import resident_growth_mb
 
     growth = resident_growth_mb(
         bench.Setup.of("drop", "token-drop", keep_ratio=0.5), "bert-base", 64, 2, "inference", bench.Protocol()

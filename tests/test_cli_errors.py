@@ -20,16 +20,16 @@ BUNDLED = TABLES  # the published tables bundled in the package, read as runs
 @pytest.fixture
 def no_work(monkeypatch):
     """Loading or counting anything fails the test: the error must come first."""
-    import fcabench.dynamic
-    import fcabench.profiler
+    import fcabench.counting.dynamic
+    import fcabench.counting.profiler
 
     def forbidden(*args, **kwargs):
         raise AssertionError("work started before the input was checked")
 
     for module, name in (
-        (fcabench.profiler, "prepare_model"),
-        (fcabench.profiler, "profile"),
-        (fcabench.dynamic, "profile_examples"),
+        (fcabench.counting.profiler, "prepare_model"),
+        (fcabench.counting.profiler, "profile"),
+        (fcabench.counting.dynamic, "profile_examples"),
     ):
         monkeypatch.setattr(module, name, forbidden)
 

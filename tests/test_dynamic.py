@@ -1,4 +1,5 @@
-"""Per-example FLOPs (fcabench.dynamic): length conventions, batching, summaries, inputs from texts and lengths.
+"""Per-example FLOPs (fcabench.counting.dynamic): length conventions, batching, summaries, inputs from texts and
+lengths.
 
 That the fast path equals per-example traces for every method is part of tests/test_method_contract.py.
 """
@@ -12,7 +13,8 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 import fcabench
-from fcabench import dynamic, methods
+from fcabench import methods
+from fcabench.counting import dynamic
 from fcabench.errors import FcabenchError
 
 

@@ -18,7 +18,13 @@ from fcabench.flops.closed_form import (
 from fcabench.runs.reference import bert_base_macs
 
 FLOPS = Path(__file__).resolve().parents[1] / "fcabench" / "flops"
-NOT_FROM_FLOPS = ("fcabench.methods", "fcabench.profiler", "fcabench.check", "fcabench.dynamic", "fcabench.runs")
+NOT_FROM_FLOPS = (
+    "fcabench.methods",
+    "fcabench.counting.profiler",
+    "fcabench.counting.check",
+    "fcabench.counting.dynamic",
+    "fcabench.runs",
+)
 SMALL = Shape(hidden=8, layers=3, heads=2, ffn=12, max_len=64)
 
 
@@ -52,7 +58,7 @@ def test_importing_every_flops_module_loads_neither_the_methods_nor_the_profiler
 
 
 def test_cross_check_lives_beside_the_profiler():
-    from fcabench.check import cross_check  # noqa: F401  (fcabench profile --check)
+    from fcabench.counting.check import cross_check  # noqa: F401  (fcabench profile --check)
 
     assert not (FLOPS / "check.py").exists()
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from fcabench import dynamic, methods
+from fcabench import methods
+from fcabench.counting import dynamic
 from fcabench.errors import FcabenchError
 from fcabench.methods.ltp import LTPConfig, ltp_penalty, thresholds, would_keep
 from tests import conftest

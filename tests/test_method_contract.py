@@ -23,7 +23,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 import fcabench
-from fcabench import dynamic, methods
+from fcabench import methods
+from fcabench.counting import dynamic
 from fcabench.errors import FcabenchError
 from fcabench.methods import registry
 from fcabench.models import synthetic_batch

@@ -3,7 +3,7 @@
 import pytest
 from transformers import BertConfig, BertModel
 
-from fcabench import dynamic
+from fcabench.counting import dynamic
 from fcabench.encoders import CLS_ID, MASK_ID, SEP_ID, SPECIAL_IDS, UNK_ID, vocab_ids
 from fcabench.models import synthetic_batch
 

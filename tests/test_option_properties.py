@@ -121,7 +121,7 @@ def no_work(monkeypatch):
     training = importlib.import_module("fcabench.training.train")
     monkeypatch.setattr(training, "_train_stage", stop_work)
     monkeypatch.setattr(fcabench.tasks.Task, "load", stop_work)
-    monkeypatch.setattr(fcabench.bench, "build_models", stop_work)
+    monkeypatch.setattr(fcabench.speed.bench, "build_models", stop_work)
 
 
 @CASES

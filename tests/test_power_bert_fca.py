@@ -5,12 +5,12 @@ import torch
 
 import fcabench
 from fcabench import methods
+from fcabench.counting.profiler import prepare_model
 from fcabench.errors import FcabenchError
 from fcabench.methods import ops
 from fcabench.methods.attention import AttentionStats
 from fcabench.methods.base import ForwardState
 from fcabench.methods.power_bert import PowerBertConfig, derive_retention, soft_extract_penalty
-from fcabench.profiler import prepare_model
 from tests.conftest import padded_batch, tiny_model
 
 COLA = (34, 33, 32, 32, 31, 30, 30, 30, 30, 29, 28, 28)  # official FCA / PoWER-BERT CoLA configuration

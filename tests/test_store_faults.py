@@ -287,8 +287,8 @@ def test_a_scored_runs_padded_macs_are_the_profiles_integer_unless_examples_are_
     from datasets import Dataset
 
     from fcabench import methods
+    from fcabench.counting.profiler import closed_form_table
     from fcabench.models import synthetic_batch
-    from fcabench.profiler import closed_form_table
     from fcabench.training.scoring import run_pass
     from tests.conftest import tiny_model
 

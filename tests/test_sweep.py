@@ -36,8 +36,8 @@ def tiny_folder(tmp_path_factory) -> str:
 def measure_job(job, *, output_dir, results, from_checkpoint):
     """A real job that needs no training: load the start model, apply the method, run one sequence,
     store its closed-form MACs as a measured run; a vanilla job saves the model for its dependents."""
+    from fcabench.counting.profiler import closed_form_table, encoder_macs
     from fcabench.models import load_model, synthetic_batch
-    from fcabench.profiler import closed_form_table, encoder_macs
 
     model = load_model(from_checkpoint or job.model, head="sequence-classification")
     if job.method == "vanilla":
@@ -142,8 +142,8 @@ def test_ids_change_with_what_changes_the_result(tmp_path, tiny_folder):
 
 
 def test_budget_matches_the_closed_form_of_the_real_model(tmp_path, tiny_folder):
+    from fcabench.counting.profiler import closed_form_table, encoder_macs
     from fcabench.models import load_model, synthetic_batch
-    from fcabench.profiler import closed_form_table, encoder_macs
 
     jobs = sweep.expand(sweep.load_spec(write_spec(tmp_path, tiny_folder, STUDY)))
     # Retrained PoWER-BERT ends with the configuration its search derives: train scales that to the budget.

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 import fcabench
-from fcabench import methods, profiler
+from fcabench import methods
+from fcabench.counting import profiler
 from fcabench.errors import FcabenchError
 from fcabench.runs import load
 from fcabench.training import load_checkpoint

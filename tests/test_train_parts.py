@@ -1,5 +1,5 @@
 """The pieces of training and evaluation on tiny random BERTs (fast): the one-pass scorer against
-fcabench.dynamic, the MAC-budget fit of a retention against a traced count, checkpoint folders that
+fcabench.counting.dynamic, the MAC-budget fit of a retention against a traced count, checkpoint folders that
 rebuild a method with its own parameters, run ids derived from the specification."""
 
 import functools
@@ -9,8 +9,9 @@ import pytest
 import torch
 
 import fcabench
-from fcabench import dynamic, methods, profiler
-from fcabench.budget import fit_retention
+from fcabench import methods
+from fcabench.counting import dynamic, profiler
+from fcabench.counting.budget import fit_retention
 from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
 from fcabench.training import checkpoint, records
 from fcabench.training.scoring import real_length_encoder_macs, run_pass

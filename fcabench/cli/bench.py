@@ -2,7 +2,7 @@
 
 Each ``--method`` is ``NAME`` or ``"[LABEL=]NAME key=value key=value ..."`` (a method's config fields,
 as ``fcabench profile`` takes them: ``--method "fca ratios=0.9,0.8 clusters=5"``). Vanilla is always
-measured too: it is the baseline of every ratio. Options in, :mod:`fcabench.bench` out.
+measured too: it is the baseline of every ratio. Options in, :mod:`fcabench.speed.bench` out.
 """
 
 from __future__ import annotations
@@ -81,9 +81,9 @@ def bench_command(
     """Wall-clock latency (median, p90) and peak memory, every model interleaved with vanilla."""
     from rich.console import Console
 
-    from fcabench import bench
     from fcabench.cli.options import comma_list, positive_ints
     from fcabench.runs.store import check_writable
+    from fcabench.speed import bench
     from fcabench.tables import check_output, write_table
 
     if output:
@@ -118,7 +118,7 @@ def bench_command(
 
 def _with_resident(table, setups, preset: str, protocol):
     """``rss_mb`` (peak resident growth of one step, a process per model) and ``rss_ratio`` to vanilla's."""
-    from fcabench.resident import resident_growth_mb
+    from fcabench.speed.resident import resident_growth_mb
 
     by_label = {setup.label: setup for setup in setups}
     table = table.copy()
@@ -137,8 +137,8 @@ def _per_layer(models, seq_lens, batch_sizes, protocol, output) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from fcabench.layer_time import COMPONENTS, per_layer_times
     from fcabench.models import synthetic_batch
+    from fcabench.speed.layer_time import COMPONENTS, per_layer_times
     from fcabench.tables import write_table
 
     console = Console() if Console().is_terminal else Console(width=170)
@@ -165,14 +165,15 @@ def _per_layer(models, seq_lens, batch_sizes, protocol, output) -> None:
             console.print(view)
     console.print(
         "x vanilla: vanilla's time of the layer / the model's, per repeat, median; components as the MAC split "
-        "(fcabench/layer_time.py); forward-hook timing, a few microseconds per module call"
+        "(fcabench/speed/layer_time.py); forward-hook timing, a few microseconds per module call"
     )
     if output:
         console.print(f"wrote {write_table(pd.concat(frames, ignore_index=True), output)}")
 
 
 def _setup(spec: str):
-    from fcabench import bench, methods
+    from fcabench import methods
+    from fcabench.speed import bench
 
     parts = spec.split()
     if not parts:

@@ -149,7 +149,7 @@ def _dump(frame: pd.DataFrame, fmt: str) -> None:
 
 
 def _per_layer(model, names, options, seq_lens, batch_size, attn, head, fmt, check, device=None) -> pd.DataFrame:
-    from fcabench.comparison import compare
+    from fcabench.counting.comparison import compare
 
     result = compare(model, names, seq_lens, batch_size, options=options, attn=attn, head=head, device=device)
     for note in result.notes:
@@ -230,7 +230,7 @@ def _cell(value, scale: float | None) -> str:
 def _print_totals(
     console: Console, model, part: pd.DataFrame, seq_len: int, batch_size: int, reference: int, closed: int, check: bool
 ) -> None:
-    from fcabench.profiler import encoder_macs
+    from fcabench.counting.profiler import encoder_macs
 
     traced = encoder_macs(part)
     verdict = "equal" if traced == closed else f"DIFFERENT by {traced - closed:,}"
@@ -241,7 +241,7 @@ def _print_totals(
         f"whole model {total:,} MACs = {total / reference:.3f}x vanilla at n = {seq_len}"
     )
     if check:
-        from fcabench.check import cross_check
+        from fcabench.counting.check import cross_check
 
         checks = cross_check(model, seq_len, batch_size)
         table = Table(title=f"cross-check, {name}, n = {seq_len}: whole-model MACs per sequence", title_justify="left")

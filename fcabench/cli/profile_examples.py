@@ -11,15 +11,16 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from fcabench import comparison, encoders
+from fcabench import encoders
 from fcabench.cli.console import warn
+from fcabench.counting import comparison
 from fcabench.errors import FcabenchError
 
 EXAMPLE_CHUNK = 256  # examples per call of the per-example counter: one progress step, same integers
 
 
 def _read_lines(text: Path) -> list[str]:
-    from fcabench import dynamic
+    from fcabench.counting import dynamic
 
     try:
         return dynamic.read_texts(text)
@@ -54,7 +55,7 @@ def _load_tokenizer(model: str, tokenizer: str | None):
 def per_example(
     model, names, options, text, tokenizer, spec, traced, attn, head, fmt, progress, device=None
 ) -> pd.DataFrame:
-    from fcabench import dynamic
+    from fcabench.counting import dynamic
     from fcabench.progress import progress_bar
 
     if text and spec:
@@ -109,7 +110,7 @@ def _spec_high(spec: str, lengths) -> int:
 
 
 def _print_summary(examples: pd.DataFrame, traced: bool, cut: int, limit: int) -> None:
-    from fcabench import dynamic
+    from fcabench.counting import dynamic
 
     summary = dynamic.summarize(examples.drop(columns=["cut_to_max_length", "config", "config_label"]))
     console = Console(width=170)

@@ -110,7 +110,7 @@ def vanilla_encoder_macs(shape: Shape, n: int) -> int:
 
 def outside_macs(shape: Shape, pooler: bool = True, classes: int = 0) -> dict[str, int]:
     """MACs outside the encoder: the embedding lookup is free, the pooler d^2, a classifier c d (a task
-    model's own head: :func:`fcabench.profiler.head_macs`)."""
+    model's own head: :func:`fcabench.counting.profiler.head_macs`)."""
     rows = {"embeddings": 0}
     if pooler:
         rows["pooler"] = shape.hidden**2

@@ -94,7 +94,7 @@ class LayerDrop(Method):
     layer_class = LayerDropLayer
     encoder_class = LayerDropEncoder
     state_class = LayerDropState
-    budget_knob = "k"  # what a MAC budget turns (fcabench.budget)
+    budget_knob = "k"  # what a MAC budget turns (fcabench.counting.budget)
     budget_exact = False  # the cost moves in steps of 1/L: the closest k is taken
 
     def budget_interval(self, layers, seq_len):

@@ -78,8 +78,8 @@ class Method:
     # Whether the units a layer keeps follow the values (attention scores), not only the shapes: then a model
     # with random weights gives other counts than a trained one would (the CLI says so).
     units_depend_on_weights: bool = False
-    # The option a MAC budget turns (fcabench.budget): a float, an int, or a per-layer ratio schedule; None when
-    # the method has none or its cost follows the weights.
+    # The option a MAC budget turns (fcabench.counting.budget): a float, an int, or a per-layer ratio schedule;
+    # None when the method has none or its cost follows the weights.
     budget_knob: str | None = None
     # Whether a budget is met within its tolerance (True) or by the closest value the knob reaches (a knob that
     # moves the cost in coarse steps, such as a count of layers); the reached cost is recorded either way.

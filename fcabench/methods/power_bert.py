@@ -144,7 +144,7 @@ class RetentionMethod(Method):
     """A method configured by a :class:`RetentionConfig`; trains as PoWER-BERT does (fine-tune, search, retrain)."""
 
     needs = AttentionNeeds(stats=True)
-    budget_knob = "ratios"  # what a MAC budget turns (fcabench.budget): the per-layer keep-ratio schedule
+    budget_knob = "ratios"  # what a MAC budget turns (fcabench.counting.budget): the per-layer keep-ratio schedule
 
     def training_options(self, options, seq_len):
         """The soft-extract weights cover the training length N, not the model's 512 ranks."""

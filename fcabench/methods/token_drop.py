@@ -182,7 +182,7 @@ class TokenDrop(Method):
     name = "token-drop"
     config_class = TokenDropConfig
     layer_class = TokenDropLayer
-    budget_knob = "keep_ratio"  # what a MAC budget turns (fcabench.budget)
+    budget_knob = "keep_ratio"  # what a MAC budget turns (fcabench.counting.budget)
     encoder_class = TokenDropEncoder
     state_class = TokenDropState
     reads_input_ids = True  # special tokens are kept by id

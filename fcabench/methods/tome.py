@@ -140,7 +140,7 @@ class ToMe(Method):
     name = "tome"
     config_class = ToMeConfig
     layer_class = ToMeLayer
-    budget_knob = "r"  # what a MAC budget turns (fcabench.budget)
+    budget_knob = "r"  # what a MAC budget turns (fcabench.counting.budget)
     state_class = ToMeState
 
     def validate(self, config, model_config):

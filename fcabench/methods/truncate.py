@@ -78,7 +78,7 @@ class Truncate(Method):
     name = "truncate"
     config_class = TruncateConfig
     encoder_class = TruncateEncoder
-    budget_knob = "keep"  # what a MAC budget turns (fcabench.budget)
+    budget_knob = "keep"  # what a MAC budget turns (fcabench.counting.budget)
 
     def budget_interval(self, layers, seq_len):
         return 2.0, float(seq_len)

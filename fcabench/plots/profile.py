@@ -318,4 +318,4 @@ def plot_layer_times(times: pd.DataFrame, width_in: float | None = None) -> Figu
     return fig
 
 
-TIME_COMPONENTS = ("attn_proj", "attn_matmul", "ffn", "method")  # fcabench.layer_time.COMPONENTS, drawn in order
+TIME_COMPONENTS = ("attn_proj", "attn_matmul", "ffn", "method")  # fcabench.speed.layer_time.COMPONENTS, drawn in order

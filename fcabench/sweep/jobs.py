@@ -200,7 +200,7 @@ def _model_config(model: str, spec: SweepSpec):
     """The configuration of a preset, a named or a local model (None for a hub name: not checked offline)."""
     from pathlib import Path
 
-    from fcabench.models import NAMED, PRESETS, _checkpoint_config, preset_config, resolve
+    from fcabench.models import NAMED, PRESETS, checkpoint_config, preset_config, resolve
 
     if model in PRESETS:
         return preset_config(model)
@@ -208,7 +208,7 @@ def _model_config(model: str, spec: SweepSpec):
     if not local:
         return None
     try:
-        return _checkpoint_config(resolve(model))
+        return checkpoint_config(resolve(model))
     except FcabenchError as error:
         raise FcabenchError(f"{spec.source}: key 'sweep.models': {error}") from None
 
@@ -243,7 +243,7 @@ def _points(
         return [(p, t, None) for p in points for t in entry.budget.encoder_macs]
     if "seq_len" not in train:
         raise FcabenchError(f"{spec.source}: key 'train.seq_len': a budget is a cost at the padded length; set it")
-    from fcabench.budget import resolve
+    from fcabench.counting.budget import resolve
 
     resolved = []
     for options in points:

@@ -16,10 +16,10 @@ def load_for_task(model: str, task, seed: int = 0):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from fcabench import encoders
-    from fcabench.models import _checkpoint_config
+    from fcabench.models import checkpoint_config
 
     path = resolve(model)
-    config = _checkpoint_config(path)  # one clear error for a missing folder or an unsupported family
+    config = checkpoint_config(path)  # one clear error for a missing folder or an unsupported family
     try:
         encoders.family_of_config(config)
     except FcabenchError as error:

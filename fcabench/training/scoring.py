@@ -3,9 +3,9 @@
 Every batch is padded to the run's length ``seq_len`` (as at training time, and as PoWER-BERT and FCA
 count), and the patched encoder records the units each example kept in each layer
 (:class:`~fcabench.methods.base.UnitRecord`); the closed form turns them into MACs per example under the
-two conventions of :mod:`fcabench.dynamic`: at the padded length (padding slots cost what real units cost
+two conventions of :mod:`fcabench.counting.dynamic`: at the padded length (padding slots cost what real units cost
 for as long as a layer still runs on the padded layout) and at the example's real length. One pass gives
-the predictions and both counts (``fcabench.dynamic.profile_examples`` runs a pass of its own; here a
+the predictions and both counts (``fcabench.counting.dynamic.profile_examples`` runs a pass of its own; here a
 slow CPU would pay for three). :func:`measure_latency` times the scored model on the examples it scored.
 """
 
@@ -17,11 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fcabench import bench, methods
+from fcabench import methods
 from fcabench.encoders import base_model
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, encoder_macs_from_units
 from fcabench.models import padded_inputs
+from fcabench.speed import bench
 from fcabench.tasks import compute_metrics
 
 
@@ -75,7 +76,7 @@ def autocast(precision: str, device: str):
 def run_pass(model, encoded, seq_len: int, batch_size: int, device: str, precision: str = "fp32") -> Scored:
     """Predictions and per-example MACs (padded and real length) from one pass, batches padded to ``seq_len``,
     in ``precision`` (autocast)."""
-    from fcabench.profiler import head_macs
+    from fcabench.counting.profiler import head_macs
 
     ids = [list(x) for x in encoded["input_ids"]]
     types = [list(x) for x in encoded["token_type_ids"]] if "token_type_ids" in encoded.column_names else None
@@ -109,10 +110,10 @@ def run_pass(model, encoded, seq_len: int, batch_size: int, device: str, precisi
 
 def real_length_encoder_macs(model, encoded, seq_len: int, batch_size: int, device: str) -> float:
     """Encoder MACs of the examples of ``encoded``, each at its real length, summed (the head's left out): what
-    a MAC budget at the real lengths is of (``fcabench.budget.fit_retention``'s measure)."""
+    a MAC budget at the real lengths is of (``fcabench.counting.budget.fit_retention``'s measure)."""
     from collections import Counter
 
-    from fcabench.profiler import head_macs
+    from fcabench.counting.profiler import head_macs
 
     scored = run_pass(model, encoded, seq_len, batch_size, device)
     heads = sum(count * sum(head_macs(model, int(n)).values()) for n, count in Counter(scored.lengths).items())
@@ -167,7 +168,7 @@ def measure_latency(
     repeats: int = REPEATS,
 ) -> tuple[float, float, dict]:
     """(median latency in ms, peak memory in MiB, protocol) of ``model`` on ``batch_size`` real examples of the
-    split padded to ``seq_len`` (the model meets what it is scored on), timed by ``fcabench.bench``: ``warmup``
+    split padded to ``seq_len`` (the model meets what it is scored on), timed by ``fcabench.speed.bench``: ``warmup``
     untimed forward passes, then ``repeats`` timed ones, the median reported; peak memory is what one pass
     allocates beyond what was held. The protocol travels with the result."""
     rows = (ids * (batch_size // max(len(ids), 1) + 1))[:batch_size]  # repeat examples when there are few
@@ -183,7 +184,7 @@ def measure_latency(
         statistics.median(times),
         peak,
         {
-            "timer": "fcabench.bench",
+            "timer": "fcabench.speed.bench",
             "device": str(device),
             "threads": torch.get_num_threads(),
             "batch_size": len(rows),

@@ -178,7 +178,7 @@ def train(
 
 def _plan(model, task, method, method_options, stages, from_checkpoint, settings, training_free, task_options) -> _Call:
     """The call's task, settings, configuration and stages, every one of them checked against the model."""
-    from fcabench.models import _checkpoint_config, resolve
+    from fcabench.models import checkpoint_config, resolve
 
     parent = ckpt.read_manifest(from_checkpoint) if from_checkpoint else None
     if parent and model is not None and model != parent.get("model"):
@@ -197,7 +197,7 @@ def _plan(model, task, method, method_options, stages, from_checkpoint, settings
     method_obj = methods.get(method)
     config = methods.make_config(method, **method_obj.training_options(dict(method_options or {}), settings.seq_len))
     plan = plan_stages(method_obj, config, stages, from_checkpoint, training_free)
-    model_config = _checkpoint_config(str(Path(from_checkpoint).expanduser()) if parent else resolve(model))
+    model_config = checkpoint_config(str(Path(from_checkpoint).expanduser()) if parent else resolve(model))
     settings.check(plan, method_obj, model_config)
     request = dict(
         model=model,
@@ -469,7 +469,7 @@ def _fit_budget(call: _Call, model, config):
     validation split's when a training-free run loads none), each at its real length."""
     from functools import partial
 
-    from fcabench.budget import fit_retention
+    from fcabench.counting.budget import fit_retention
 
     s = call.settings
     if s.macs_at == "padded":

@@ -12,7 +12,7 @@ put in a component by its path within the layer, the same split as the MAC count
 - ``method``: everything else the layer runs (scoring, selecting, gathering, merging, a replacement module).
 
 Protocol: ``warmup`` untimed passes per model, then ``repeats`` timed passes, every repeat running each model
-once in a rotating order (as ``fcabench.bench``); a component's figure is the median over repeats, and a
+once in a rotating order (as ``fcabench.speed.bench``); a component's figure is the median over repeats, and a
 method's ratio to vanilla per layer is the median of the per-repeat ratios. The hooks cost a few
 microseconds per module call, the same for every model; on CUDA each hook synchronises, so the figures show
 where time goes, not an end-to-end latency (``fcabench bench`` gives that).
@@ -27,8 +27,8 @@ import pandas as pd
 import torch
 
 from fcabench import encoders, methods
-from fcabench.bench import Protocol, _step, _synchronize, rotating, warm_up
 from fcabench.devices import check_device
+from fcabench.speed.bench import Protocol, rotating, step, synchronize, warm_up
 
 COMPONENTS = ("attn_proj", "attn_matmul", "ffn", "method")
 
@@ -58,12 +58,12 @@ class LayerClock:
                 self.handles.append(module.register_forward_hook(self._closer(key)))
 
     def _open(self, module, args):
-        _synchronize(self.device)
+        synchronize(self.device)
         self.stack.append([time.perf_counter(), 0.0])  # start, time spent in timed children
 
     def _closer(self, key):
         def close(module, args, output):
-            _synchronize(self.device)
+            synchronize(self.device)
             start, children = self.stack.pop()
             spent = time.perf_counter() - start
             self.totals[key] = self.totals.get(key, 0.0) + spent - children
@@ -96,7 +96,7 @@ def per_layer_times(models: dict[str, torch.nn.Module], inputs: dict, protocol: 
             clock.take()
         for order in rotating(labels, protocol.repeats):
             for label in order:
-                _step(models[label], inputs, "inference")
+                step(models[label], inputs, "inference")
                 samples[label].append(clocks[label].take())
     finally:
         for clock in clocks.values():
@@ -131,7 +131,7 @@ def per_layer_times(models: dict[str, torch.nn.Module], inputs: dict, protocol: 
 
 def _layer_macs(model, seq_len: int) -> list[dict]:
     """Closed-form MACs per layer and component of the model's last pass (its first example)."""
-    from fcabench.profiler import closed_form_table
+    from fcabench.counting.profiler import closed_form_table
 
     patched = methods.applied(model)
     units = methods.unit_record(model).example(0) if patched else None

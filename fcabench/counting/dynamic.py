@@ -36,12 +36,12 @@ import pandas as pd
 import torch
 
 from fcabench import encoders, methods
+from fcabench.counting.profiler import head_macs, prepare_model
 from fcabench.encoders import base_model
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, encoder_macs_from_units
 from fcabench.flops.trace import COMPONENTS, count_by_module, rows_from_counts
 from fcabench.models import check_lengths, padded_inputs
-from fcabench.profiler import head_macs, prepare_model
 
 CONVENTIONS = ("real", "padded")
 QUANTILES = {"p10": 0.10, "p25": 0.25, "median": 0.50, "p75": 0.75, "p90": 0.90}
@@ -79,7 +79,7 @@ def profile_examples(
     ``method`` and its options as in ``fcabench.profile``. ``inputs``: token-id lists, [CLS] first
     (see :func:`inputs_from_lengths`, :func:`inputs_from_texts`). ``fast`` picks the recorded-counts
     path; ``batch_size`` (examples per forward pass) and ``bucketed`` only affect its speed, never its
-    numbers. ``device``: where the forward passes run (see ``fcabench.profiler.prepare_model``).
+    numbers. ``device``: where the forward passes run (see ``fcabench.counting.profiler.prepare_model``).
     """
     model, _ = prepare_model(model_or_name, method, device=device, **method_options)
     if length_convention not in CONVENTIONS:

@@ -4,7 +4,7 @@
 the operating system does not see: freed blocks the allocator keeps, the matrix library's workspaces and
 fragmentation all count towards what a machine must have. Here each model runs in a process of its own
 (a fresh interpreter, so one model's pages never count for another): it builds the model exactly as
-``fcabench bench`` does (:func:`fcabench.bench.build_models`, the same random weights) and its input, resets
+``fcabench bench`` does (:func:`fcabench.speed.bench.build_models`, the same random weights) and its input, resets
 the kernel's high-water mark (``/proc/self/clear_refs``), reads the resident set, runs one step and reads the
 high-water mark again: the difference is what that step needed beyond the model and its input, the first
 time, as a machine must provide it (no warm-up at the measured size: after one, the allocators keep the pages
@@ -27,7 +27,7 @@ import multiprocessing
 import sys
 from pathlib import Path
 
-from fcabench.bench import Protocol, Setup
+from fcabench.speed.bench import Protocol, Setup
 
 STATUS = Path("/proc/self/status")
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
@@ -68,18 +68,18 @@ def _measure(send, setup, preset, seq_len, batch_size, mode, protocol) -> None:
         fix_mmap_threshold()  # before the first large block, as the environment variable would
         import torch
 
-        from fcabench.bench import _step, build_models
         from fcabench.models import synthetic_batch
+        from fcabench.speed.bench import build_models, step
 
         if protocol.threads:
             torch.set_num_threads(protocol.threads)
         model = build_models([setup], preset, dtype=protocol.dtype)[setup.label]
         model.train(mode == "train")
         inputs = synthetic_batch(model, seq_len, batch_size)
-        _step(model, synthetic_batch(model, *SETUP_SHAPE), mode)
+        step(model, synthetic_batch(model, *SETUP_SHAPE), mode)
         Path("/proc/self/clear_refs").write_text("5")  # the high-water mark starts again from the current set
         before = _kib("VmRSS")
-        _step(model, inputs, mode)
+        step(model, inputs, mode)
         send.send((_kib("VmHWM") - before) / 1024)
     except BaseException as error:  # noqa: BLE001 - the parent raises it
         send.send(error)

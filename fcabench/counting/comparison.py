@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from fcabench import methods, profiler  # profiler by module: tests replace its prepare_model and profile
+from fcabench import methods  # profiler by module: tests replace its prepare_model and profile
+from fcabench.counting import profiler
+from fcabench.counting.profiler import closed_form_table, encoder_macs, head_macs
 from fcabench.encoders import base_model
 from fcabench.flops.closed_form import Shape, vanilla_encoder_macs
 from fcabench.models import PRESETS, check_lengths
-from fcabench.profiler import closed_form_table, encoder_macs, head_macs
 
 
 @dataclass

@@ -266,8 +266,8 @@ def scaled(retention: tuple[int, ...], s: float, n: int) -> tuple[int, ...]:
 
 def encoder_macs_at(model, seq_len: int) -> int:
     """Encoder MACs of one full-length synthetic sequence (no padding), from recorded units + closed form."""
-    from fcabench import dynamic
-    from fcabench.profiler import head_macs
+    from fcabench.counting import dynamic
+    from fcabench.counting.profiler import head_macs
 
     inputs = dynamic.inputs_from_lengths(model, [seq_len])
     total = int(dynamic.profile_examples(model, inputs)["macs"].iloc[0])

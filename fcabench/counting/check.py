@@ -13,10 +13,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from fcabench import methods
+from fcabench.counting.profiler import closed_form_table
 from fcabench.flops.handles import MACS
 from fcabench.flops.trace import count_by_module
 from fcabench.models import randomly_initialised, synthetic_batch
-from fcabench.profiler import closed_form_table
 
 SDPA = MACS + "scaled_dot_product_attention"
 

@@ -1,6 +1,6 @@
 """Wall-clock latency and peak memory of vanilla BERT and token-reduction methods, side by side.
 
-``fcabench.bench`` times every model on the same input, **interleaved**: each repeat runs every model
+``fcabench.speed.bench`` times every model on the same input, **interleaved**: each repeat runs every model
 once, in an order that rotates from repeat to repeat, so load from other processes on a shared machine
 falls on all models alike, and each ratio to vanilla is the median of the ratios within a repeat
 (:func:`paired_speedup`), so it holds even when the absolute times drift.
@@ -162,12 +162,12 @@ def build_models(
     return models
 
 
-def _synchronize(device) -> None:
+def synchronize(device) -> None:
     if is_cuda(device):
         torch.cuda.synchronize(device)
 
 
-def _step(model, inputs: dict, mode: str) -> None:
+def step(model, inputs: dict, mode: str) -> None:
     if mode == "inference":
         with torch.inference_mode():
             model(**inputs)
@@ -184,7 +184,7 @@ def warm_up(models: dict[str, torch.nn.Module], inputs: dict, mode: str, protoco
     for model in models.values():
         model.train(mode == "train")
         for _ in range(protocol.warmup):
-            _step(model, inputs, mode)
+            step(model, inputs, mode)
 
 
 def rotating(labels: list[str], repeats: int):
@@ -204,10 +204,10 @@ def time_interleaved(
     times: dict[str, list[float]] = {label: [] for label in models}
     for order in rotating(list(models), protocol.repeats):
         for label in order:
-            _synchronize(device)
+            synchronize(device)
             start = time.perf_counter()
-            _step(models[label], inputs, mode)
-            _synchronize(device)
+            step(models[label], inputs, mode)
+            synchronize(device)
             times[label].append(1000 * (time.perf_counter() - start))
         if progress is not None:
             progress()
@@ -243,16 +243,16 @@ def _native_stderr_muted():
 def peak_memory_mb(model: torch.nn.Module, inputs: dict, mode: str, device: str = "cpu") -> float:
     """MiB one step allocates beyond what was held when it started (see the module docstring)."""
     if is_cuda(device):
-        _synchronize(device)
+        synchronize(device)
         held = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
-        _step(model, inputs, mode)
-        _synchronize(device)
+        step(model, inputs, mode)
+        synchronize(device)
         return (torch.cuda.max_memory_allocated(device) - held) / 2**20
     from torch.profiler import ProfilerActivity, profile
 
     with _native_stderr_muted(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as trace:
-        _step(model, inputs, mode)
+        step(model, inputs, mode)
     with tempfile.NamedTemporaryFile(suffix=".json") as file:
         trace.export_chrome_trace(file.name)
         events = json.loads(open(file.name).read())["traceEvents"]
@@ -269,7 +269,7 @@ def macs_of_last_pass(model: torch.nn.Module, seq_len: int) -> tuple[float, floa
     the closed form on the units each recorded (equal to the traced count, ``fcabench.profile``). A method
     whose examples keep different counts is credited with their mean cut; padding the batch to its widest
     example is then a cost the timing shows."""
-    from fcabench.profiler import closed_form_table, encoder_macs
+    from fcabench.counting.profiler import closed_form_table, encoder_macs
 
     if not methods.applied(model):
         table = closed_form_table(model, seq_len, None)
