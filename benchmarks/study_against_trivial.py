@@ -55,8 +55,9 @@ def verdicts(label: str, points: pd.DataFrame, stored: pd.DataFrame) -> list[dic
                     setting=label,
                     method=row["variant"],
                     regime=row["regime"],
-                    macs=f"{row['macs_rel']:.2f}x",
-                    baseline=f"{found['variant']} ({found['regime']}, {found['macs_rel']:.2f}x)",
+                    macs=f"{row['macs_rel']:.2f}x ({row['macs_real_rel']:.2f}x real)",
+                    baseline=f"{found['variant']} {found['regime']}, {found['macs_rel']:.2f}x "
+                    f"({found['macs_real_rel']:.2f}x real)",
                     difference=f"{paired.difference:+.2f} [{paired.ci_low:+.2f}, {paired.ci_high:+.2f}]",
                     seeds=len(paired.seeds),
                     verdict=verdict if no_more or verdict == "pays" else "cannot tell (baseline costs more)",
