@@ -57,17 +57,23 @@ def test_layer_dropping_rules(k, rule, dropped):
     assert LayerDropConfig(k=k, drop=rule).dropped(12) == dropped
 
 
-def test_dropping_the_top_layers_equals_a_model_cut_to_k_layers():
+@pytest.mark.parametrize("drop, kept", [("top", [0, 1]), ("alternate", [0, 2])])
+def test_dropping_layers_equals_a_model_cut_to_the_kept_ones(drop, kept):
     reference = tiny_model(layers=4)
     cut = copy.deepcopy(reference)
-    cut.bert.encoder.layer = cut.bert.encoder.layer[:2]
+    cut.bert.encoder.layer = torch.nn.ModuleList([cut.bert.encoder.layer[i] for i in kept])
     cut.config.num_hidden_layers = 2
-    model = methods.apply(copy.deepcopy(reference), "layer-drop", k=2)
+    model = methods.apply(copy.deepcopy(reference), "layer-drop", k=2, drop=drop)
     ids, mask = padded_batch([12, 7])
     torch.testing.assert_close(
         model(input_ids=ids, attention_mask=mask).logits, cut(input_ids=ids, attention_mask=mask).logits
     )
-    assert methods.unit_record(model).tokens_in.tolist() == [[12, 12, 0, 0], [7, 7, 0, 0]]
+    runs_on = [[12 if i in kept else 0 for i in range(4)], [7 if i in kept else 0 for i in range(4)]]
+    assert methods.unit_record(model).tokens_in.tolist() == runs_on
+
+
+def test_the_default_rule_is_the_better_one_measured():
+    assert methods.make_config("layer-drop", k=3).drop == "alternate"
 
 
 def test_a_budget_turns_keep_and_k_and_layer_dropping_takes_the_closest_count():
