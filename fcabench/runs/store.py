@@ -240,7 +240,9 @@ def _stored_ids(handle, target: Path) -> set[str]:
         try:
             record = validate_record(upgrade(_parse_line(line.decode("utf-8"))))
         except UnicodeDecodeError:
-            raise FcabenchError(f"{target}, line {number}: not a JSON Lines run file (not UTF-8); nothing was appended")
+            raise FcabenchError(
+                f"{target}, line {number}: not a JSON Lines run file (not UTF-8); nothing was appended"
+            ) from None
         except RowError as error:
             raise FcabenchError(f"{target}, line {number}: {error}; nothing was appended") from None
         ids.add(record["run_id"])
