@@ -125,18 +125,12 @@ def train_stage(model, steps: int = 30):
 def closed_form_profile(method: str, tokens: list[int], d: int = 768) -> pd.DataFrame:
     """A profile like fcabench.profile's, from docs/counting.md: layer l runs attention on n_l units and its FFN on
     n_{l+1} (PoWER-BERT placement), so the MACs are known without tracing anything."""
-    rows = [
-        dict(
-            module="embeddings",
-            layer=pd.NA,
-            tokens_in=pd.NA,
-            macs_attn_proj=0,
-            macs_attn_matmul=0,
-            macs_ffn=0,
-            macs_method=0,
-            macs_other=0,
-        )
-    ]
+
+    def outside(module: str, other: int) -> dict:  # a row outside the encoder: its MACs are "other" only
+        zeros = dict(macs_attn_proj=0, macs_attn_matmul=0, macs_ffn=0, macs_method=0)
+        return dict(module=module, layer=pd.NA, tokens_in=pd.NA, **zeros, macs_other=other)
+
+    rows = [outside("embeddings", 0)]
     for layer, n in enumerate(tokens):
         n_out = tokens[layer + 1] if layer + 1 < len(tokens) else n
         rows.append(
@@ -152,18 +146,7 @@ def closed_form_profile(method: str, tokens: list[int], d: int = 768) -> pd.Data
                 macs_other=0,
             )
         )
-    rows.append(
-        dict(
-            module="pooler",
-            layer=pd.NA,
-            tokens_in=pd.NA,
-            macs_attn_proj=0,
-            macs_attn_matmul=0,
-            macs_ffn=0,
-            macs_method=0,
-            macs_other=d * d,
-        )
-    )
+    rows.append(outside("pooler", d * d))
     frame = pd.DataFrame(rows)
     parts = ["macs_attn_proj", "macs_attn_matmul", "macs_ffn", "macs_method", "macs_other"]
     frame["macs"] = frame[parts].sum(axis=1)

@@ -50,9 +50,7 @@ def method_list(text: str | None) -> list[str]:
 
     if text is None:
         return ["vanilla"]
-    names = [part.strip() for part in text.split(",")]
-    if any(not name for name in names):
-        raise FcabenchError(f"--method takes names separated by commas, got {text!r}")
+    names = comma_list(text, "--method", "names")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise FcabenchError(f"--method names {', '.join(repeated)} twice")

@@ -203,8 +203,7 @@ def check_writable(path: str | os.PathLike | None = None) -> Path:
     a folder, a missing folder, a file or folder that cannot be written, or a file that is not JSON Lines of runs."""
     target = _writable_target(path)
     if target.is_file():
-        with open(target, "rb") as handle:
-            _stored_ids(handle, target)
+        _stored_ids(target.read_bytes(), target)
     return target
 
 
@@ -228,14 +227,14 @@ def _writable_target(path: str | os.PathLike | None) -> Path:
     return target
 
 
-def _stored_ids(handle, target: Path) -> set[str]:
-    """run_id of every line of an open run file, each line checked as :func:`load` checks it (one rule for reading
-    and appending: a store that ``runs list`` refuses is never appended to). A torn last line (a writer killed
-    mid-line) is passed over here; :func:`_repair_torn_tail` removes it before anything is appended."""
-    handle.seek(0)
+def _stored_ids(data: bytes, target: Path) -> set[str]:
+    """run_id of every line of a run file's bytes, each line checked as :func:`load` checks it (one rule for
+    reading and appending: a store that ``runs list`` refuses is never appended to). A torn last line (a writer
+    killed mid-line) is passed over here; :func:`_repair_torn_tail` removes it before anything is appended."""
     ids = set()
-    for number, line in enumerate(handle, start=1):
-        if not line.strip() or not line.endswith(b"\n"):
+    *complete, _torn = data.split(b"\n")  # the piece after the last newline is empty, or a torn line
+    for number, line in enumerate(complete, start=1):
+        if not line.strip():
             continue
         try:
             record = validate_record(upgrade(_parse_line(line.decode("utf-8"))))
@@ -249,23 +248,19 @@ def _stored_ids(handle, target: Path) -> set[str]:
     return ids
 
 
-def _repair_torn_tail(handle, target: Path) -> None:
-    """Cut a torn last line (no newline: a writer killed mid-line) off an open store, keeping its bytes in
-    ``<store>.torn``, so that the next row starts a line of its own instead of turning the torn one into a
-    corrupt middle line."""
-    handle.seek(0, os.SEEK_END)
-    size = handle.tell()
-    if size == 0:
-        return
-    handle.seek(0)
-    data = handle.read()
-    if data.endswith(b"\n"):
+def _repair_torn_tail(handle, data: bytes, target: Path) -> None:
+    """Cut a torn last line (no newline: a writer killed mid-line) off the open store whose bytes are ``data``,
+    keeping it in ``<store>.torn``, so that the next row starts a line of its own instead of turning the torn one
+    into a corrupt middle line."""
+    if not data or data.endswith(b"\n"):
         return
     keep = data.rfind(b"\n") + 1
     with open(f"{target}.torn", "ab") as kept:
         kept.write(data[keep:] + b"\n")
     handle.truncate(keep)
-    warnings.warn(f"{target}: a torn last line ({size - keep} bytes) was cut off, kept in {target}.torn", stacklevel=3)
+    warnings.warn(
+        f"{target}: a torn last line ({len(data) - keep} bytes) was cut off, kept in {target}.torn", stacklevel=3
+    )
 
 
 def _write_rows(handle, data: bytes) -> None:
@@ -314,12 +309,13 @@ def append(
     target = _writable_target(path)  # an existing folder: never created
     with FileLock(str(target) + ".lock", timeout=LOCK_TIMEOUT_S):
         with open(target, "r+b" if target.exists() else "w+b") as handle:
-            stored = _stored_ids(handle, target)  # one pass: JSON Lines of runs, or nothing is appended
+            data = handle.read()  # read once: checked line by line, and its torn tail (if any) repaired
+            stored = _stored_ids(data, target)  # JSON Lines of runs, or nothing is appended
             if duplicates != "keep":
                 records = _without_duplicates(records, stored) if duplicates == "skip" else _as_repeats(records, stored)
             lines = [json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n" for record in records]
             if lines:
-                _repair_torn_tail(handle, target)
+                _repair_torn_tail(handle, data, target)
                 _write_rows(handle, "".join(lines).encode("utf-8"))
     return len(lines)
 
