@@ -96,7 +96,7 @@ def learnable_task(examples: int = 24, seed: int = 0):
 
 
 def train_stage(model, steps: int = 30):
-    """Plain AdamW on the task with the method's own loss term, parameter groups and after-step hook."""
+    """Plain AdamW on the task with the method's own training loss, parameter groups and after-step hook."""
     method, _ = methods.applied(model)
     groups = method.parameter_groups(model)
     own = [p for group in groups for p in group["params"]]
@@ -105,11 +105,15 @@ def train_stage(model, steps: int = 30):
     ids, mask, labels = learnable_task()
     torch.manual_seed(0)  # dropout, Gumbel noise
     losses = []
+
+    def forward(batch):
+        out = model(**batch)
+        return out.loss, out
+
     for step in range(steps):
-        out = model(input_ids=ids, attention_mask=mask, labels=labels)
-        extra = method.loss_term(model)
+        loss, out = method.training_loss(model, dict(input_ids=ids, attention_mask=mask, labels=labels), forward)
         optimizer.zero_grad()
-        (out.loss + (extra if extra is not None else 0)).backward()
+        loss.backward()
         if step == 0:
             query = encoders.layers(model)[0].get_submodule(encoders.family_of(model).projections[0]).weight.grad
             assert query is not None and query.abs().sum() > 0, "no gradient reaches the encoder"

@@ -32,6 +32,15 @@ def evaluate_command(
     device: str = typer.Option(None, "--device"),
     max_examples: int = typer.Option(None, "--max-examples", help="A fixed random subset of the split."),
     latency: bool = typer.Option(True, "--latency/--no-latency", help="Time forward passes (median of repeats)."),
+    front: bool = typer.Option(
+        False, "--front", help="A checkpoint with a front (lat's search): score every configuration on it, a run each."
+    ),
+    macs_ratio: float = typer.Option(
+        None,
+        "--macs-ratio",
+        help="A checkpoint with a front: score its best configuration (on validation) at or under this fraction "
+        "of vanilla's encoder MACs.",
+    ),
     results: Path = typer.Option(
         None, "--results", help="Run file to append to (default: results/runs.jsonl in the current folder)."
     ),
@@ -65,5 +74,7 @@ def evaluate_command(
         data_dir=data_dir,
         hub=hub,
         task_options=task_options(text_column, pair_column, label_column, label_map),
+        front=front,
+        macs_ratio=macs_ratio,
     )
     print_runs(runs, f"{len(runs)} row(s) in the run file {results or default_append_path()}")

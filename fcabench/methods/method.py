@@ -13,8 +13,8 @@ needs from the model it declares here, and the generic :meth:`Method.patch` wire
 - its cost: :meth:`layer_macs`, the closed form of one layer given its recorded units.
 
 Training hooks, so that no training loop ever names a method: :meth:`stages` (the ordered training
-procedure), :meth:`loss_term`, :meth:`parameter_groups`, :meth:`after_step`, :meth:`derive_config`,
-:meth:`config_is_given`;
+procedure), :meth:`training_loss` (one step's passes), :meth:`loss_term`, :meth:`parameter_groups`,
+:meth:`after_step`, :meth:`derive_config`, :meth:`config_is_given`, :meth:`search` (a stage that does not train);
 :meth:`example_config` gives a configuration that reduces something, for tests.
 """
 
@@ -62,6 +62,7 @@ class Stage:
     name: str  # "fine-tune", "search", "retrain", "soft", "hard"
     config: Any | None  # method config to train this stage with; None = the UNPATCHED model; DERIVED (see above)
     derive: bool = False  # after this stage, Method.derive_config(model, target) gives the later stages' config
+    trains: bool = True  # False: the stage runs Method.search on the previous stage's weights instead of training
 
 
 class Method:
@@ -141,6 +142,20 @@ class Method:
     def stages(self, config) -> list[Stage]:
         """The method's training procedure, in order; default: fine-tune with ``config``."""
         return [Stage("fine-tune", config)]
+
+    def training_loss(self, model, inputs: dict, forward) -> tuple[torch.Tensor, Any]:
+        """(loss, outputs) of one training step on ``inputs``; ``forward(inputs)`` runs ``model`` and gives
+        (task loss, outputs). Default: one pass plus :meth:`loss_term`; a method that trains several
+        configurations per step (LAT's sandwich) runs more passes here."""
+        loss, outputs = forward(inputs)
+        extra = self.loss_term(model)
+        return (loss if extra is None else loss + extra), outputs
+
+    def search(self, model, config, score, seq_len: int, seed: int) -> list[tuple[Any, float, float]]:
+        """A stage that does not train (``Stage.trains`` False): the configurations it keeps, each with its
+        closed-form encoder MACs over vanilla's at ``seq_len`` and its validation score; ``score(config)`` gives
+        the score of ``model`` run under ``config`` on the validation split (higher is better)."""
+        raise NotImplementedError(f"{self.name} has no search stage")
 
     def loss_term(self, model) -> torch.Tensor | None:
         """Extra loss after a forward pass of ``model`` (patched with this method), or None."""

@@ -6,12 +6,15 @@ The run carries the metrics, MACs per sequence at the padded length and at each 
 run of the stage that wrote the checkpoint. The data's labels are matched to the checkpoint's by name: a
 data file whose labels the checkpoint does not know is refused, so is a registered task other than the
 one it was trained on. The run id follows everything that changes the result, so the same evaluation
-stored twice is one run.
+stored twice is one run. A checkpoint whose search kept a front of configurations (LAT) is scored at every
+configuration of it (``front``), or at the best one within a MAC budget (``macs_ratio``).
 """
 
 from __future__ import annotations
 
-from fcabench import encoders, methods
+import dataclasses
+
+from fcabench import encoders, methods, tasks
 from fcabench.devices import default_device
 from fcabench.errors import FcabenchError
 from fcabench.runs import predictions as kept
@@ -38,12 +41,16 @@ def evaluate(
     hub: bool = False,
     task_options: dict | None = None,
     seed: int = 0,
+    front: bool = False,
+    macs_ratio: float | None = None,
 ) -> list:
     """Score ``checkpoint`` (a folder written by :func:`fcabench.train`) on ``split`` of ``task`` (default: the
     task it was trained on); append the run to ``results`` unless it is there already (``force``: stored
     again, marked as a repeat) and return it (one row per metric). ``precision``: fp32, or bf16 / fp16 autocast
-    for the scoring passes and the latency timing."""
-    from fcabench.runs import append, store
+    for the scoring passes and the latency timing. A checkpoint with a front (LAT's search): ``front`` scores
+    every configuration on it, one run each; ``macs_ratio`` the best on validation at or under that fraction of
+    vanilla's encoder MACs."""
+    from fcabench.runs import store
 
     manifest = ckpt.read_manifest(checkpoint)
     task, _ = checkpoint_task(manifest, task, task_options, checkpoint, any_file=True)
@@ -53,24 +60,82 @@ def evaluate(
     scoring.check_precision(precision, device)
     if max_examples is not None and max_examples < 1:
         raise FcabenchError(f"--max-examples must be at least 1, got {max_examples}")
+    members = front_members(manifest, checkpoint, front, macs_ratio, task.main_metric)
     results_file = store.check_writable(results)
     model, tokenizer, _ = ckpt.load_checkpoint(checkpoint, device=device)
     check_length_and_batch(seq_len, encoders.max_length(model.config), batch_size)
+    examples = task.load(split, data_dir=data_dir, hub=hub, max_examples=max_examples, seed=seed)
+    encoded = data.tokenize(examples, tokenizer, seq_len)
+    scope = _Scope(checkpoint, manifest, task, split, seq_len, batch_size, device, precision, examples, encoded)
+    if members is None:
+        return _score_and_store(model, scope, measure_latency, results_file, force)
+    runs = []
+    for config in members:
+        model, _, _ = ckpt.load_checkpoint(checkpoint, patched=False, device=device)
+        runs += _score_and_store(methods.apply(model, config), scope, measure_latency, results_file, force)
+    return runs
+
+
+def front_members(manifest: dict, checkpoint, front: bool, macs_ratio: float | None, metric: str):
+    """The configurations of the checkpoint's front to score (None: the checkpoint as it is): all of them, or the
+    one with the best validation ``metric`` at or under ``macs_ratio``."""
+    if not front and macs_ratio is None:
+        return None
+    if front and macs_ratio is not None:
+        raise FcabenchError("--front scores every configuration of the front; --macs-ratio picks one: give one")
+    members = manifest.get("front")
+    if not members:
+        raise FcabenchError(f"{checkpoint}: has no front (the search stage of lat writes one)")
+    method = manifest["runs"][0]["method"]
+    if macs_ratio is not None:
+        if not 0 < macs_ratio <= 1:
+            raise FcabenchError(f"--macs-ratio must be in (0, 1], got {macs_ratio}")
+        within = [m for m in members if m["macs_ratio"] <= macs_ratio]
+        if not within:
+            cheapest = min(m["macs_ratio"] for m in members)
+            raise FcabenchError(
+                f"{checkpoint}: no configuration of its front is at or under {macs_ratio} x vanilla's MACs "
+                f"(the cheapest: {cheapest:.3f})"
+            )
+        higher = tasks.metrics.higher_is_better(metric)
+        members = [max(within, key=lambda m: m[metric] if higher else -m[metric])]
+    return [methods.config_from_dict(method, m["config"]) for m in members]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scope:
+    """What every configuration scored by one ``evaluate`` call shares."""
+
+    checkpoint: str
+    manifest: dict
+    task: object
+    split: str
+    seq_len: int
+    batch_size: int
+    device: str
+    precision: str
+    examples: object
+    encoded: object
+
+
+def _score_and_store(model, scope: _Scope, measure_latency: bool, results_file, force: bool) -> list:
+    """Score ``model`` as the checkpoint's patched (or re-configured) model and append its run."""
+    from fcabench.runs import append
+
+    task, seq_len, device, batch_size = scope.task, scope.seq_len, scope.device, scope.batch_size
     patched = methods.applied(model)
     method, config = (patched.method.name, patched.config) if patched else ("vanilla", methods.make_config("vanilla"))
     if patched:
         patched.method.check_input(config, seq_len)
-    examples = task.load(split, data_dir=data_dir, hub=hub, max_examples=max_examples, seed=seed)
-    encoded = data.tokenize(examples, tokenizer, seq_len)
-    scores, costs, scored = scoring.score(task, model, encoded, seq_len, batch_size, device, precision)
+    scores, costs, scored = scoring.score(task, model, scope.encoded, seq_len, batch_size, device, scope.precision)
     warning = scoring.one_class_warning(task, scored)
     if warning:
         say(f"warning: {warning}")
     timing: dict = {}
     if measure_latency:
-        with scoring.autocast(precision, device):
+        with scoring.autocast(scope.precision, device):
             ms, peak, protocol = scoring.measure_latency(
-                model, data.input_ids(encoded)[:batch_size], seq_len, batch_size, device
+                model, data.input_ids(scope.encoded)[:batch_size], seq_len, batch_size, device
             )
         timing = dict(
             latency_ms=ms,
@@ -82,28 +147,29 @@ def evaluate(
             latency_repeats=protocol["repeats"],
             latency_note=f"{protocol['timer']}: {protocol['description']}",
         )
-    digest = ckpt.weights_sha256(checkpoint)
+    digest = ckpt.weights_sha256(scope.checkpoint)
     spec = {
         "kind": "evaluate",
         "method": method,
         "config": ckpt.config_to_dict(config),
         "weights": digest,
         "task": task.name,
-        "split": split,
+        "split": scope.split,
         "seq_len": seq_len,
-        "data": examples.fingerprint["sha256"],
+        "data": scope.examples.fingerprint["sha256"],
         "batch_size": batch_size,
         "device": device,
         "latency": measure_latency,
-        "precision": precision,
+        "precision": scope.precision,
     }
+    manifest = scope.manifest
     training = manifest.get("training") or {}
     runs = records.stage_runs(
         method=method,
         config=config,
-        model=manifest.get("model") or str(checkpoint),
+        model=manifest.get("model") or str(scope.checkpoint),
         task=task,
-        split=split,
+        split=scope.split,
         seq_len=seq_len,
         scores=scores,
         costs=costs,
@@ -116,16 +182,16 @@ def evaluate(
         checkpoint_sha256=digest,
         seed=_seed_of(manifest),
         warning=warning,
-        precision=precision,
+        precision=scope.precision,
         **training,
-        **records.data_fields(examples.fingerprint, task),
+        **records.data_fields(scope.examples.fingerprint, task),
         **timing,
     )
     kept.write(
-        kept.frame(examples.dataset["id"], encoded["labels"], scored.predictions),
+        kept.frame(scope.examples.dataset["id"], scope.encoded["labels"], scored.predictions),
         kept.path_for(runs[0].run_id, results_file),
         run_id=runs[0].run_id,
-        data_sha256=examples.fingerprint["sha256"],
+        data_sha256=scope.examples.fingerprint["sha256"],
     )
     if not append(runs, path=results_file, duplicates="repeat" if force else "skip"):
         say(f"run {runs[0].run_id} is already in {results_file}: not stored again (--force stores a repeat)")

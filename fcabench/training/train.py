@@ -298,57 +298,61 @@ def _run_stage(call: _Call, stage, folder: Path, current, derived, parent_id) ->
         config, note = _fit_budget(call, current, config)
     if config is not None:
         methods.apply(current, config)
-    trained = None if stage.name == "training-free" else _train_stage(call, current, stage)
+    trained = _train_stage(call, current, stage) if stage.trains and stage.name != "training-free" else None
     current.to(s.device).eval()
-    scores, costs, scored = scoring.score(
-        call.task, current, call.encoded_eval, s.seq_len, max(s.batch_size, 32), s.device
-    )
+    outcomes = _outcomes(call, current, stage, config)
     acting = methods.applied(current)  # FCA's search runs PoWER-BERT's soft extraction: store what ran
-    run_method, run_config = (
-        (acting.method.name, acting.config) if acting else ("vanilla", methods.make_config("vanilla"))
-    )
-    spec = {
-        "kind": "train",
-        "model": call.model,
-        "task": call.task.name,
-        "method": run_method,
-        "config": ckpt.config_to_dict(run_config),
-        "stage": stage.name,
-        **_budget(s),
-        "train_data": call.train_split.fingerprint["sha256"] if call.train_split else None,
-        "eval_data": call.eval_split.fingerprint["sha256"],
-        "parent": parent_id or call.from_checkpoint,
-    }  # the run id: the keys every stored run was named by, so a stored run is recognised again
-    warning = scoring.one_class_warning(call.task, scored)
-    if warning:
-        say(f"warning: {stage.name}: {warning}")
-    fields = dict(
-        seed=s.seed,
-        stage=stage.name,
-        # the full configuration is in method_config; a stage another method ran (FCA's search is PoWER-BERT's
-        # soft extraction, stored as what ran) says whose stage it is
-        config_label=stage.name if run_method == call.method.name else f"{stage.name} of {call.method.name}",
-        parent_run_id=parent_id,
-        point_id=call.point_id,
-        source_note=note,
-        warning=warning,
-        precision="fp32",
-        **records.data_fields(call.eval_split.fingerprint, call.task),
-    )
-    fields.update(trained or {"epoch_selection": f"no training: the method applied to {call.from_checkpoint}"})
-    stage_runs = records.stage_runs(
-        method=run_method,
-        config=run_config,
-        model=call.model,
-        task=call.task,
-        split="validation",
-        seq_len=s.seq_len,
-        scores=scores,
-        costs=costs,
-        spec=spec,
-        device=s.device,
-        **fields,
-    )
+    run_method = acting.method.name if acting else "vanilla"
+    train_data = call.train_split.fingerprint["sha256"] if call.train_split else None
+    if trained is None:
+        start = call.from_checkpoint if stage.name == "training-free" else "the previous stage's weights"
+        trained = {"epoch_selection": f"no training: the method applied to {start}"}
+    stage_runs, front = [], []
+    for run_config, scores, costs, scored, macs_ratio in outcomes:
+        spec = {
+            "kind": "train",
+            "model": call.model,
+            "task": call.task.name,
+            "method": run_method,
+            "config": ckpt.config_to_dict(run_config),
+            "stage": stage.name,
+            **_budget(s),
+            "train_data": train_data,
+            "eval_data": call.eval_split.fingerprint["sha256"],
+            "parent": parent_id or call.from_checkpoint,
+        }  # the run id: the keys every stored run was named by, so a stored run is recognised again
+        warning = scoring.one_class_warning(call.task, scored)
+        if warning:
+            say(f"warning: {stage.name}: {warning}")
+        fields = dict(
+            seed=s.seed,
+            stage=stage.name,
+            # the full configuration is in method_config; a stage another method ran (FCA's search is PoWER-BERT's
+            # soft extraction, stored as what ran) says whose stage it is
+            config_label=stage.name if run_method == call.method.name else f"{stage.name} of {call.method.name}",
+            parent_run_id=parent_id,
+            point_id=call.point_id,
+            source_note=note,
+            warning=warning,
+            precision="fp32",
+            **records.data_fields(call.eval_split.fingerprint, call.task),
+            **trained,
+        )
+        stage_runs += records.stage_runs(
+            method=run_method,
+            config=run_config,
+            model=call.model,
+            task=call.task,
+            split="validation",
+            seq_len=s.seq_len,
+            scores=scores,
+            costs=costs,
+            spec=spec,
+            device=s.device,
+            **fields,
+        )
+        config_dict, run_id = ckpt.config_to_dict(run_config), stage_runs[-1].run_id
+        front.append({"config": config_dict, "run_id": run_id, "macs_ratio": macs_ratio, **scores})
     free = stage.name == "training-free" and not call.self_contained
     manifest = {
         "task": call.task.name,
@@ -364,7 +368,9 @@ def _run_stage(call: _Call, stage, folder: Path, current, derived, parent_id) ->
         "training": {k: v for k, v in fields.items() if k.startswith("train_")} or None,
         "runs": [dataclasses.asdict(run) for run in stage_runs],
     }
-    predictions = kept.frame(call.eval_split.dataset["id"], call.encoded_eval["labels"], scored.predictions)
+    if not stage.trains:  # a search's configurations, cheapest first (evaluate --front scores each)
+        manifest["front"] = front
+    predictions = kept.frame(call.eval_split.dataset["id"], call.encoded_eval["labels"], outcomes[0][3].predictions)
     ckpt.save_checkpoint(
         current,
         call.tokenizer,
@@ -374,6 +380,28 @@ def _run_stage(call: _Call, stage, folder: Path, current, derived, parent_id) ->
         overwrite=call.overwrite,
         weights_from=call.from_checkpoint if free else None,
     )
+
+
+def _outcomes(call: _Call, model, stage, config) -> list[tuple]:
+    """(configuration, metrics, cost fields, the pass, closed-form MACs / vanilla's or None) of the stage's model on
+    the validation split: one for a stage that trains, one per configuration a search keeps, cheapest first."""
+    s, task = call.settings, call.task
+    acting = methods.applied(model)
+
+    def score():
+        return scoring.score(task, model, call.encoded_eval, s.seq_len, max(s.batch_size, 32), s.device)
+
+    if stage.trains:
+        return [(acting.config if acting else methods.make_config("vanilla"), *score(), None)]
+    scored: dict = {}
+    sign = 1 if tasks.metrics.higher_is_better(task.main_metric) else -1
+
+    def validation_score(run_config) -> float:  # the search runs the model under run_config around this call
+        scored[run_config] = score()
+        return sign * scored[run_config][0][task.main_metric]
+
+    kept_configs = acting.method.search(model, config, validation_score, s.seq_len, s.seed)
+    return [(run_config, *scored[run_config], ratio) for run_config, ratio, _ in kept_configs]
 
 
 def _record(call: _Call, stage, folder: Path) -> list:

@@ -3,7 +3,8 @@
 The hooks that act during a stage are those of the method the stage's config belongs to, i.e. of
 ``methods.applied(model)`` (FCA's search is PoWER-BERT's soft extraction): no training code names a method.
 
-- :class:`MethodTrainer` adds ``Method.loss_term`` to the task loss and gives ``Method.parameter_groups``
+- :class:`MethodTrainer` computes a step's loss through ``Method.training_loss`` (the task loss plus
+  ``Method.loss_term``, or a method's own passes) and gives ``Method.parameter_groups``
   their own optimizer groups (own learning rate, no weight decay);
 - :class:`AfterStepCallback` calls ``Method.after_step`` after every optimizer step (PoWER-BERT projects
   its retention weights back to [0, 1]);
@@ -28,12 +29,11 @@ class MethodTrainer(Trainer):
     """Modifications: ``compute_loss`` adds the method's loss term; ``create_optimizer`` adds its groups."""
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
-        if model.training:
-            method = acting_method(model)
-            extra = method.loss_term(model) if method else None
-            if extra is not None:
-                loss = loss + extra
+        def forward(batch):
+            return Trainer.compute_loss(self, model, batch, return_outputs=True, num_items_in_batch=num_items_in_batch)
+
+        method = acting_method(model) if model.training else None
+        loss, outputs = method.training_loss(model, inputs, forward) if method else forward(inputs)
         return (loss, outputs) if return_outputs else loss
 
     def create_optimizer(self, model=None):
