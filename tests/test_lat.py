@@ -7,16 +7,18 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import textwrap
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 import fcabench
-from fcabench import methods
+from fcabench import methods, runs, sweep
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape
 from fcabench.methods.lat import distillation_loss, length_macs_ratio, running, sample_dropped, sample_lengths
+from fcabench.runs import study
 from fcabench.training import checkpoint, evolution
 from fcabench.training.evolution import Candidate, pareto_front
 from tests.conftest import padded_batch, tiny_model
@@ -216,3 +218,66 @@ def test_train_searches_a_front_and_evaluate_scores_it(tmp_path, tiny_backbone, 
     assert_one_line_error(*refused, "no configuration of its front is at or under 0.01")
     refused = cli(capsys, "evaluate", str(tmp_path / "v" / "fine-tune"), "--front", "--results", str(store))
     assert_one_line_error(*refused, "has no front")
+
+
+def test_a_sweep_scores_each_seeds_front_and_groups_its_picks_at_each_budget(tmp_path, tiny_backbone):
+    """LAT trains once per seed; the sweep scores the whole front on test, then the front's best configuration at
+    each budget: the seeds' picks at one budget are one point of the study, the front's points are not."""
+    path = tmp_path / "spec.toml"
+    path.write_text(
+        textwrap.dedent(f"""
+        [sweep]
+        name = "lat"
+        models = ["{tiny_backbone}"]
+        tasks = ["tweet-sentiment"]
+        seeds = [0, 1]
+        score_splits = ["test"]
+        out = "{tmp_path / "out"}"
+        results = "{tmp_path / "store.jsonl"}"
+        [train]
+        seq_len = 16
+        max_steps = 1
+        batch_size = 4
+        max_train_examples = 8
+        max_eval_examples = 8
+        [[methods]]
+        name = "vanilla"
+        method = "vanilla"
+        [[methods]]
+        name = "lat"
+        method = "lat"
+        from = "vanilla"
+        options = {{ iterations = 1, population = 2, mutations = 2, crossovers = 2, length_drop_bound = 0.5 }}
+        front_picks = [1.0, 0.9]
+        """)
+    )
+    spec = sweep.load_spec(path)
+    assert sweep.run(spec, echo=lambda _: None).failed == []
+    stored = runs.load(spec.results)
+    test = stored[(stored["split"] == "test") & (stored["method"] == "lat") & (stored["metric"] == "accuracy")]
+    labels = set(test["config_label"])
+    assert labels == {"front", "front at 1x", "front at 0.9x"}
+    picks = test[test["config_label"] != "front"]
+    assert picks.groupby("config_label")["point_id"].nunique().tolist() == [1, 1]  # the seeds' picks: one point
+    assert picks["point_id"].nunique() == 2 and sorted(picks["seed"]) == [0, 0, 1, 1]
+    points = study.study_points(stored, split="test")
+    lat = points[points["method"] == "lat"]
+    assert sorted(lat["config_label"]) == ["front at 0.9x", "front at 1x"] and set(lat["n"]) == {2}
+
+
+def test_front_picks_are_refused_for_a_method_without_a_front(tmp_path):
+    path = tmp_path / "spec.toml"
+    path.write_text(
+        textwrap.dedent("""
+        [sweep]
+        name = "no-front"
+        models = ["minilm-l6"]
+        tasks = ["tweet-sentiment"]
+        [[methods]]
+        name = "pb"
+        method = "power-bert"
+        front_picks = [0.5]
+        """)
+    )
+    with pytest.raises(FcabenchError, match=r"'methods\[0\].front_picks': power-bert keeps no front"):
+        sweep.load_spec(path)

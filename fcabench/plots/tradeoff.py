@@ -27,7 +27,7 @@ from fcabench.plots.style import (
     method_style,
     reference_label,
 )
-from fcabench.runs.schema import INTERMEDIATE_STAGES
+from fcabench.runs.schema import intermediate
 from fcabench.runs.stats import collapse_seeds
 from fcabench.tasks import metrics
 
@@ -102,7 +102,7 @@ def tradeoff_points(
     axis = cost_axis(x)
     rows = runs[runs["score"].notna() & runs["metric"].notna()].copy()
     if "stage" in rows:
-        rows = rows[~rows["stage"].isin(INTERMEDIATE_STAGES)]
+        rows = rows[~intermediate(rows)]
     if not include_claims:
         rows = rows[rows["source"] != "claim"]
     if not other_modalities:

@@ -41,7 +41,16 @@ SOURCES = ("measured", "published", "claim", "derived")
 
 INTERMEDIATE_STAGES = ("search", "soft")
 # stages whose scored model is not the method's result (a configuration search, LTP's soft thresholds):
-# a trade-off plot or a study table shows the stages after them
+# a trade-off plot or a study table shows the stages after them; except where the search is the last stage and
+# keeps a front of configurations of one trained model (LAT): that front is the result
+FRONT_METHODS = ("lat",)
+FRONT_LABEL = "front"  # config_label of a front's configurations scored one by one (evaluate --front)
+
+
+def intermediate(runs):
+    """Mask of the rows of a run frame whose stage is intermediate (see INTERMEDIATE_STAGES)."""
+    return runs["stage"].isin(INTERMEDIATE_STAGES) & ~runs["method"].isin(FRONT_METHODS)
+
 
 NORMALISATIONS = ("exact", "converted", "not-normalisable")
 # exact:            ``macs``/``flops`` counted in fcabench's convention (measured or closed form)

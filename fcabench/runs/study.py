@@ -16,7 +16,7 @@ import json
 import pandas as pd
 
 from fcabench.errors import FcabenchError
-from fcabench.runs.schema import INTERMEDIATE_STAGES
+from fcabench.runs.schema import FRONT_LABEL, intermediate
 from fcabench.runs.stats import collapse_seeds, compare_runs, paired_tables, probability_of_improvement
 
 REGIMES = {"training-free": "training-free"}  # stage -> regime; every other final stage is "retrained"
@@ -124,8 +124,9 @@ def study_points(
         (runs["source"] == "measured")
         & (runs["metric"] == metric)
         & runs["stage"].notna()
-        & ~runs["stage"].isin(INTERMEDIATE_STAGES)
+        & ~intermediate(runs)
         & runs["macs"].notna()
+        & (runs["config_label"] != FRONT_LABEL)  # one seed's front, drawn as a line; its picks are the points
     ]
     if task is not None:
         rows = rows[rows["task"].isin({task, _title(task)})]

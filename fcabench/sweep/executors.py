@@ -31,8 +31,10 @@ JobFunction = Callable[..., "str | None"]
 
 def train_job(job: Job, *, output_dir: str, results: str, from_checkpoint: str | None) -> str | None:
     """The default job: ``fcabench.train`` with the job's settings, then ``fcabench.evaluate`` of its final
-    checkpoint on each of ``job.score_splits``; returns that checkpoint."""
+    checkpoint on each of ``job.score_splits`` (a checkpoint with a front: the whole front, then its best
+    configuration at each of ``job.front_picks``); returns that checkpoint."""
     import fcabench
+    from fcabench.training.checkpoint import read_manifest
 
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in job.options.items()}
     runs = fcabench.train(
@@ -50,16 +52,20 @@ def train_job(job: Job, *, output_dir: str, results: str, from_checkpoint: str |
         **job.train,
     )
     checkpoint = final_checkpoint(output_dir, runs)
+    has_front = checkpoint is not None and bool(read_manifest(checkpoint).get("front"))
+    scorings = [dict(front=True), *(dict(macs_ratio=r) for r in job.front_picks)] if has_front else [{}]
     for split in job.score_splits:  # accuracy only: speed is fcabench bench's job, on an idle machine
-        fcabench.evaluate(
-            checkpoint,
-            split=split,
-            seq_len=job.train.get("seq_len"),
-            measure_latency=False,
-            results=results,
-            data_dir=job.train.get("data_dir"),
-            seed=job.seed,
-        )
+        for scoring in scorings:
+            fcabench.evaluate(
+                checkpoint,
+                split=split,
+                seq_len=job.train.get("seq_len"),
+                measure_latency=False,
+                results=results,
+                data_dir=job.train.get("data_dir"),
+                seed=job.seed,
+                **scoring,
+            )
     return checkpoint
 
 

@@ -48,6 +48,7 @@ class Job:
     budget_closed_form: float | None = None  # what the resolved options cost by the closed form; None when
     #                                           a search derives the configuration and train scales it (macs_ratio)
     score_splits: tuple[str, ...] = ()  # splits the final checkpoint is also scored on after training
+    front_picks: tuple[float, ...] = ()  # on those splits, a front's best configuration at each of these budgets
 
     @property
     def label(self) -> str:
@@ -64,6 +65,7 @@ class Job:
         record = dict(record)
         record["stages"] = tuple(record["stages"]) if record.get("stages") else None
         record["score_splits"] = tuple(record.get("score_splits") or ())
+        record["front_picks"] = tuple(record.get("front_picks") or ())
         return cls(**record)
 
 
@@ -123,6 +125,8 @@ def expand(spec: SweepSpec) -> list[Job]:
                     )
                     if spec.score_splits:  # only when set, so the ids of sweeps without it stay as they were
                         fields["score_splits"] = list(spec.score_splits)
+                    if entry.front_picks:  # the same
+                        fields["front_picks"] = list(entry.front_picks)
                     job = Job(
                         job_id=job_id(fields),
                         entry=entry.name,
@@ -140,6 +144,7 @@ def expand(spec: SweepSpec) -> list[Job]:
                         budget_target=target,
                         budget_closed_form=achieved,
                         score_splits=spec.score_splits,
+                        front_picks=entry.front_picks,
                     )
                     if job.job_id in seen:
                         raise FcabenchError(

@@ -31,6 +31,8 @@ A specification (see ``sweeps/`` for real ones)::
     configs = [{...}, {...}]          # or explicit option sets
     training_free = false             # true: apply to the `from` checkpoint and evaluate, no training
     seeds = [0, 1, 2]                 # this entry's seeds instead of sweep.seeds (its `from` entry needs them too)
+    front_picks = [0.67, 0.5, 0.33]   # a method whose search keeps a front (lat): on each score split, score the
+                                      # whole front, then its best configuration (on validation) at each budget
 
 Paths in the specification are relative to the working directory, like the CLI's.
 """
@@ -71,6 +73,7 @@ METHOD_KEYS = (
     "seeds",
     "train",
     "resources",
+    "front_picks",
 )
 SPLITS = ("validation", "test")  # splits a job's final checkpoint may also be scored on
 BUDGET_KEYS = ("encoder_macs", "knob", "range", "tolerance")
@@ -104,6 +107,7 @@ class MethodEntry:
     train: dict = field(default_factory=dict)  # overrides of [train] for this entry
     resources: dict = field(default_factory=dict)  # overrides of [resources] for this entry
     seeds: tuple[int, ...] | None = None  # None: the sweep's seeds
+    front_picks: tuple[float, ...] = ()  # budgets (x vanilla's encoder MACs) at which a front's best is scored
 
 
 @dataclass(frozen=True)
@@ -341,7 +345,34 @@ def _method_entry(item: Any, prefix: str) -> MethodEntry:
         train=_train(_table(item, "train", prefix), prefix + "train."),
         resources=_resources(_table(item, "resources", prefix), prefix + "resources."),
         seeds=tuple(_seed_list(item, "seeds", prefix, default=[0])) if "seeds" in item else None,
+        front_picks=_front_picks(item, method, prefix),
     )
+
+
+def _front_picks(item: dict, method: str, prefix: str) -> tuple[float, ...]:
+    """Budgets in (0, 1], for a method whose last stage is a search that keeps a front."""
+    from fcabench import methods as registry
+
+    if "front_picks" not in item:
+        return ()
+    picks = _fractions(item["front_picks"], prefix + "front_picks")
+    acting = registry.get(method)
+    if acting.stages(acting.config_class())[-1].trains:
+        raise _KeyError(prefix + "front_picks", f"{method} keeps no front (its last stage trains one configuration)")
+    return tuple(picks)
+
+
+def _fractions(value: Any, key: str) -> list[float]:
+    """A non-empty list of fractions of vanilla's encoder MACs, each in (0, 1] (one number: a list of it)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 for v in value)
+    ):
+        raise _KeyError(key, f"expected fractions of vanilla's encoder MACs in (0, 1], got {value!r}")
+    return [float(v) for v in value]
 
 
 def _check_stages(method: str, stages: list[str], prefix: str) -> None:
@@ -369,17 +400,7 @@ def _budget(value: Any, method: str, prefix: str) -> Budget:
     if not isinstance(value, dict):
         raise _KeyError(prefix.rstrip("."), f"expected a table such as {{ encoder_macs = [0.5] }}, got {value!r}")
     _known(value, BUDGET_KEYS, prefix)
-    targets = value.get("encoder_macs")
-    if isinstance(targets, (int, float)) and not isinstance(targets, bool):
-        targets = [targets]
-    if (
-        not isinstance(targets, list)
-        or not targets
-        or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 1 for t in targets)
-    ):
-        raise _KeyError(
-            prefix + "encoder_macs", f"expected fractions of vanilla's encoder MACs in (0, 1], got {targets!r}"
-        )
+    targets = _fractions(value.get("encoder_macs"), prefix + "encoder_macs")
     knob = value.get("knob")
     if knob is not None:
         if not isinstance(knob, str):

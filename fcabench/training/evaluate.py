@@ -18,6 +18,7 @@ from fcabench import encoders, methods, tasks
 from fcabench.devices import default_device
 from fcabench.errors import FcabenchError
 from fcabench.runs import predictions as kept
+from fcabench.runs.schema import FRONT_LABEL
 from fcabench.training import checkpoint as ckpt
 from fcabench.training import data, records, scoring
 from fcabench.training.settings import check_length_and_batch
@@ -72,8 +73,32 @@ def evaluate(
     runs = []
     for config in members:
         model, _, _ = ckpt.load_checkpoint(checkpoint, patched=False, device=device)
-        runs += _score_and_store(methods.apply(model, config), scope, measure_latency, results_file, force)
+        pick = _Pick(macs_ratio, manifest.get("point_id")) if macs_ratio is not None else _Pick()
+        runs += _score_and_store(methods.apply(model, config), scope, measure_latency, results_file, force, pick)
     return runs
+
+
+@dataclasses.dataclass(frozen=True)
+class _Pick:
+    """How a configuration of a front is stored: one of the whole front (a point of one seed's front, grouped by
+    what ran), or the front's pick at a MAC budget (the seeds' picks at that budget are one operating point)."""
+
+    macs_ratio: float | None = None
+    point_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        return FRONT_LABEL if self.macs_ratio is None else f"front at {self.macs_ratio:g}x"
+
+    @property
+    def spec(self) -> dict:
+        return {"front": self.macs_ratio or "all"}
+
+    @property
+    def point(self) -> str | None:
+        if self.macs_ratio is None or self.point_id is None:
+            return None
+        return records.run_id({"point": self.point_id, "front_at": self.macs_ratio})
 
 
 def front_members(manifest: dict, checkpoint, front: bool, macs_ratio: float | None, metric: str):
@@ -118,8 +143,8 @@ class _Scope:
     encoded: object
 
 
-def _score_and_store(model, scope: _Scope, measure_latency: bool, results_file, force: bool) -> list:
-    """Score ``model`` as the checkpoint's patched (or re-configured) model and append its run."""
+def _score_and_store(model, scope: _Scope, measure_latency: bool, results_file, force: bool, pick=None) -> list:
+    """Score ``model`` (the checkpoint's, or one configuration of its front: ``pick``) and append its run."""
     from fcabench.runs import append
 
     task, seq_len, device, batch_size = scope.task, scope.seq_len, scope.device, scope.batch_size
@@ -161,6 +186,7 @@ def _score_and_store(model, scope: _Scope, measure_latency: bool, results_file, 
         "device": device,
         "latency": measure_latency,
         "precision": scope.precision,
+        **(pick.spec if pick else {}),
     }
     manifest = scope.manifest
     training = manifest.get("training") or {}
@@ -176,9 +202,9 @@ def _score_and_store(model, scope: _Scope, measure_latency: bool, results_file, 
         spec=spec,
         device=device,
         stage=manifest.get("stage"),
-        config_label=manifest.get("stage"),
+        config_label=pick.label if pick else manifest.get("stage"),
         parent_run_id=manifest.get("run_id"),
-        point_id=manifest.get("point_id"),
+        point_id=pick.point if pick else manifest.get("point_id"),
         checkpoint_sha256=digest,
         seed=_seed_of(manifest),
         warning=warning,
