@@ -18,6 +18,8 @@ from fcabench import methods, runs, sweep
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape
 from fcabench.methods.lat import distillation_loss, length_macs_ratio, running, sample_dropped, sample_lengths
+from fcabench.plots.study import plot_study
+from fcabench.plots.tradeoff import plot_pareto
 from fcabench.runs import study
 from fcabench.training import checkpoint, evolution
 from fcabench.training.evolution import Candidate, pareto_front
@@ -263,6 +265,17 @@ def test_a_sweep_scores_each_seeds_front_and_groups_its_picks_at_each_budget(tmp
     points = study.study_points(stored, split="test")
     lat = points[points["method"] == "lat"]
     assert sorted(lat["config_label"]) == ["front at 0.9x", "front at 1x"] and set(lat["n"]) == {2}
+    fronts = study.study_points(stored, split="test", fronts=True)
+    assert set(fronts["method"]) == {"lat"} and fronts["parent_run_id"].nunique() == 2  # a front per seed
+    assert len(fronts) == (test["config_label"] == "front").sum()
+
+    ax = plot_study(points, fronts=fronts)
+    front_lines = [line for line in ax.get_lines() if line.get_marker() == "." and line.get_linewidth() == 0.8]
+    assert len(front_lines) == 2
+    assert any("lat: the front of each trained model (2)" in t.get_text() for t in ax.get_legend().get_texts())
+    fig = plot_pareto(stored[stored["split"] == "test"], x="macs-rel", tasks=["tweet-sentiment"])
+    joined = [line for ax in fig.axes for line in ax.get_lines() if line.get_alpha() == 0.6]
+    assert len(joined) == 2  # plot pareto joins each model's front too
 
 
 def test_front_picks_are_refused_for_a_method_without_a_front(tmp_path):

@@ -213,8 +213,13 @@ def _write_figure(spec, store, path: Path) -> None:
     title = f"{', '.join(spec.models)}, n = {seq_len}; bars: 95 % interval over seeds"
     published = load(TABLES)  # the papers' rows at the study's length, where they print a cost
     panels = [
-        (f"{task}: {title}", points, study.published_points(published, task, seq_len))
-        for task, points, _ in _points(spec, store)
+        (
+            f"{task}: {title}",
+            points,
+            study.published_points(published, task, seq_len),
+            sweep.study_points(spec, stored, fronts=True)[task],
+        )
+        for task, points, stored in _points(spec, store)
     ]
     fig = study_figure(panels, sweep.scored_split(spec))
     typer.echo(f"wrote {save_figure(fig, path)}")

@@ -25,16 +25,24 @@ def variant_styles(points: pd.DataFrame) -> dict[str, tuple[str, str]]:
 
 
 def plot_study(
-    points: pd.DataFrame, published: pd.DataFrame | None = None, ax=None, title: str | None = None, split: str = "test"
+    points: pd.DataFrame,
+    published: pd.DataFrame | None = None,
+    ax=None,
+    title: str | None = None,
+    split: str = "test",
+    fronts: pd.DataFrame | None = None,
 ):
     """Accuracy (of ``split``) against MACs / vanilla, one line per variant: solid and filled retrained, dotted
     and hollow training-free, the vanilla star, 95 % intervals over seeds as bars (within the 0-100 scale a
     t-interval over three seeds can leave), the trivial baselines' frontier as a grey staircase; ``published``
-    rows (score, flops_rel_bert_base) as crosses.
+    rows (score, flops_rel_bert_base) as crosses; ``fronts`` (``study_points(..., fronts=True)``): each trained
+    model's front as a thin line of small dots.
     Returns the Axes; writing files is the caller's business."""
     if ax is None:
         _, ax = plt.subplots(figsize=(9.5, 4.5), layout="constrained")
     styles = variant_styles(points)
+    if fronts is not None and not fronts.empty:
+        draw_fronts(ax, fronts)
     for (name, regime), group in points.groupby(["variant", "regime"]):
         group = group.sort_values("macs_rel")
         if name == "vanilla":
@@ -82,6 +90,26 @@ def plot_study(
     return ax
 
 
+def draw_fronts(ax, fronts: pd.DataFrame) -> None:
+    """One thin line per front (its rows share ``parent_run_id``: one trained model), in its method's colour."""
+    for index, (method, group) in enumerate(fronts.groupby("method")):
+        color = method_style(method).color
+        for number, (_, front) in enumerate(group.groupby("parent_run_id")):
+            front = front.sort_values("macs_rel")
+            ax.plot(
+                front["macs_rel"],
+                front["score"],
+                marker=".",
+                markersize=3,
+                linewidth=0.8,
+                alpha=0.55,
+                color=color,
+                label=f"{method}: the front of each trained model ({group['parent_run_id'].nunique()})"
+                if number == 0
+                else None,
+            )
+
+
 def _free_frontier(ax, points: pd.DataFrame) -> None:
     """The best score the trivial baselines reach at each cost or less (a staircase, shaded below): a method's
     point above it pays, one on or below it does not."""
@@ -110,9 +138,9 @@ def _interval_bars(ax, points: pd.DataFrame, color: str) -> None:
     ax.vlines(spread["macs_rel"], low, high, color=color, linewidth=0.8)
 
 
-def study_figure(panels: list[tuple[str, pd.DataFrame, pd.DataFrame | None]], split: str = "test") -> Figure:
-    """One panel per (title, points, published rows or None), side by side."""
+def study_figure(panels: list[tuple], split: str = "test") -> Figure:
+    """One panel per (title, points, published rows or None[, fronts]), side by side."""
     fig, axes = plt.subplots(1, len(panels), figsize=(9.5 * len(panels), 4.5), squeeze=False, layout="constrained")
-    for ax, (title, points, published) in zip(axes[0], panels):
-        plot_study(points, published, ax=ax, title=title, split=split)
+    for ax, (title, points, published, *fronts) in zip(axes[0], panels):
+        plot_study(points, published, ax=ax, title=title, split=split, fronts=fronts[0] if fronts else None)
     return fig

@@ -27,6 +27,7 @@ from fcabench.plots.style import (
     method_style,
     reference_label,
 )
+from fcabench.runs import schema
 from fcabench.runs.schema import intermediate
 from fcabench.runs.stats import collapse_seeds
 from fcabench.tasks import metrics
@@ -193,6 +194,7 @@ def draw_tradeoff(
     if len(front) > 1:
         # The best score attainable at a given cost: a staircase, not a straight interpolation.
         ax.step(front["x_value"], front["score"], where="post" if axis.better == "lower" else "pre", **FRONT_STYLE)
+    _model_fronts(ax, points)
     texts = []
     for method in method_order(points["method"]):
         style = method_style(method)
@@ -234,6 +236,17 @@ def draw_tradeoff(
     ax.set_xlabel(axis.label)
     ax.set_title(points["facet"].iloc[0])
     return ax
+
+
+def _model_fronts(ax: Axes, points: pd.DataFrame) -> None:
+    """The configurations of one trained model's front (LAT: ``evaluate --front``; they share the search run as
+    ``parent_run_id``) joined by a thin line in its method's colour."""
+    if "config_label" not in points or "parent_run_id" not in points:
+        return
+    fronts = points[points["config_label"] == schema.FRONT_LABEL]
+    for (method, _), front in fronts.groupby(["method", "parent_run_id"]):
+        front = front.sort_values("x_value")
+        ax.plot(front["x_value"], front["score"], color=method_style(method).color, linewidth=0.8, alpha=0.6)
 
 
 def _interval_bars(ax: Axes, points: pd.DataFrame, color: str) -> None:

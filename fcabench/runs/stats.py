@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fcabench.errors import FcabenchError
+from fcabench.runs.schema import FRONT_LABEL
 from fcabench.tasks.metrics import within_scale
 
 # What makes two runs the same configuration: everything but the seed (and what follows from it).
@@ -78,10 +79,12 @@ def group_id(row) -> str:
     operating point (``point_id``: the request without its seed), so a retention derived by a search or
     thresholds learned at each seed still group; older rows are grouped by what they ran. A row that records no
     seed (runs stored before evaluations carried their checkpoint's training) is a group of its own: nothing
-    says that what else it shares with another row is all that differs."""
+    says that what else it shares with another row is all that differs; so is a configuration of a front."""
     keys = POINT_KEYS if _key_text(row.get("point_id")) else GROUP_KEYS
     text = "|".join(f"{k}={_key_text(row.get(k))}" for k in keys)
-    if not _key_text(row.get("seed")):
+    # a row of one trained model's front (LAT) is a group of its own too: its seeds are other fronts, and a
+    # configuration two fronts share is two points, not one with an interval
+    if not _key_text(row.get("seed")) or row.get("config_label") == FRONT_LABEL:
         text += f"|run_id={row.get('run_id')}"
     return "g-" + hashlib.sha256(text.encode()).hexdigest()[:10]
 

@@ -93,11 +93,16 @@ def _title(task: str) -> str:
 
 
 def study_points(
-    runs: pd.DataFrame, task: str | None = None, metric: str = "accuracy", split: str | None = None
+    runs: pd.DataFrame,
+    task: str | None = None,
+    metric: str = "accuracy",
+    split: str | None = None,
+    fronts: bool = False,
 ) -> pd.DataFrame:
     """One row per scored model of a study (final stages only), with ``variant``, ``regime``, ``macs_rel``,
     ``macs_real_rel`` and the vanilla score beside it; empty when there are no measured runs with stages.
-    ``split``: the scored split to read (None: every split, as stored)."""
+    ``split``: the scored split to read (None: every split, as stored). ``fronts``: instead, every configuration
+    of every stored front (LAT's, one per trained model; ``parent_run_id`` names the front), drawn as lines."""
     columns = [
         "variant",
         "regime",
@@ -117,6 +122,7 @@ def study_points(
         "run_id",
         "method_config",
         "group",
+        "parent_run_id",
     ]
     if "stage" not in runs:
         return pd.DataFrame(columns=columns)
@@ -126,8 +132,9 @@ def study_points(
         & runs["stage"].notna()
         & ~intermediate(runs)
         & runs["macs"].notna()
-        & (runs["config_label"] != FRONT_LABEL)  # one seed's front, drawn as a line; its picks are the points
     ]
+    on_front = rows["config_label"] == FRONT_LABEL  # one model's front: a line; its picks at budgets are the points
+    rows = rows[(on_front | (rows["method"] == "vanilla")) if fronts else ~on_front]
     if task is not None:
         rows = rows[rows["task"].isin({task, _title(task)})]
     if split is not None:
@@ -154,6 +161,8 @@ def study_points(
     rows["macs_rel"] = rows["macs"].to_numpy() / base["macs"].to_numpy()
     rows["macs_real_rel"] = rows["macs_real_mean"].to_numpy() / base["macs_real_mean"].to_numpy()
     rows["vanilla_score"] = base["score"].to_numpy()
+    if fronts:
+        rows = rows[rows["method"] != "vanilla"]
     return rows[columns].sort_values(["variant", "regime", "macs_rel"]).reset_index(drop=True)
 
 

@@ -15,14 +15,14 @@ def scored_split(spec: SweepSpec) -> str:
     return "test" if "test" in spec.score_splits else "validation"
 
 
-def study_points(spec: SweepSpec, stored: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per task of ``spec``, its points (:func:`fcabench.runs.study.study_points`) among the ``stored`` runs,
-    restricted to the spec's models and length and read on its scored split."""
+def study_points(spec: SweepSpec, stored: pd.DataFrame, fronts: bool = False) -> dict[str, pd.DataFrame]:
+    """Per task of ``spec``, its points (:func:`fcabench.runs.study.study_points`; ``fronts``: its fronts' points)
+    among the ``stored`` runs, restricted to the spec's models and length and read on its scored split."""
     from fcabench.runs import study
 
     found = {}
     for task in spec.tasks:
-        points = study.study_points(stored, task, split=scored_split(spec))
+        points = study.study_points(stored, task, split=scored_split(spec), fronts=fronts)
         found[task] = points[points["model"].isin(spec.models) & points["seq_len"].isin([spec.train.get("seq_len")])]
     return found
 
