@@ -193,7 +193,7 @@ def test_train_searches_a_front_and_evaluate_scores_it(tmp_path, tiny_backbone, 
         seq_len=16, max_steps=2, batch_size=4, max_train_examples=12, max_eval_examples=8, progress=False, results=store
     )
     fcabench.train(tiny_backbone, "tweet-sentiment", output_dir=tmp_path / "v", **settings)
-    options = dict(iterations=2, population=4, mutations=4, crossovers=4, length_drop_bound=0.5)
+    options = dict(iterations=2, population=4, mutations=4, crossovers=4, length_drop_bound=0.5, search_examples=4)
     runs = fcabench.train(
         method="lat", from_checkpoint=str(tmp_path / "v" / "fine-tune"), output_dir=tmp_path / "l",
         method_options=options, **settings,
@@ -203,6 +203,7 @@ def test_train_searches_a_front_and_evaluate_scores_it(tmp_path, tiny_backbone, 
     front = manifest["front"]
     searched = [r for r in runs if r.stage == "search" and r.metric == "accuracy"]
     assert len(searched) == len(front) >= 1
+    assert {r.data_examples for r in searched} == {8}  # ranked on 4 examples, the front stored on the whole split
     assert [m["macs_ratio"] for m in front] == sorted(m["macs_ratio"] for m in front)
     assert all(m["macs_ratio"] <= 1 for m in front) and all(m["config"]["length_config"] for m in front)
     search = str(tmp_path / "l" / "search")

@@ -61,6 +61,7 @@ class LatConfig:
     crossovers: int = 30
     mutation_prob: float = 0.5
     max_macs_ratio: float = 1.0  # the search keeps configurations at or under this x vanilla's encoder MACs
+    search_examples: int | None = None  # validation examples the search scores on (a fixed random draw); None: all
 
     def __post_init__(self):
         if self.length_config is not None:
@@ -75,6 +76,8 @@ class LatConfig:
             raise ValueError("num_sandwich, iterations, mutations and crossovers must be >= 0, population >= 1")
         if not 0 <= self.mutation_prob <= 1 or not 0 < self.max_macs_ratio <= 1:
             raise ValueError("mutation_prob must be in [0, 1] and max_macs_ratio in (0, 1]")
+        if self.search_examples is not None and self.search_examples < 1:
+            raise ValueError(f"search_examples must be at least 1, got {self.search_examples}")
 
     def counts(self, n0: torch.Tensor, layer: int, layers: int) -> torch.Tensor:
         """Units each example keeps in ``layer`` (before clipping to what it still has)."""
@@ -209,27 +212,39 @@ class Lat(Method):
 
     def search(self, model, config, score, seq_len, seed):
         """The front of the evolutionary search: [(configuration, MACs / vanilla's, validation score)], cheapest
-        first; a configuration the user gave (``length_config``) is scored alone, no search replaces it."""
+        first; a configuration the user gave (``length_config``) is scored alone, no search replaces it. With
+        ``search_examples`` the search ranks on that many validation examples; the front it keeps is then scored
+        on the whole split."""
         from fcabench.flops.closed_form import Shape
         from fcabench.training import evolution
 
         shape = Shape.of(encoders.base_model(model).config)
 
-        def evaluate(lengths):
+        def cost(lengths):
+            return length_macs_ratio(shape, seq_len, lengths)
+
+        def evaluate(lengths, examples=None):
             with running(model, lengths):
-                return score(dataclasses.replace(config, length_config=lengths))
+                return score(dataclasses.replace(config, length_config=lengths), examples)
 
         if config.length_config is not None:
-            return [(config, length_macs_ratio(shape, seq_len, config.length_config), evaluate(config.length_config))]
+            return [(config, cost(config.length_config), evaluate(config.length_config))]
         front = evolution.evolve(
-            evaluate,
-            lambda lengths: length_macs_ratio(shape, seq_len, lengths),
+            lambda lengths: evaluate(lengths, config.search_examples),
+            cost,
             seq_len,
             shape.layers,
             config,
             random.Random(seed),
         )
-        return [(dataclasses.replace(config, length_config=c.lengths), c.cost, c.score) for c in front]
+        return [
+            (
+                dataclasses.replace(config, length_config=c.lengths),
+                c.cost,
+                c.score if config.search_examples is None else evaluate(c.lengths),
+            )
+            for c in front
+        ]
 
     def example_config(self, num_layers):
         return LatConfig(length_config=tuple(max(2, 10 - 2 * layer) for layer in range(num_layers)))

@@ -153,8 +153,9 @@ class Method:
 
     def search(self, model, config, score, seq_len: int, seed: int) -> list[tuple[Any, float, float]]:
         """A stage that does not train (``Stage.trains`` False): the configurations it keeps, each with its
-        closed-form encoder MACs over vanilla's at ``seq_len`` and its validation score; ``score(config)`` gives
-        the score of ``model`` run under ``config`` on the validation split (higher is better)."""
+        closed-form encoder MACs over vanilla's at ``seq_len`` and its validation score; ``score(config, examples)``
+        gives the score (higher is better) of ``model``, run under ``config``, on the validation split or on a fixed
+        random draw of ``examples`` of it. A configuration returned must have been scored on the whole split."""
         raise NotImplementedError(f"{self.name} has no search stage")
 
     def loss_term(self, model) -> torch.Tensor | None:

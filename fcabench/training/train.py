@@ -388,17 +388,22 @@ def _outcomes(call: _Call, model, stage, config) -> list[tuple]:
     s, task = call.settings, call.task
     acting = methods.applied(model)
 
-    def score():
-        return scoring.score(task, model, call.encoded_eval, s.seq_len, max(s.batch_size, 32), s.device)
+    def score(encoded):
+        return scoring.score(task, model, encoded, s.seq_len, max(s.batch_size, 32), s.device)
 
     if stage.trains:
-        return [(acting.config if acting else methods.make_config("vanilla"), *score(), None)]
-    scored: dict = {}
+        return [(acting.config if acting else methods.make_config("vanilla"), *score(call.encoded_eval), None)]
+    scored: dict = {}  # configuration -> its scoring on the whole split: what the runs store
     sign = 1 if tasks.metrics.higher_is_better(task.main_metric) else -1
 
-    def validation_score(run_config) -> float:  # the search runs the model under run_config around this call
-        scored[run_config] = score()
-        return sign * scored[run_config][0][task.main_metric]
+    def validation_score(run_config, examples: int | None = None) -> float:  # the search runs the model under
+        encoded = call.encoded_eval  # run_config around this call
+        if examples is not None and examples < len(encoded):
+            encoded = encoded.shuffle(seed=0).select(range(examples))
+        result = score(encoded)
+        if encoded is call.encoded_eval:
+            scored[run_config] = result
+        return sign * result[0][task.main_metric]
 
     kept_configs = acting.method.search(model, config, validation_score, s.seq_len, s.seed)
     return [(run_config, *scored[run_config], ratio) for run_config, ratio, _ in kept_configs]
