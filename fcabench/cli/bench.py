@@ -77,8 +77,37 @@ def bench_command(
     output: Annotated[
         Optional[Path], typer.Option("--output", "-o", help="Also write the table: .csv, .json, .parquet or .md.")
     ] = None,
+    task: Annotated[
+        Optional[str],
+        typer.Option(
+            "--task",
+            "-t",
+            help="Time real examples of this task (or CSV/TSV/JSONL/Parquet file), tokenised as training does, "
+            "instead of random tokens; --model a named model, a folder or a checkpoint (its method and weights).",
+        ),
+    ] = None,
+    split: Annotated[str, typer.Option("--split", "-s", help="With --task: the split whose examples run.")] = "test",
+    max_examples: Annotated[
+        Optional[int], typer.Option("--max-examples", help="With --task: a fixed random draw of the split.")
+    ] = None,
+    padding: Annotated[
+        str,
+        typer.Option(
+            "--padding",
+            help="With --task: max (pad to n), dynamic (to each batch's longest), sorted (length-sorted batches), "
+            "comma-separated; every model under each.",
+        ),
+    ] = "max,dynamic,sorted",
+    scenario: Annotated[
+        str,
+        typer.Option(
+            "--scenario", help="With --task: single-stream, fixed-batch (at -b), offline (best batch), comma-separated."
+        ),
+    ] = "single-stream,fixed-batch,offline",
+    passes: Annotated[int, typer.Option("--passes", help="With --task: timed passes over the examples.")] = 3,
 ) -> None:
-    """Wall-clock latency (median, p90) and peak memory, every model interleaved with vanilla."""
+    """Wall-clock latency (median, p90) and peak memory, every model interleaved with vanilla; with --task, real
+    examples under batching policies and deployment scenarios."""
     from rich.console import Console
 
     from fcabench.cli.options import comma_list, positive_ints
@@ -98,6 +127,9 @@ def bench_command(
     if unknown:
         raise FcabenchError(f"unknown --mode {unknown[0]!r}; modes: {', '.join(bench.MODES)}")
     setups = [bench.Setup.of("vanilla")] + [_setup(spec) for spec in method or []]
+    if task is not None:
+        _real_examples(model, setups, task, split, max_examples, seq_len, batch_size, padding, scenario, passes, output)
+        return
     models = bench.build_models(setups, model, device=device, dtype=dtype)
     if per_layer:
         _per_layer(models, lengths, batches, protocol, output)
@@ -114,6 +146,48 @@ def bench_command(
 
         count = append(bench.to_runs(table, model), target)
         console.print(f"appended {count} measured runs to {target}")
+
+
+def _real_examples(model, setups, task, split, max_examples, seq_len, batch_size, padding, scenario, passes, output):
+    """``bench --task``: the split's examples through every model under each padding and scenario, and the verdict."""
+    import torch
+    from rich.console import Console
+
+    from fcabench.cli.options import comma_list, positive_ints
+    from fcabench.speed import scenarios, workload
+    from fcabench.tables import write_table
+    from fcabench.training.train import resolve_task
+
+    paddings, kinds = comma_list(padding, "--padding"), comma_list(scenario, "--scenario")
+    for value, known, option in (
+        (paddings, workload.PADDINGS, "--padding"),
+        (kinds, scenarios.SCENARIOS, "--scenario"),
+    ):
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise FcabenchError(f"unknown {option} {unknown[0]!r}; choose from {', '.join(known)}")
+    lengths, batches = positive_ints(seq_len, "--seq-len"), positive_ints(batch_size, "--batch-size")
+    if len(lengths) > 1 or len(batches) > 1:
+        raise FcabenchError("with --task, give one --seq-len and one --batch-size (the fixed-batch scenario's)")
+    if passes < 1:
+        raise FcabenchError(f"--passes must be at least 1, got {passes}")
+    models, tokenizer, trained_length, trained_task = workload.models_for(model, setups)
+    n = trained_length if trained_length and seq_len == "128" else lengths[0]  # a checkpoint's own length by default
+    work = workload.from_task(resolve_task(task), split, tokenizer, n, max_examples)
+    console = Console() if Console().is_terminal else Console(width=170)
+    frames = [scenarios.run(models, work, kind, paddings, batches[0], passes) for kind in kinds]
+    import pandas as pd
+
+    table = pd.concat(frames, ignore_index=True)
+    threads = torch.get_num_threads()
+    console.print(f"{work.source}, n = {n}; cpu {threads} threads, fp32, eager; {passes} interleaved passes")
+    shown = ["scenario", "label", "padding", "batch_size", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms"]
+    shown += ["examples_per_s", "speedup", "mac_cut", "efficiency"]
+    console.print(table.reindex(columns=shown).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    console.print("verdict: speed-up over vanilla at max padding, and over the fastest vanilla measured")
+    console.print(scenarios.verdict(table).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    if output:
+        console.print(f"wrote {write_table(table, output)}")
 
 
 def _with_resident(table, setups, preset: str, protocol):
