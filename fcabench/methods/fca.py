@@ -37,7 +37,14 @@ from fcabench import encoders
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, standard_layer_macs
 from fcabench.methods import ops
-from fcabench.methods.power_bert import PowerBertLayer, RetentionConfig, RetentionMethod, keeps_everything, kept_counts
+from fcabench.methods.power_bert import (
+    PowerBertLayer,
+    RetentionConfig,
+    RetentionMethod,
+    keeps_everything,
+    kept_counts,
+    kept_width,
+)
 from fcabench.methods.registry import register
 
 AGGREGATIONS = ("weighted", "mean", "official", "official-mean")
@@ -63,16 +70,18 @@ class FCALayer(PowerBertLayer):
     def reduce(self, hidden, keep, stats, state):
         config = self.method_config
         scores = ops.significance(stats, keep)
-        counts = kept_counts(self, keep, state)
+        counts, width = kept_counts(self, keep, state), kept_width(self, keep, state)
         official = config.aggregation.startswith("official")
-        if not official and not config.official_off_by_one and keeps_everything(counts, keep):
+        if not official and not config.official_off_by_one and keeps_everything(counts, keep, width):
             return hidden, keep  # no tail to pool (the official arithmetic appends its k clusters even then)
-        index, valid = ops.keep_top(scores, keep, counts)
+        index, valid = ops.keep_top(scores, keep, counts, width=width)
         fine, fine_keep = ops.gather_units(hidden, index, valid)
         if config.clusters == 0:
             return fine, fine_keep
         if config.official_off_by_one:  # the unit of rank k_l is neither fine nor pooled
-            index, valid = ops.keep_top(scores, keep, torch.minimum(counts + 1, keep.sum(dim=1)))
+            index, valid = ops.keep_top(
+                scores, keep, torch.minimum(counts + 1, keep.sum(dim=1)), width=min(width + 1, keep.shape[1])
+            )
         tail_index, tail_valid = ops.rest_of(keep, index, valid)
         tail, _ = ops.gather_units(hidden, tail_index, tail_valid)
         if config.aggregation in ("mean", "official-mean"):

@@ -41,7 +41,7 @@ from fcabench.methods import ops
 from fcabench.methods.attention import AttentionNeeds
 from fcabench.methods.base import ReducingLayer
 from fcabench.methods.method import Stage, method_config
-from fcabench.methods.power_bert import keeps_everything, kept_counts
+from fcabench.methods.power_bert import keeps_everything, kept_counts, kept_width
 from fcabench.methods.registry import Method, register
 
 MIN_LENGTH = 2  # the fewest units a sampled configuration keeps ([CLS] and one more), as the official sampler
@@ -83,6 +83,10 @@ class LatConfig:
         """Units each example keeps in ``layer`` (before clipping to what it still has)."""
         return n0 if self.length_config is None else torch.full_like(n0, self.length_config[layer])
 
+    def bound(self, n: int, layer: int, layers: int) -> int:
+        """The most units ``layer`` keeps of inputs padded to ``n`` (compiled graphs)."""
+        return n if self.length_config is None else min(n, self.length_config[layer])
+
 
 class LatLayer(ReducingLayer):
     """Modifications: ``reduce`` keeps the ``length_config[l]`` most significant units; a layer LayerDrop dropped
@@ -96,10 +100,10 @@ class LatLayer(ReducingLayer):
     def reduce(self, hidden, keep, stats, state):
         if self.method_config.length_config is None:
             return hidden, keep
-        counts = kept_counts(self, keep, state)
-        if keeps_everything(counts, keep):
+        counts, width = kept_counts(self, keep, state), kept_width(self, keep, state)
+        if keeps_everything(counts, keep, width):
             return hidden, keep
-        return ops.gather_units(hidden, *ops.keep_top(ops.significance(stats, keep), keep, counts))
+        return ops.gather_units(hidden, *ops.keep_top(ops.significance(stats, keep), keep, counts, width=width))
 
 
 @contextlib.contextmanager

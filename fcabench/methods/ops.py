@@ -2,6 +2,11 @@
 
 Conventions: ``keep`` is a (batch, n) boolean mask of real units; unit 0 is [CLS]; kept units stay in
 their original order; a padded batch gives each example the result it would get alone.
+
+Widths: eagerly, a gathered tensor is as wide as the widest example needs (read off the data: units are removed
+for real). Under ``torch.compile`` reading a count off the data breaks the graph, so the functions that take a
+``width`` use it there instead: an upper bound known from the shapes and the configuration alone (the slots
+beyond an example's own count stay masked), which gives the same results.
 """
 
 from __future__ import annotations
@@ -24,29 +29,40 @@ def attention_received(stats, keep: torch.Tensor) -> torch.Tensor:
     return stats.received.mean(dim=1) / keep.sum(dim=1, keepdim=True).clamp_min(1)
 
 
-def keep_top(scores: torch.Tensor, keep: torch.Tensor, counts: torch.Tensor, protect_first: bool = True):
+def compiling() -> bool:
+    """Whether torch.compile is tracing this call (then widths come from shapes, not data)."""
+    return torch.compiler.is_compiling()
+
+
+def _width(counted, bound: int | None) -> int:
+    return bound if bound is not None and compiling() else int(counted())
+
+
+def keep_top(
+    scores: torch.Tensor, keep: torch.Tensor, counts: torch.Tensor, protect_first: bool = True, width: int | None = None
+):
     """Indices of each example's ``counts[b]`` best real units, [CLS] forced, in original order.
 
-    Returns ``(index, valid)``, both (batch, max(counts)); ``valid`` is False where an example keeps
-    fewer units than the widest one (those slots point at padding and stay masked).
+    Returns ``(index, valid)``, both (batch, max(counts)) (compiled: (batch, ``width``)); ``valid`` is False where
+    an example keeps fewer units than the widest one (those slots point at padding and stay masked).
     """
     n = scores.shape[1]
     ranked = scores.masked_fill(~keep, float("-inf"))
     if protect_first:
         ranked = ranked.clone()
         ranked[:, 0] = float("inf")
-    width = int(counts.max())
+    width = _width(counts.max, width)
     top = ranked.topk(width, dim=-1).indices
     valid = (torch.arange(width, device=scores.device) < counts[:, None]) & keep.gather(1, top)
     order = torch.where(valid, top, top + n).sort(dim=-1).values  # kept units first, by position
     return order % n, order < n
 
 
-def positions(mask: torch.Tensor):
+def positions(mask: torch.Tensor, width: int | None = None):
     """The True positions of each row of ``mask`` (..., n), as ``(index, valid)`` (..., max count) in position
     order; ``valid`` is False where a row has fewer (those slots point at other positions, all distinct)."""
     n = mask.shape[-1]
-    width = int(mask.sum(dim=-1).max())
+    width = _width(lambda: mask.sum(dim=-1).max(), width)
     places = torch.arange(n, device=mask.device).expand_as(mask)
     order = torch.where(mask, places, places + n).sort(dim=-1).values[..., :width]
     return order % n, order < n
@@ -55,7 +71,7 @@ def positions(mask: torch.Tensor):
 def rest_of(keep: torch.Tensor, index: torch.Tensor, valid: torch.Tensor):
     """The real units not selected by ``(index, valid)``, as ``(index, valid)`` in position order."""
     chosen = torch.zeros_like(keep).scatter(1, index, valid)
-    return positions(keep & ~chosen)
+    return positions(keep & ~chosen, width=keep.shape[1])
 
 
 def gather_units(hidden: torch.Tensor, index: torch.Tensor, valid: torch.Tensor):
@@ -83,7 +99,7 @@ def pool_chunks(units, valid, weights, chunks: int):
     """
     total = valid.sum(dim=1, keepdim=True)  # (batch, 1)
     groups = total.clamp(max=chunks)
-    width = int(groups.max()) if units.shape[1] else 0
+    width = _width(groups.max, min(chunks, units.shape[1])) if units.shape[1] else 0
     rank = valid.long().cumsum(dim=1) - 1  # position among the valid units
     group_of = torch.div(rank * groups, total.clamp_min(1), rounding_mode="floor")
     slots = torch.arange(width, device=units.device)

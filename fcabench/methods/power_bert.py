@@ -81,6 +81,11 @@ class RetentionConfig:
         ratio = self.schedule(layers)[layer]
         return torch.ceil(n0 * ratio).long().clamp_min(1)
 
+    def bound(self, n: int, layer: int, layers: int) -> int:
+        """The most units layer ``layer`` keeps of inputs padded to ``n``: from shapes alone (compiled graphs)."""
+        wanted = self.retention[layer] if self.retention is not None else math.ceil(n * self.schedule(layers)[layer])
+        return max(1, min(n, wanted))
+
     def validate_depth(self, layers: int, max_len: int) -> None:
         schedule = self.retention if self.retention is not None else self.ratios
         if schedule is not None and len(schedule) != layers:
@@ -115,9 +120,17 @@ def kept_counts(layer: ReducingLayer, keep: torch.Tensor, state) -> torch.Tensor
     return torch.minimum(wanted, keep.sum(dim=1))
 
 
-def keeps_everything(counts: torch.Tensor, keep: torch.Tensor) -> bool:
+def kept_width(layer: ReducingLayer, keep: torch.Tensor, state) -> int:
+    """An upper bound of :func:`kept_counts` from the shapes and the configuration (what a compiled graph gathers)."""
+    return layer.method_config.bound(keep.shape[1], layer.index, state.num_layers)
+
+
+def keeps_everything(counts: torch.Tensor, keep: torch.Tensor, width: int) -> bool:
     """True when every example keeps all ``keep.shape[1]`` units (so none is padding): gathering them
-    would copy the units unchanged, and a new keep mask would only add to the peak memory."""
+    would copy the units unchanged, and a new keep mask would only add to the peak memory. Compiled, from the
+    shapes alone: the bound ``width`` covers every unit (the configuration keeps all of what each example has)."""
+    if ops.compiling():
+        return width >= keep.shape[1]
     return bool((counts == keep.shape[1]).all())
 
 
@@ -134,10 +147,10 @@ class PowerBertLayer(ReducingLayer):
                 )
             weights = self.rank_weights[ops.ranks(scores, keep)]
             return hidden * weights[..., None], keep
-        counts = kept_counts(self, keep, state)
-        if keeps_everything(counts, keep):
+        counts, width = kept_counts(self, keep, state), kept_width(self, keep, state)
+        if keeps_everything(counts, keep, width):
             return hidden, keep
-        return ops.gather_units(hidden, *ops.keep_top(scores, keep, counts))
+        return ops.gather_units(hidden, *ops.keep_top(scores, keep, counts, width=width))
 
 
 class RetentionMethod(Method):

@@ -70,7 +70,7 @@ class TruncateEncoder(ReducingEncoder):
         config = self.layer[0].method_config
         if config.keep is None or config.keep >= hidden.shape[1]:
             return hidden, keep
-        return ops.gather_units(hidden, *ops.positions(truncation_mask(keep, config)))
+        return ops.gather_units(hidden, *ops.positions(truncation_mask(keep, config), width=config.keep))
 
 
 @register
