@@ -145,3 +145,44 @@ def test_bench_on_real_examples_refuses_bad_usage_in_one_line(capsys, args, mess
     from tests.helpers import assert_one_line_error, cli
 
     assert_one_line_error(*cli(capsys, "bench", *args, "--no-store"), message)
+
+
+COMPILED_ATOL = 1e-4  # float32 sums reassociated by the compiler; logits of order 1
+STATIC = ["vanilla", "power-bert", "fca", "lat", "truncate", "layer-drop"]  # kept counts fixed given n
+
+
+@pytest.mark.parametrize("name", STATIC)
+def test_methods_with_counts_fixed_given_n_trace_into_one_graph_and_agree_with_eager(name):
+    import torch._dynamo
+
+    model = tiny_model(layers=LAYERS, seed=2, distinct=True)
+    if name != "vanilla":
+        methods.apply(model, methods.get(name).example_config(LAYERS))
+    model.eval()
+    work = workload()
+    batch = batches(work, 3, "dynamic")[0]
+    torch._dynamo.reset()
+    with torch.inference_mode():
+        explained = torch._dynamo.explain(model)(**batch.inputs)
+        assert explained.graph_break_count == 0, [str(b.reason) for b in explained.break_reasons]
+        compiled = torch.compile(model, backend="aot_eager", dynamic=True)
+        eager = model(**batch.inputs).logits
+        torch.testing.assert_close(compiled(**batch.inputs).logits, eager, atol=COMPILED_ATOL, rtol=0)
+        if name != "vanilla":  # the compiled pass records the same units
+            record = methods.unit_record(model).tokens_out
+            model(**batch.inputs)
+            assert torch.equal(record, methods.unit_record(model).tokens_out)
+
+
+@pytest.mark.slow  # inductor compiles each unit (about a minute on two cores)
+def test_compiled_units_are_timed_after_compiling_and_say_what_it_took():
+    reference = tiny_model(layers=2, seed=1)
+    pruned = methods.apply(copy.deepcopy(reference), "power-bert", ratios=(0.7, 0.5))
+    models = {"vanilla": reference.eval(), "power-bert": pruned.eval()}
+    frame = scenarios.run(
+        models, workload(), "fixed-batch", paddings=("max",), batch_size=4, passes=1, runtimes=("eager", "compiled")
+    )
+    compiled = frame[frame["runtime"] == "compiled"].set_index("label")
+    assert (compiled["graph_breaks"] == 0).all() and (compiled["graphs"] >= 1).all()
+    assert (compiled["compile_s"] > 0).all() and frame[frame["runtime"] == "eager"]["compile_s"].isna().all()
+    assert set(scenarios.verdict(frame)["runtime"]) == {"eager", "compiled"}

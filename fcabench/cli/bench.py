@@ -105,6 +105,14 @@ def bench_command(
         ),
     ] = "single-stream,fixed-batch,offline",
     passes: Annotated[int, typer.Option("--passes", help="With --task: timed passes over the examples.")] = 3,
+    compile: Annotated[
+        bool,
+        typer.Option(
+            "--compile",
+            help="With --task: also every model compiled (torch.compile, inductor; dynamic where widths vary): "
+            "compile time, graphs compiled, graph breaks.",
+        ),
+    ] = False,
 ) -> None:
     """Wall-clock latency (median, p90) and peak memory, every model interleaved with vanilla; with --task, real
     examples under batching policies and deployment scenarios."""
@@ -128,7 +136,11 @@ def bench_command(
         raise FcabenchError(f"unknown --mode {unknown[0]!r}; modes: {', '.join(bench.MODES)}")
     setups = [bench.Setup.of("vanilla")] + [_setup(spec) for spec in method or []]
     if task is not None:
-        _real_examples(model, setups, task, split, max_examples, seq_len, batch_size, padding, scenario, passes, output)
+        if len(lengths) > 1 or len(batches) > 1:
+            raise FcabenchError("with --task, give one --seq-len and one --batch-size (the fixed-batch scenario's)")
+        plan = dict(padding=padding, scenario=scenario, passes=passes, compile=compile, output=output)
+        length = lengths[0] if seq_len != "128" else None  # the default: a checkpoint's own length
+        _real_examples(model, setups, task, split, max_examples, length, batches[0], **plan)
         return
     models = bench.build_models(setups, model, device=device, dtype=dtype)
     if per_layer:
@@ -148,12 +160,15 @@ def bench_command(
         console.print(f"appended {count} measured runs to {target}")
 
 
-def _real_examples(model, setups, task, split, max_examples, seq_len, batch_size, padding, scenario, passes, output):
-    """``bench --task``: the split's examples through every model under each padding and scenario, and the verdict."""
+def _real_examples(
+    model, setups, task, split, max_examples, seq_len, batch_size, *, padding, scenario, passes, compile, output
+):
+    """``bench --task``: the split's examples through every model under each padding and scenario, and the verdict.
+    ``seq_len`` None: a checkpoint's own length (else 128)."""
     import torch
     from rich.console import Console
 
-    from fcabench.cli.options import comma_list, positive_ints
+    from fcabench.cli.options import comma_list
     from fcabench.speed import scenarios, workload
     from fcabench.tables import write_table
     from fcabench.training.train import resolve_task
@@ -166,23 +181,22 @@ def _real_examples(model, setups, task, split, max_examples, seq_len, batch_size
         unknown = [v for v in value if v not in known]
         if unknown:
             raise FcabenchError(f"unknown {option} {unknown[0]!r}; choose from {', '.join(known)}")
-    lengths, batches = positive_ints(seq_len, "--seq-len"), positive_ints(batch_size, "--batch-size")
-    if len(lengths) > 1 or len(batches) > 1:
-        raise FcabenchError("with --task, give one --seq-len and one --batch-size (the fixed-batch scenario's)")
     if passes < 1:
         raise FcabenchError(f"--passes must be at least 1, got {passes}")
     models, tokenizer, trained_length, trained_task = workload.models_for(model, setups)
-    n = trained_length if trained_length and seq_len == "128" else lengths[0]  # a checkpoint's own length by default
+    n = seq_len or trained_length or 128
     work = workload.from_task(resolve_task(task), split, tokenizer, n, max_examples)
     console = Console() if Console().is_terminal else Console(width=170)
-    frames = [scenarios.run(models, work, kind, paddings, batches[0], passes) for kind in kinds]
+    runtimes = ("eager", "compiled") if compile else ("eager",)
+    frames = [scenarios.run(models, work, kind, paddings, batch_size, passes, runtimes=runtimes) for kind in kinds]
     import pandas as pd
 
     table = pd.concat(frames, ignore_index=True)
     threads = torch.get_num_threads()
-    console.print(f"{work.source}, n = {n}; cpu {threads} threads, fp32, eager; {passes} interleaved passes")
-    shown = ["scenario", "label", "padding", "batch_size", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms"]
-    shown += ["examples_per_s", "speedup", "mac_cut", "efficiency"]
+    console.print(f"{work.source}, n = {n}; cpu {threads} threads, fp32; {passes} interleaved passes")
+    shown = ["scenario", "label", "padding", "runtime", "batch_size", "latency_p50_ms", "latency_p90_ms"]
+    shown += ["latency_p99_ms", "examples_per_s", "speedup", "mac_cut", "efficiency", "compile_s", "graphs"]
+    shown += ["graph_breaks"]
     console.print(table.reindex(columns=shown).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     console.print("verdict: speed-up over vanilla at max padding, and over the fastest vanilla measured")
     console.print(scenarios.verdict(table).to_string(index=False, float_format=lambda v: f"{v:.3g}"))

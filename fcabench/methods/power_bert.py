@@ -121,8 +121,10 @@ def kept_counts(layer: ReducingLayer, keep: torch.Tensor, state) -> torch.Tensor
 
 
 def kept_width(layer: ReducingLayer, keep: torch.Tensor, state) -> int:
-    """An upper bound of :func:`kept_counts` from the shapes and the configuration (what a compiled graph gathers)."""
-    return layer.method_config.bound(keep.shape[1], layer.index, state.num_layers)
+    """An upper bound of :func:`kept_counts` from the shapes and the configuration (what a compiled graph gathers):
+    the configuration's count for the padded input, at most the units this layer receives."""
+    bound = layer.method_config.bound(state.keep_in.shape[1], layer.index, state.num_layers)
+    return min(bound, keep.shape[1])
 
 
 def keeps_everything(counts: torch.Tensor, keep: torch.Tensor, width: int) -> bool:

@@ -32,8 +32,9 @@ from fcabench.speed.bench import synchronize
 from fcabench.speed.workload import Workload, batches
 
 SCENARIOS = ("single-stream", "fixed-batch", "offline")
+RUNTIMES = ("eager", "compiled")
 OFFLINE_BATCHES = (1, 8, 32)
-BASELINE = ("vanilla", "max")
+BASELINE = ("vanilla", "max", "eager")
 
 
 def quantiles(values) -> dict[str, float]:
@@ -50,14 +51,18 @@ def examples_per_second(examples: int, total_ms: float) -> float:
 class Unit:
     label: str  # the model's label
     padding: str
+    runtime: str = "eager"  # or "compiled": torch.compile, inductor
 
 
 @dataclass
 class Timed:
-    """One unit's passes: per pass, per batch, (example indices, ms); and MACs per example as run."""
+    """One unit's passes: per pass, per batch, (example indices, ms); MACs per example as run; for a compiled
+    unit, the graphs inductor compiled and the wall time of the untimed first pass that compiled them."""
 
     passes: list[list[tuple[tuple[int, ...], float]]]
     macs: list[float]
+    graphs: int | None = None
+    compile_s: float | None = None
 
     def pass_ms(self) -> list[float]:
         return [sum(ms for _, ms in one) for one in self.passes]
@@ -72,15 +77,20 @@ class Timed:
 
 
 def time_units(models: dict, units: list[Unit], workload: Workload, batch_size: int, passes: int, warmup: int):
-    """{unit: Timed}; each pass runs every unit's batches interleaved, the order rotating from batch to batch."""
+    """{unit: Timed}; each pass runs every unit's batches interleaved, the order rotating from batch to batch. A
+    compiled unit first runs one untimed pass (it compiles, and recompiles for new shapes, there)."""
     device = next(next(iter(models.values())).parameters()).device
     plans = {unit: batches(workload, batch_size, unit.padding, device) for unit in units}
     count = len(plans[units[0]])
     timed = {unit: Timed([], _macs_as_run(models[unit.label], plans[unit], len(workload.ids))) for unit in units}
+    runners = {unit: _runner(models[unit.label], unit, timed[unit]) for unit in units}
     with torch.inference_mode():
-        for unit in units:  # allocator and kernel choice; a compiled model compiles here
-            for batch in (plans[unit] * warmup)[:warmup]:
-                models[unit.label](**batch.inputs)
+        for unit in units:  # allocator and kernel choice; a compiled unit compiles here
+            start = time.perf_counter()
+            for batch in plans[unit] if unit.runtime == "compiled" else (plans[unit] * warmup)[:warmup]:
+                runners[unit](**batch.inputs)
+            if unit.runtime == "compiled":
+                timed[unit].compile_s = time.perf_counter() - start
         for _ in range(passes):
             for unit in units:
                 timed[unit].passes.append([])
@@ -90,10 +100,34 @@ def time_units(models: dict, units: list[Unit], workload: Workload, batch_size: 
                     batch = plans[unit][j]
                     synchronize(device)
                     start = time.perf_counter()
-                    models[unit.label](**batch.inputs)
+                    runners[unit](**batch.inputs)
                     synchronize(device)
                     timed[unit].passes[-1].append((batch.index, 1000 * (time.perf_counter() - start)))
     return timed
+
+
+def _runner(model, unit: Unit, timed: Timed):
+    """The model as the unit runs it: eager, or compiled by inductor (``dynamic`` where batch widths vary), each
+    graph it compiles counted."""
+    if unit.runtime == "eager":
+        return model
+    from torch._inductor.compile_fx import compile_fx
+
+    timed.graphs = 0
+
+    def counting(graph, example_inputs):
+        timed.graphs += 1
+        return compile_fx(graph, example_inputs)
+
+    return torch.compile(model, backend=counting, dynamic=unit.padding != "max")
+
+
+def graph_breaks(model, inputs: dict) -> int:
+    """Graph breaks dynamo finds in one forward pass of ``model`` on ``inputs``."""
+    import torch._dynamo
+
+    with torch.inference_mode():
+        return torch._dynamo.explain(model)(**inputs).graph_break_count
 
 
 @torch.inference_mode()
@@ -125,14 +159,19 @@ def run(
     batch_size: int = 8,
     passes: int = 3,
     warmup: int = 2,
+    runtimes=("eager",),
 ) -> pd.DataFrame:
-    """One row per (model, padding): the scenario's latency or throughput, speed-up over vanilla at ``max``
-    padding, MACs per example as run and the cut, efficiency (speed-up / MAC cut)."""
+    """One row per (model, padding, runtime): the scenario's latency or throughput, speed-up over eager vanilla at
+    ``max`` padding, MACs per example as run and the cut, efficiency (speed-up / MAC cut); compiled units also
+    their compile time, graphs compiled and graph breaks."""
     if scenario not in SCENARIOS:
         raise FcabenchError(f"unknown scenario {scenario!r}; scenarios: {', '.join(SCENARIOS)}")
     if "vanilla" not in models:
         raise FcabenchError("the scenarios compare with vanilla: it must be among the models")
-    units = [Unit(label, padding) for padding in paddings for label in models]
+    unknown = [r for r in runtimes if r not in RUNTIMES]
+    if unknown:
+        raise FcabenchError(f"unknown runtime {unknown[0]!r}; runtimes: {', '.join(RUNTIMES)}")
+    units = [Unit(label, padding, runtime) for runtime in runtimes for padding in paddings for label in models]
     if Unit(*BASELINE) not in units:
         units.insert(0, Unit(*BASELINE))
     sizes = {"single-stream": [1], "fixed-batch": [batch_size], "offline": _offline_sizes(len(workload.ids))}
@@ -147,7 +186,14 @@ def run(
         for row in best.values():
             row["speedup"] = row["examples_per_s"] / base
     frame = pd.DataFrame(best.values())
-    base_macs = frame.loc[(frame["label"] == BASELINE[0]) & (frame["padding"] == BASELINE[1]), "macs"].iloc[0]
+    if "compiled" in runtimes:
+        first = batches(workload, 1, "max")[0].inputs
+        breaks = {label: graph_breaks(model, first) for label, model in models.items()}
+        frame["graph_breaks"] = [
+            breaks[label] if r == "compiled" else None for label, r in zip(frame["label"], frame["runtime"])
+        ]
+    base = (frame["label"] == BASELINE[0]) & (frame["padding"] == BASELINE[1]) & (frame["runtime"] == BASELINE[2])
+    base_macs = frame.loc[base, "macs"].iloc[0]
     frame["mac_cut"] = base_macs / frame["macs"]
     frame["efficiency"] = frame["speedup"] / frame["mac_cut"]
     frame["method"] = [_method(models[label]) for label in frame["label"]]
@@ -167,7 +213,10 @@ def _rows(timed: dict, scenario: str, batch_size: int, examples: int) -> dict:
         row = dict(
             label=unit.label,
             padding=unit.padding,
+            runtime=unit.runtime,
             batch_size=batch_size,
+            compile_s=result.compile_s,
+            graphs=result.graphs,
             examples_per_s=examples_per_second(examples, statistics.median(pass_ms)),
             macs=statistics.mean(result.macs),
         )
@@ -189,9 +238,9 @@ def _method(model) -> str:
 
 
 def verdict(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per method and padding: its speed-up over vanilla at ``max`` padding (the figure fcabench printed so far)
-    and over the fastest vanilla unit of the same scenario (the ratio of the two speed-ups over that one
-    baseline), and its efficiency against the MAC cut as run."""
+    """Per method, padding and runtime: its speed-up over eager vanilla at ``max`` padding (the figure fcabench
+    printed so far) and over the fastest vanilla unit of the same scenario, eager or compiled, any padding (the
+    ratio of the two speed-ups over that one baseline), and its efficiency against the MAC cut as run."""
     rows = []
     for scenario, part in frame.groupby("scenario", sort=False):
         vanilla = part[part["method"] == "vanilla"]
@@ -202,8 +251,9 @@ def verdict(frame: pd.DataFrame) -> pd.DataFrame:
                     scenario=scenario,
                     model=row.label,
                     padding=row.padding,
+                    runtime=row.runtime,
                     over_padded_vanilla=row.speedup,
-                    best_vanilla=f"vanilla · {fastest['padding']}",
+                    best_vanilla=f"vanilla · {fastest['padding']} · {fastest['runtime']}",
                     over_best_vanilla=row.speedup / fastest["speedup"],
                     mac_cut=row.mac_cut,
                     efficiency=row.efficiency,
