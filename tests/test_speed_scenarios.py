@@ -186,3 +186,35 @@ def test_compiled_units_are_timed_after_compiling_and_say_what_it_took():
     assert (compiled["graph_breaks"] == 0).all() and (compiled["graphs"] >= 1).all()
     assert (compiled["compile_s"] > 0).all() and frame[frame["runtime"] == "eager"]["compile_s"].isna().all()
     assert set(scenarios.verdict(frame)["runtime"]) == {"eager", "compiled"}
+
+
+ONNX_ATOL = 1e-4  # float32, another runtime's kernels
+
+
+@pytest.mark.parametrize("name, exports", [("vanilla", 1), ("power-bert", 2), ("lat", 2)])
+def test_exported_models_agree_with_eager_and_a_method_re_exports_for_a_new_shape(name, exports):
+    pytest.importorskip("onnxruntime")
+    from fcabench.speed.onnx import OnnxRunner
+
+    model = tiny_model(layers=LAYERS, seed=2, distinct=True)
+    if name != "vanilla":
+        methods.apply(model, methods.get(name).example_config(LAYERS))
+    model.eval()
+    runner = OnnxRunner(model, name)
+    for batch in (batches(workload(), 3, "dynamic")[0], batches(workload(), 2, "max")[0]):
+        with torch.inference_mode():
+            eager = model(**batch.inputs).logits
+        torch.testing.assert_close(runner(**batch.inputs).logits, eager, atol=ONNX_ATOL, rtol=0)
+    assert runner.exports == exports  # vanilla's one graph takes any shape; a method's widths follow n
+    assert runner.max_abs_diff < ONNX_ATOL
+
+
+def test_a_method_that_cannot_be_exported_is_refused_in_one_line(capsys):
+    pytest.importorskip("onnxruntime")
+    from tests.helpers import assert_one_line_error, cli
+
+    args = ["--model", "minilm-l6", "--task", "tweet-sentiment", "--max-examples", "4", "-n", "32", "-m", "tome"]
+    refused = cli(capsys, "bench", *args, "--runtime", "onnxruntime", "--no-store")
+    assert_one_line_error(
+        *refused, "tome (tome) cannot be exported to ONNX: its forward pass reads counts off the data"
+    )

@@ -113,6 +113,14 @@ def bench_command(
             "compile time, graphs compiled, graph breaks.",
         ),
     ] = False,
+    runtime: Annotated[
+        Optional[str],
+        typer.Option(
+            "--runtime",
+            help="With --task: onnxruntime also runs every model exported to ONNX (pip install 'fcabench[onnx]'); "
+            "a method that cannot be exported is refused.",
+        ),
+    ] = None,
 ) -> None:
     """Wall-clock latency (median, p90) and peak memory, every model interleaved with vanilla; with --task, real
     examples under batching policies and deployment scenarios."""
@@ -138,7 +146,10 @@ def bench_command(
     if task is not None:
         if len(lengths) > 1 or len(batches) > 1:
             raise FcabenchError("with --task, give one --seq-len and one --batch-size (the fixed-batch scenario's)")
-        plan = dict(padding=padding, scenario=scenario, passes=passes, compile=compile, output=output)
+        if runtime not in (None, "onnxruntime"):
+            raise FcabenchError(f"unknown --runtime {runtime!r}; runtimes: onnxruntime (eager always, --compile)")
+        runtimes = ("eager", *(("compiled",) if compile else ()), *((runtime,) if runtime else ()))
+        plan = dict(padding=padding, scenario=scenario, passes=passes, runtimes=runtimes, output=output)
         length = lengths[0] if seq_len != "128" else None  # the default: a checkpoint's own length
         _real_examples(model, setups, task, split, max_examples, length, batches[0], **plan)
         return
@@ -161,7 +172,7 @@ def bench_command(
 
 
 def _real_examples(
-    model, setups, task, split, max_examples, seq_len, batch_size, *, padding, scenario, passes, compile, output
+    model, setups, task, split, max_examples, seq_len, batch_size, *, padding, scenario, passes, runtimes, output
 ):
     """``bench --task``: the split's examples through every model under each padding and scenario, and the verdict.
     ``seq_len`` None: a checkpoint's own length (else 128)."""
@@ -187,7 +198,6 @@ def _real_examples(
     n = seq_len or trained_length or 128
     work = workload.from_task(resolve_task(task), split, tokenizer, n, max_examples)
     console = Console() if Console().is_terminal else Console(width=170)
-    runtimes = ("eager", "compiled") if compile else ("eager",)
     frames = [scenarios.run(models, work, kind, paddings, batch_size, passes, runtimes=runtimes) for kind in kinds]
     import pandas as pd
 
@@ -196,10 +206,11 @@ def _real_examples(
     console.print(f"{work.source}, n = {n}; cpu {threads} threads, fp32; {passes} interleaved passes")
     shown = ["scenario", "label", "padding", "runtime", "batch_size", "latency_p50_ms", "latency_p90_ms"]
     shown += ["latency_p99_ms", "examples_per_s", "speedup", "mac_cut", "efficiency", "compile_s", "graphs"]
-    shown += ["graph_breaks"]
-    console.print(table.reindex(columns=shown).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-    console.print("verdict: speed-up over vanilla at max padding, and over the fastest vanilla measured")
-    console.print(scenarios.verdict(table).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    shown += ["graph_breaks", "max_abs_diff"]
+    with pd.option_context("display.width", 250, "display.max_columns", None):
+        console.print(table.reindex(columns=shown).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        console.print("verdict: speed-up over eager vanilla at max padding, and over the fastest vanilla measured")
+        console.print(scenarios.verdict(table).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     if output:
         console.print(f"wrote {write_table(table, output)}")
 

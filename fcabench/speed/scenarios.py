@@ -32,7 +32,7 @@ from fcabench.speed.bench import synchronize
 from fcabench.speed.workload import Workload, batches
 
 SCENARIOS = ("single-stream", "fixed-batch", "offline")
-RUNTIMES = ("eager", "compiled")
+RUNTIMES = ("eager", "compiled", "onnxruntime")
 OFFLINE_BATCHES = (1, 8, 32)
 BASELINE = ("vanilla", "max", "eager")
 
@@ -51,18 +51,20 @@ def examples_per_second(examples: int, total_ms: float) -> float:
 class Unit:
     label: str  # the model's label
     padding: str
-    runtime: str = "eager"  # or "compiled": torch.compile, inductor
+    runtime: str = "eager"  # "compiled": torch.compile, inductor; "onnxruntime": exported, an ONNX Runtime session
 
 
 @dataclass
 class Timed:
-    """One unit's passes: per pass, per batch, (example indices, ms); MACs per example as run; for a compiled
-    unit, the graphs inductor compiled and the wall time of the untimed first pass that compiled them."""
+    """One unit's passes: per pass, per batch, (example indices, ms); MACs per example as run; for a compiled or
+    exported unit, the graphs inductor compiled (or the exports), the wall time of the untimed first pass that
+    made them, and an export's largest difference from the eager logits."""
 
     passes: list[list[tuple[tuple[int, ...], float]]]
     macs: list[float]
     graphs: int | None = None
     compile_s: float | None = None
+    max_abs_diff: float | None = None
 
     def pass_ms(self) -> list[float]:
         return [sum(ms for _, ms in one) for one in self.passes]
@@ -85,12 +87,15 @@ def time_units(models: dict, units: list[Unit], workload: Workload, batch_size: 
     timed = {unit: Timed([], _macs_as_run(models[unit.label], plans[unit], len(workload.ids))) for unit in units}
     runners = {unit: _runner(models[unit.label], unit, timed[unit]) for unit in units}
     with torch.inference_mode():
-        for unit in units:  # allocator and kernel choice; a compiled unit compiles here
+        for unit in units:  # allocator and kernel choice; a compiled unit compiles (an exported one exports) here
             start = time.perf_counter()
-            for batch in plans[unit] if unit.runtime == "compiled" else (plans[unit] * warmup)[:warmup]:
+            for batch in plans[unit] if unit.runtime != "eager" else (plans[unit] * warmup)[:warmup]:
                 runners[unit](**batch.inputs)
-            if unit.runtime == "compiled":
+            if unit.runtime != "eager":
                 timed[unit].compile_s = time.perf_counter() - start
+        for unit in units:
+            if unit.runtime == "onnxruntime":
+                timed[unit].graphs, timed[unit].max_abs_diff = runners[unit].exports, runners[unit].max_abs_diff
         for _ in range(passes):
             for unit in units:
                 timed[unit].passes.append([])
@@ -111,6 +116,10 @@ def _runner(model, unit: Unit, timed: Timed):
     graph it compiles counted."""
     if unit.runtime == "eager":
         return model
+    if unit.runtime == "onnxruntime":
+        from fcabench.speed.onnx import OnnxRunner
+
+        return OnnxRunner(model, unit.label)
     from torch._inductor.compile_fx import compile_fx
 
     timed.graphs = 0
@@ -172,6 +181,13 @@ def run(
     if unknown:
         raise FcabenchError(f"unknown runtime {unknown[0]!r}; runtimes: {', '.join(RUNTIMES)}")
     units = [Unit(label, padding, runtime) for runtime in runtimes for padding in paddings for label in models]
+    if "onnxruntime" in runtimes:
+        from fcabench.speed import onnx
+
+        onnx.check_available()
+        first = batches(workload, 1, "max")[0].inputs
+        for label, model in models.items():
+            onnx.check_exportable(label, model, first)
     if Unit(*BASELINE) not in units:
         units.insert(0, Unit(*BASELINE))
     sizes = {"single-stream": [1], "fixed-batch": [batch_size], "offline": _offline_sizes(len(workload.ids))}
@@ -217,6 +233,7 @@ def _rows(timed: dict, scenario: str, batch_size: int, examples: int) -> dict:
             batch_size=batch_size,
             compile_s=result.compile_s,
             graphs=result.graphs,
+            max_abs_diff=result.max_abs_diff,
             examples_per_s=examples_per_second(examples, statistics.median(pass_ms)),
             macs=statistics.mean(result.macs),
         )
