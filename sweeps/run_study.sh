@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the measured study (both tasks, one after the other) in the background, at low priority; each
-# `fcabench sweep` resumes where an interrupted one stopped and merges its runs into its specification's store (results/<name>.jsonl).
+# `fcabench sweep run` resumes where an interrupted one stopped and merges its runs into its specification's store (results/<name>.jsonl).
 # Usage (from the repository root): nohup sweeps/run_study.sh [SPEC ...] > out/study.log 2>&1 &
 # (no SPEC: BBC News at n = 128, the tweets at n = 64, then Focus on the Core's n = 512 claims).
-# SWEEP_OPTIONS goes to each `fcabench sweep`, e.g. SWEEP_OPTIONS="--only *@2x" for the 2x points first.
+# SWEEP_OPTIONS goes to each `fcabench sweep run`, e.g. SWEEP_OPTIONS="--only *@2x" for the 2x points first.
 # It runs a snapshot of the package (out/study-code/, copied at start), so that editing or merging the
 # checkout while the study runs cannot mix two versions of the code inside one job.
 set -u
@@ -27,7 +27,7 @@ for spec in "${SPECS[@]}"; do
     # shellcheck disable=SC2086  # SWEEP_OPTIONS is word-split on purpose; set -f keeps its globs for fcabench
     set -f
     # not `python -m fcabench`: -m puts the working directory, the checkout, ahead of the snapshot on sys.path
-    nice -n 10 "$PYTHON" -c "$RUN_SNAPSHOT" sweep "$spec" ${SWEEP_OPTIONS:-}
+    nice -n 10 "$PYTHON" -c "$RUN_SNAPSHOT" sweep run "$spec" ${SWEEP_OPTIONS:-}
     set +f
 done
 echo "== $(date -u +%FT%TZ) done"

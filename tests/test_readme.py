@@ -15,7 +15,15 @@ from tests.helpers import cli
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md"]
-QUICK = ("profile", "runs list", "runs export", "plot", "tasks")  # seconds each; training and timing are not
+QUICK = (
+    "profile",
+    "runs list",
+    "runs export",
+    "plot",
+    "tasks",
+    "sweep list",
+    "sweep table",
+)  # seconds each; training and timing are not
 
 
 def blocks(text: str) -> list[list[str]]:
@@ -52,8 +60,7 @@ def quoted_commands() -> list[tuple[str, list[str]]]:
 def runnable(command: str) -> bool:
     words = command.split("#")[0].split()
     sub = " ".join(words[1:3])
-    sweep_quick = words[1] == "sweep" and ("--list" in words or ("--table" in words and "--figure" not in words))
-    return "path/to" not in command and (sweep_quick or any(sub.startswith(q) for q in QUICK))
+    return "path/to" not in command and any(sub.startswith(q) for q in QUICK)
 
 
 def arguments(command: str, scratch: Path) -> list[str]:
@@ -62,7 +69,7 @@ def arguments(command: str, scratch: Path) -> list[str]:
     words = shlex.split(command.split("&&")[0].split(" #")[0].split(" >")[0])[1:]
     out = []
     for before, word in zip(["", *words], words):
-        if word.startswith("out/") or (before in ("-o", "--output", "--figure") and word.startswith("docs/")):
+        if word.startswith("out/") or (before in ("-o", "--output") and word.startswith("docs/")):
             word = f"{scratch}/{Path(word).name}"
         out.append(word)
     return out

@@ -34,5 +34,6 @@ def test_the_study_script_runs_its_snapshot_with_the_options_unexpanded(tmp_path
     assert result.returncode == 0, result.stderr
     calls = [json.loads(line) for line in seen.read_text().splitlines()]
     assert calls == [
-        [str(snapshot / "fcabench" / "__init__.py"), ["sweep", spec, "--only", "*@2x"]] for spec in ("a.toml", "b.toml")
+        [str(snapshot / "fcabench" / "__init__.py"), ["sweep", "run", spec, "--only", "*@2x"]]
+        for spec in ("a.toml", "b.toml")
     ]

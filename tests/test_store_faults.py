@@ -110,14 +110,14 @@ def test_a_second_sweep_of_one_folder_is_refused_naming_the_first(tmp_path, caps
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        for args in ([], ["--merge-only"]):
+        for action in ("run", "merge"):
             assert_one_line_error(
-                *cli(capsys, "sweep", spec, *args), f"another sweep is running there (pid {holder.pid}"
+                *cli(capsys, "sweep", action, spec), f"another sweep is running there (pid {holder.pid}"
             )
         assert not (out / "jobs").exists()  # nothing was run, nothing marked failed
     finally:
         holder.communicate("\n", timeout=60)
-    code, out_text, err = cli(capsys, "sweep", spec, "--merge-only")  # free again
+    code, out_text, err = cli(capsys, "sweep", "merge", spec)  # free again
     assert code == 0, err
 
 
@@ -130,19 +130,13 @@ def test_a_crafted_spec_name_keeps_the_sweep_inside_out_sweeps(tmp_path):
     assert folder.parent == Path("out") / "sweeps" and folder.name == "escape"
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--merge-only", "--no-merge"], "--merge-only and --no-merge exclude each other"),
-        (["--out", "FILE"], "is a file; name a folder"),
-    ],
-)
-def test_sweep_options_that_cannot_be_meant_are_one_line(tmp_path, capsys, args, message):
+@pytest.mark.parametrize("action", ["run", "list", "merge"])
+def test_an_out_folder_that_is_a_file_is_one_line(tmp_path, capsys, action):
     spec = tmp_path / "spec.toml"
     spec.write_text(SPEC.format(name="options", out=f'out = "{tmp_path / "out"}"'))
     (tmp_path / "FILE").write_text("a file")
-    args = [str(tmp_path / a) if a == "FILE" else a for a in args]
-    assert_one_line_error(*cli(capsys, "sweep", spec, *args), message)
+    refused = cli(capsys, "sweep", action, spec, "--out", str(tmp_path / "FILE"))
+    assert_one_line_error(*refused, "is a file; name a folder")
 
 
 # --- predictions belong to their run ------------------------------------------------------------------

@@ -222,7 +222,7 @@ def test_bad_spec_error_names_the_key(tmp_path, tiny_folder, body, key):
 def test_cli_bad_spec_is_one_error_line_and_exit_code_2(tmp_path, tiny_folder):
     spec = write_spec(tmp_path, tiny_folder, '[[methods]]\nmethod = "fca"\nbudget = { encoder_macs = "half" }\n')
     result = subprocess.run(
-        [sys.executable, "-m", "fcabench", "sweep", str(spec), "--list"], capture_output=True, text=True
+        [sys.executable, "-m", "fcabench", "sweep", "list", str(spec)], capture_output=True, text=True
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -264,7 +264,7 @@ def test_local_run_resumes_records_failures_and_merges(tmp_path, tiny_folder):
     assert report.rows_added == len(done) and [f["job_id"] for f in report.failed] == [broken.job_id]
     failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
     assert [f["job_id"] for f in failures] == [broken.job_id]
-    listing = CliRunner().invoke(app, ["sweep", spec.source, "--list"])
+    listing = CliRunner().invoke(app, ["sweep", "list", spec.source])
     assert f"{len(done)} done" in listing.output and "1 failed" in listing.output
     line = listing.output.splitlines()[1 + jobs.index(vanilla)]
     assert line.split()[:2] == [vanilla.job_id, "done"]
@@ -351,18 +351,18 @@ def test_cli_exits_non_zero_with_the_count_when_a_job_failed_and_lists_merged_jo
     real_run = sweep_module.run
     monkeypatch.setattr(sweep_module, "run", lambda *a, **k: real_run(*a, **{**k, "job_function": failing_vanilla_job}))
     spec = write_spec(tmp_path, tiny_folder, STUDY)
-    code, out, err = cli(capsys, "sweep", spec)
+    code, out, err = cli(capsys, "sweep", "run", spec)
     jobs = sweep.expand(sweep.load_spec(spec))
     assert code == 1 and f"{len(jobs)} job(s) failed" in err  # vanilla failed, every other job starts from it
     monkeypatch.setattr(sweep_module, "run", lambda *a, **k: real_run(*a, **{**k, "job_function": measure_job}))
-    code, out, err = cli(capsys, "sweep", spec)
+    code, out, err = cli(capsys, "sweep", "run", spec)
     assert code == 0, err
     for path in (tmp_path / "out" / "jobs").glob("job-*.json"):  # each job's clock, set to half an hour
         path.write_text(json.dumps({**json.loads(path.read_text()), "wall_s": 1800.0}))
-    code, out, err = cli(capsys, "sweep", spec, "--list")
+    code, out, err = cli(capsys, "sweep", "list", spec)
     assert code == 0 and out.strip().endswith(f"wall time here: {len(jobs) / 2:.2f} h")
     shutil.rmtree(tmp_path / "out")  # a fresh clone: no job files, the runs in the store
-    code, out, err = cli(capsys, "sweep", spec, "--list")
+    code, out, err = cli(capsys, "sweep", "list", spec)
     assert code == 0 and f"{len(jobs)} done (store)" in out
     # a spec naming no store lists what a run of it would do: skip the jobs of results/runs.jsonl, no other file's
     monkeypatch.chdir(tmp_path)
@@ -370,10 +370,10 @@ def test_cli_exits_non_zero_with_the_count_when_a_job_failed_and_lists_merged_jo
     shutil.copy(tmp_path / "store.jsonl", tmp_path / "results" / "other.jsonl")
     unnamed = spec.with_name("unnamed.toml")
     unnamed.write_text(spec.read_text().replace(f'results = "{tmp_path / "store.jsonl"}"\n', ""))
-    code, out, err = cli(capsys, "sweep", unnamed, "--list")
+    code, out, err = cli(capsys, "sweep", "list", unnamed)
     assert code == 0 and f"{len(jobs)} pending" in out, out
     shutil.copy(tmp_path / "store.jsonl", tmp_path / "results" / "runs.jsonl")
-    code, out, err = cli(capsys, "sweep", unnamed, "--list")
+    code, out, err = cli(capsys, "sweep", "list", unnamed)
     assert code == 0 and f"{len(jobs)} done (store)" in out, out
 
 
@@ -405,7 +405,7 @@ def test_a_fresh_clone_runs_only_what_the_store_lacks_and_rebuilds_the_checkpoin
     rows = [json.loads(line) for line in store.read_text().splitlines()]
     store.write_text("".join(json.dumps(r) + "\n" for r in rows if r["run_id"] != lost.job_id))
     shutil.rmtree(spec.out_dir)
-    output = CliRunner().invoke(app, ["sweep", spec.source, "--list"]).output
+    output = CliRunner().invoke(app, ["sweep", "list", spec.source]).output
     listing = [line for line in output.splitlines() if line.startswith("job-")]
     assert [line.split()[0] for line in listing if "done (store, runs again)" in line] == [vanilla.job_id]
     assert [line.split()[0] for line in listing if " pending " in line] == [lost.job_id]
@@ -432,7 +432,7 @@ def test_only_runs_the_matching_entries_with_the_jobs_they_start_from(tmp_path, 
     sweep.run(spec, job_function=counting_job, echo=lambda _: None, only=("*-free",))
     wanted = [j for j in jobs if j.entry in ("vanilla", "power-bert-free")]  # vanilla: what they start from
     assert ran == [j.job_id for seed in (0, 1) for j in wanted if j.seed == seed]  # seed by seed
-    listing = CliRunner().invoke(app, ["sweep", spec.source, "--list", "--only", "drop", "--only", "power-bert"])
+    listing = CliRunner().invoke(app, ["sweep", "list", spec.source, "--only", "drop", "--only", "power-bert"])
     assert listing.exit_code == 0, listing.output
     listed = {line.split()[0] for line in listing.output.splitlines() if line.startswith("job-")}
     assert listed == {j.job_id for j in jobs if j.entry in ("vanilla", "drop", "power-bert")}
@@ -443,7 +443,7 @@ def test_only_runs_the_matching_entries_with_the_jobs_they_start_from(tmp_path, 
 def test_cli_lists_jobs_with_ids_and_status(tmp_path, tiny_folder):
     spec = write_spec(tmp_path, tiny_folder, STUDY)
     jobs = sweep.expand(sweep.load_spec(spec))
-    result = CliRunner().invoke(app, ["sweep", str(spec), "--list"])
+    result = CliRunner().invoke(app, ["sweep", "list", str(spec)])
     assert result.exit_code == 0, result.output
     for job in jobs:
         assert job.job_id in result.output
@@ -489,7 +489,7 @@ def test_a_fresh_clone_lists_the_study_jobs_whose_runs_are_stored_as_done(spec, 
     from tests.helpers import cli
 
     repo = Path(__file__).resolve().parents[1]
-    code, out, err = cli(capsys, "sweep", repo / spec, "--list", "--out", tmp_path / "no-job-files")
+    code, out, err = cli(capsys, "sweep", "list", repo / spec, "--out", tmp_path / "no-job-files")
     assert code == 0, err
     jobs = sweep.expand(sweep.load_spec(repo / spec))
     assert out.strip().splitlines()[-1].startswith(f"{len(jobs)} jobs: {len(jobs)} done (store)")
@@ -504,7 +504,7 @@ def test_a_budget_met_at_the_real_lengths_is_not_found_in_runs_that_met_it_at_th
     entry = 'name = "power-bert"\nmethod = "power-bert"\nfrom = "vanilla"\n'
     assert entry in text
     (tmp_path / "spec.toml").write_text(text.replace(entry, entry + 'train = { macs_at = "real" }\n'))
-    code, out, err = cli(capsys, "sweep", tmp_path / "spec.toml", "--list", "--out", tmp_path / "no-job-files")
+    code, out, err = cli(capsys, "sweep", "list", tmp_path / "spec.toml", "--out", tmp_path / "no-job-files")
     assert code == 0, err
     pending = [line for line in out.splitlines() if " pending " in line]  # its three budgets: none stored
     assert len(pending) == 3 and all(" power-bert " in line for line in pending)

@@ -109,9 +109,11 @@ def test_cli_prints_the_table_and_writes_the_figure(tmp_path, store):
         """,
     )
     figure = tmp_path / "study.png"
-    result = CliRunner().invoke(app, ["sweep", str(spec), "--table", "--figure", str(figure)])
+    result = CliRunner().invoke(app, ["sweep", "table", str(spec)])
     assert result.exit_code == 0, result.output
     assert "| power-bert" in result.output and "90.0 (0.50x)" in result.output
+    result = CliRunner().invoke(app, ["plot", "study", str(spec), "-o", str(figure)])
+    assert result.exit_code == 0, result.output
     assert figure.stat().st_size > 10_000
 
 
@@ -143,7 +145,7 @@ def test_the_figure_draws_the_papers_rows_at_the_studys_length_beside_its_points
         spec = write_spec(
             tmp_path / f"spec-{seq_len}.toml", store, '[[methods]]\nmethod = "vanilla"\n', seq_len=seq_len
         )
-        result = CliRunner().invoke(app, ["sweep", str(spec), "--figure", str(tmp_path / f"{seq_len}.png")])
+        result = CliRunner().invoke(app, ["plot", "study", str(spec), "-o", str(tmp_path / f"{seq_len}.png")])
         assert result.exit_code == 0, result.output
     crosses = [
         {c.get_label(): len(c.get_offsets()) for c in ax.collections if not c.get_label().startswith("_")}
@@ -277,12 +279,12 @@ def test_the_table_of_named_entries_gives_each_configuration_whatever_its_macs(t
     entries = ["vanilla", "vanilla", "power-bert@2x", "power-bert@2x", "power-bert@3x"]
     runs.append([replace(run, sweep_job=jobs[(entry, run.seed)]) for run, entry in zip(stored, entries)], store)
 
-    result = CliRunner().invoke(app, ["sweep", str(spec), "--table", "--only", "*@2x"])
+    result = CliRunner().invoke(app, ["sweep", "table", str(spec), "--only", "*@2x"])
     assert result.exit_code == 0, result.output
     rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in result.output.splitlines()[3:]]
     half = t_interval([70.0, 71.0])[1] - 70.5
     assert [r[0] for r in rows] == ["vanilla", "power-bert@2x"]  # at 0.80x, outside the band --table reads
     assert rows[1][1:5] == [f"70.5 ± {half:.1f}", "0.80x", "0.80x", "2"]
     assert rows[1][5].startswith("none: ")  # no predictions kept here: no paired difference, and it says so
-    refused = CliRunner().invoke(app, ["sweep", str(spec), "--table", "--only", "tome*"])
+    refused = CliRunner().invoke(app, ["sweep", "table", str(spec), "--only", "tome*"])
     assert isinstance(refused.exception, FcabenchError) and "--only tome*: no entry matches" in str(refused.exception)

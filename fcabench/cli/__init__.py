@@ -56,7 +56,7 @@ def _register() -> None:
     )
     app.command("evaluate")(evaluate.evaluate_command)
     app.command("bench")(bench.bench_command)
-    app.command("sweep")(sweep.sweep_command)
+    app.add_typer(sweep.app, name="sweep")
 
 
 _register()

@@ -1,4 +1,4 @@
-"""``fcabench plot``: Pareto trade-offs from stored runs, per-layer MACs and units from profiles."""
+"""``fcabench plot``: Pareto trade-offs from stored runs, a sweep's study, per-layer MACs and units from profiles."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from fcabench.tables import OVERWRITE_NOTE
 
-app = typer.Typer(help="Figures: pareto (runs), layers and tokens (profiles).", no_args_is_help=True)
+app = typer.Typer(help="Figures: pareto (runs), study (a sweep), layers and tokens (profiles).", no_args_is_help=True)
 
 Outputs = Annotated[
     Optional[list[Path]],
@@ -177,3 +177,34 @@ def tokens_command(
 
     targets = _targets(output, "tokens.png")
     _save(plot_tokens(_profiles(profiles), width_in=width, labels=label).figure, targets)
+
+
+@app.command("study")
+def study_command(
+    spec: Annotated[Path, typer.Argument(help="Sweep specification (TOML) whose study to draw.")],
+    output: Outputs = None,
+    results: Annotated[
+        Optional[Path],
+        typer.Option(help="Run store to read; default: the spec's sweep.results, else results/runs.jsonl."),
+    ] = None,
+) -> None:
+    """The study's figure: accuracy against MACs / vanilla, one panel per task, every variant a line, the trivial
+    baselines' frontier, each trained model's front (LAT), the papers' rows at the same length as crosses."""
+    from fcabench import sweep
+    from fcabench.plots.study import study_figure
+    from fcabench.runs import load, study
+    from fcabench.runs.published import TABLES
+
+    loaded = sweep.load_spec(spec)
+    targets = _targets(output, f"out/{loaded.name}.png")
+    store = results or loaded.results
+    stored = load(store) if store is not None else load()
+    seq_len = loaded.train.get("seq_len")
+    title = f"{', '.join(loaded.models)}, n = {seq_len}; bars: 95 % interval over seeds"
+    published = load(TABLES)  # the papers' rows at the study's length, where they print a cost
+    fronts = sweep.study_points(loaded, stored, fronts=True)
+    panels = [
+        (f"{task}: {title}", points, study.published_points(published, task, seq_len), fronts[task])
+        for task, points in sweep.study_points(loaded, stored).items()
+    ]
+    _save(study_figure(panels, sweep.scored_split(loaded)), targets)

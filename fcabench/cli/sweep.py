@@ -1,4 +1,5 @@
-"""``fcabench sweep SPEC``: expand a sweep specification, run its jobs (here or on Ray), merge the runs."""
+"""``fcabench sweep run|list|table|merge SPEC``: a sweep specification's jobs, run here or on Ray, merged into the
+store, listed, and read back as the study's table (its figure: ``fcabench plot study SPEC``)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,42 @@ import typer
 
 from fcabench.errors import FcabenchError
 
+app = typer.Typer(help="Sweeps: run a specification's jobs, list them, print its table, merge.", no_args_is_help=True)
 
-def sweep_command(
-    spec: Annotated[Path, typer.Argument(help="Sweep specification (TOML), e.g. sweeps/bbc-news-minilm.toml.")],
-    list_jobs: Annotated[
-        bool, typer.Option("--list", help="Print the jobs with their ids and status; run nothing.")
-    ] = False,
-    only: Annotated[
-        Optional[list[str]],
-        typer.Option(
-            "--only",
-            help="Run (or list) only the entries whose name matches this glob, e.g. '*@2x' (repeatable); "
-            "the jobs they start from come along. With --table: one row per configuration of those entries.",
-        ),
-    ] = None,
+Spec = Annotated[Path, typer.Argument(help="Sweep specification (TOML), e.g. sweeps/bbc-news-minilm.toml.")]
+Out = Annotated[
+    Optional[Path],
+    typer.Option(help="Folder for job files and checkpoints; default: the spec's sweep.out, else out/sweeps/<name>."),
+]
+Results = Annotated[
+    Optional[Path],
+    typer.Option(help="Run store to merge into and read; default: the spec's sweep.results, else results/runs.jsonl."),
+]
+Only = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--only",
+        help="Only the entries whose name matches this glob, e.g. '*@2x' (repeatable); run: the jobs they start "
+        "from come along; table: one row per configuration of those entries.",
+    ),
+]
+
+
+def _loaded(spec: Path, out: Path | None = None):
+    """(the specification, its out folder), the folder checked."""
+    from fcabench import sweep
+
+    loaded = sweep.load_spec(spec)
+    folder = out or loaded.out_dir
+    if folder.exists() and not folder.is_dir():
+        raise FcabenchError(f"--out {folder}: is a file; name a folder for job files and checkpoints")
+    return loaded, folder
+
+
+@app.command("run")
+def run_command(
+    spec: Spec,
+    only: Only = None,
     ray: Annotated[
         bool, typer.Option("--ray", help="Run each job as a Ray task (pip install 'fcabench[ray]').")
     ] = False,
@@ -39,64 +62,17 @@ def sweep_command(
         Optional[str],
         typer.Option(help="Ray cluster to join, e.g. auto or ray://head:10001 (implies --ray); default: a local Ray."),
     ] = None,
-    out: Annotated[
-        Optional[Path],
-        typer.Option(
-            help="Folder for job files and checkpoints; default: the spec's sweep.out, else out/sweeps/<name>."
-        ),
-    ] = None,
-    results: Annotated[
-        Optional[Path],
-        typer.Option(help="Run store to merge into; default: the spec's sweep.results, else results/runs.jsonl."),
-    ] = None,
-    merge_only: Annotated[
-        bool, typer.Option("--merge-only", help="Only merge the runs of finished jobs into the store.")
-    ] = False,
+    out: Out = None,
+    results: Results = None,
     no_merge: Annotated[
         bool, typer.Option("--no-merge", help="Run the jobs but leave their runs in the job files.")
     ] = False,
-    table: Annotated[
-        bool,
-        typer.Option(
-            "--table",
-            help="Print, per task, each method's best accuracy at about 2x fewer "
-            "MACs (0.4-0.6x vanilla), retrained and training-free, from the store.",
-        ),
-    ] = False,
-    figure: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--figure",
-            help="Write the study's figure (accuracy against MACs / vanilla, one panel per task; the "
-            "papers' rows at the same length that print a cost as crosses) to this .png/.svg/.pdf.",
-        ),
-    ] = None,
 ) -> None:
-    """Run every job of a sweep specification, skipping those already done, then merge their runs."""
+    """Run every pending job of a specification (resuming an interrupted sweep), then merge their runs."""
     from fcabench import sweep
 
-    if merge_only and no_merge:
-        raise FcabenchError("--merge-only and --no-merge exclude each other: give one")
-    spec_ = sweep.load_spec(spec)
-    folder = out or spec_.out_dir
-    if folder.exists() and not folder.is_dir():
-        raise FcabenchError(f"--out {folder}: is a file; name a folder for job files and checkpoints")
-    store = results or spec_.results
-    if list_jobs:
-        _print_jobs(sweep.select(sweep.expand(spec_), only or ()), folder, store)
-        return
-    if table or figure:
-        if table:
-            _print_tables(spec_, store, only or ())
-        if figure:
-            _write_figure(spec_, store, figure)
-        return
-    if merge_only:
-        jobs_ = sweep.expand(spec_)
-        with sweep.owned(folder):
-            report = sweep.merge(folder, store, job_ids=[j.job_id for j in jobs_], stored=sweep.stored_in(jobs_, store))
-        typer.echo(str(report))
-        return
+    loaded, folder = _loaded(spec, out)
+    store = results or loaded.results
     executor = "ray" if (ray or address) else "local"
     if jobs < 1:
         raise FcabenchError(f"--jobs must be at least 1, got {jobs}")
@@ -106,18 +82,11 @@ def sweep_command(
         from fcabench.sweep.executors import core_sets
 
         core_sets(jobs)  # refused before any work when there are fewer cores than jobs
-    outcome = sweep.run(
-        spec_,
-        executor=executor,
-        address=address,
-        out=folder,
-        store=store,
-        echo=typer.echo,
-        do_merge=not no_merge,
-        parallel=jobs,
-        only=tuple(only or ()),
-    )
-    failed = outcome.failed if not no_merge else [r for r in outcome if r["status"] != "done"]
+    options = dict(executor=executor, address=address, out=folder, store=store, echo=typer.echo, parallel=jobs)
+    if no_merge:
+        failed = [r for r in sweep.run_jobs(loaded, only=tuple(only or ()), **options) if r["status"] != "done"]
+    else:
+        failed = sweep.run(loaded, only=tuple(only or ()), **options).failed
     if failed:
         typer.echo(
             f"{len(failed)} job(s) failed (their errors: {folder}/jobs/<job_id>.json); "
@@ -125,6 +94,34 @@ def sweep_command(
             err=True,
         )
         raise typer.Exit(1)
+
+
+@app.command("list")
+def list_command(spec: Spec, only: Only = None, out: Out = None, results: Results = None) -> None:
+    """Print the jobs with their ids and status; run nothing."""
+    from fcabench import sweep
+
+    loaded, folder = _loaded(spec, out)
+    _print_jobs(sweep.select(sweep.expand(loaded), only or ()), folder, results or loaded.results)
+
+
+@app.command("table")
+def table_command(spec: Spec, only: Only = None, results: Results = None) -> None:
+    """Print, per task, each method's best accuracy at about 2x fewer MACs (0.4-0.6x vanilla), retrained and
+    training-free, from the store; with --only, every configuration of those entries."""
+    from fcabench import sweep
+
+    loaded = sweep.load_spec(spec)
+    _print_tables(loaded, results or loaded.results, only or ())
+
+
+@app.command("merge")
+def merge_command(spec: Spec, out: Out = None, results: Results = None) -> None:
+    """Merge the runs of the specification's finished jobs into the store."""
+    from fcabench import sweep
+
+    loaded, folder = _loaded(spec, out)
+    typer.echo(str(sweep.merge_done(loaded, out=folder, store=results or loaded.results)))
 
 
 def _print_jobs(jobs, folder: Path, store) -> None:
@@ -198,32 +195,6 @@ def _points(spec, store, only=()):
     found = sweep.entry_points(spec, stored, only) if only else sweep.study_points(spec, stored)
     for task, points in found.items():
         yield task, points, stored
-
-
-def _write_figure(spec, store, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    from fcabench import sweep
-    from fcabench.plots import save_figure
-    from fcabench.plots.study import study_figure
-    from fcabench.runs import load, study
-    from fcabench.runs.published import TABLES
-
-    seq_len = spec.train.get("seq_len")
-    title = f"{', '.join(spec.models)}, n = {seq_len}; bars: 95 % interval over seeds"
-    published = load(TABLES)  # the papers' rows at the study's length, where they print a cost
-    panels = [
-        (
-            f"{task}: {title}",
-            points,
-            study.published_points(published, task, seq_len),
-            sweep.study_points(spec, stored, fronts=True)[task],
-        )
-        for task, points, stored in _points(spec, store)
-    ]
-    fig = study_figure(panels, sweep.scored_split(spec))
-    typer.echo(f"wrote {save_figure(fig, path)}")
-    plt.close(fig)
 
 
 def _print_tables(spec, store, only: list[str]) -> None:

@@ -3,8 +3,10 @@
 >>> from fcabench import sweep
 >>> spec = sweep.load_spec("sweeps/bbc-news-minilm.toml")
 >>> jobs = sweep.expand(spec)                       # deterministic order and ids
->>> sweep.run(spec)                                 # local; resumes; then merges into the store
+>>> sweep.run(spec)                                 # local; resumes; then merges into the store: a MergeReport
 >>> sweep.run(spec, executor="ray", address="auto") # each job a Ray task with its own CPU/GPU request
+>>> sweep.run_jobs(spec)                            # the jobs alone: their status records
+>>> sweep.merge_done(spec)                          # the merge alone
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ __all__ = [
     "job_id",
     "load_spec",
     "merge",
+    "merge_done",
     "owned",
     "parse_spec",
     "read_status",
     "run",
+    "run_jobs",
     "run_local",
     "run_ray",
     "scored_split",
@@ -42,7 +46,7 @@ __all__ = [
 ]
 
 
-def run(
+def run_jobs(
     spec: SweepSpec,
     *,
     executor: str = "local",
@@ -51,33 +55,58 @@ def run(
     store: str | Path | None = None,
     job_function=train_job,
     echo=print,
-    do_merge: bool = True,
     parallel: int = 1,
     only: tuple[str, ...] = (),
-):
-    """Expand ``spec``, run its pending jobs, merge the done ones into the store; return the MergeReport
-    (or the jobs' status records when ``do_merge`` is False). ``parallel``: jobs at once on the local executor,
-    each on its own share of the cores. ``only``: glob patterns over entry names; the matching jobs run (with
-    the jobs they start from), the store still receives every done job of the spec."""
+) -> list[dict]:
+    """Expand ``spec`` and run its pending jobs (the store's jobs are skipped); return the jobs' status records,
+    their runs left in the job files. ``parallel``: jobs at once on the local executor, each on its own share of
+    the cores. ``only``: glob patterns over entry names; the matching jobs run, with the jobs they start from."""
+    out, store = _places(spec, out, store)
+    with owned(out):
+        return _run_jobs(spec, out, store, executor, address, job_function, echo, parallel, only)
+
+
+def run(
+    spec: SweepSpec, *, out: str | Path | None = None, store: str | Path | None = None, echo=print, **options
+) -> MergeReport:
+    """:func:`run_jobs`, then every done job of the spec merged into the store, under one hold of the out folder;
+    returns the MergeReport."""
+    out, store = _places(spec, out, store)
+    options = dict(executor="local", address=None, job_function=train_job, parallel=1, only=()) | options
+    with owned(out):
+        _run_jobs(spec, out, store, echo=echo, **options)
+        report = _merge(spec, out, store)
+    echo(str(report))
+    return report
+
+
+def merge_done(spec: SweepSpec, *, out: str | Path | None = None, store: str | Path | None = None) -> MergeReport:
+    """Merge the runs of the spec's finished jobs into the store (the spec's, else results/runs.jsonl)."""
+    out, store = _places(spec, out, store)
+    with owned(out):
+        return _merge(spec, out, store)
+
+
+def _places(spec: SweepSpec, out, store) -> tuple[Path, str | Path | None]:
+    return (Path(out) if out is not None else spec.out_dir), (store if store is not None else spec.results)
+
+
+def _run_jobs(spec, out, store, executor, address, job_function, echo, parallel, only) -> list[dict]:
     from fcabench.errors import FcabenchError
 
-    out = Path(out) if out is not None else spec.out_dir
-    store = store if store is not None else spec.results
     if executor not in ("local", "ray"):
         raise FcabenchError(f"unknown executor {executor!r}: local or ray")
     jobs = expand(spec)
     chosen = select(jobs, only)
-    with owned(out):
-        stored = stored_in(jobs, store)
-        if executor == "local":
-            records = run_local(chosen, out, job_function, echo=echo, parallel=parallel, stored=stored)
-        else:
-            records = run_ray(chosen, out, job_function, address=address, echo=echo, stored=stored)
-        if not do_merge:
-            return records
-        report = merge(out, store, job_ids=[j.job_id for j in jobs], stored=stored)
-    echo(str(report))
-    return report
+    stored = stored_in(jobs, store)
+    if executor == "local":
+        return run_local(chosen, out, job_function, echo=echo, parallel=parallel, stored=stored)
+    return run_ray(chosen, out, job_function, address=address, echo=echo, stored=stored)
+
+
+def _merge(spec: SweepSpec, out: Path, store) -> MergeReport:
+    jobs = expand(spec)
+    return merge(out, store, job_ids=[j.job_id for j in jobs], stored=stored_in(jobs, store))
 
 
 def stored_in(jobs, store: str | Path | None) -> set[str]:
