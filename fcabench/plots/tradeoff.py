@@ -29,7 +29,7 @@ from fcabench.plots.style import (
 )
 from fcabench.runs import schema
 from fcabench.runs.schema import intermediate
-from fcabench.runs.stats import collapse_seeds
+from fcabench.runs.study import relative_points
 from fcabench.tasks import metrics
 
 
@@ -45,7 +45,7 @@ COST_AXES = {
     "speedup": CostAxis("speedup", "Speed-up over the unreduced model (×)", "higher"),
     "flops": CostAxis("flops", "FLOPs per sequence (G, = 2 × MACs)", "lower", 1e-9),
     "flops-rel": CostAxis("flops_rel_bert_base", "FLOPs relative to BERT-base", "lower"),
-    "macs-rel": CostAxis("macs_rel_vanilla", "MACs relative to the same backbone unreduced", "lower"),
+    "macs-rel": CostAxis("macs_rel", "MACs relative to the same backbone unreduced", "lower"),
 }
 TRAINING_FREE = "training-free"  # the stage of a method applied without training: drawn hollow
 
@@ -119,15 +119,16 @@ def tradeoff_points(
         rows = rows[rows["method"].isin(set(methods) | set(REFERENCE_METHODS))]
     if metric:
         rows = rows[rows["metric"] == metric]
-    rows["macs_rel_vanilla"] = relative_to_vanilla(runs, rows)
+    # a configuration's seeds: one point, its mean and interval; costs relative to the same backbone's vanilla
+    rows = relative_points(rows, runs, collapse=("score", axis.column))
     other_axes = [
         name
         for name, other in COST_AXES.items()
         if name != x and other.column in rows and rows[other.column].notna().any()
     ]
     rows = rows[rows[axis.column].notna()]
-    rows["x_value"] = rows[axis.column] * axis.scale
-    rows = collapse_seeds(rows, ("score", "x_value"))  # a configuration's seeds: one point, its mean and interval
+    for suffix in ("", "_ci_low", "_ci_high"):
+        rows[f"x_value{suffix}"] = rows[f"{axis.column}{suffix}"] * axis.scale
     rows["split"] = rows["split"].fillna("")
     facets = []
     for (task, split, seq_len), facet in rows.groupby(["task", "split", "seq_len"], sort=False, dropna=False):
@@ -149,21 +150,6 @@ def tradeoff_points(
     order = {name: i for i, name in enumerate(dict.fromkeys(points["facet"]))}
     points["facet_order"] = points["facet"].map(order)
     return points
-
-
-def relative_to_vanilla(runs: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
-    """Each row's MACs over those of the unreduced run of the same backbone, task and length (the mean over its
-    seeds); NaN where there is no such run or no MACs."""
-    if "macs" not in runs:
-        return pd.Series(math.nan, index=rows.index)
-    vanilla = runs[(runs["method"].isin(REFERENCE_METHODS)) & runs["macs"].notna()]
-    base = vanilla.groupby(["model", "task", "seq_len"])["macs"].mean()
-    keys = list(zip(rows["model"], rows["task"], rows["seq_len"]))
-    return pd.Series(
-        [m / base[k] if k in base.index and pd.notna(m) else math.nan for m, k in zip(rows["macs"], keys)],
-        index=rows.index,
-        dtype=float,
-    )
 
 
 def draw_tradeoff(

@@ -92,6 +92,31 @@ def _title(task: str) -> str:
     return tasks.get(task).title if task in tasks.names() else task
 
 
+REFERENCE = "vanilla"  # the unreduced model every cost is relative to
+
+
+def relative_points(rows: pd.DataFrame, runs: pd.DataFrame, collapse=("score",)) -> pd.DataFrame:
+    """The one path from stored runs to drawn points: each row's ``macs`` and ``macs_real_mean`` over the mean of the
+    unreduced (vanilla) runs of the same backbone, task and length in ``runs`` (``macs_rel``, ``macs_real_rel``;
+    NaN where there is none), then a configuration's seeds collapsed into one point (``collapse`` and both
+    relative costs: mean and 95 % t-interval over seeds, ``n``, ``group``; :func:`fcabench.runs.stats.collapse_seeds`).
+    ``plot pareto`` and the study's table and figure all read their points from here."""
+    rows = rows.copy()
+    keys = list(zip(rows["model"], rows["task"], rows["seq_len"]))
+    reference = runs[runs["method"] == REFERENCE]
+    relative = []
+    for column, name in (("macs", "macs_rel"), ("macs_real_mean", "macs_real_rel")):
+        if column not in runs or column not in rows:
+            rows[name] = float("nan")
+            continue
+        base = reference[reference[column].notna()].groupby(["model", "task", "seq_len"])[column].mean()
+        rows[name] = [
+            v / base[k] if k in base.index and pd.notna(v) else float("nan") for v, k in zip(rows[column], keys)
+        ]
+        relative.append(name)
+    return collapse_seeds(rows, tuple(dict.fromkeys((*collapse, *relative))))
+
+
 def study_points(
     runs: pd.DataFrame,
     task: str | None = None,
@@ -142,25 +167,15 @@ def study_points(
     rows = rows.drop_duplicates("run_id", keep="last").copy()
     if rows.empty:
         return pd.DataFrame(columns=columns)
-    rows = collapse_seeds(rows, ("score", "macs", "macs_real_mean"))
+    rows = relative_points(rows, rows)
+    rows = rows[rows["macs_rel"].notna()]  # a point without its vanilla is not part of the study
     configs = [json.loads(c) if isinstance(c, str) else dict(c) for c in rows["method_config"]]
     rows["variant"] = [variant(m, c) for m, c in zip(rows["method"], configs)]
     rows["regime"] = [
         "fine-tuned" if m == "vanilla" else REGIMES.get(s, "retrained") for m, s in zip(rows["method"], rows["stage"])
     ]
-    vanilla = (
-        rows[rows["method"] == "vanilla"]
-        .groupby(["model", "task", "seq_len"])[["macs", "macs_real_mean", "score"]]
-        .last()
-    )
-    keys = list(zip(rows["model"], rows["task"], rows["seq_len"]))
-    found = [k in vanilla.index for k in keys]
-    rows = rows[found]
-    keys = [k for k, f in zip(keys, found) if f]
-    base = vanilla.loc[keys]
-    rows["macs_rel"] = rows["macs"].to_numpy() / base["macs"].to_numpy()
-    rows["macs_real_rel"] = rows["macs_real_mean"].to_numpy() / base["macs_real_mean"].to_numpy()
-    rows["vanilla_score"] = base["score"].to_numpy()
+    vanilla = rows[rows["method"] == REFERENCE].groupby(["model", "task", "seq_len"])["score"].last()
+    rows["vanilla_score"] = [vanilla.get(k) for k in zip(rows["model"], rows["task"], rows["seq_len"])]
     if fronts:
         rows = rows[rows["method"] != "vanilla"]
     return rows[columns].sort_values(["variant", "regime", "macs_rel"]).reset_index(drop=True)
