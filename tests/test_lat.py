@@ -17,12 +17,13 @@ import fcabench
 from fcabench import methods, runs, sweep
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape
+from fcabench.methods import evolution
+from fcabench.methods.evolution import Candidate, pareto_front
 from fcabench.methods.lat import distillation_loss, length_macs_ratio, running, sample_dropped, sample_lengths
 from fcabench.plots.study import plot_study
 from fcabench.plots.tradeoff import plot_pareto
 from fcabench.runs import study
-from fcabench.training import checkpoint, evolution
-from fcabench.training.evolution import Candidate, pareto_front
+from fcabench.training import checkpoint
 from tests.conftest import padded_batch, tiny_model
 from tests.helpers import assert_one_line_error, cli, learnable_task
 

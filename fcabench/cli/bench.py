@@ -182,6 +182,7 @@ def _real_examples(
     from fcabench.cli.options import comma_list
     from fcabench.speed import scenarios, workload
     from fcabench.tables import write_table
+    from fcabench.training import workloads
     from fcabench.training.train import resolve_task
 
     paddings, kinds = comma_list(padding, "--padding"), comma_list(scenario, "--scenario")
@@ -194,9 +195,9 @@ def _real_examples(
             raise FcabenchError(f"unknown {option} {unknown[0]!r}; choose from {', '.join(known)}")
     if passes < 1:
         raise FcabenchError(f"--passes must be at least 1, got {passes}")
-    models, tokenizer, trained_length, trained_task = workload.models_for(model, setups)
+    models, tokenizer, trained_length = workloads.models_for(model, setups)
     n = seq_len or trained_length or 128
-    work = workload.from_task(resolve_task(task), split, tokenizer, n, max_examples)
+    work = workloads.from_task(resolve_task(task), split, tokenizer, n, max_examples)
     console = Console() if Console().is_terminal else Console(width=170)
     frames = [scenarios.run(models, work, kind, paddings, batch_size, passes, runtimes=runtimes) for kind in kinds]
     import pandas as pd

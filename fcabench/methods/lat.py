@@ -9,7 +9,7 @@ Training (``Method.stages``): fine-tune plain BERT, then ``lengthdrop``: each st
 labels and ``num_sandwich + 1`` sub-models (the smallest, every layer keeping ``ceil((1 - bound) l)`` of its
 ``l`` units, and ``num_sandwich`` random ones, each layer keeping a uniform draw from that range) distilled in
 place from the full model's predictions (the sandwich rule); every pass drops each layer with probability
-``layer_drop`` (LayerDrop). Then ``search`` (:mod:`fcabench.training.evolution`): the evolutionary search over
+``layer_drop`` (LayerDrop). Then ``search`` (:mod:`fcabench.methods.evolution`): the evolutionary search over
 length configurations, scored on the validation split and priced by the closed form; the front it finds is
 stored with the checkpoint.
 
@@ -54,7 +54,7 @@ class LatConfig:
     length_drop_bound: float = 0.2  # p: a layer keeps between ceil((1 - p) l) and l of its l units (paper: 0.2)
     layer_drop: float = 0.2  # LayerDrop probability of each layer in every training pass (paper's GLUE runs: 0.2)
     num_sandwich: int = 2  # random sub-models per step beside the smallest (paper: 2)
-    # the search stage (fcabench.training.evolution); defaults: the official README's GLUE command
+    # the search stage (fcabench.methods.evolution); defaults: the official README's GLUE command
     iterations: int = 30
     population: int = 20
     mutations: int = 30
@@ -220,7 +220,7 @@ class Lat(Method):
         ``search_examples`` the search ranks on that many validation examples; the front it keeps is then scored
         on the whole split."""
         from fcabench.flops.closed_form import Shape
-        from fcabench.training import evolution
+        from fcabench.methods import evolution
 
         shape = Shape.of(encoders.base_model(model).config)
 

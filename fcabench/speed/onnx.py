@@ -19,6 +19,7 @@ import torch
 
 from fcabench import methods
 from fcabench.errors import FcabenchError
+from fcabench.speed.compiled import graph_breaks
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -33,8 +34,6 @@ def check_available() -> None:
 
 def check_exportable(label: str, model, inputs: dict) -> None:
     """Refuse, in one line, a model whose forward pass reads a count off the data (it cannot be exported)."""
-    from fcabench.speed.scenarios import graph_breaks
-
     breaks = graph_breaks(model, inputs)
     if breaks:
         patched = methods.applied(model)

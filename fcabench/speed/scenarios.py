@@ -29,6 +29,7 @@ import torch
 from fcabench import methods
 from fcabench.errors import FcabenchError
 from fcabench.speed.bench import synchronize
+from fcabench.speed.compiled import compiled, graph_breaks
 from fcabench.speed.workload import Workload, batches
 
 SCENARIOS = ("single-stream", "fixed-batch", "offline")
@@ -112,31 +113,20 @@ def time_units(models: dict, units: list[Unit], workload: Workload, batch_size: 
 
 
 def _runner(model, unit: Unit, timed: Timed):
-    """The model as the unit runs it: eager, or compiled by inductor (``dynamic`` where batch widths vary), each
-    graph it compiles counted."""
+    """The model as the unit runs it: eager, compiled by inductor (``dynamic`` where batch widths vary; each graph
+    counted), or exported to an ONNX Runtime session."""
     if unit.runtime == "eager":
         return model
     if unit.runtime == "onnxruntime":
         from fcabench.speed.onnx import OnnxRunner
 
         return OnnxRunner(model, unit.label)
-    from torch._inductor.compile_fx import compile_fx
-
     timed.graphs = 0
 
-    def counting(graph, example_inputs):
+    def count():
         timed.graphs += 1
-        return compile_fx(graph, example_inputs)
 
-    return torch.compile(model, backend=counting, dynamic=unit.padding != "max")
-
-
-def graph_breaks(model, inputs: dict) -> int:
-    """Graph breaks dynamo finds in one forward pass of ``model`` on ``inputs``."""
-    import torch._dynamo
-
-    with torch.inference_mode():
-        return torch._dynamo.explain(model)(**inputs).graph_break_count
+    return compiled(model, dynamic=unit.padding != "max", on_graph=count)
 
 
 @torch.inference_mode()
