@@ -148,7 +148,7 @@ def test_bench_on_real_examples_refuses_bad_usage_in_one_line(capsys, args, mess
 
 
 COMPILED_ATOL = 1e-4  # float32 sums reassociated by the compiler; logits of order 1
-STATIC = ["vanilla", "power-bert", "fca", "lat", "truncate", "layer-drop"]  # kept counts fixed given n
+STATIC = ["vanilla", "power-bert", "fca", "lat", "tome", "truncate", "layer-drop"]  # kept counts fixed given n
 
 
 @pytest.mark.parametrize("name", STATIC)

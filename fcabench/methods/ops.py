@@ -34,7 +34,8 @@ def compiling() -> bool:
     return torch.compiler.is_compiling()
 
 
-def _width(counted, bound: int | None) -> int:
+def gathered_width(counted, bound: int | None) -> int:
+    """A gathered tensor's width: ``counted()`` read off the data, or under torch.compile the static ``bound``."""
     return bound if bound is not None and compiling() else int(counted())
 
 
@@ -51,7 +52,7 @@ def keep_top(
     if protect_first:
         ranked = ranked.clone()
         ranked[:, 0] = float("inf")
-    width = _width(counts.max, width)
+    width = gathered_width(counts.max, width)
     top = ranked.topk(width, dim=-1).indices
     valid = (torch.arange(width, device=scores.device) < counts[:, None]) & keep.gather(1, top)
     order = torch.where(valid, top, top + n).sort(dim=-1).values  # kept units first, by position
@@ -62,7 +63,7 @@ def positions(mask: torch.Tensor, width: int | None = None):
     """The True positions of each row of ``mask`` (..., n), as ``(index, valid)`` (..., max count) in position
     order; ``valid`` is False where a row has fewer (those slots point at other positions, all distinct)."""
     n = mask.shape[-1]
-    width = _width(lambda: mask.sum(dim=-1).max(), width)
+    width = gathered_width(lambda: mask.sum(dim=-1).max(), width)
     places = torch.arange(n, device=mask.device).expand_as(mask)
     order = torch.where(mask, places, places + n).sort(dim=-1).values[..., :width]
     return order % n, order < n
@@ -99,7 +100,7 @@ def pool_chunks(units, valid, weights, chunks: int):
     """
     total = valid.sum(dim=1, keepdim=True)  # (batch, 1)
     groups = total.clamp(max=chunks)
-    width = _width(groups.max, min(chunks, units.shape[1])) if units.shape[1] else 0
+    width = gathered_width(groups.max, min(chunks, units.shape[1])) if units.shape[1] else 0
     rank = valid.long().cumsum(dim=1) - 1  # position among the valid units
     group_of = torch.div(rank * groups, total.clamp_min(1), rounding_mode="floor")
     slots = torch.arange(width, device=units.device)

@@ -37,6 +37,7 @@ import torch
 
 from fcabench.errors import FcabenchError
 from fcabench.flops.closed_form import Shape, standard_layer_macs
+from fcabench.methods import ops
 from fcabench.methods.attention import AttentionNeeds
 from fcabench.methods.base import ForwardState, ReducingLayer
 from fcabench.methods.registry import Method, register
@@ -84,12 +85,13 @@ def bipartite_merge(hidden, keep, keys, sizes, r: int):
     best = best.masked_fill(~mergeable, float("-inf"))
     wanted = ((keep.sum(dim=1) - 1) // 2).clamp(min=0, max=r)  # r_b: at most every mergeable A unit
     # The r_b best A units merge (stable sort: ties go to the earlier position); slots past r_b are idle.
-    chosen = best.sort(dim=-1, descending=True, stable=True).indices[:, : int(wanted.max())]  # (batch, r) A indices
+    cap = min(r, max(0, (n - 1) // 2))  # the most any example merges, from the shapes (what a compiled graph takes)
+    chosen = best.sort(dim=-1, descending=True, stable=True).indices[:, : ops.gathered_width(wanted.max, cap)]
     active = torch.arange(chosen.shape[1], device=hidden.device) < wanted[:, None]
     survive = keep.clone()
     survive[:, ::2] = keep[:, ::2] & ~torch.zeros_like(mergeable).scatter(1, chosen, active)
     positions = torch.arange(n, device=hidden.device).expand(batch, n)
-    width = int(survive.sum(dim=1).max())
+    width = ops.gathered_width(lambda: survive.sum(dim=1).max(), n - cap)  # survivors grow with the length
     order = (
         torch.where(survive, positions, positions + n).sort(dim=-1).values[:, :width]
     )  # survivors first, by position
