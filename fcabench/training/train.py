@@ -76,9 +76,9 @@ def plan_stages(method, config, stages: Sequence[str] | None, from_checkpoint: s
     return plan
 
 
-@dataclasses.dataclass
-class _Call:
-    """What every stage of one ``train`` call shares: decided and checked before any work."""
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything one ``train`` call decided and checked before any work, read by every stage."""
 
     model: str  # the backbone the runs name (a checkpoint's own when starting from one)
     task: tasks.Task
@@ -86,27 +86,33 @@ class _Call:
     settings: TrainSettings
     method: methods.Method
     config: object  # the user's configuration of the method
-    plan: list
+    stages: list  # the stages to run, in order
     parent: dict | None  # the manifest of the starting checkpoint
     from_checkpoint: str | None
     request_id: str  # what resumes an interrupted command
     point_id: str  # the same request at any seed: what a study groups seeds by (runs.stats.group_id)
-    output: Path = Path()
-    results_file: Path = Path()
-    self_contained: bool = False
-    overwrite: bool = False
-    force: bool = False
-    progress: bool = True
-    train_split: object = None
-    eval_split: object = None
-    encoded_train: object = None
-    encoded_eval: object = None
-    tokenizer: object = None
-    resumable: set = dataclasses.field(default_factory=set)  # stages complete from this same command
+    output: Path
+    results_file: Path
+    self_contained: bool
+    overwrite: bool
+    force: bool
+    progress: bool
+    resumable: frozenset  # stages complete from this same command
 
     @property
     def deriving_stages(self) -> str:
         return "/".join(sorted(s.name for s in self.method.stages(self.config) if s.derive))
+
+
+@dataclasses.dataclass(frozen=True)
+class Splits:
+    """The examples the stages train and score on, tokenised, and the tokenizer that did it."""
+
+    train: object  # the training split (None: a training-free call loads none)
+    eval: object  # the validation split
+    encoded_train: object
+    encoded_eval: object
+    tokenizer: object
 
 
 DEFAULT_MODEL = "minilm-l6"
@@ -152,32 +158,35 @@ def train(
     if unknown:
         raise TypeError(f"train() got unknown setting(s) {', '.join(unknown)}")
     settings = dataclasses.replace(settings or TrainSettings(), **setting_values)
-    call = _plan(model, task, method, method_options, stages, from_checkpoint, settings, training_free, task_options)
-    call.output, call.results_file = Path(output_dir).expanduser(), store.check_writable(results)
-    call.self_contained, call.overwrite, call.force, call.progress = self_contained, overwrite, force, progress
-    call.resumable = _check_outputs(call.output, call.plan, call.request_id, overwrite)
-    _load_data(call, data_dir, hub, training_free)
-    current, derived = _start(call)
-    runs, parent_id = [], (call.parent or {}).get("run_id")
-    for stage in call.plan:
-        folder = call.output / stage.name
-        if stage.name in call.resumable:  # complete, from this same command: resume after it
+    plan = _plan(
+        model, task, method, method_options, stages, from_checkpoint, settings, training_free, task_options,
+        dict(output=Path(output_dir).expanduser(), results_file=store.check_writable(results),
+             self_contained=self_contained, overwrite=overwrite, force=force, progress=progress),
+    )  # fmt: skip
+    current, derived, splits = _start(plan, data_dir, hub, training_free)
+    runs, parent_id = [], (plan.parent or {}).get("run_id")
+    for stage in plan.stages:
+        folder = plan.output / stage.name
+        if stage.name in plan.resumable:  # complete, from this same command: resume after it
             say(f"{folder}: complete from an earlier run of this command; continuing from it")
         else:
-            _run_stage(call, stage, folder, current, derived, parent_id)
-        stage_runs = _record(call, stage, folder)
+            _run_stage(plan, splits, stage, folder, current, derived, parent_id)
+        stage_runs = _record(plan, stage, folder)
         runs.extend(stage_runs)
         parent_id = stage_runs[0].run_id
         if stage.derive:
             searched, _, _ = ckpt.load_checkpoint(folder)
-            derived = call.method.derive_config(searched, call.config)
-            say(f"{stage.name}: derived {call.method.name} configuration {methods.describe(derived, searched.config)}")
-        current, _, _ = ckpt.load_checkpoint(folder, patched=False, device=call.settings.device)  # the next start
+            derived = plan.method.derive_config(searched, plan.config)
+            say(f"{stage.name}: derived {plan.method.name} configuration {methods.describe(derived, searched.config)}")
+        current, _, _ = ckpt.load_checkpoint(folder, patched=False, device=plan.settings.device)  # the next start
     return runs
 
 
-def _plan(model, task, method, method_options, stages, from_checkpoint, settings, training_free, task_options) -> _Call:
-    """The call's task, settings, configuration and stages, every one of them checked against the model."""
+def _plan(
+    model, task, method, method_options, stages, from_checkpoint, settings, training_free, task_options, outputs: dict
+) -> Plan:
+    """The call's task, settings, configuration, stages and outputs, every one of them checked against the model
+    (``outputs``: the folder, run file and flags, the stages this same command completed read off the folder)."""
     from fcabench.models import checkpoint_config, resolve
 
     parent = ckpt.read_manifest(from_checkpoint) if from_checkpoint else None
@@ -196,9 +205,9 @@ def _plan(model, task, method, method_options, stages, from_checkpoint, settings
     model = parent["model"] if parent else model or DEFAULT_MODEL  # runs name the backbone a checkpoint came from
     method_obj = methods.get(method)
     config = methods.make_config(method, **method_obj.training_options(dict(method_options or {}), settings.seq_len))
-    plan = plan_stages(method_obj, config, stages, from_checkpoint, training_free)
+    planned = plan_stages(method_obj, config, stages, from_checkpoint, training_free)
     model_config = checkpoint_config(str(Path(from_checkpoint).expanduser()) if parent else resolve(model))
-    settings.check(plan, method_obj, model_config)
+    settings.check(planned, method_obj, model_config)
     request = dict(
         model=model,
         task=task_record(task, task_options),
@@ -216,18 +225,21 @@ def _plan(model, task, method, method_options, stages, from_checkpoint, settings
     # The operating point: the request without its seed, started from its parent's point (a derived retention
     # or learned thresholds differ by seed; what was asked for does not).
     point = {**request, "seed": None, "parent": (parent or {}).get("point_id")}
-    return _Call(
+    request_id = records.run_id(request)
+    return Plan(
         model,
         task,
         task_options,
         settings,
         method_obj,
         config,
-        plan,
+        planned,
         parent,
         from_checkpoint,
-        records.run_id(request),
+        request_id,
         records.run_id(point),
+        resumable=frozenset(_check_outputs(outputs["output"], planned, request_id, outputs["overwrite"])),
+        **outputs,
     )
 
 
@@ -249,79 +261,115 @@ def _budget(s: TrainSettings) -> dict:
     return {name: getattr(s, name) for name in names}
 
 
-def _load_data(call: _Call, data_dir, hub: bool, training_free: bool) -> None:
-    s = call.settings
-    seed = s.subset_seed if s.subset_seed is not None else s.seed
-    if not training_free:
-        call.train_split = call.task.load(
-            "train", data_dir=data_dir, hub=hub, max_examples=s.max_train_examples, seed=seed
-        )
-    call.eval_split = call.task.load(
-        "validation", data_dir=data_dir, hub=hub, max_examples=s.max_eval_examples, seed=seed
-    )
-
-
-def _start(call: _Call):
-    """(the model the first stage starts from, the derived configuration when it needs one); tokenises."""
+def _start(plan: Plan, data_dir, hub: bool, training_free: bool):
+    """(the model the first stage starts from, the derived configuration when it needs one, the splits tokenised)."""
     from fcabench.training.backbones import load_for_task
 
+    s = plan.settings
+    seed = s.subset_seed if s.subset_seed is not None else s.seed
+    train_split = (
+        None
+        if training_free
+        else plan.task.load("train", data_dir=data_dir, hub=hub, max_examples=s.max_train_examples, seed=seed)
+    )
+    eval_split = plan.task.load("validation", data_dir=data_dir, hub=hub, max_examples=s.max_eval_examples, seed=seed)
     derived = None
-    if call.parent:
-        if call.plan[0].config is methods.DERIVED:
-            if call.parent.get("stage") not in call.deriving_stages.split("/"):
+    if plan.parent:
+        if plan.stages[0].config is methods.DERIVED:
+            if plan.parent.get("stage") not in plan.deriving_stages.split("/"):
                 raise FcabenchError(
-                    f"stage {call.plan[0].name} needs a derived configuration: start --from the checkpoint "
-                    f"of a {call.deriving_stages} stage, not a {call.parent.get('stage')} one"
+                    f"stage {plan.stages[0].name} needs a derived configuration: start --from the checkpoint "
+                    f"of a {plan.deriving_stages} stage, not a {plan.parent.get('stage')} one"
                 )
-            searched, _, _ = ckpt.load_checkpoint(call.from_checkpoint)
-            derived = call.method.derive_config(searched, call.config)
-        current, call.tokenizer, _ = ckpt.load_checkpoint(call.from_checkpoint, patched=False)
+            searched, _, _ = ckpt.load_checkpoint(plan.from_checkpoint)
+            derived = plan.method.derive_config(searched, plan.config)
+        current, tokenizer, _ = ckpt.load_checkpoint(plan.from_checkpoint, patched=False)
     else:
-        current, call.tokenizer = load_for_task(call.model, call.task, call.settings.seed)
-    if call.train_split is not None:
-        call.encoded_train = data.tokenize(call.train_split, call.tokenizer, call.settings.seq_len)
-    call.encoded_eval = data.tokenize(call.eval_split, call.tokenizer, call.settings.seq_len)
-    return current, derived
+        current, tokenizer = load_for_task(plan.model, plan.task, s.seed)
+    splits = Splits(
+        train_split,
+        eval_split,
+        data.tokenize(train_split, tokenizer, s.seq_len) if train_split is not None else None,
+        data.tokenize(eval_split, tokenizer, s.seq_len),
+        tokenizer,
+    )
+    return current, derived, splits
 
 
-def _run_stage(call: _Call, stage, folder: Path, current, derived, parent_id) -> None:
+def _run_stage(plan: Plan, splits: Splits, stage, folder: Path, current, derived, parent_id) -> None:
     """Train one stage from ``current``, score it on the validation split, write its checkpoint and runs."""
-    s = call.settings
+    s = plan.settings
     if stage.config is methods.DERIVED and derived is None:
         raise FcabenchError(
             f"stage {stage.name} needs a derived configuration: run the stage that derives "
-            f"it first, or start --from its checkpoint (a {call.deriving_stages} checkpoint)"
+            f"it first, or start --from its checkpoint (a {plan.deriving_stages} checkpoint)"
         )
     config = derived if stage.config is methods.DERIVED else stage.config
     note = None
     if s.macs_ratio is not None and config is not None and not stage.derive:
-        config, note = _fit_budget(call, current, config)
+        config, note = _fit_budget(plan, splits, current, config)
     if config is not None:
         methods.apply(current, config)
-    trained = _train_stage(call, current, stage) if stage.trains and stage.name != "training-free" else None
+    trained = _train_stage(plan, splits, current, stage) if stage.trains and stage.name != "training-free" else None
     current.to(s.device).eval()
-    outcomes = _outcomes(call, current, stage, config)
-    acting = methods.applied(current)  # FCA's search runs PoWER-BERT's soft extraction: store what ran
-    run_method = acting.method.name if acting else "vanilla"
-    train_data = call.train_split.fingerprint["sha256"] if call.train_split else None
+    outcomes = _outcomes(plan, splits, current, stage, config)
     if trained is None:
-        start = call.from_checkpoint if stage.name == "training-free" else "the previous stage's weights"
+        start = plan.from_checkpoint if stage.name == "training-free" else "the previous stage's weights"
         trained = {"epoch_selection": f"no training: the method applied to {start}"}
-    stage_runs, front = [], []
-    for run_config, scores, costs, scored, macs_ratio in outcomes:
+    scored_runs = _validation_runs(plan, splits, stage, current, outcomes, parent_id, note, trained)
+    stage_runs = [run for runs in scored_runs for run in runs]
+    free = stage.name == "training-free" and not plan.self_contained
+    manifest = {
+        "task": plan.task.name,
+        "task_source": task_record(plan.task, plan.task_options),
+        "labels": list(plan.task.labels) if plan.task.labels else None,
+        "seq_len": s.seq_len,
+        "stage": stage.name,
+        "run_id": stage_runs[0].run_id,
+        "model": plan.model,
+        "parent_run_id": parent_id,
+        "request_id": plan.request_id,
+        "point_id": plan.point_id,
+        "training": {k: v for k, v in trained.items() if k.startswith("train_")} or None,
+        "runs": [dataclasses.asdict(run) for run in stage_runs],
+    }
+    if not stage.trains:  # a search's configurations, cheapest first (evaluate --front scores each)
+        manifest["front"] = [
+            {"config": ckpt.config_to_dict(config), "run_id": runs[0].run_id, "macs_ratio": ratio, **scores}
+            for (config, scores, _, _, ratio), runs in zip(outcomes, scored_runs)
+        ]
+    predictions = kept.frame(splits.eval.dataset["id"], splits.encoded_eval["labels"], outcomes[0][3].predictions)
+    ckpt.save_checkpoint(
+        current,
+        splits.tokenizer,
+        folder,
+        manifest,
+        predictions=predictions,
+        overwrite=plan.overwrite,
+        weights_from=plan.from_checkpoint if free else None,
+    )
+
+
+def _validation_runs(plan: Plan, splits: Splits, stage, model, outcomes, parent_id, note, trained) -> list[list]:
+    """The runs (one per metric) of each scored configuration of the stage on the validation split."""
+    s = plan.settings
+    acting = methods.applied(model)  # FCA's search runs PoWER-BERT's soft extraction: store what ran
+    run_method = acting.method.name if acting else "vanilla"
+    scored_runs = []
+    for run_config, scores, costs, scored, _ in outcomes:
         spec = {
             "kind": "train",
-            "model": call.model,
-            "task": call.task.name,
+            "model": plan.model,
+            "task": plan.task.name,
             "method": run_method,
             "config": ckpt.config_to_dict(run_config),
             "stage": stage.name,
             **_budget(s),
-            "train_data": train_data,
-            "eval_data": call.eval_split.fingerprint["sha256"],
-            "parent": parent_id or call.from_checkpoint,
+            "train_data": splits.train.fingerprint["sha256"] if splits.train else None,
+            "eval_data": splits.eval.fingerprint["sha256"],
+            "parent": parent_id or plan.from_checkpoint,
         }  # the run id: the keys every stored run was named by, so a stored run is recognised again
-        warning = scoring.one_class_warning(call.task, scored)
+        warning = scoring.one_class_warning(plan.task, scored)
         if warning:
             say(f"warning: {stage.name}: {warning}")
         fields = dict(
@@ -329,79 +377,53 @@ def _run_stage(call: _Call, stage, folder: Path, current, derived, parent_id) ->
             stage=stage.name,
             # the full configuration is in method_config; a stage another method ran (FCA's search is PoWER-BERT's
             # soft extraction, stored as what ran) says whose stage it is
-            config_label=stage.name if run_method == call.method.name else f"{stage.name} of {call.method.name}",
+            config_label=stage.name if run_method == plan.method.name else f"{stage.name} of {plan.method.name}",
             parent_run_id=parent_id,
-            point_id=call.point_id,
+            point_id=plan.point_id,
             source_note=note,
             warning=warning,
             precision="fp32",
-            **records.data_fields(call.eval_split.fingerprint, call.task),
+            **records.data_fields(splits.eval.fingerprint, plan.task),
             **trained,
         )
-        stage_runs += records.stage_runs(
-            method=run_method,
-            config=run_config,
-            model=call.model,
-            task=call.task,
-            split="validation",
-            seq_len=s.seq_len,
-            scores=scores,
-            costs=costs,
-            spec=spec,
-            device=s.device,
-            **fields,
+        scored_runs.append(
+            records.stage_runs(
+                method=run_method,
+                config=run_config,
+                model=plan.model,
+                task=plan.task,
+                split="validation",
+                seq_len=s.seq_len,
+                scores=scores,
+                costs=costs,
+                spec=spec,
+                device=s.device,
+                **fields,
+            )
         )
-        config_dict, run_id = ckpt.config_to_dict(run_config), stage_runs[-1].run_id
-        front.append({"config": config_dict, "run_id": run_id, "macs_ratio": macs_ratio, **scores})
-    free = stage.name == "training-free" and not call.self_contained
-    manifest = {
-        "task": call.task.name,
-        "task_source": task_record(call.task, call.task_options),
-        "labels": list(call.task.labels) if call.task.labels else None,
-        "seq_len": s.seq_len,
-        "stage": stage.name,
-        "run_id": stage_runs[0].run_id,
-        "model": call.model,
-        "parent_run_id": parent_id,
-        "request_id": call.request_id,
-        "point_id": call.point_id,
-        "training": {k: v for k, v in fields.items() if k.startswith("train_")} or None,
-        "runs": [dataclasses.asdict(run) for run in stage_runs],
-    }
-    if not stage.trains:  # a search's configurations, cheapest first (evaluate --front scores each)
-        manifest["front"] = front
-    predictions = kept.frame(call.eval_split.dataset["id"], call.encoded_eval["labels"], outcomes[0][3].predictions)
-    ckpt.save_checkpoint(
-        current,
-        call.tokenizer,
-        folder,
-        manifest,
-        predictions=predictions,
-        overwrite=call.overwrite,
-        weights_from=call.from_checkpoint if free else None,
-    )
+    return scored_runs
 
 
-def _outcomes(call: _Call, model, stage, config) -> list[tuple]:
+def _outcomes(plan: Plan, splits: Splits, model, stage, config) -> list[tuple]:
     """(configuration, metrics, cost fields, the pass, closed-form MACs / vanilla's or None) of the stage's model on
     the validation split: one for a stage that trains, one per configuration a search keeps, cheapest first."""
-    s, task = call.settings, call.task
+    s, task = plan.settings, plan.task
     acting = methods.applied(model)
 
     def score(encoded):
         return scoring.score(task, model, encoded, s.seq_len, max(s.batch_size, 32), s.device)
 
     if stage.trains:
-        return [(acting.config if acting else methods.make_config("vanilla"), *score(call.encoded_eval), None)]
+        return [(acting.config if acting else methods.make_config("vanilla"), *score(splits.encoded_eval), None)]
     scored: dict = {}  # configuration -> its scoring on the whole split: what the runs store
     sign = 1 if tasks.metrics.higher_is_better(task.main_metric) else -1
 
     def validation_score(run_config, examples: int | None = None) -> float:  # the search runs the model under
-        encoded = call.encoded_eval  # run_config around this call
+        encoded = splits.encoded_eval  # run_config around this call
         if examples is not None and examples < len(encoded):
             encoded = encoded.shuffle(seed=0).select(range(examples))
         result = score(encoded)
-        if encoded is call.encoded_eval:
+        if encoded is splits.encoded_eval:
             scored[run_config] = result
         return sign * result[0][task.main_metric]
 
@@ -409,12 +431,12 @@ def _outcomes(call: _Call, model, stage, config) -> list[tuple]:
     return [(run_config, *scored[run_config], ratio) for run_config, ratio, _ in kept_configs]
 
 
-def _record(call: _Call, stage, folder: Path) -> list:
+def _record(plan: Plan, stage, folder: Path) -> list:
     """The runs a stage's checkpoint holds, appended to the run file (once)."""
-    stage_runs, written = _store(folder, call.results_file, call.force)
+    stage_runs, written = _store(folder, plan.results_file, plan.force)
     if not written:
         say(
-            f"run {stage_runs[0].run_id} ({stage.name}) is already in {call.results_file}: not stored again "
+            f"run {stage_runs[0].run_id} ({stage.name}) is already in {plan.results_file}: not stored again "
             f"(--force stores a repeat)"
         )
     return stage_runs
@@ -496,7 +518,7 @@ def _store(folder: Path, results_file: Path, force: bool):
 REAL_LENGTH_SAMPLE = 512  # examples whose real lengths a budget at the real lengths is met on (a fixed draw)
 
 
-def _fit_budget(call: _Call, model, config):
+def _fit_budget(plan: Plan, splits: Splits, model, config):
     """``config``'s retention scaled to ``--macs-ratio`` of the unpatched model's encoder MACs, and the note saying
     where the budget was met: one input of the padded length, or a fixed sample of the training examples (the
     validation split's when a training-free run loads none), each at its real length."""
@@ -504,7 +526,7 @@ def _fit_budget(call: _Call, model, config):
 
     from fcabench.counting.budget import fit_retention
 
-    s = call.settings
+    s = plan.settings
     if s.macs_at == "padded":
         config, achieved = fit_retention(model, config, s.seq_len, s.macs_ratio)
         return config, (
@@ -512,7 +534,7 @@ def _fit_budget(call: _Call, model, config):
             f"(closed form: {achieved:.3f} x)"
         )
     split, encoded = (
-        ("training", call.encoded_train) if call.train_split is not None else ("validation", call.encoded_eval)
+        ("training", splits.encoded_train) if splits.train is not None else ("validation", splits.encoded_eval)
     )
     sample = encoded.shuffle(seed=0).select(range(min(REAL_LENGTH_SAMPLE, len(encoded))))
     measure = partial(
@@ -529,7 +551,7 @@ def _fit_budget(call: _Call, model, config):
     )
 
 
-def _train_stage(call: _Call, model, stage) -> dict:
+def _train_stage(plan: Plan, splits: Splits, model, stage) -> dict:
     """Train one stage; returns the run fields describing it (budget, steps, wall time, epoch choice)."""
     import tempfile
 
@@ -539,14 +561,14 @@ def _train_stage(call: _Call, model, stage) -> dict:
 
     from fcabench.training.trainer import AfterStepCallback, BestEpochCallback, MethodTrainer, RichProgressCallback
 
-    s, task = call.settings, call.task
+    s, task = plan.settings, plan.task
     metric = task.main_metric
     keep = "last" if stage.derive else "best"
     choose = keep == "best" and s.max_steps is None and s.epochs > 1
     best = BestEpochCallback(metric, greater_is_better=tasks.metrics.higher_is_better(metric), keep=keep)
     callbacks = [best, AfterStepCallback()]
-    if call.progress:
-        callbacks.append(RichProgressCallback(f"{call.method.name} {stage.name}"))
+    if plan.progress:
+        callbacks.append(RichProgressCallback(f"{plan.method.name} {stage.name}"))
     scratch = tempfile.TemporaryDirectory(prefix="fcabench-trainer-")  # Trainer wants a folder; nothing is saved
     args = TrainingArguments(
         output_dir=scratch.name,
@@ -577,9 +599,9 @@ def _train_stage(call: _Call, model, stage) -> dict:
     trainer = MethodTrainer(
         model=model,
         args=args,
-        train_dataset=call.encoded_train,
-        eval_dataset=call.encoded_eval,
-        data_collator=data.collator(call.tokenizer, s.seq_len),
+        train_dataset=splits.encoded_train,
+        eval_dataset=splits.encoded_eval,
+        data_collator=data.collator(splits.tokenizer, s.seq_len),
         compute_metrics=compute,
         callbacks=callbacks,
     )
@@ -598,7 +620,7 @@ def _train_stage(call: _Call, model, stage) -> dict:
         train_weight_decay=s.weight_decay,
         train_precision=s.precision,
         train_threads=torch.get_num_threads(),
-        train_examples=len(call.encoded_train),
+        train_examples=len(splits.encoded_train),
         train_wall_time_s=wall,
         epoch_selection=best.description(),
     )
