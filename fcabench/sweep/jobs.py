@@ -273,10 +273,16 @@ def _derives(entry: MethodEntry) -> bool:
     """Whether a stage of this entry trains with a configuration derived by an earlier stage."""
     from fcabench import methods
 
-    method = methods.get(entry.method)
-    config = methods.make_config(entry.method, **_as_config_values(entry.options))
-    plan = [s for s in method.stages(config) if entry.stages is None or s.name in entry.stages]
-    return any(s.config is methods.DERIVED for s in plan)
+    return any(s.config is methods.DERIVED for s in _planned(entry.method, entry.options, entry.stages, False))
+
+
+def _planned(method: str, options: dict, stages, training_free: bool, start: str | None = "from"):
+    """The stages ``fcabench.train`` runs for a job of this method and options (one rule: train.plan_stages)."""
+    from fcabench import methods
+    from fcabench.training.train import plan_stages
+
+    config = methods.make_config(method, **_as_config_values(options))
+    return plan_stages(methods.get(method), config, list(stages) if stages else None, start, training_free)
 
 
 def _as_config_values(options: dict) -> dict:
@@ -341,18 +347,7 @@ def _options_met(job, row) -> bool:
 
 
 def _final_stage(job) -> str:
-    from fcabench import methods
-
-    if job.training_free:
-        return "training-free"
-    if job.stages:
-        return job.stages[-1]
-    method = methods.get(job.method)
-    config = methods.make_config(job.method, **_as_config_values(job.options))
-    plan = method.stages(config)
-    if method.config_is_given(config):
-        plan = [s for s in plan if not s.derive]
-    return plan[-1].name
+    return _planned(job.method, job.options, job.stages, job.training_free)[-1].name
 
 
 def _same(stored, wanted) -> bool:
