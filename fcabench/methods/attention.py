@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from fcabench.methods.ops import compiling
+
 
 @dataclass
 class AttentionStats:
@@ -180,14 +182,12 @@ def attend_blocked(
     # Masks are skipped where they cannot change anything; checking costs a synchronisation on CUDA.
     key_mask = (
         None
-        if on_cpu and not torch.compiler.is_compiling() and bool(key_keep.all())
+        if on_cpu and not compiling() and bool(key_keep.all())
         else ~(key_keep[:, :, None, :] if per_head else key_keep[:, None, None, :]).expand(full)
     )
     bias = None if bias is None else bias.expand(full)
     weights = (
-        None
-        if on_cpu and not torch.compiler.is_compiling() and bool(query_keep.all())
-        else query_keep[:, None, :, None].to(q.dtype)
+        None if on_cpu and not compiling() and bool(query_keep.all()) else query_keep[:, None, :, None].to(q.dtype)
     )
     picked_group, picked_rows = block_shape(batch, heads, n_keys, n, q.shape[-1], on_cpu)
     rows, group = rows or picked_rows, group or picked_group

@@ -61,7 +61,7 @@ class LatConfig:
     crossovers: int = 30
     mutation_prob: float = 0.5
     max_macs_ratio: float = 1.0  # the search keeps configurations at or under this x vanilla's encoder MACs
-    search_examples: int | None = None  # validation examples the search scores on (a fixed random draw); None: all
+    search_examples: int | None = None  # validation examples the search scores on (a fixed random draw); unset: all
 
     def __post_init__(self):
         if self.length_config is not None:

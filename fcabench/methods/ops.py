@@ -30,8 +30,8 @@ def attention_received(stats, keep: torch.Tensor) -> torch.Tensor:
 
 
 def compiling() -> bool:
-    """Whether torch.compile is tracing this call (then widths come from shapes, not data)."""
-    return torch.compiler.is_compiling()
+    """Whether torch.compile or torch.export is tracing this call (then widths come from shapes, not data)."""
+    return torch.compiler.is_compiling() or torch.compiler.is_exporting()
 
 
 def gathered_width(counted, bound: int | None) -> int:
@@ -56,7 +56,8 @@ def keep_top(
     top = ranked.topk(width, dim=-1).indices
     valid = (torch.arange(width, device=scores.device) < counts[:, None]) & keep.gather(1, top)
     order = torch.where(valid, top, top + n).sort(dim=-1).values  # kept units first, by position
-    return order % n, order < n
+    valid = order < n
+    return torch.where(valid, order, order - n), valid  # not order % n: ONNX cannot take a symbolic divisor
 
 
 def positions(mask: torch.Tensor, width: int | None = None):
@@ -66,7 +67,8 @@ def positions(mask: torch.Tensor, width: int | None = None):
     width = gathered_width(lambda: mask.sum(dim=-1).max(), width)
     places = torch.arange(n, device=mask.device).expand_as(mask)
     order = torch.where(mask, places, places + n).sort(dim=-1).values[..., :width]
-    return order % n, order < n
+    valid = order < n
+    return torch.where(valid, order, order - n), valid  # not order % n: ONNX cannot take a symbolic divisor
 
 
 def rest_of(keep: torch.Tensor, index: torch.Tensor, valid: torch.Tensor):

@@ -95,7 +95,8 @@ def bipartite_merge(hidden, keep, keys, sizes, r: int):
     order = (
         torch.where(survive, positions, positions + n).sort(dim=-1).values[:, :width]
     )  # survivors first, by position
-    index, valid = order % n, order < n
+    valid = order < n
+    index = torch.where(valid, order, order - n)  # not order % n: ONNX cannot take a symbolic divisor
     # Survivors are copied as they are; only the B units that receive change, to the size-weighted average
     # (s_b x_b + sum s_a x_a) / (s_b + sum s_a), computed on those r rows alone (read from ``hidden``, so
     # that ``out`` is written once, in place, and autograd still holds). Entry i's sums are collected at

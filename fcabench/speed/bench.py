@@ -222,7 +222,7 @@ def paired_speedup(baseline_ms: Sequence[float], model_ms: Sequence[float]) -> f
 
 
 @contextlib.contextmanager
-def _native_stderr_muted():
+def native_stderr_muted():
     """The profiler's own C++ lines (USDT profiler_start/stop, an allocator warning) kept off the user's
     stderr: file descriptor 2 points to /dev/null while it starts and stops. Python's errors still raise."""
     import os
@@ -251,7 +251,7 @@ def peak_memory_mb(model: torch.nn.Module, inputs: dict, mode: str, device: str 
         return (torch.cuda.max_memory_allocated(device) - held) / 2**20
     from torch.profiler import ProfilerActivity, profile
 
-    with _native_stderr_muted(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as trace:
+    with native_stderr_muted(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as trace:
         step(model, inputs, mode)
     with tempfile.NamedTemporaryFile(suffix=".json") as file:
         trace.export_chrome_trace(file.name)

@@ -5,11 +5,14 @@ The export asks for a dynamic batch and length. Vanilla keeps them; a method's w
 Python arithmetic, so its export comes out at the traced shape, and the runner exports again for each new
 input shape it meets (``exports`` counts them; their time is the unit's compile time). Every export is checked
 against the eager model on the batch that caused it (``max_abs_diff``). A method whose forward pass reads a
-count off the data (a graph break under ``torch.compile``) cannot be exported and is refused in one line.
+count off the data (a graph break under ``torch.compile``) cannot be exported and is refused in one line; so is
+one the exporter fails on (ToMe: its merge bookkeeping), its dump kept off the terminal.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 import warnings
 from pathlib import Path
@@ -44,6 +47,14 @@ def check_exportable(label: str, model, inputs: dict) -> None:
         )
 
 
+@contextlib.contextmanager
+def _quiet():
+    from fcabench.speed.bench import native_stderr_muted
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), native_stderr_muted():
+        yield
+
+
 class OnnxRunner:
     def __init__(self, model, label: str):
         self.model, self.label = model, label
@@ -67,7 +78,9 @@ class OnnxRunner:
         batch, width = Dim("batch", min=1, max=4096), Dim("width", min=2, max=inputs["input_ids"].shape[1] * 64)
         path = Path(self._folder.name) / f"model-{self.exports}.onnx"
         try:
-            with warnings.catch_warnings():  # the exporter's note that two inputs share their axes' names
+            # the exporter's progress lines and, when it fails, its graph dump stay off the user's terminal (the
+            # one line below says what failed); its note that two inputs share their axes' names too
+            with warnings.catch_warnings(), _quiet():
                 warnings.simplefilter("ignore", UserWarning)
                 program = torch.onnx.export(
                     self.model,
@@ -79,7 +92,10 @@ class OnnxRunner:
                 )
             program.save(str(path))
         except Exception as error:  # the exporter's many failure types, each said in one line
-            raise FcabenchError(f"{self.label} cannot be exported to ONNX: {type(error).__name__}") from None
+            raise FcabenchError(
+                f"{self.label} cannot be exported to ONNX: torch.onnx.export failed ({type(error).__name__}); time it "
+                "eager or compiled"
+            ) from None
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

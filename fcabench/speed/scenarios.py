@@ -159,10 +159,12 @@ def run(
     passes: int = 3,
     warmup: int = 2,
     runtimes=("eager",),
+    skip_unexportable: bool = False,
 ) -> pd.DataFrame:
-    """One row per (model, padding, runtime): the scenario's latency or throughput, speed-up over eager vanilla at
-    ``max`` padding, MACs per example as run and the cut, efficiency (speed-up / MAC cut); compiled units also
-    their compile time, graphs compiled and graph breaks."""
+    """One row per (model, padding, runtime): the scenario's latency or throughput, speed-up over eager vanilla
+    at ``max`` padding, MACs per example as run and the cut, efficiency (speed-up / MAC cut); compiled units also
+    their compile time, graphs compiled and graph breaks. ``skip_unexportable``: a model that cannot be exported
+    gets no ONNX Runtime rows, instead of the run being refused."""
     if scenario not in SCENARIOS:
         raise FcabenchError(f"unknown scenario {scenario!r}; scenarios: {', '.join(SCENARIOS)}")
     if "vanilla" not in models:
@@ -177,7 +179,12 @@ def run(
         onnx.check_available()
         first = batches(workload, 1, "max")[0].inputs
         for label, model in models.items():
-            onnx.check_exportable(label, model, first)
+            try:
+                onnx.check_exportable(label, model, first)
+            except FcabenchError:
+                if not skip_unexportable:
+                    raise
+                units = [u for u in units if not (u.label == label and u.runtime == "onnxruntime")]
     if Unit(*BASELINE) not in units:
         units.insert(0, Unit(*BASELINE))
     sizes = {"single-stream": [1], "fixed-batch": [batch_size], "offline": _offline_sizes(len(workload.ids))}
