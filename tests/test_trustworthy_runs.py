@@ -314,12 +314,12 @@ def test_an_interrupted_training_resumes_at_the_first_stage_without_a_complete_c
     real = training._train_stage
     trained_stages = []
 
-    def interrupted(call, model, stage):
+    def interrupted(plan, splits, model, stage):
         if stage.name == "retrain" and not trained_stages.count("retrain"):
             trained_stages.append("retrain")
             raise KeyboardInterrupt  # Ctrl-C while the last stage trains
         trained_stages.append(stage.name)
-        return real(call, model, stage)
+        return real(plan, splits, model, stage)
 
     monkeypatch.setattr(training, "_train_stage", interrupted)
     with pytest.raises(KeyboardInterrupt):
