@@ -147,3 +147,11 @@ def tiny_backbone(tmp_path_factory, minilm_path) -> str:
     )
     BertModel(config).save_pretrained(folder)
     return str(folder)
+
+
+def pytest_collection_modifyitems(items):
+    """A test that trains (it takes the tiny backbone) is ``slow``, as the marker says: ``pytest -m "not slow"``
+    leaves the trainings to the full suite."""
+    for item in items:
+        if "tiny_backbone" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

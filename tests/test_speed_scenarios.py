@@ -151,6 +151,7 @@ COMPILED_ATOL = 1e-4  # float32 sums reassociated by the compiler; logits of ord
 STATIC = ["vanilla", "power-bert", "fca", "lat", "tome", "truncate", "layer-drop"]  # kept counts fixed given n
 
 
+@pytest.mark.slow  # dynamo traces and compiles each model
 @pytest.mark.parametrize("name", STATIC)
 def test_methods_with_counts_fixed_given_n_trace_into_one_graph_and_agree_with_eager(name):
     import torch._dynamo
@@ -191,6 +192,7 @@ def test_compiled_units_are_timed_after_compiling_and_say_what_it_took():
 ONNX_ATOL = 1e-4  # float32, another runtime's kernels
 
 
+@pytest.mark.slow  # each export traces the model and builds an ONNX Runtime session
 @pytest.mark.parametrize("name, exports", [("vanilla", 1), ("power-bert", 2), ("lat", 2)])
 def test_exported_models_agree_with_eager_and_a_method_re_exports_for_a_new_shape(name, exports):
     pytest.importorskip("onnxruntime")
@@ -209,6 +211,7 @@ def test_exported_models_agree_with_eager_and_a_method_re_exports_for_a_new_shap
     assert runner.max_abs_diff < ONNX_ATOL
 
 
+@pytest.mark.slow  # dynamo explains MiniLM (and the exporter tries ToMe)
 @pytest.mark.parametrize(
     "method, message",
     [
