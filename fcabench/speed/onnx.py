@@ -22,7 +22,6 @@ import torch
 
 from fcabench import methods
 from fcabench.errors import FcabenchError
-from fcabench.speed.compiled import graph_breaks
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -35,9 +34,9 @@ def check_available() -> None:
         raise FcabenchError("ONNX Runtime timing needs the onnx extra: pip install 'fcabench[onnx]'") from None
 
 
-def check_exportable(label: str, model, inputs: dict) -> None:
-    """Refuse, in one line, a model whose forward pass reads a count off the data (it cannot be exported)."""
-    breaks = graph_breaks(model, inputs)
+def check_exportable(label: str, model, breaks: int) -> None:
+    """Refuse, in one line, a model whose forward pass reads a count off the data (``breaks``: its graph breaks
+    under torch.compile, :func:`fcabench.speed.compiled.graph_breaks`): an exported graph cannot."""
     if breaks:
         patched = methods.applied(model)
         name = patched.method.name if patched else "vanilla"

@@ -173,14 +173,15 @@ def run(
     if unknown:
         raise FcabenchError(f"unknown runtime {unknown[0]!r}; runtimes: {', '.join(RUNTIMES)}")
     units = [Unit(label, padding, runtime) for runtime in runtimes for padding in paddings for label in models]
+    first = batches(workload, 1, "max")[0].inputs
+    breaks = {label: graph_breaks(m, first) for label, m in models.items()} if set(runtimes) - {"eager"} else {}
     if "onnxruntime" in runtimes:
         from fcabench.speed import onnx
 
         onnx.check_available()
-        first = batches(workload, 1, "max")[0].inputs
         for label, model in models.items():
             try:
-                onnx.check_exportable(label, model, first)
+                onnx.check_exportable(label, model, breaks[label])
             except FcabenchError:
                 if not skip_unexportable:
                     raise
@@ -200,11 +201,7 @@ def run(
             row["speedup"] = row["examples_per_s"] / base
     frame = pd.DataFrame(best.values())
     if "compiled" in runtimes:
-        first = batches(workload, 1, "max")[0].inputs
-        breaks = {label: graph_breaks(model, first) for label, model in models.items()}
-        frame["graph_breaks"] = [
-            breaks[label] if r == "compiled" else None for label, r in zip(frame["label"], frame["runtime"])
-        ]
+        frame["graph_breaks"] = frame["label"].map(breaks).where(frame["runtime"] == "compiled")
     base = (frame["label"] == BASELINE[0]) & (frame["padding"] == BASELINE[1]) & (frame["runtime"] == BASELINE[2])
     base_macs = frame.loc[base, "macs"].iloc[0]
     frame["mac_cut"] = base_macs / frame["macs"]
