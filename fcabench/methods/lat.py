@@ -108,8 +108,8 @@ class LatLayer(ReducingLayer):
 
 @contextlib.contextmanager
 def running(model, lengths: tuple[int, ...] | None, dropped: frozenset[int] = frozenset()):
-    """``model`` (patched with ``lat``) runs with the length configuration ``length_config`` and without the layers
-    ``dropped`` until the block ends; one trained model, any configuration."""
+    """``model`` (patched with ``lat``) runs with the length configuration ``lengths`` (None: every unit) and
+    without the layers ``dropped`` until the block ends; one trained model, any configuration."""
     config = dataclasses.replace(method_config(model), length_config=lengths)
     layers = encoders.layers(model)
     saved = [(layer.method_config, layer.needs, layer.dropped) for layer in layers]
