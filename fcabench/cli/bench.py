@@ -149,7 +149,10 @@ def bench_command(
         if runtime not in (None, "onnxruntime"):
             raise FcabenchError(f"unknown --runtime {runtime!r}; runtimes: onnxruntime (eager always, --compile)")
         runtimes = ("eager", *(("compiled",) if compile else ()), *((runtime,) if runtime else ()))
+        if device != "cpu" or dtype != "fp32":
+            raise FcabenchError("--task times real examples on the CPU in fp32; leave --device and --dtype out")
         plan = dict(padding=padding, scenario=scenario, passes=passes, runtimes=runtimes, output=output)
+        plan.update(threads=threads, warmup=warmup)
         length = lengths[0] if seq_len != "128" else None  # the default: a checkpoint's own length
         _real_examples(model, setups, task, split, max_examples, length, batches[0], **plan)
         return
@@ -172,10 +175,13 @@ def bench_command(
 
 
 def _real_examples(
-    model, setups, task, split, max_examples, seq_len, batch_size, *, padding, scenario, passes, runtimes, output
-):
-    """``bench --task``: the split's examples through every model under each padding and scenario, and the verdict.
-    ``seq_len`` None: a checkpoint's own length (else 128)."""
+    model, setups, task, split, max_examples, seq_len, batch_size, *, padding, scenario, passes, runtimes, output,
+    threads, warmup,
+):  # fmt: skip
+    """``bench --task``: the split's examples through every model under each padding and scenario, and the verdict
+    (printed, and written with -o; the run store keeps the synthetic figures). ``seq_len`` None: a checkpoint's own
+    length (else 128)."""
+    import pandas as pd
     import torch
     from rich.console import Console
 
@@ -199,11 +205,16 @@ def _real_examples(
     n = seq_len or trained_length or 128
     work = workloads.from_task(resolve_task(task), split, tokenizer, n, max_examples)
     console = Console() if Console().is_terminal else Console(width=170)
-    frames = [scenarios.run(models, work, kind, paddings, batch_size, passes, runtimes=runtimes) for kind in kinds]
-    import pandas as pd
-
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or previous)
+    try:
+        frames = [
+            scenarios.run(models, work, kind, paddings, batch_size, passes, warmup, runtimes=runtimes) for kind in kinds
+        ]
+    finally:
+        torch.set_num_threads(previous)
     table = pd.concat(frames, ignore_index=True)
-    threads = torch.get_num_threads()
+    threads = threads or previous
     console.print(f"{work.source}, n = {n}; cpu {threads} threads, fp32; {passes} interleaved passes")
     shown = ["scenario", "label", "padding", "runtime", "batch_size", "latency_p50_ms", "latency_p90_ms"]
     shown += ["latency_p99_ms", "examples_per_s", "speedup", "mac_cut", "efficiency", "compile_s", "graphs"]
