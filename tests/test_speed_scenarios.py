@@ -25,6 +25,14 @@ def workload(lengths=(12, 5, 9, 3, 12, 7, 10), seq_len=14, seed=0) -> Workload:
     return Workload(rows, seq_len, "constructed")
 
 
+def example_model(name: str):
+    """A tiny model in eval mode with ``name``'s example configuration (vanilla: unpatched)."""
+    model = tiny_model(layers=LAYERS, seed=2, distinct=True)
+    if name != "vanilla":
+        methods.apply(model, methods.get(name).example_config(LAYERS))
+    return model.eval()
+
+
 def test_each_policy_pads_as_it_says_and_covers_every_example_once():
     work = workload()
     for padding, widths in [("max", [14, 14, 14]), ("dynamic", [12, 12, 10]), ("sorted", [12, 9, 3])]:
@@ -38,10 +46,7 @@ def test_each_policy_pads_as_it_says_and_covers_every_example_once():
 
 @pytest.mark.parametrize("name", methods.names())
 def test_dynamic_and_sorted_batching_give_the_predictions_of_max_padding(name):
-    model = tiny_model(layers=LAYERS, seed=2, distinct=True)
-    if name != "vanilla":
-        methods.apply(model, methods.get(name).example_config(LAYERS))
-    model.eval()
+    model = example_model(name)
     work = workload()
     padded = predict(model, work, 3, "max")
     for padding in ("dynamic", "sorted"):
@@ -156,10 +161,7 @@ STATIC = ["vanilla", "power-bert", "fca", "lat", "tome", "truncate", "layer-drop
 def test_methods_with_counts_fixed_given_n_trace_into_one_graph_and_agree_with_eager(name):
     import torch._dynamo
 
-    model = tiny_model(layers=LAYERS, seed=2, distinct=True)
-    if name != "vanilla":
-        methods.apply(model, methods.get(name).example_config(LAYERS))
-    model.eval()
+    model = example_model(name)
     work = workload()
     batch = batches(work, 3, "dynamic")[0]
     torch._dynamo.reset()
@@ -203,10 +205,7 @@ def test_exported_models_agree_with_eager_and_a_method_re_exports_for_a_new_shap
     pytest.importorskip("onnxruntime")
     from fcabench.speed.onnx import OnnxRunner
 
-    model = tiny_model(layers=LAYERS, seed=2, distinct=True)
-    if name != "vanilla":
-        methods.apply(model, methods.get(name).example_config(LAYERS))
-    model.eval()
+    model = example_model(name)
     runner = OnnxRunner(model, name)
     for batch in (batches(workload(), 3, "dynamic")[0], batches(workload(), 2, "max")[0]):
         with torch.inference_mode():
